@@ -1,0 +1,125 @@
+"""Throughput: the running server vs faster-whisper called directly, same audio, same settings.
+
+Builds a few minutes of speech from the committed fixtures, transcribes it once with
+faster-whisper's BatchedInferencePipeline in this process, then once through a real
+`whisperx-api serve` process (model warmed up first), and prints audio-seconds per
+wall-second for both and their ratio.
+
+    .venv/bin/python bench/throughput.py [--minutes 3] [--batch-size 8]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import av
+import httpx
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tests.audio import DATA  # noqa: E402
+from tests.server import serving  # noqa: E402
+
+SOURCES = ("en_espeak.flac", "en_recorded.flac")
+RATE = 16_000
+
+
+def build_audio(target: Path, minutes: float) -> float:
+    """Concatenate the English fixtures (with 1 s gaps) to about `minutes`; returns seconds."""
+    from faster_whisper import decode_audio
+
+    pieces = [decode_audio(str(DATA / name)) for name in SOURCES]
+    gap = np.zeros(RATE, dtype=np.float32)
+    chunks: list[np.ndarray] = []
+    total = 0
+    while total < minutes * 60 * RATE:
+        for piece in pieces:
+            chunks.extend((piece, gap))
+            total += len(piece) + len(gap)
+    samples = np.concatenate(chunks)
+    pcm = (np.clip(samples, -1, 1) * 32767).astype(np.int16)
+    with av.open(str(target), "w", format="wav") as out:
+        stream = out.add_stream("pcm_s16le", rate=RATE, layout="mono")
+        frame = av.AudioFrame.from_ndarray(pcm.reshape(1, -1), format="s16", layout="mono")
+        frame.sample_rate = RATE
+        for packet in stream.encode(frame):
+            out.mux(packet)
+        for packet in stream.encode(None):
+            out.mux(packet)
+    return len(samples) / RATE
+
+
+def direct(audio: Path, model_dir: str, batch_size: int) -> float:
+    """Wall seconds for faster-whisper alone (decode + VAD + batched decode)."""
+    from faster_whisper import BatchedInferencePipeline, WhisperModel, decode_audio
+
+    model = WhisperModel(model_dir, device="cpu", compute_type="int8")
+    pipeline = BatchedInferencePipeline(model)
+    started = time.perf_counter()
+    segments, _ = pipeline.transcribe(
+        decode_audio(str(audio)),
+        batch_size=batch_size,
+        temperature=[0.0],
+        condition_on_previous_text=False,
+        vad_filter=True,
+        beam_size=5,
+    )
+    text = " ".join(s.text.strip() for s in segments)
+    elapsed = time.perf_counter() - started
+    assert text, "direct run produced no text"
+    return elapsed
+
+
+def through_server(audio: Path, root: Path, batch_size: int) -> float:
+    """Wall seconds for one `json` request to a real server (model loaded beforehand)."""
+    env = {
+        "WHISPER_TMP_FILES": str(root / "data"),
+        "WHISPER__CACHE_DIR": str(root / "cache"),
+        "WHISPER__MODEL": "base",
+        "WHISPER__BATCH_SIZE": str(batch_size),
+        "LOG_LEVEL": "warning",
+    }
+    with serving(env, root / "server.log") as server:
+        url = f"{server.base_url}/v1/audio/transcriptions"
+        warm = httpx.post(
+            url, files={"file": ("w.flac", (DATA / "en_espeak.flac").read_bytes())}, timeout=600
+        )
+        warm.raise_for_status()
+        started = time.perf_counter()
+        with audio.open("rb") as f:
+            response = httpx.post(url, files={"file": (audio.name, f)}, timeout=3600)
+        elapsed = time.perf_counter() - started
+        response.raise_for_status()
+        assert response.json()["text"], "server returned no text"
+    return elapsed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--minutes", type=float, default=3.0)
+    parser.add_argument("--batch-size", type=int, default=8)
+    args = parser.parse_args()
+    from whisperx_api.pipeline.catalog import ModelCatalog
+
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        audio = root / "bench.wav"
+        seconds = build_audio(audio, args.minutes)
+        model_dir = ModelCatalog("base", cache_dir=root / "cache").resolve("base").source
+        direct_s = direct(audio, model_dir, args.batch_size)
+        server_s = through_server(audio, root, args.batch_size)
+    direct_rate, server_rate = seconds / direct_s, seconds / server_s
+    print(f"audio: {seconds:.1f} s of speech, model base int8 on CPU, batch size {args.batch_size}")
+    print(f"direct faster-whisper: {direct_s:.1f} s wall, {direct_rate:.1f} audio-s per wall-s")
+    print(f"whisperx-api server:   {server_s:.1f} s wall, {server_rate:.1f} audio-s per wall-s")
+    print(f"ratio server/direct: {server_rate / direct_rate:.3f}")
+
+
+if __name__ == "__main__":
+    main()

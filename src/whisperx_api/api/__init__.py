@@ -1,0 +1,1 @@
+"""The HTTP edge: app factory, auth, wire schemas, error table, routes."""

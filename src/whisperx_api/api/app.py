@@ -1,0 +1,72 @@
+"""`create_app(settings)`: the FastAPI application and its lifespan."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request, Response
+
+from whisperx_api import __version__
+from whisperx_api.api.auth import KeyRing
+from whisperx_api.api.errors import install_error_handlers
+from whisperx_api.api.limits import BodySizeLimit
+from whisperx_api.api.routes import health, jobs, models, openai_audio
+from whisperx_api.config import Settings
+from whisperx_api.runtime.base import Runtime
+
+log = logging.getLogger("whisperx_api.access")
+
+
+def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
+    """Build the app; the runtime (models, workers) starts with the lifespan."""
+    if runtime is None:
+        from whisperx_api.runtime.embedded import build_embedded
+
+        runtime = build_embedded(settings)
+    app = FastAPI(title="whisperx-api", version=__version__, lifespan=_lifespan)
+    app.state.settings = settings
+    app.state.runtime = runtime
+    app.state.keyring = build_keyring(settings)
+    install_error_handlers(app)
+    for router in (health.router, openai_audio.router, models.router, jobs.router):
+        app.include_router(router)
+    app.middleware("http")(_access_log)
+    app.add_middleware(BodySizeLimit, max_file_size=settings.limits.max_file_size)
+    return app
+
+
+def build_keyring(settings: Settings) -> KeyRing:
+    """Keys from API_KEY and API_KEYS_FILE; auth is on when enabled or when a key exists."""
+    key = settings.api_key.get_secret_value() if settings.api_key else None
+    return KeyRing(key, settings.api_keys_file, settings.auth_enabled)
+
+
+@asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    runtime: Runtime = app.state.runtime
+    await runtime.start()
+    try:
+        yield
+    finally:
+        await runtime.stop()
+
+
+async def _access_log(
+    request: Request, call_next: Callable[[Request], Awaitable[Response]]
+) -> Response:
+    started = time.perf_counter()
+    response = await call_next(request)
+    client = getattr(request.state, "client_name", "-")
+    elapsed_ms = (time.perf_counter() - started) * 1000
+    log.info(
+        "%s %s %d %.0fms client=%s",
+        request.method,
+        request.url.path,
+        response.status_code,
+        elapsed_ms,
+        client,
+    )
+    return response

@@ -1,0 +1,110 @@
+"""API keys: one key and/or a JSON key file reloaded on change; constant-time comparison."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+from whisperx_api.errors import AuthenticationFailed, WhisperXApiError
+
+log = logging.getLogger(__name__)
+
+
+class KeyFileError(Exception):
+    """The API keys file cannot be used."""
+
+
+@dataclass(frozen=True, slots=True)
+class Client:
+    """Who is calling: a name for logs and an owner id for job visibility (None without auth)."""
+
+    name: str
+    owner: str | None
+
+
+ANONYMOUS = Client(name="anonymous", owner=None)
+
+
+class KeyRing:
+    """Known keys; `identify` maps a bearer token to its client or refuses it."""
+
+    def __init__(self, single_key: str | None, keys_file: Path | None, enabled: bool) -> None:
+        self.enabled = enabled
+        self._single = single_key
+        self._file = keys_file
+        self._mtime: float | None = None
+        self._keys: dict[str, str] = {}
+        self._lock = threading.Lock()
+        self._reload()
+
+    def identify(self, authorization: str | None) -> Client:
+        """Check an `Authorization` header value."""
+        if not self.enabled:
+            return ANONYMOUS
+        token = _bearer(authorization)
+        if token is None:
+            raise AuthenticationFailed("Missing API key: send 'Authorization: Bearer <key>'.")
+        name = self._match(token)
+        if name is None:
+            raise AuthenticationFailed("Incorrect API key provided.")
+        return Client(name=name, owner=_fingerprint(token))
+
+    def _match(self, token: str) -> str | None:
+        keys = self._current_keys()
+        found = None
+        for key, name in keys.items():
+            if hmac.compare_digest(key.encode(), token.encode()):
+                found = name
+        return found
+
+    def _current_keys(self) -> dict[str, str]:
+        if self._file is not None and _mtime(self._file) != self._mtime:
+            try:
+                self._reload()
+            except KeyFileError as exc:
+                log.error("API keys file: %s", exc)
+                raise WhisperXApiError("The server's API key configuration is broken.") from exc
+        return self._keys
+
+    def _reload(self) -> None:
+        with self._lock:
+            keys = {self._single: "default"} if self._single else {}
+            if self._file is not None:
+                self._mtime = _mtime(self._file)
+                keys.update(_read_key_file(self._file))
+            self._keys = keys
+
+
+def _read_key_file(path: Path) -> dict[str, str]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise KeyFileError(f"cannot read {path}: {exc}") from exc
+    if not isinstance(data, dict) or not all(
+        isinstance(k, str) and k and isinstance(v, str) for k, v in data.items()
+    ):
+        raise KeyFileError(f'{path} must be a JSON object {{"<key>": "<client name>"}}')
+    return dict(data)
+
+
+def _mtime(path: Path) -> float | None:
+    try:
+        return path.stat().st_mtime_ns / 1e9
+    except OSError:
+        return None
+
+
+def _bearer(header: str | None) -> str | None:
+    if not header:
+        return None
+    scheme, _, token = header.partition(" ")
+    return token.strip() or None if scheme.lower() == "bearer" else None
+
+
+def _fingerprint(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()[:32]

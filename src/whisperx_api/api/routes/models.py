@@ -1,0 +1,60 @@
+"""Model listing (OpenAI's `/v1/models`) and the first seed's model management endpoints."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from fastapi import APIRouter, Request
+
+from whisperx_api.api.deps import ClientDep, RuntimeDep, multipart_form
+from whisperx_api.errors import InvalidRequest
+
+router = APIRouter(tags=["models"])
+
+
+@router.get("/v1/models")
+async def list_openai_models(runtime: RuntimeDep, _: ClientDep) -> dict[str, Any]:
+    """Transcription models this server can serve, in OpenAI's list shape."""
+    transcriber = runtime.runner.transcriber
+    names = sorted({*transcriber.available_models(), *transcriber.loaded_models()})
+    return {
+        "object": "list",
+        "data": [
+            {"id": n, "object": "model", "created": runtime.started_at, "owned_by": "whisperx-api"}
+            for n in names
+        ],
+    }
+
+
+@router.get("/models/list")
+async def list_loaded_models(runtime: RuntimeDep, _: ClientDep) -> dict[str, Any]:
+    """Transcription models now in memory, and how often each was loaded since start."""
+    transcriber = runtime.runner.transcriber
+    loaded = transcriber.loaded_models()
+    names = sorted({*loaded, *transcriber.available_models()})
+    return {"models": loaded, "loads": {n: transcriber.load_count(n) for n in names}}
+
+
+@router.post("/models/load")
+async def load_model(request: Request, runtime: RuntimeDep, _: ClientDep) -> dict[str, str]:
+    """Load a transcription model now."""
+    name = await _form_value(request, "model")
+    loaded = await asyncio.to_thread(runtime.runner.transcriber.load_model, name)
+    return {"status": "success", "model": loaded}
+
+
+@router.post("/models/unload")
+async def unload_model(request: Request, runtime: RuntimeDep, _: ClientDep) -> dict[str, str]:
+    """Unload a transcription model; 409 while a job uses it."""
+    name = await _form_value(request, "model")
+    unloaded = await asyncio.to_thread(runtime.runner.transcriber.unload_model, name)
+    return {"status": "success", "model": unloaded}
+
+
+async def _form_value(request: Request, field: str) -> str:
+    async with multipart_form(request) as form:
+        value = form.get(field)
+    if not isinstance(value, str) or not value.strip():
+        raise InvalidRequest(f"Missing required parameter: '{field}'.", param=field)
+    return value.strip()

@@ -1,0 +1,52 @@
+"""OpenAI's `/v1/audio/transcriptions` and `/v1/audio/translations`: submit, then wait."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, Response
+
+from whisperx_api.api.deps import ClientDep, RuntimeDep, multipart_form
+from whisperx_api.api.responses import transcript_response
+from whisperx_api.api.schemas import (
+    AudioForm,
+    JobAccepted,
+    TranscriptionForm,
+    TranslationForm,
+    parse_form,
+)
+
+router = APIRouter(tags=["openai"])
+
+
+@router.post("/v1/audio/transcriptions")
+async def create_transcription(
+    request: Request, runtime: RuntimeDep, client: ClientDep
+) -> Response:
+    """Transcribe audio in its own language."""
+    return await _submit_and_answer(request, runtime, client.owner, TranscriptionForm)
+
+
+@router.post("/v1/audio/translations")
+async def create_translation(request: Request, runtime: RuntimeDep, client: ClientDep) -> Response:
+    """Translate audio into English text."""
+    return await _submit_and_answer(request, runtime, client.owner, TranslationForm)
+
+
+async def _submit_and_answer(
+    request: Request,
+    runtime: RuntimeDep,
+    owner: str | None,
+    form_type: type[AudioForm],
+) -> Response:
+    async with multipart_form(request) as raw:
+        form = parse_form(form_type, raw)
+        spec = form.to_spec(owner)
+        runtime.check_upload_size(form.file.size)
+        record = await runtime.jobs.submit(spec, form.file.file)
+    if form.is_async:
+        accepted = JobAccepted(job_id=record.id, status_url=f"/transcription/{record.id}")
+        return JSONResponse(accepted.model_dump(), status_code=202)
+    done, transcript = await runtime.jobs.wait_for_result(
+        record, runtime.sync_timeout, request.is_disconnected
+    )
+    return transcript_response(transcript, done.spec)

@@ -1,0 +1,235 @@
+"""Wire models: the forms clients post and the JSON bodies we answer with."""
+
+from __future__ import annotations
+
+import math
+from typing import Annotated, Any, Literal, TypeVar
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+)
+from starlette.datastructures import FormData, UploadFile
+
+from whisperx_api.domain.formats import OutputFormat
+from whisperx_api.domain.job import JobSpec, ResultStyle
+from whisperx_api.domain.languages import WHISPER_LANGUAGES
+from whisperx_api.domain.options import SubtitleOptions, TranscriptionOptions
+from whisperx_api.domain.transcript import Task
+from whisperx_api.errors import InvalidRequest, UnsupportedParameter
+
+
+def _require_upload(value: object) -> object:
+    if not isinstance(value, UploadFile):
+        raise ValueError("must be an uploaded file")
+    return value
+
+
+def _language_code(value: str) -> str:
+    code = value.strip().lower()
+    if code not in WHISPER_LANGUAGES:
+        raise ValueError(f"'{value}' is not a language code Whisper knows (ISO-639-1)")
+    return code
+
+
+Upload = Annotated[UploadFile, BeforeValidator(_require_upload)]
+LanguageCode = Annotated[str, AfterValidator(_language_code)]
+Granularity = Literal["segment", "word"]
+F = TypeVar("F", bound=BaseModel)
+_WORDLESS_FORMATS = frozenset({OutputFormat.JSON, OutputFormat.TEXT, OutputFormat.TXT})
+_LIST_FIELDS = {"timestamp_granularities": ("timestamp_granularities[]", "timestamp_granularities")}
+
+
+class AudioForm(BaseModel):
+    """Fields shared by transcription and translation requests."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True, arbitrary_types_allowed=True)
+
+    file: Upload
+    model: str | None = None
+    prompt: str | None = None
+    response_format: OutputFormat = OutputFormat.JSON
+    temperature: float = Field(default=0.0, ge=0.0, le=1.0)
+    timestamp_granularities: tuple[Granularity, ...] = ("segment",)
+    highlight_words: bool = False
+    max_line_width: int | None = Field(default=None, ge=1)
+    max_line_count: int | None = Field(default=None, ge=1)
+    suppress_numerals: bool = False
+    hotwords: str | None = None
+    batch_size: int | None = Field(default=None, ge=1, le=256)
+    chunk_size: int | None = Field(default=None, ge=1, le=30)
+    stream: bool = False
+    is_async: bool = Field(default=False, alias="async")
+
+    @field_validator("temperature")
+    @classmethod
+    def _finite(cls, value: float) -> float:
+        if not math.isfinite(value):
+            raise ValueError("must be a finite number between 0 and 1")
+        return value
+
+    def word_timestamps(self, align: bool) -> bool:
+        """Words are computed when asked for, unless the reply could never show them."""
+        wanted = align or "word" in self.timestamp_granularities
+        return wanted and (self.is_async or self.response_format not in _WORDLESS_FORMATS)
+
+    def subtitle_options(self) -> SubtitleOptions:
+        """How srt/vtt cues are shaped."""
+        return SubtitleOptions(self.highlight_words, self.max_line_width, self.max_line_count)
+
+    def to_spec(self, owner: str | None) -> JobSpec:
+        """The job this request asks for."""
+        raise NotImplementedError
+
+    def check_supported(self) -> None:
+        """Refuse what this server does not offer yet, instead of silently ignoring it."""
+        if self.stream:
+            raise UnsupportedParameter("Streaming is not supported yet.", param="stream")
+        if self.response_format is OutputFormat.DIARIZED_JSON:
+            raise UnsupportedParameter(
+                "diarized_json needs speaker diarization, which is not available yet.",
+                param="response_format",
+            )
+
+
+class TranscriptionForm(AudioForm):
+    """`POST /v1/audio/transcriptions`."""
+
+    language: LanguageCode | None = None
+    align: bool = True
+    diarize: bool = False
+    min_speakers: int | None = Field(default=None, ge=1)
+    max_speakers: int | None = Field(default=None, ge=1)
+    speaker_embeddings: bool = False
+
+    def check_supported(self) -> None:
+        super().check_supported()
+        speaker_fields = (
+            self.diarize,
+            self.speaker_embeddings,
+            self.min_speakers,
+            self.max_speakers,
+        )
+        if any(speaker_fields):
+            raise UnsupportedParameter("Speaker diarization is not available yet.", param="diarize")
+
+    def to_spec(self, owner: str | None) -> JobSpec:
+        """The job this request asks for."""
+        self.check_supported()
+        return _spec(self, owner, Task.TRANSCRIBE, self.language, self.word_timestamps(self.align))
+
+
+class TranslationForm(AudioForm):
+    """`POST /v1/audio/translations`: output is English."""
+
+    def to_spec(self, owner: str | None) -> JobSpec:
+        """The job this request asks for."""
+        self.check_supported()
+        return _spec(self, owner, Task.TRANSLATE, None, self.word_timestamps(False))
+
+
+def _spec(
+    form: AudioForm, owner: str | None, task: Task, language: str | None, words: bool
+) -> JobSpec:
+    options = TranscriptionOptions(
+        model=form.model or "",
+        task=task,
+        language=language,
+        prompt=form.prompt,
+        temperature=form.temperature,
+        word_timestamps=words,
+        hotwords=form.hotwords,
+        suppress_numerals=form.suppress_numerals,
+        batch_size=form.batch_size,
+        chunk_size=form.chunk_size,
+    )
+    return JobSpec(
+        options=options,
+        response_format=form.response_format,
+        subtitles=form.subtitle_options(),
+        style=ResultStyle.OPENAI,
+        owner=owner,
+    )
+
+
+def parse_form(model: type[F], form: FormData) -> F:
+    """Validate multipart fields into `model`; empty strings count as "not given"."""
+    data: dict[str, Any] = {}
+    for key in form:
+        values = [v for v in form.getlist(key) if v != ""]
+        if values and key not in _LIST_ALIASES:
+            data[key] = values[-1]
+    for name, spellings in _LIST_FIELDS.items():
+        values = [v for s in spellings for v in form.getlist(s) if v != ""]
+        if values:
+            data[name] = tuple(values)
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise _invalid(exc) from None
+
+
+_LIST_ALIASES = frozenset(s for spellings in _LIST_FIELDS.values() for s in spellings)
+
+
+def _invalid(exc: ValidationError) -> InvalidRequest:
+    first = exc.errors()[0]
+    param = str(first["loc"][0]) if first["loc"] else None
+    if first["type"] == "missing":
+        return InvalidRequest(f"Missing required parameter: '{param}'.", param=param)
+    message = str(first["msg"]).removeprefix("Value error, ")
+    return InvalidRequest(f"Invalid '{param}': {message}", param=param, code="invalid_value")
+
+
+class JobAccepted(BaseModel):
+    """202 body for an accepted async job."""
+
+    job_id: str
+    status_url: str
+
+
+class JobForm(BaseModel):
+    """`POST /transcription`, the second seed's form."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True, arbitrary_types_allowed=True)
+
+    file: Upload
+    language: LanguageCode | None = None
+    model: str | None = None
+    diarize: bool = False
+    prompt: str | None = None
+    hf_token: str | None = None
+    response_format: OutputFormat | None = None
+    device: Literal["cpu", "cuda", "auto"] | None = None
+    device_index: int | None = Field(default=None, ge=0)
+    sync: bool | None = None
+
+    def wants_sync(self, default: bool) -> bool:
+        """`sync` if given, else the configured DEFAULT_SYNC_MODE."""
+        return default if self.sync is None else self.sync
+
+    def to_spec(self, owner: str | None, default_format: str) -> JobSpec:
+        """The job this request asks for."""
+        if self.diarize:
+            raise UnsupportedParameter("Speaker diarization is not available yet.", param="diarize")
+        if self.device is not None or self.device_index is not None:
+            raise UnsupportedParameter(
+                "Per-request device selection is not available yet.", param="device"
+            )
+        fmt = self.response_format or OutputFormat(default_format)
+        if fmt is OutputFormat.DIARIZED_JSON:
+            raise UnsupportedParameter(
+                "diarized_json needs speaker diarization.", param="response_format"
+            )
+        options = TranscriptionOptions(
+            model=self.model or "",
+            language=self.language,
+            prompt=self.prompt,
+            word_timestamps=True,
+        )
+        return JobSpec(options=options, response_format=fmt, style=ResultStyle.JOBS, owner=owner)

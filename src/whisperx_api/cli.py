@@ -1,0 +1,132 @@
+"""`whisperx-api serve | transcribe FILE`: the composition root for command-line use."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TextIO
+
+from whisperx_api.config import ConfigError, Settings, load_settings
+from whisperx_api.domain.formats import OutputFormat
+from whisperx_api.domain.options import SubtitleOptions, TranscriptionOptions
+from whisperx_api.domain.transcript import Task
+from whisperx_api.errors import WhisperXApiError
+
+log = logging.getLogger("whisperx_api")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `whisperx-api` console script."""
+    args = _parser().parse_args(argv)
+    try:
+        settings = load_settings()
+    except ConfigError as exc:
+        print(f"whisperx-api: configuration error: {exc}", file=sys.stderr)
+        return 2
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    try:
+        result: int = args.handler(args, settings)
+    except (ConfigError, WhisperXApiError) as exc:
+        print(f"whisperx-api: {exc}", file=sys.stderr)
+        return 2
+    return result
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="whisperx-api", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    serve = sub.add_parser("serve", help="run the HTTP server")
+    serve.add_argument("--host", help="bind address (default: WHISPER_API_HOST or 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port (default: WHISPER_API_PORT or 8000)")
+    serve.set_defaults(handler=_serve)
+    transcribe = sub.add_parser("transcribe", help="transcribe one file and print the result")
+    transcribe.add_argument("file", type=Path)
+    transcribe.add_argument("--format", default="text", choices=[f.value for f in OutputFormat])
+    transcribe.add_argument("--model", default="", help="model name (default: configured)")
+    transcribe.add_argument("--language", default=None)
+    transcribe.add_argument("--translate", action="store_true", help="translate to English")
+    transcribe.add_argument("--no-progress", action="store_true", help="no progress bar")
+    transcribe.set_defaults(handler=_transcribe)
+    return parser
+
+
+def _serve(args: argparse.Namespace, settings: Settings) -> int:
+    import uvicorn
+
+    from whisperx_api.api.app import create_app
+
+    workers = settings.server.worker_number
+    if workers > 1:
+        raise ConfigError(
+            f"HTTP_WORKER_NUMBER={workers}: this server runs one job engine per process and "
+            "shares models between requests; run one HTTP worker (0 or 1) and raise "
+            "MAX_CONCURRENT_JOBS, or use MODE=kafka with several workers to scale out."
+        )
+    uvicorn.run(
+        create_app(settings),
+        host=args.host or settings.server.host,
+        port=args.port or settings.server.port,
+        timeout_keep_alive=int(settings.server.keepalive),
+        log_level=settings.log_level,
+    )
+    return 0
+
+
+def _transcribe(args: argparse.Namespace, settings: Settings) -> int:
+    from whisperx_api.formatters import render
+    from whisperx_api.pipeline.registry import default_registry
+    from whisperx_api.pipeline.runner import PipelineRunner
+    from whisperx_api.pipeline.stage import StageContext
+
+    fmt = OutputFormat(args.format)
+    backend = default_registry().transcription(settings.backends.transcription)(settings)
+    runner = PipelineRunner(backend, settings.limits.max_audio_seconds)
+    options = TranscriptionOptions(
+        model=args.model,
+        task=Task.TRANSLATE if args.translate else Task.TRANSCRIBE,
+        language=args.language,
+        word_timestamps=fmt not in (OutputFormat.TEXT, OutputFormat.TXT, OutputFormat.JSON),
+    )
+    bar = None if args.no_progress else ProgressBar(sys.stderr)
+    try:
+        transcript = runner.run(args.file, options, StageContext(on_progress=bar))
+    finally:
+        backend.close()
+        if bar is not None:
+            bar.finish()
+    sys.stdout.write(render(transcript, fmt, SubtitleOptions()).body)
+    return 0
+
+
+class ProgressBar:
+    """A one-line text bar on stderr, redrawn as the pipeline reports progress."""
+
+    def __init__(self, stream: TextIO, width: int = 40) -> None:
+        self._stream = stream
+        self._width = width
+        self._shown = -1
+
+    def __call__(self, fraction: float) -> None:
+        percent = int(fraction * 100)
+        if percent == self._shown:
+            return
+        self._shown = percent
+        filled = int(fraction * self._width)
+        bar = "#" * filled + "-" * (self._width - filled)
+        self._stream.write(f"\r[{bar}] {percent:3d}%")
+        self._stream.flush()
+
+    def finish(self) -> None:
+        """End the bar's line."""
+        if self._shown >= 0:
+            self._stream.write("\n")
+            self._stream.flush()
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""Pure data shared by every layer: frozen dataclasses, no I/O."""

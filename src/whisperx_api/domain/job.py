@@ -1,0 +1,71 @@
+"""A job: what was asked, where it stands, and the legal moves between states."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from whisperx_api.domain.formats import OutputFormat
+from whisperx_api.domain.options import SubtitleOptions, TranscriptionOptions
+
+
+class JobStatus(StrEnum):
+    """The second seed's status names, as clients see them."""
+
+    QUEUED = "Queued"
+    PROCESSING = "Processing"
+    COMPLETED = "Completed"
+    FAILED = "Failed"
+    CANCELLED = "Cancelled"
+
+    @property
+    def is_terminal(self) -> bool:
+        """No further transition is possible."""
+        return self in _TERMINAL
+
+
+_TERMINAL = frozenset({JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED})
+
+LEGAL_TRANSITIONS: dict[JobStatus, frozenset[JobStatus]] = {
+    JobStatus.QUEUED: frozenset({JobStatus.PROCESSING, JobStatus.CANCELLED, JobStatus.FAILED}),
+    JobStatus.PROCESSING: frozenset(
+        {JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.QUEUED, JobStatus.CANCELLED}
+    ),
+    JobStatus.COMPLETED: frozenset(),
+    JobStatus.FAILED: frozenset(),
+    JobStatus.CANCELLED: frozenset(),
+}
+
+
+class ResultStyle(StrEnum):
+    """Which family of endpoints submitted the job, which decides what `json` means."""
+
+    OPENAI = "openai"
+    JOBS = "jobs"
+
+
+@dataclass(frozen=True, slots=True)
+class JobSpec:
+    """Everything a worker needs to run a job and an API to render its result."""
+
+    options: TranscriptionOptions
+    response_format: OutputFormat = OutputFormat.JSON
+    subtitles: SubtitleOptions = field(default_factory=SubtitleOptions)
+    style: ResultStyle = ResultStyle.OPENAI
+    owner: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class JobRecord:
+    """A job as stored."""
+
+    id: str
+    status: JobStatus
+    spec: JobSpec
+    created_at: float
+    attempts: int = 0
+    progress: float | None = None
+    error: str | None = None
+    error_code: str | None = None
+    started_at: float | None = None
+    finished_at: float | None = None

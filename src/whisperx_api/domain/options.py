@@ -1,0 +1,36 @@
+"""What a client asked for, as plain frozen data the pipeline and formatters read."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from whisperx_api.domain.transcript import Task
+
+
+@dataclass(frozen=True, slots=True)
+class TranscriptionOptions:
+    """Decoding options for one job; `None` means "use the configured default"."""
+
+    model: str
+    task: Task = Task.TRANSCRIBE
+    language: str | None = None
+    prompt: str | None = None
+    temperature: float = 0.0
+    word_timestamps: bool = True
+    hotwords: str | None = None
+    suppress_numerals: bool = False
+    batch_size: int | None = None
+    chunk_size: int | None = None
+    diarize: bool = False
+    min_speakers: int | None = None
+    max_speakers: int | None = None
+    speaker_embeddings: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class SubtitleOptions:
+    """How subtitle cues are shaped; all optional."""
+
+    highlight_words: bool = False
+    max_line_width: int | None = None
+    max_line_count: int | None = None

@@ -1,0 +1,69 @@
+"""The transcript a pipeline produces and every formatter consumes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+
+class Task(StrEnum):
+    """What the model was asked to do."""
+
+    TRANSCRIBE = "transcribe"
+    TRANSLATE = "translate"
+
+
+@dataclass(frozen=True, slots=True)
+class Word:
+    """One word with its time span in seconds; text keeps Whisper's leading space."""
+
+    text: str
+    start: float
+    end: float
+    score: float | None = None
+    speaker: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Segment:
+    """One decoded segment, with the decoder statistics OpenAI's schema reports."""
+
+    id: int
+    start: float
+    end: float
+    text: str
+    words: tuple[Word, ...] = ()
+    speaker: str | None = None
+    seek: int = 0
+    tokens: tuple[int, ...] = ()
+    temperature: float = 0.0
+    avg_logprob: float = 0.0
+    compression_ratio: float = 0.0
+    no_speech_prob: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class Transcript:
+    """A whole result: segments in time order plus what was detected about the audio."""
+
+    task: Task
+    language: str
+    duration: float
+    segments: tuple[Segment, ...]
+    language_probability: float | None = None
+    speaker_embeddings: dict[str, tuple[float, ...]] = field(default_factory=dict)
+
+    @property
+    def text(self) -> str:
+        """Segment texts joined with single spaces, as OpenAI's `json` format has it."""
+        return " ".join(s.text.strip() for s in self.segments if s.text.strip()).strip()
+
+    @property
+    def words(self) -> tuple[Word, ...]:
+        """Every word of every segment, in order."""
+        return tuple(w for s in self.segments for w in s.words)
+
+    @property
+    def has_speakers(self) -> bool:
+        """True when any segment carries a speaker label."""
+        return any(s.speaker is not None for s in self.segments)

@@ -1,0 +1,30 @@
+"""The job endpoints' JSON result (second seed): text, detected language, plain segments."""
+
+from __future__ import annotations
+
+from whisperx_api.domain.transcript import Segment, Transcript
+from whisperx_api.formatters.openai_json import JsonObject, dump
+from whisperx_api.formatters.timestamps import round_seconds
+
+
+def _job_segment(segment: Segment) -> JsonObject:
+    """Times, stripped text, and the speaker key only when diarized."""
+    body: JsonObject = {
+        "start": round_seconds(segment.start),
+        "end": round_seconds(segment.end),
+        "text": segment.text.strip(),
+    }
+    if segment.speaker is not None:
+        body["speaker"] = segment.speaker
+    return body
+
+
+def render_job_json_body(transcript: Transcript) -> str:
+    """`{"text", "language", "segments"}`; the language is the detected one, not an echo."""
+    return dump(
+        {
+            "text": transcript.text,
+            "language": transcript.language,
+            "segments": [_job_segment(s) for s in transcript.segments],
+        }
+    )

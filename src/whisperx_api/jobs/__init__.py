@@ -1,0 +1,1 @@
+"""The job engine: submit, status, result, cancel, wait; stores, queue and workers."""

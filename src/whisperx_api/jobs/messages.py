@@ -1,0 +1,66 @@
+"""Typed (de)serialisation of job specs and transcripts: versioned JSON, never raw dicts."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from typing import Any
+
+from whisperx_api.domain.formats import OutputFormat
+from whisperx_api.domain.job import JobSpec, ResultStyle
+from whisperx_api.domain.options import SubtitleOptions, TranscriptionOptions
+from whisperx_api.domain.transcript import Segment, Task, Transcript, Word
+
+SCHEMA_VERSION = 1
+
+
+def dump_spec(spec: JobSpec) -> str:
+    """JSON for a job spec."""
+    return json.dumps({"v": SCHEMA_VERSION, **asdict(spec)})
+
+
+def load_spec(text: str) -> JobSpec:
+    """Inverse of `dump_spec`."""
+    data = _versioned(text)
+    options = dict(data["options"])
+    options["task"] = Task(options["task"])
+    return JobSpec(
+        options=TranscriptionOptions(**options),
+        response_format=OutputFormat(data["response_format"]),
+        subtitles=SubtitleOptions(**data["subtitles"]),
+        style=ResultStyle(data["style"]),
+        owner=data["owner"],
+    )
+
+
+def dump_transcript(transcript: Transcript) -> str:
+    """JSON for a transcript; tuples become lists."""
+    return json.dumps({"v": SCHEMA_VERSION, **asdict(transcript)}, ensure_ascii=False)
+
+
+def load_transcript(text: str) -> Transcript:
+    """Inverse of `dump_transcript`."""
+    data = _versioned(text)
+    return Transcript(
+        task=Task(data["task"]),
+        language=data["language"],
+        duration=data["duration"],
+        segments=tuple(_segment(s) for s in data["segments"]),
+        language_probability=data["language_probability"],
+        speaker_embeddings={k: tuple(v) for k, v in data["speaker_embeddings"].items()},
+    )
+
+
+def _segment(data: dict[str, Any]) -> Segment:
+    fields = dict(data)
+    fields["words"] = tuple(Word(**w) for w in data["words"])
+    fields["tokens"] = tuple(data["tokens"])
+    return Segment(**fields)
+
+
+def _versioned(text: str) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads(text)
+    version = data.pop("v", None)
+    if version != SCHEMA_VERSION:
+        raise ValueError(f"unsupported message version {version!r}")
+    return data

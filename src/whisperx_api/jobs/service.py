@@ -1,0 +1,210 @@
+"""JobService: the one path every endpoint takes — submit, status, result, cancel, wait."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import math
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, replace
+from typing import BinaryIO
+
+from whisperx_api.domain.job import JobRecord, JobSpec, JobStatus
+from whisperx_api.domain.transcript import Transcript
+from whisperx_api.errors import (
+    Conflict,
+    JobCancelled,
+    NotFound,
+    Overloaded,
+    SyncTimeout,
+    WhisperXApiError,
+    error_for_code,
+)
+from whisperx_api.jobs.messages import load_transcript
+from whisperx_api.jobs.signals import JobSignals
+from whisperx_api.jobs.store import SqliteJobStore
+from whisperx_api.pipeline.runner import PipelineRunner
+from whisperx_api.storage.local import LocalBlobStore
+
+_WAIT_POLL_SECONDS = 1.0
+_DISCONNECT_POLL_SECONDS = 0.5
+
+Disconnected = Callable[[], Awaitable[bool]]
+
+
+@dataclass(frozen=True, slots=True)
+class JobView:
+    """A job plus its place in line, for status responses."""
+
+    record: JobRecord
+    queue_position: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class QueueCounts:
+    """Live counts for `/status`."""
+
+    queued: int
+    processing: int
+
+
+class JobService:
+    """Coordinates the store, the blob store and the workers for the API."""
+
+    def __init__(
+        self,
+        store: SqliteJobStore,
+        blobs: LocalBlobStore,
+        runner: PipelineRunner,
+        signals: JobSignals,
+        *,
+        max_file_size: int,
+        max_queued_jobs: int,
+        batch_width: int = 1,
+    ) -> None:
+        self._store = store
+        self._blobs = blobs
+        self._runner = runner
+        self._signals = signals
+        self._max_file_size = max_file_size
+        self._max_queued = max_queued_jobs
+        self._batch_width = batch_width
+
+    async def submit(self, spec: JobSpec, upload: BinaryIO) -> JobRecord:
+        """Store the audio, check it is audio, queue the job."""
+        counts = await self.counts()
+        if counts.queued >= self._max_queued:
+            raise Overloaded(f"{counts.queued} jobs are queued; try again later.", retry_after=30)
+        spec = await asyncio.to_thread(self._with_resolved_model, spec)
+        job_id = str(uuid.uuid4())
+        try:
+            path = await asyncio.to_thread(
+                self._blobs.save_audio, job_id, upload, self._max_file_size
+            )
+            await asyncio.to_thread(self._runner.probe, path)
+            record = await asyncio.to_thread(self._store.insert, job_id, spec)
+        except BaseException:
+            self._blobs.delete_job(job_id)
+            raise
+        self._signals.work_available.set()
+        return record
+
+    def _with_resolved_model(self, spec: JobSpec) -> JobSpec:
+        canonical = self._runner.transcriber.resolve_model(spec.options.model)
+        return replace(spec, options=replace(spec.options, model=canonical))
+
+    async def status(self, job_id: str, owner: str | None) -> JobView:
+        """The job and, while queued, its 1-based position (a batch number when concurrent)."""
+        record = await self._owned(job_id, owner)
+        position = None
+        if record.status is JobStatus.QUEUED:
+            raw = await asyncio.to_thread(self._store.queue_position, job_id)
+            position = None if raw is None else math.ceil(raw / self._batch_width)
+        return JobView(record, position)
+
+    async def take_result(self, job_id: str, owner: str | None) -> tuple[JobRecord, Transcript]:
+        """A completed job's transcript; the job and its files are deleted as it is handed out."""
+        await self._owned(job_id, owner)
+        delivery = await asyncio.to_thread(self._store.take_result, job_id)
+        if delivery is None:
+            raise NotFound(f"No job with id '{job_id}'.")
+        record = delivery.record
+        if delivery.result is None:
+            raise _not_ready(record)
+        self._blobs.delete_job(job_id)
+        self._signals.forget(job_id)
+        return record, load_transcript(delivery.result)
+
+    async def cancel(self, job_id: str, owner: str | None) -> None:
+        """Cancel a queued job and delete its files; processing jobs cannot be cancelled."""
+        record = await self._owned(job_id, owner)
+        if not await asyncio.to_thread(self._store.cancel, job_id):
+            current = await self._owned(job_id, owner)
+            raise Conflict(f"Job '{job_id}' is {current.status.value.lower()}; cannot cancel.")
+        self._blobs.delete_job(record.id)
+        self._signals.notify_finished(job_id)
+
+    async def wait(
+        self,
+        job_id: str,
+        owner: str | None,
+        timeout: float | None,
+        disconnected: Disconnected | None = None,
+    ) -> JobRecord:
+        """Wait until the job is terminal; a client that goes away cancels its queued job."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            record = await self._owned(job_id, owner)
+            if record.status.is_terminal:
+                return record
+            if disconnected is not None and await disconnected():
+                await self._abandon(job_id, owner)
+            remaining = None if deadline is None else deadline - time.monotonic()
+            if remaining is not None and remaining <= 0:
+                raise SyncTimeout(
+                    f"The job did not finish within {timeout:g} s; it keeps running. "
+                    f"Poll /transcription/{job_id}.",
+                    job_id=job_id,
+                )
+            await self._sleep_until_finished(job_id, remaining, disconnected is not None)
+
+    async def wait_for_result(
+        self,
+        record: JobRecord,
+        timeout: float | None,
+        disconnected: Disconnected | None = None,
+    ) -> tuple[JobRecord, Transcript]:
+        """Wait for a just-submitted job and hand back its transcript (sync requests)."""
+        owner = record.spec.owner
+        finished = await self.wait(record.id, owner, timeout, disconnected)
+        if finished.status is not JobStatus.COMPLETED:
+            raise _not_ready(finished)
+        return await self.take_result(record.id, owner)
+
+    async def counts(self) -> QueueCounts:
+        """Queued and processing jobs right now."""
+        counts = await asyncio.to_thread(self._store.counts)
+        return QueueCounts(counts[JobStatus.QUEUED], counts[JobStatus.PROCESSING])
+
+    async def sweep_expired(self, older_than_seconds: float) -> list[str]:
+        """Delete jobs (and files) created longer ago than the retention; never processing ones."""
+        ids = await asyncio.to_thread(self._store.expired, time.time() - older_than_seconds)
+        deleted = [job_id for job_id in ids if await asyncio.to_thread(self._store.delete, job_id)]
+        for job_id in deleted:
+            self._blobs.delete_job(job_id)
+            self._signals.forget(job_id)
+        return deleted
+
+    async def _owned(self, job_id: str, owner: str | None) -> JobRecord:
+        record = await asyncio.to_thread(self._store.get, job_id)
+        if record is None or (owner is not None and record.spec.owner != owner):
+            raise NotFound(f"No job with id '{job_id}'.")
+        return record
+
+    async def _abandon(self, job_id: str, owner: str | None) -> None:
+        with contextlib.suppress(Conflict, NotFound):
+            await self.cancel(job_id, owner)
+        raise JobCancelled("The client disconnected; the job was cancelled.")
+
+    async def _sleep_until_finished(
+        self, job_id: str, remaining: float | None, watch_client: bool
+    ) -> None:
+        poll = _DISCONNECT_POLL_SECONDS if watch_client else _WAIT_POLL_SECONDS
+        delay = poll if remaining is None else min(poll, remaining)
+        event = self._signals.finished_event(job_id)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(event.wait(), delay)
+        event.clear()
+
+
+def _not_ready(record: JobRecord) -> WhisperXApiError:
+    if record.status is JobStatus.FAILED:
+        return error_for_code(record.error_code, record.error or "The job failed.")
+    if record.status is JobStatus.CANCELLED:
+        return JobCancelled(f"Job '{record.id}' was cancelled.")
+    return Conflict(
+        f"Job '{record.id}' is {record.status.value.lower()}; the result is not ready.",
+        code="job_not_ready",
+    )

@@ -1,0 +1,244 @@
+"""The SQLite job store: WAL mode, claims under `BEGIN IMMEDIATE`, results deleted on delivery."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from whisperx_api.domain.job import JobRecord, JobSpec, JobStatus
+from whisperx_api.jobs.messages import dump_spec, load_spec
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS jobs (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    id TEXT UNIQUE NOT NULL,
+    owner TEXT,
+    status TEXT NOT NULL,
+    spec TEXT NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    progress REAL,
+    error TEXT,
+    error_code TEXT,
+    created_at REAL NOT NULL,
+    started_at REAL,
+    finished_at REAL,
+    result TEXT
+);
+CREATE INDEX IF NOT EXISTS jobs_by_status ON jobs (status, seq);
+"""
+
+_COLUMNS = (
+    "id, status, spec, created_at, attempts, progress, error, error_code, started_at, finished_at"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """What `take_result` found: the job as it was, and its result if it was complete."""
+
+    record: JobRecord
+    result: str | None
+
+
+class SqliteJobStore:
+    """All job state for one data directory; safe across threads and processes."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._conn = sqlite3.connect(
+            path, check_same_thread=False, isolation_level=None, timeout=30
+        )
+        self._lock = threading.Lock()
+        self._conn.execute("PRAGMA journal_mode=WAL")
+        self._conn.execute("PRAGMA secure_delete=ON")
+        self._conn.executescript(_SCHEMA)
+
+    def close(self) -> None:
+        """Close the connection."""
+        with self._lock:
+            self._conn.close()
+
+    def insert(self, job_id: str, spec: JobSpec, now: float | None = None) -> JobRecord:
+        """Add a queued job at the back of the line."""
+        created = time.time() if now is None else now
+        with self._tx() as db:
+            db.execute(
+                "INSERT INTO jobs (id, owner, status, spec, created_at) VALUES (?, ?, ?, ?, ?)",
+                (job_id, spec.owner, JobStatus.QUEUED.value, dump_spec(spec), created),
+            )
+        return JobRecord(id=job_id, status=JobStatus.QUEUED, spec=spec, created_at=created)
+
+    def get(self, job_id: str) -> JobRecord | None:
+        """The job, or None."""
+        with self._tx() as db:
+            row = db.execute(f"SELECT {_COLUMNS} FROM jobs WHERE id = ?", (job_id,)).fetchone()
+        return _record(row) if row else None
+
+    def queue_position(self, job_id: str) -> int | None:
+        """1-based place among queued jobs, or None when the job is not queued."""
+        with self._tx() as db:
+            row = db.execute(
+                "SELECT COUNT(*) FROM jobs WHERE status = ? AND seq <= "
+                "(SELECT seq FROM jobs WHERE id = ? AND status = ?)",
+                (JobStatus.QUEUED.value, job_id, JobStatus.QUEUED.value),
+            ).fetchone()
+        return int(row[0]) or None
+
+    def counts(self) -> dict[JobStatus, int]:
+        """How many jobs are in each status."""
+        with self._tx() as db:
+            rows = db.execute("SELECT status, COUNT(*) FROM jobs GROUP BY status").fetchall()
+        counts = dict.fromkeys(JobStatus, 0)
+        counts.update({JobStatus(s): int(n) for s, n in rows})
+        return counts
+
+    def claim_next(self, now: float | None = None) -> JobRecord | None:
+        """Atomically move the oldest queued job to Processing and return it."""
+        started = time.time() if now is None else now
+        with self._tx(immediate=True) as db:
+            row = db.execute(
+                "SELECT id FROM jobs WHERE status = ? ORDER BY seq LIMIT 1",
+                (JobStatus.QUEUED.value,),
+            ).fetchone()
+            if row is None:
+                return None
+            db.execute(
+                "UPDATE jobs SET status = ?, attempts = attempts + 1, started_at = ?, progress = 0 "
+                "WHERE id = ?",
+                (JobStatus.PROCESSING.value, started, row[0]),
+            )
+            found = db.execute(f"SELECT {_COLUMNS} FROM jobs WHERE id = ?", (row[0],)).fetchone()
+        return _record(found)
+
+    def set_progress(self, job_id: str, progress: float) -> None:
+        """Record how far a processing job is."""
+        self._update(job_id, JobStatus.PROCESSING, "progress = ?", (progress,))
+
+    def complete(self, job_id: str, result: str) -> bool:
+        """Store the result; False if the job was no longer processing."""
+        return self._finish(job_id, JobStatus.COMPLETED, "result = ?, progress = 1", (result,))
+
+    def fail(self, job_id: str, error: str, code: str | None) -> bool:
+        """Mark the job failed for good."""
+        return self._finish(job_id, JobStatus.FAILED, "error = ?, error_code = ?", (error, code))
+
+    def requeue(self, job_id: str, error: str | None = None, *, uncount: bool = False) -> bool:
+        """Put a processing job back in line, keeping its place; `uncount` forgives the attempt."""
+        attempts = "attempts - 1" if uncount else "attempts"
+        return self._update(
+            job_id,
+            JobStatus.PROCESSING,
+            f"status = ?, error = ?, progress = NULL, started_at = NULL, attempts = {attempts}",
+            (JobStatus.QUEUED.value, error),
+        )
+
+    def cancel(self, job_id: str, now: float | None = None) -> bool:
+        """Cancel a queued job; False if it is not queued."""
+        return self._finish(
+            job_id, JobStatus.CANCELLED, "progress = NULL", (), JobStatus.QUEUED, now
+        )
+
+    def take_result(self, job_id: str) -> Delivery | None:
+        """Return a completed job's result and delete the job in the same transaction."""
+        with self._tx(immediate=True) as db:
+            row = db.execute(
+                f"SELECT {_COLUMNS}, result FROM jobs WHERE id = ?", (job_id,)
+            ).fetchone()
+            if row is None:
+                return None
+            record = _record(row[:-1])
+            if record.status is JobStatus.COMPLETED:
+                db.execute("DELETE FROM jobs WHERE id = ?", (job_id,))
+        return Delivery(record, row[-1] if record.status is JobStatus.COMPLETED else None)
+
+    def recover(self, max_attempts: int) -> tuple[list[str], list[str]]:
+        """After a restart: requeue interrupted jobs, fail those out of attempts."""
+        with self._tx(immediate=True) as db:
+            rows = db.execute(
+                "SELECT id, attempts FROM jobs WHERE status = ?", (JobStatus.PROCESSING.value,)
+            ).fetchall()
+        requeued = [job_id for job_id, n in rows if n < max_attempts]
+        failed = [job_id for job_id, n in rows if n >= max_attempts]
+        for job_id in requeued:
+            self.requeue(job_id, "interrupted by a restart")
+        for job_id in failed:
+            self.fail(job_id, f"interrupted {max_attempts} times; giving up", "max_attempts")
+        return requeued, failed
+
+    def expired(self, before: float) -> list[str]:
+        """Jobs created before `before` that are not processing."""
+        with self._tx() as db:
+            rows = db.execute(
+                "SELECT id FROM jobs WHERE created_at < ? AND status != ?",
+                (before, JobStatus.PROCESSING.value),
+            ).fetchall()
+        return [r[0] for r in rows]
+
+    def delete(self, job_id: str) -> bool:
+        """Remove a job that is not processing."""
+        with self._tx() as db:
+            cur = db.execute(
+                "DELETE FROM jobs WHERE id = ? AND status != ?",
+                (job_id, JobStatus.PROCESSING.value),
+            )
+        return cur.rowcount > 0
+
+    def _update(
+        self, job_id: str, expected: JobStatus, assignments: str, params: tuple[object, ...]
+    ) -> bool:
+        with self._tx() as db:
+            cur = db.execute(
+                f"UPDATE jobs SET {assignments} WHERE id = ? AND status = ?",
+                (*params, job_id, expected.value),
+            )
+        return cur.rowcount > 0
+
+    def _finish(
+        self,
+        job_id: str,
+        status: JobStatus,
+        assignments: str,
+        params: tuple[object, ...],
+        expected: JobStatus = JobStatus.PROCESSING,
+        now: float | None = None,
+    ) -> bool:
+        finished = time.time() if now is None else now
+        return self._update(
+            job_id,
+            expected,
+            f"status = ?, finished_at = ?, {assignments}",
+            (status.value, finished, *params),
+        )
+
+    @contextmanager
+    def _tx(self, *, immediate: bool = False) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            self._conn.execute("BEGIN IMMEDIATE" if immediate else "BEGIN")
+            try:
+                yield self._conn
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+            self._conn.execute("COMMIT")
+
+
+def _record(row: tuple[Any, ...]) -> JobRecord:
+    job_id, status, spec, created, attempts, progress, error, code, started, finished = row
+    return JobRecord(
+        id=job_id,
+        status=JobStatus(status),
+        spec=load_spec(spec),
+        created_at=created,
+        attempts=attempts,
+        progress=progress,
+        error=error,
+        error_code=code,
+        started_at=started,
+        finished_at=finished,
+    )

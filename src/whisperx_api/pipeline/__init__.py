@@ -1,0 +1,1 @@
+"""Audio in, Transcript out: stages, their order, backends and the model cache."""

@@ -1,0 +1,71 @@
+"""What every stage sees: a context for progress and cooperative cancellation, and Protocols."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Protocol
+
+from whisperx_api.domain.audio import DecodedAudio
+from whisperx_api.domain.options import TranscriptionOptions
+from whisperx_api.domain.transcript import Transcript
+from whisperx_api.errors import JobCancelled
+
+
+class StageContext:
+    """Carries progress reports out of a stage and cancellation requests into it."""
+
+    def __init__(
+        self,
+        on_progress: Callable[[float], None] | None = None,
+        is_cancelled: Callable[[], bool] | None = None,
+    ) -> None:
+        self._on_progress = on_progress
+        self._is_cancelled = is_cancelled
+
+    def report(self, fraction: float) -> None:
+        """Tell the owner how far along the job is (0..1)."""
+        if self._on_progress is not None:
+            self._on_progress(min(1.0, max(0.0, fraction)))
+
+    def check_cancelled(self) -> None:
+        """Raise `JobCancelled` when the owner asked us to stop; call between units of work."""
+        if self._is_cancelled is not None and self._is_cancelled():
+            raise JobCancelled("the job was cancelled")
+
+
+class TranscriptionBackend(Protocol):
+    """Turns audio into a Transcript; owns its models."""
+
+    def available_models(self) -> list[str]:
+        """Model names this backend can serve without a download."""
+        ...
+
+    def resolve_model(self, name: str) -> str:
+        """The canonical name for `name`, or raise `ModelNotFound`."""
+        ...
+
+    def loaded_models(self) -> list[str]:
+        """Names of the models now in memory."""
+        ...
+
+    def load_model(self, name: str) -> str:
+        """Load `name` now (preload); returns the canonical name."""
+        ...
+
+    def unload_model(self, name: str) -> str:
+        """Drop `name` from memory; raises `Conflict` while in use, `NotFound` if not loaded."""
+        ...
+
+    def load_count(self, name: str) -> int:
+        """How many times `name` has been loaded since start."""
+        ...
+
+    def transcribe(
+        self, audio: DecodedAudio, options: TranscriptionOptions, ctx: StageContext
+    ) -> Transcript:
+        """Run VAD, batched decoding and word timing on `audio`."""
+        ...
+
+    def close(self) -> None:
+        """Release every model."""
+        ...

@@ -1,0 +1,1 @@
+"""One module per backend; the only place heavy inference libraries are imported."""

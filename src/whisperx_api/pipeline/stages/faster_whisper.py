@@ -1,0 +1,197 @@
+"""Transcription with faster-whisper: Silero VAD, batched decoding, word timestamps.
+
+This is the WhisperX approach (VAD-cut chunks decoded in batches) on faster-whisper's
+`BatchedInferencePipeline`, which runs the Silero VAD model its wheel ships.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from whisperx_api.domain.audio import DecodedAudio
+from whisperx_api.domain.options import TranscriptionOptions
+from whisperx_api.domain.transcript import Segment, Transcript, Word
+from whisperx_api.errors import ModelNotFound
+from whisperx_api.pipeline.catalog import ModelCatalog
+from whisperx_api.pipeline.models import ModelCache
+from whisperx_api.pipeline.stage import StageContext
+
+_NUMERAL = re.compile(r"[0-9%$£€¥]")
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceConfig:
+    """Where and how models run."""
+
+    device: str = "auto"
+    device_index: int = 0
+    compute_type: str = "default"
+    cpu_threads: int = 0
+    num_workers: int = 1
+
+
+@dataclass
+class _Loaded:
+    model: Any
+    batched: Any
+    numeral_tokens: list[int] | None = field(default=None)
+
+
+def downloadable_models() -> list[str]:
+    """Names faster-whisper knows how to fetch from the hub."""
+    from faster_whisper.utils import available_models
+
+    return list(available_models())
+
+
+class FasterWhisperBackend:
+    """The default transcription backend."""
+
+    def __init__(
+        self,
+        catalog: ModelCatalog,
+        devices: DeviceConfig,
+        batch_size: int = 8,
+        chunk_size: int = 30,
+        ttl_seconds: float = -1,
+    ) -> None:
+        self._catalog = catalog
+        self._devices = devices
+        self._batch_size = batch_size
+        self._chunk_size = chunk_size
+        self._cache: ModelCache[_Loaded] = ModelCache(self._load, ttl_seconds)
+
+    def available_models(self) -> list[str]:
+        return self._catalog.available()
+
+    def resolve_model(self, name: str) -> str:
+        return self._catalog.resolve(name).name
+
+    def loaded_models(self) -> list[str]:
+        return self._cache.loaded()
+
+    def load_model(self, name: str) -> str:
+        canonical = self.resolve_model(name)
+        self._cache.load(canonical)
+        return canonical
+
+    def unload_model(self, name: str) -> str:
+        canonical = self._catalog.canonical(name)
+        self._cache.unload(canonical)
+        return canonical
+
+    def load_count(self, name: str) -> int:
+        return self._cache.load_count(self._catalog.canonical(name))
+
+    def close(self) -> None:
+        self._cache.close()
+
+    def transcribe(
+        self, audio: DecodedAudio, options: TranscriptionOptions, ctx: StageContext
+    ) -> Transcript:
+        name = self.resolve_model(options.model)
+        with self._cache.acquire(name) as loaded:
+            segments, info = loaded.batched.transcribe(
+                audio.samples, **self._decode_kwargs(loaded, options)
+            )
+            collected = _collect(segments, audio.duration, ctx)
+        return Transcript(
+            task=options.task,
+            language=info.language,
+            language_probability=float(info.language_probability),
+            duration=audio.duration,
+            segments=collected,
+        )
+
+    def _decode_kwargs(self, loaded: _Loaded, options: TranscriptionOptions) -> dict[str, Any]:
+        return {
+            "language": options.language,
+            "task": options.task.value,
+            "initial_prompt": options.prompt or None,
+            "hotwords": options.hotwords or None,
+            "temperature": [options.temperature],
+            "word_timestamps": options.word_timestamps,
+            "suppress_tokens": self._suppressed(loaded, options),
+            "batch_size": options.batch_size or self._batch_size,
+            "chunk_length": options.chunk_size or self._chunk_size,
+            "vad_filter": True,
+            "condition_on_previous_text": False,
+            "beam_size": 5,
+        }
+
+    def _suppressed(self, loaded: _Loaded, options: TranscriptionOptions) -> list[int]:
+        if not options.suppress_numerals:
+            return [-1]
+        if loaded.numeral_tokens is None:
+            loaded.numeral_tokens = _numeral_tokens(loaded.model)
+        return [-1, *loaded.numeral_tokens]
+
+    def _load(self, name: str) -> _Loaded:
+        from faster_whisper import BatchedInferencePipeline, WhisperModel
+
+        location = self._catalog.resolve(name)
+        device, compute_type = self._device_and_type()
+        try:
+            model = WhisperModel(
+                location.source,
+                device=device,
+                device_index=self._devices.device_index,
+                compute_type=compute_type,
+                cpu_threads=self._devices.cpu_threads,
+                num_workers=self._devices.num_workers,
+                local_files_only=location.is_local,
+            )
+        except (OSError, ValueError) as exc:
+            raise ModelNotFound(f"The model '{name}' could not be loaded: {exc}") from exc
+        return _Loaded(model=model, batched=BatchedInferencePipeline(model))
+
+    def _device_and_type(self) -> tuple[str, str]:
+        device = self._devices.device
+        if device == "auto":
+            import ctranslate2
+
+            device = "cuda" if ctranslate2.get_cuda_device_count() > 0 else "cpu"
+        compute_type = self._devices.compute_type
+        if compute_type == "default":
+            compute_type = "float16" if device == "cuda" else "int8"
+        return device, compute_type
+
+
+def _collect(raw: Iterable[Any], duration: float, ctx: StageContext) -> tuple[Segment, ...]:
+    segments: list[Segment] = []
+    for item in raw:
+        ctx.check_cancelled()
+        segments.append(_segment(len(segments), item))
+        ctx.report(item.end / duration if duration > 0 else 1.0)
+    return tuple(segments)
+
+
+def _segment(index: int, item: Any) -> Segment:
+    words = tuple(
+        Word(text=w.word, start=float(w.start), end=float(w.end), score=float(w.probability))
+        for w in (item.words or ())
+    )
+    return Segment(
+        id=index,
+        start=float(item.start),
+        end=float(item.end),
+        text=item.text.strip(),
+        words=words,
+        seek=int(item.seek),
+        tokens=tuple(int(t) for t in item.tokens),
+        temperature=float(item.temperature or 0.0),
+        avg_logprob=float(item.avg_logprob),
+        compression_ratio=float(item.compression_ratio),
+        no_speech_prob=float(item.no_speech_prob),
+    )
+
+
+def _numeral_tokens(model: Any) -> list[int]:
+    tokenizer = model.hf_tokenizer
+    eot = tokenizer.token_to_id("<|endoftext|>")
+    return [
+        i for i in range(eot) if _NUMERAL.search(tokenizer.decode([i], skip_special_tokens=False))
+    ]

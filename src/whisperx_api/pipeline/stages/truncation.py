@@ -1,0 +1,68 @@
+"""Telling a cut-off file from a complete one where the decoder would not notice.
+
+Raw mp3 files carry no total length, so a file cut mid-way decodes without error; only its
+last frame gives it away, being shorter than its own header says. A WAV file's data chunk
+declares its size, but FFmpeg quietly clamps it to what is there.
+"""
+
+from __future__ import annotations
+
+import struct
+from pathlib import Path
+
+_RIFF_SCAN_BYTES = 1 << 16
+_STREAMING_SIZES = (0, 0xFFFFFFFF)
+
+_BITRATES_KBPS = {
+    (1, 1): (0, 32, 64, 96, 128, 160, 192, 224, 256, 288, 320, 352, 384, 416, 448),
+    (1, 2): (0, 32, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320, 384),
+    (1, 3): (0, 32, 40, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320),
+    (2, 1): (0, 32, 48, 56, 64, 80, 96, 112, 128, 144, 160, 176, 192, 224, 256),
+    (2, 2): (0, 8, 16, 24, 32, 40, 48, 56, 64, 80, 96, 112, 128, 144, 160),
+    (2, 3): (0, 8, 16, 24, 32, 40, 48, 56, 64, 80, 96, 112, 128, 144, 160),
+}
+_SAMPLE_RATES = {1: (44100, 48000, 32000), 2: (22050, 24000, 16000), 25: (11025, 12000, 8000)}
+_VERSIONS = {0b11: 1, 0b10: 2, 0b00: 25}
+_LAYERS = {0b11: 1, 0b10: 2, 0b01: 3}
+
+
+def expected_frame_length(header: bytes) -> int | None:
+    """Bytes the frame starting with `header` should span, or None if it is not a frame header."""
+    if len(header) < 4 or header[0] != 0xFF or header[1] & 0xE0 != 0xE0:
+        return None
+    version = _VERSIONS.get((header[1] >> 3) & 0b11)
+    layer = _LAYERS.get((header[1] >> 1) & 0b11)
+    bitrate_index, rate_index = header[2] >> 4, (header[2] >> 2) & 0b11
+    if version is None or layer is None or bitrate_index in (0, 15) or rate_index == 3:
+        return None
+    bitrate = _BITRATES_KBPS[(min(version, 2), layer)][bitrate_index] * 1000
+    rate = _SAMPLE_RATES[version][rate_index]
+    padding = (header[2] >> 1) & 1
+    if layer == 1:
+        return (12 * bitrate // rate + padding) * 4
+    per_frame = 144 if layer == 2 or version == 1 else 72
+    return per_frame * bitrate // rate + padding
+
+
+def is_cut_short(packet: bytes) -> bool:
+    """True when an MPEG audio packet is shorter than its header declares."""
+    expected = expected_frame_length(packet[:4])
+    return expected is not None and len(packet) < expected
+
+
+def wav_is_cut_short(path: Path) -> bool:
+    """True when a RIFF/WAVE file's data chunk declares more bytes than the file holds."""
+    with path.open("rb") as f:
+        head = f.read(_RIFF_SCAN_BYTES)
+    if head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+        return False
+    offset = 12
+    while offset + 8 <= len(head):
+        chunk_id, size = (
+            head[offset : offset + 4],
+            struct.unpack("<I", head[offset + 4 : offset + 8])[0],
+        )
+        if chunk_id == b"data":
+            return size not in _STREAMING_SIZES and offset + 8 + size > path.stat().st_size
+        offset += 8 + size + (size & 1)
+    return False

@@ -1,0 +1,1 @@
+"""Composition: the only place that picks implementations (embedded or distributed)."""

@@ -1,0 +1,63 @@
+"""What the API needs from a runtime, whichever mode wired it."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from dataclasses import dataclass, field
+
+from whisperx_api.errors import PayloadTooLarge
+from whisperx_api.jobs.service import JobService
+from whisperx_api.jobs.store import SqliteJobStore
+from whisperx_api.jobs.worker import WorkerPool
+from whisperx_api.pipeline.runner import PipelineRunner
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Runtime:
+    """The job engine and pipeline the routes talk to, plus their lifecycle."""
+
+    jobs: JobService
+    runner: PipelineRunner
+    store: SqliteJobStore
+    workers: WorkerPool
+    max_file_size: int
+    sync_timeout: float | None
+    retention_seconds: float
+    cleanup_interval_seconds: float
+    shutdown_grace_seconds: float = 30.0
+    started_at: int = field(default_factory=lambda: int(time.time()))
+    _sweeper: asyncio.Task[None] | None = None
+
+    def check_upload_size(self, size: int | None) -> None:
+        """413 for a file over MAX_FILE_SIZE (the body limit already stopped gross excess)."""
+        if size is not None and size > self.max_file_size:
+            raise PayloadTooLarge(
+                f"The file is {size} bytes; the limit is {self.max_file_size} bytes."
+            )
+
+    async def start(self) -> None:
+        """Recover jobs, start workers and the retention sweep."""
+        await self.workers.start()
+        self._sweeper = asyncio.create_task(self._sweep_forever(), name="retention-sweep")
+
+    async def stop(self) -> None:
+        """Let running jobs finish (or requeue them), then release everything."""
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._sweeper
+        await self.workers.stop(self.shutdown_grace_seconds)
+        self.runner.transcriber.close()
+        self.store.close()
+
+    async def _sweep_forever(self) -> None:
+        while True:
+            deleted = await self.jobs.sweep_expired(self.retention_seconds)
+            if deleted:
+                log.info("retention sweep deleted %d job(s)", len(deleted))
+            await asyncio.sleep(self.cleanup_interval_seconds)

@@ -1,0 +1,46 @@
+"""MODE=direct: one process, SQLite, local disk, an in-process worker pool."""
+
+from __future__ import annotations
+
+from whisperx_api.config import Settings
+from whisperx_api.jobs.service import JobService
+from whisperx_api.jobs.signals import JobSignals
+from whisperx_api.jobs.store import SqliteJobStore
+from whisperx_api.jobs.worker import WorkerPool
+from whisperx_api.pipeline.registry import BackendRegistry, default_registry
+from whisperx_api.pipeline.runner import PipelineRunner
+from whisperx_api.runtime.base import Runtime
+from whisperx_api.storage.local import LocalBlobStore
+
+
+def build_embedded(settings: Settings, registry: BackendRegistry | None = None) -> Runtime:
+    """Wire the embedded runtime; nothing is loaded or started until `Runtime.start`."""
+    registry = registry or default_registry()
+    transcriber = registry.transcription(settings.backends.transcription)(settings)
+    runner = PipelineRunner(transcriber, settings.limits.max_audio_seconds)
+    data_dir = settings.jobs.data_dir
+    store = SqliteJobStore(data_dir / "jobs.sqlite3")
+    blobs = LocalBlobStore(data_dir)
+    signals = JobSignals()
+    workers = settings.worker_count
+    pool = WorkerPool(store, blobs, runner, signals, workers, settings.jobs.max_attempts)
+    service = JobService(
+        store,
+        blobs,
+        runner,
+        signals,
+        max_file_size=settings.limits.max_file_size,
+        max_queued_jobs=settings.limits.max_queued_jobs,
+        batch_width=workers,
+    )
+    sync_timeout = settings.jobs.sync_timeout_seconds or None
+    return Runtime(
+        jobs=service,
+        runner=runner,
+        store=store,
+        workers=pool,
+        max_file_size=settings.limits.max_file_size,
+        sync_timeout=sync_timeout,
+        retention_seconds=settings.jobs.retention_hours * 3600,
+        cleanup_interval_seconds=settings.jobs.cleanup_interval_hours * 3600,
+    )

@@ -1,0 +1,1 @@
+"""Blob storage for uploaded audio: local disk (embedded mode)."""

@@ -1,0 +1,48 @@
+"""Each job's audio in its own directory under the data directory; paths never leave the server."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import BinaryIO
+
+from whisperx_api.errors import PayloadTooLarge
+
+_CHUNK = 1 << 20
+
+
+class LocalBlobStore:
+    """Job audio on local disk, written by streaming copies."""
+
+    def __init__(self, root: Path) -> None:
+        self._root = root / "jobs"
+        self._root.mkdir(parents=True, exist_ok=True)
+
+    def audio_path(self, job_id: str) -> Path:
+        """Where a job's audio lives."""
+        return self._root / job_id / "audio"
+
+    def save_audio(self, job_id: str, source: BinaryIO, max_bytes: int) -> Path:
+        """Stream `source` into the job's directory; refuse more than `max_bytes`."""
+        target = self.audio_path(job_id)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        written = 0
+        with target.open("wb") as out:
+            while chunk := source.read(_CHUNK):
+                written += len(chunk)
+                if written > max_bytes:
+                    out.close()
+                    self.delete_job(job_id)
+                    raise PayloadTooLarge(
+                        f"The file is larger than the limit of {max_bytes} bytes."
+                    )
+                out.write(chunk)
+        return target
+
+    def delete_job(self, job_id: str) -> None:
+        """Remove every file of the job."""
+        shutil.rmtree(self._root / job_id, ignore_errors=True)
+
+    def job_exists(self, job_id: str) -> bool:
+        """True while any file of the job is on disk."""
+        return (self._root / job_id).exists()

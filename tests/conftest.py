@@ -1,0 +1,54 @@
+"""Shared fixtures: settings in a temp dir, an app on the fake backend, an ASGI client."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from tests.fakes import FakeTranscriber
+from whisperx_api.api.app import create_app
+from whisperx_api.config import Settings
+from whisperx_api.pipeline.registry import default_registry
+from whisperx_api.runtime.embedded import build_embedded
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture
+def make_settings(tmp_path: Path) -> Callable[..., Settings]:
+    """Settings rooted in this test's temp dir; keyword groups override defaults."""
+
+    def build(**groups: Any) -> Settings:
+        jobs = {"data_dir": tmp_path / "data", **groups.pop("jobs", {})}
+        whisper = {"cache_dir": tmp_path / "cache", **groups.pop("whisper", {})}
+        return Settings(jobs=jobs, whisper=whisper, **groups)
+
+    return build
+
+
+def fake_app(settings: Settings, backend: FakeTranscriber) -> FastAPI:
+    """The real app and runtime with the fake backend registered as the transcriber."""
+    registry = default_registry()
+    registry.register_transcription("fake", lambda _settings: backend)
+    settings = settings.model_copy(
+        update={"backends": settings.backends.model_copy(update={"transcription": "fake"})}
+    )
+    return create_app(settings, build_embedded(settings, registry))
+
+
+@asynccontextmanager
+async def running(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    """Run the app's lifespan and give an in-process client."""
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+            yield client

@@ -1,0 +1,121 @@
+"""A fake transcription backend, registered in the real registry for fast API tests."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+from whisperx_api.domain.audio import DecodedAudio
+from whisperx_api.domain.options import TranscriptionOptions
+from whisperx_api.domain.transcript import Segment, Transcript, Word
+from whisperx_api.errors import BackendError, Conflict, ModelNotFound, NotFound
+from whisperx_api.pipeline.stage import StageContext
+
+FAKE_MODELS = ("base", "tiny.en")
+POISON_SECONDS = 0.4  # audio this short always fails, to exercise retries and dead letters
+
+
+class FakeTranscriber:
+    """Deterministic words derived from the audio length; optional delay; counts loads."""
+
+    def __init__(self, delay: float = 0.0) -> None:
+        self.delay = delay
+        self.calls: list[TranscriptionOptions] = []
+        self.running = 0
+        self.max_running = 0
+        self._loaded: dict[str, int] = {}
+        self._loads: dict[str, int] = {}
+        self._lock = threading.Lock()
+
+    def available_models(self) -> list[str]:
+        return list(FAKE_MODELS)
+
+    def resolve_model(self, name: str) -> str:
+        canonical = name if name and name != "whisper-1" else "base"
+        if canonical not in FAKE_MODELS:
+            raise ModelNotFound(
+                f"The model '{canonical}' does not exist. Available models: base, tiny.en."
+            )
+        return canonical
+
+    def loaded_models(self) -> list[str]:
+        return sorted(self._loaded)
+
+    def load_model(self, name: str) -> str:
+        canonical = self.resolve_model(name)
+        with self._lock:
+            if canonical not in self._loaded:
+                self._loaded[canonical] = 0
+                self._loads[canonical] = self._loads.get(canonical, 0) + 1
+        return canonical
+
+    def unload_model(self, name: str) -> str:
+        canonical = self.resolve_model(name)
+        with self._lock:
+            if canonical not in self._loaded:
+                raise NotFound(f"Model '{canonical}' is not loaded.")
+            if self._loaded[canonical]:
+                raise Conflict(f"Model '{canonical}' is in use.")
+            del self._loaded[canonical]
+        return canonical
+
+    def load_count(self, name: str) -> int:
+        return self._loads.get(self.resolve_model(name), 0)
+
+    def close(self) -> None:
+        self._loaded.clear()
+
+    def transcribe(
+        self, audio: DecodedAudio, options: TranscriptionOptions, ctx: StageContext
+    ) -> Transcript:
+        name = self.load_model(options.model)
+        with self._lock:
+            self.calls.append(options)
+            self.running += 1
+            self.max_running = max(self.max_running, self.running)
+            self._loaded[name] += 1
+        try:
+            return self._work(audio, options, ctx)
+        finally:
+            with self._lock:
+                self.running -= 1
+                self._loaded[name] -= 1
+
+    def _work(
+        self, audio: DecodedAudio, options: TranscriptionOptions, ctx: StageContext
+    ) -> Transcript:
+        if audio.duration < POISON_SECONDS:
+            raise BackendError("the fake backend always fails on very short audio")
+        steps = 10
+        for i in range(steps):
+            ctx.check_cancelled()
+            time.sleep(self.delay / steps)
+            ctx.report((i + 1) / steps)
+        return fake_transcript(audio.duration, options)
+
+
+def fake_transcript(duration: float, options: TranscriptionOptions) -> Transcript:
+    """Two segments splitting the audio, with words when asked for."""
+    half = duration / 2
+    texts = ("hello from the fake", "backend says goodbye")
+    segments = []
+    for i, text in enumerate(texts):
+        start, end = i * half, (i + 1) * half
+        words = _spread(text, start, end) if options.word_timestamps else ()
+        segments.append(Segment(id=i, start=start, end=end, text=text, words=words))
+    return Transcript(
+        task=options.task,
+        language=options.language or "en",
+        duration=duration,
+        segments=tuple(segments),
+        language_probability=0.99,
+    )
+
+
+def _spread(text: str, start: float, end: float) -> tuple[Word, ...]:
+    parts = text.split()
+    step = (end - start) / len(parts)
+    return tuple(
+        Word(text=f" {w}", start=start + k * step, end=start + (k + 1) * step, score=0.9)
+        for k, w in enumerate(parts)
+    )

@@ -1,0 +1,64 @@
+"""Model names resolve as local path -> models_dir -> bundled package -> hub name."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from whisperx_api.errors import ModelNotFound
+from whisperx_api.pipeline.catalog import BASE_MODEL_BYTES, ModelCatalog
+
+
+def fake_model_dir(path: Path) -> Path:
+    path.mkdir(parents=True)
+    (path / "model.bin").write_bytes(b"x")
+    (path / "config.json").write_text("{}")
+    return path
+
+
+def test_bundled_models_and_alias(tmp_path: Path) -> None:
+    catalog = ModelCatalog("base", cache_dir=tmp_path)
+    assert {"base", "tiny.en"} <= set(catalog.available())
+    location = catalog.resolve("whisper-1")
+    assert location.name == "base"
+    assert location.is_local
+    model_bin = Path(location.source) / "model.bin"
+    assert model_bin.stat().st_size == BASE_MODEL_BYTES
+    assert catalog.resolve("").name == "base"
+    assert catalog.resolve("tiny.en").is_local
+
+
+def test_reassembly_happens_once(tmp_path: Path) -> None:
+    catalog = ModelCatalog("base", cache_dir=tmp_path)
+    first = Path(catalog.resolve("base").source) / "model.bin"
+    mtime = first.stat().st_mtime_ns
+    catalog.resolve("base")
+    assert first.stat().st_mtime_ns == mtime
+
+
+def test_local_path_and_models_dir(tmp_path: Path) -> None:
+    own = fake_model_dir(tmp_path / "own")
+    models_dir = tmp_path / "models"
+    fake_model_dir(models_dir / "custom")
+    catalog = ModelCatalog("base", cache_dir=tmp_path / "c", models_dir=models_dir)
+    assert catalog.resolve(str(own)).source == str(own)
+    assert catalog.resolve("custom").source == str(models_dir / "custom")
+    assert "custom" in catalog.available()
+
+
+def test_hub_names_only_when_downloads_are_allowed(tmp_path: Path) -> None:
+    online = ModelCatalog("base", tmp_path, downloadable=["large-v3"], allow_download=True)
+    assert not online.resolve("large-v3").is_local
+    offline = ModelCatalog("base", tmp_path, downloadable=["large-v3"], allow_download=False)
+    with pytest.raises(ModelNotFound):
+        offline.resolve("large-v3")
+
+
+def test_unknown_name_lists_available(tmp_path: Path) -> None:
+    catalog = ModelCatalog("base", cache_dir=tmp_path)
+    with pytest.raises(ModelNotFound) as info:
+        catalog.resolve("no-such-model")
+    assert "base" in info.value.message
+    assert "tiny.en" in info.value.message
+    assert info.value.param == "model"

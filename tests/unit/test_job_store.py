@@ -1,0 +1,131 @@
+"""The SQLite job store: FIFO claims, positions, transitions, delivery, recovery, expiry."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import pytest
+
+from whisperx_api.domain.job import JobSpec, JobStatus
+from whisperx_api.domain.options import TranscriptionOptions
+from whisperx_api.jobs.store import SqliteJobStore
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> SqliteJobStore:
+    return SqliteJobStore(tmp_path / "jobs.sqlite3")
+
+
+def spec(owner: str | None = None) -> JobSpec:
+    return JobSpec(options=TranscriptionOptions(model="base"), owner=owner)
+
+
+def test_fifo_claims_and_positions(store: SqliteJobStore) -> None:
+    for name in ("a", "b", "c"):
+        store.insert(name, spec())
+    assert [store.queue_position(n) for n in ("a", "b", "c")] == [1, 2, 3]
+    claimed = store.claim_next()
+    assert claimed is not None
+    assert claimed.id == "a"
+    assert claimed.status is JobStatus.PROCESSING
+    assert claimed.attempts == 1
+    assert store.queue_position("a") is None
+    assert [store.queue_position(n) for n in ("b", "c")] == [1, 2]
+
+
+def test_concurrent_claims_never_share_a_job(tmp_path: Path) -> None:
+    path = tmp_path / "shared.sqlite3"
+    writer = SqliteJobStore(path)
+    for i in range(40):
+        writer.insert(f"job-{i}", spec())
+    claimed: list[str] = []
+    lock = threading.Lock()
+
+    def claim_all() -> None:
+        own = SqliteJobStore(path)
+        while (job := own.claim_next()) is not None:
+            with lock:
+                claimed.append(job.id)
+
+    threads = [threading.Thread(target=claim_all) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(claimed) == sorted(f"job-{i}" for i in range(40))
+
+
+def test_result_is_delivered_once(store: SqliteJobStore) -> None:
+    store.insert("a", spec())
+    store.claim_next()
+    early = store.take_result("a")
+    assert early is not None
+    assert early.result is None
+    assert store.complete("a", '{"x": 1}')
+    delivered = store.take_result("a")
+    assert delivered is not None
+    assert delivered.result == '{"x": 1}'
+    assert store.take_result("a") is None
+    assert store.get("a") is None
+
+
+def test_cancel_only_while_queued(store: SqliteJobStore) -> None:
+    store.insert("a", spec())
+    store.insert("b", spec())
+    store.claim_next()
+    assert not store.cancel("a")
+    assert store.cancel("b")
+    cancelled = store.get("b")
+    assert cancelled is not None
+    assert cancelled.status is JobStatus.CANCELLED
+    assert store.claim_next() is None
+
+
+def test_recover_requeues_interrupted_and_fails_exhausted(store: SqliteJobStore) -> None:
+    store.insert("a", spec())
+    store.insert("b", spec())
+    store.claim_next()
+    store.claim_next()
+    store.requeue("b")
+    store.claim_next()  # b's second attempt
+    requeued, failed = store.recover(max_attempts=2)
+    assert requeued == ["a"]
+    assert failed == ["b"]
+    record = store.get("b")
+    assert record is not None
+    assert record.status is JobStatus.FAILED
+    assert record.error is not None
+
+
+def test_requeue_keeps_place_in_line(store: SqliteJobStore) -> None:
+    store.insert("a", spec())
+    store.insert("b", spec())
+    store.claim_next()
+    store.requeue("a", "transient")
+    assert store.queue_position("a") == 1
+    again = store.claim_next()
+    assert again is not None
+    assert again.id == "a"
+    assert again.attempts == 2
+
+
+def test_expired_skips_processing(store: SqliteJobStore) -> None:
+    store.insert("old-done", spec(), now=100.0)
+    store.insert("old-running", spec(), now=100.0)
+    store.insert("new", spec(), now=10_000.0)
+    store.cancel("old-done")
+    store.claim_next()  # old-done is cancelled, so this claims old-running
+    assert sorted(store.expired(before=5_000.0)) == ["old-done"]
+    assert store.delete("old-done")
+    assert not store.delete("old-running")
+
+
+def test_counts(store: SqliteJobStore) -> None:
+    for name in ("a", "b", "c"):
+        store.insert(name, spec())
+    store.claim_next()
+    counts = store.counts()
+    assert counts[JobStatus.QUEUED] == 2
+    assert counts[JobStatus.PROCESSING] == 1
+    assert counts[JobStatus.COMPLETED] == 0
