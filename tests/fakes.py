@@ -8,7 +8,7 @@ import time
 from whisperx_api.domain.audio import DecodedAudio
 from whisperx_api.domain.options import TranscriptionOptions
 from whisperx_api.domain.transcript import Segment, Transcript, Word
-from whisperx_api.errors import BackendError, Conflict, ModelNotFound, NotFound
+from whisperx_api.errors import BackendError, Conflict, InvalidRequest, ModelNotFound, NotFound
 from whisperx_api.pipeline.stage import StageContext
 
 FAKE_MODELS = ("base", "tiny.en")
@@ -37,6 +37,10 @@ class FakeTranscriber:
                 f"The model '{canonical}' does not exist. Available models: base, tiny.en."
             )
         return canonical
+
+    def check_device(self, device: str | None, device_index: int | None) -> None:
+        if device == "cuda":
+            raise InvalidRequest("CUDA device 0 is not available.", param="device")
 
     def loaded_models(self) -> list[str]:
         return sorted(self._loaded)

@@ -1,14 +1,16 @@
-"""`whisperx-api serve | transcribe FILE`: the composition root for command-line use."""
+"""`whisperx-api serve | transcribe FILE | jobs ...`: the composition root for command-line use."""
 
 from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TextIO
 
+from whisperx_api.client.commands import DEFAULT_SERVER, Streams, add_jobs_parser, run_jobs
 from whisperx_api.config import ConfigError, Settings, load_settings
 from whisperx_api.domain.formats import OutputFormat
 from whisperx_api.domain.options import SubtitleOptions, TranscriptionOptions
@@ -21,20 +23,28 @@ log = logging.getLogger("whisperx_api")
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `whisperx-api` console script."""
     args = _parser().parse_args(argv)
+    if args.command == "jobs":  # a client of some server: this machine's server config is moot
+        return run_jobs(args, Streams(sys.stdout.buffer, sys.stderr))
     try:
         settings = load_settings()
     except ConfigError as exc:
         print(f"whisperx-api: configuration error: {exc}", file=sys.stderr)
         return 2
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    _configure_logging(settings.log_level)
     try:
         result: int = args.handler(args, settings)
     except (ConfigError, WhisperXApiError) as exc:
         print(f"whisperx-api: {exc}", file=sys.stderr)
         return 2
     return result
+
+
+def _configure_logging(level: str) -> None:
+    logging.basicConfig(
+        level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    if level != "debug":
+        logging.getLogger("faster_whisper").setLevel(logging.WARNING)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -52,6 +62,11 @@ def _parser() -> argparse.ArgumentParser:
     transcribe.add_argument("--translate", action="store_true", help="translate to English")
     transcribe.add_argument("--no-progress", action="store_true", help="no progress bar")
     transcribe.set_defaults(handler=_transcribe)
+    add_jobs_parser(
+        sub,
+        server=os.environ.get("WHISPERX_API_URL") or DEFAULT_SERVER,
+        api_key=os.environ.get("WHISPERX_API_KEY") or None,
+    )
     return parser
 
 

@@ -10,12 +10,13 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
+from whisperx_api.config import ConfigError
 from whisperx_api.errors import AuthenticationFailed, WhisperXApiError
 
 log = logging.getLogger(__name__)
 
 
-class KeyFileError(Exception):
+class KeyFileError(ConfigError):
     """The API keys file cannot be used."""
 
 
@@ -84,11 +85,13 @@ def _read_key_file(path: Path) -> dict[str, str]:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
-        raise KeyFileError(f"cannot read {path}: {exc}") from exc
+        raise KeyFileError(f"API_KEYS_FILE: cannot read {path}: {exc}") from exc
     if not isinstance(data, dict) or not all(
         isinstance(k, str) and k and isinstance(v, str) for k, v in data.items()
     ):
-        raise KeyFileError(f'{path} must be a JSON object {{"<key>": "<client name>"}}')
+        raise KeyFileError(
+            f'API_KEYS_FILE: {path} must be a JSON object {{"<key>": "<client name>"}}'
+        )
     return dict(data)
 
 

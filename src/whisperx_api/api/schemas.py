@@ -217,10 +217,6 @@ class JobForm(BaseModel):
         """The job this request asks for."""
         if self.diarize:
             raise UnsupportedParameter("Speaker diarization is not available yet.", param="diarize")
-        if self.device is not None or self.device_index is not None:
-            raise UnsupportedParameter(
-                "Per-request device selection is not available yet.", param="device"
-            )
         fmt = self.response_format or OutputFormat(default_format)
         if fmt is OutputFormat.DIARIZED_JSON:
             raise UnsupportedParameter(
@@ -231,5 +227,7 @@ class JobForm(BaseModel):
             language=self.language,
             prompt=self.prompt,
             word_timestamps=True,
+            device=self.device,
+            device_index=self.device_index,
         )
         return JobSpec(options=options, response_format=fmt, style=ResultStyle.JOBS, owner=owner)

@@ -25,6 +25,8 @@ class TranscriptionOptions:
     min_speakers: int | None = None
     max_speakers: int | None = None
     speaker_embeddings: bool = False
+    device: str | None = None
+    device_index: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -26,4 +26,6 @@ class PipelineRunner:
         audio = decode_audio(audio_path, self._max_seconds)
         ctx.check_cancelled()
         ctx.report(0.0)
-        return self.transcriber.transcribe(audio, options, ctx)
+        transcript = self.transcriber.transcribe(audio, options, ctx)
+        ctx.report(1.0)
+        return transcript

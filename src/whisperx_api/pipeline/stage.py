@@ -44,8 +44,12 @@ class TranscriptionBackend(Protocol):
         """The canonical name for `name`, or raise `ModelNotFound`."""
         ...
 
+    def check_device(self, device: str | None, device_index: int | None) -> None:
+        """Raise `InvalidRequest` when a per-request device cannot be used here."""
+        ...
+
     def loaded_models(self) -> list[str]:
-        """Names of the models now in memory."""
+        """Names of the models now in memory (`name@device:index` when not the default)."""
         ...
 
     def load_model(self, name: str) -> str:

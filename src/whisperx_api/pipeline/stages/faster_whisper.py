@@ -14,7 +14,7 @@ from typing import Any
 from whisperx_api.domain.audio import DecodedAudio
 from whisperx_api.domain.options import TranscriptionOptions
 from whisperx_api.domain.transcript import Segment, Transcript, Word
-from whisperx_api.errors import ModelNotFound
+from whisperx_api.errors import InvalidRequest, ModelNotFound
 from whisperx_api.pipeline.catalog import ModelCatalog
 from whisperx_api.pipeline.models import ModelCache
 from whisperx_api.pipeline.stage import StageContext
@@ -79,9 +79,22 @@ class FasterWhisperBackend:
         return canonical
 
     def unload_model(self, name: str) -> str:
-        canonical = self._catalog.canonical(name)
-        self._cache.unload(canonical)
-        return canonical
+        key = name if "@" in name else self._catalog.canonical(name)
+        self._cache.unload(key)
+        return key
+
+    def check_device(self, device: str | None, device_index: int | None) -> None:
+        wanted, index = self._placement(device, device_index)
+        if wanted == "cuda":
+            import ctranslate2
+
+            count = ctranslate2.get_cuda_device_count()
+            if index >= count:
+                raise InvalidRequest(
+                    f"CUDA device {index} is not available; this machine has {count} CUDA "
+                    "device(s).",
+                    param="device",
+                )
 
     def load_count(self, name: str) -> int:
         return self._cache.load_count(self._catalog.canonical(name))
@@ -93,7 +106,8 @@ class FasterWhisperBackend:
         self, audio: DecodedAudio, options: TranscriptionOptions, ctx: StageContext
     ) -> Transcript:
         name = self.resolve_model(options.model)
-        with self._cache.acquire(name) as loaded:
+        key = self._cache_key(name, options.device, options.device_index)
+        with self._cache.acquire(key) as loaded:
             segments, info = loaded.batched.transcribe(
                 audio.samples, **self._decode_kwargs(loaded, options)
             )
@@ -129,16 +143,37 @@ class FasterWhisperBackend:
             loaded.numeral_tokens = _numeral_tokens(loaded.model)
         return [-1, *loaded.numeral_tokens]
 
-    def _load(self, name: str) -> _Loaded:
+    def _cache_key(self, name: str, device: str | None, device_index: int | None) -> str:
+        """The default placement keeps the plain name; others are `name@device:index`."""
+        if device is None and device_index is None:
+            return name
+        placement = self._placement(device, device_index)
+        if placement == self._placement(None, None):
+            return name
+        return f"{name}@{placement[0]}:{placement[1]}"
+
+    def _placement(self, device: str | None, device_index: int | None) -> tuple[str, int]:
+        wanted = device or self._devices.device
+        if wanted == "auto":
+            import ctranslate2
+
+            wanted = "cuda" if ctranslate2.get_cuda_device_count() > 0 else "cpu"
+        index = self._devices.device_index if device_index is None else device_index
+        return wanted, index if wanted == "cuda" else 0
+
+    def _load(self, key: str) -> _Loaded:
         from faster_whisper import BatchedInferencePipeline, WhisperModel
 
+        name, _, placement = key.partition("@")
+        device_name, _, index = placement.partition(":")
+        device, device_index = self._placement(device_name or None, int(index) if index else None)
         location = self._catalog.resolve(name)
-        device, compute_type = self._device_and_type()
+        compute_type = self._compute_type(device)
         try:
             model = WhisperModel(
                 location.source,
                 device=device,
-                device_index=self._devices.device_index,
+                device_index=device_index,
                 compute_type=compute_type,
                 cpu_threads=self._devices.cpu_threads,
                 num_workers=self._devices.num_workers,
@@ -148,16 +183,11 @@ class FasterWhisperBackend:
             raise ModelNotFound(f"The model '{name}' could not be loaded: {exc}") from exc
         return _Loaded(model=model, batched=BatchedInferencePipeline(model))
 
-    def _device_and_type(self) -> tuple[str, str]:
-        device = self._devices.device
-        if device == "auto":
-            import ctranslate2
-
-            device = "cuda" if ctranslate2.get_cuda_device_count() > 0 else "cpu"
+    def _compute_type(self, device: str) -> str:
         compute_type = self._devices.compute_type
         if compute_type == "default":
-            compute_type = "float16" if device == "cuda" else "int8"
-        return device, compute_type
+            return "float16" if device == "cuda" else "int8"
+        return compute_type
 
 
 def _collect(raw: Iterable[Any], duration: float, ctx: StageContext) -> tuple[Segment, ...]:

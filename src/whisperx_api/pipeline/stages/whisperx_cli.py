@@ -1,0 +1,398 @@
+"""Transcription by an external WhisperX command line: the second seed's `WHISPER_CMD`.
+
+The seed ran `whisperx.sh` (a wrapper that activates WhisperX's own virtualenv and calls the
+`whisperx` CLI) once per job and read the file it wrote. This backend does the same, so a
+deployment can keep WhisperX, torch and its models in an environment of their own: each job
+writes its audio to a private temp directory, runs the command there, reads `<stem>.json`
+back and deletes the directory.
+
+Every flag passed is one the real CLI defines (`whisperx/__main__.py` in m-bain/whisperX).
+Quirks of that CLI that shape this module:
+
+- `--compute_type` accepts only float16, float32 and int8 (plus `default` in recent releases),
+  so our finer CTranslate2 types are mapped to the nearest of those.
+- `--hotwords` exists only in releases since late 2025; it is passed only when a client asks
+  for hotwords, so an older CLI fails that job loudly instead of ignoring the request.
+- Its JSON `language` is the language it was *given*, or "en" when it detected one itself.
+- Words its aligner could not time (numbers, symbols) carry no `start`/`end`; they are given
+  the span between their timed neighbours here, so every `Word` has times.
+
+The command loads its model afresh on every run, so nothing stays in this process's memory:
+`loaded_models()` is always empty and load/unload are no-ops; `load_count` counts runs.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shlex
+import shutil
+import signal
+import subprocess
+import tempfile
+import threading
+import wave
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import numpy as np
+import numpy.typing as npt
+
+from whisperx_api.domain.audio import SAMPLE_RATE, DecodedAudio
+from whisperx_api.domain.options import TranscriptionOptions
+from whisperx_api.domain.transcript import Segment, Transcript, Word
+from whisperx_api.errors import BackendError
+from whisperx_api.pipeline.catalog import OPENAI_ALIAS
+from whisperx_api.pipeline.stage import StageContext
+
+AUDIO_STEM = "audio"
+STDERR_NAME = "whisperx.stderr"
+STDERR_TAIL_CHARS = 500
+_WAV_CHUNK = 1 << 20  # samples converted to int16 at a time, so a long file never doubles in RAM
+_HUB_CACHE_DIR = re.compile(r"^models--Systran--faster-whisper-(?P<name>.+)$")
+_CLI_COMPUTE_TYPES = {
+    "float16": "float16",
+    "bfloat16": "float16",
+    "float32": "float32",
+    "int8": "int8",
+    "int8_float16": "int8",
+    "int8_float32": "int8",
+    "int8_bfloat16": "int8",
+    "int16": "int8",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class CommandConfig:
+    """How to run the command; per-request `device`/`device_index` override the defaults."""
+
+    cmd: str
+    default_model: str
+    device: str = "auto"
+    device_index: int = 0
+    compute_type: str = "default"
+    batch_size: int = 8
+    chunk_size: int = 30
+    threads: int = 0
+    models_dir: Path | None = None
+    output_dir: Path | None = None
+    poll_seconds: float = 0.2
+
+
+class WhisperXCommandBackend:
+    """Runs `WHISPER_CMD` per job and turns its JSON into a `Transcript`."""
+
+    def __init__(self, config: CommandConfig) -> None:
+        self._config = config
+        self._command = _command_prefix(config.cmd)
+        self._runs: dict[str, int] = {}
+        self._lock = threading.Lock()
+
+    def available_models(self) -> list[str]:
+        """The default plus the models found in `models_dir`; the CLI may fetch others."""
+        return sorted({self._config.default_model, *_models_in(self._config.models_dir)})
+
+    def resolve_model(self, name: str) -> str:
+        """Any name goes through to the CLI, which resolves (or rejects) it itself."""
+        name = name.strip()
+        return self._config.default_model if not name or name == OPENAI_ALIAS else name
+
+    def check_device(self, device: str | None, device_index: int | None) -> None:
+        """Nothing to check here: the command runs elsewhere and reports a bad device itself."""
+
+    def loaded_models(self) -> list[str]:
+        """Always empty: the command loads its model per run, in its own process."""
+        return []
+
+    def load_model(self, name: str) -> str:
+        """A no-op (nothing to preload across runs); returns the canonical name."""
+        return self.resolve_model(name)
+
+    def unload_model(self, name: str) -> str:
+        """A no-op (nothing stays loaded); returns the canonical name."""
+        return self.resolve_model(name)
+
+    def load_count(self, name: str) -> int:
+        """How many runs loaded `name`: each run of the command loads its model once."""
+        with self._lock:
+            return self._runs.get(self.resolve_model(name), 0)
+
+    def close(self) -> None:
+        """Nothing is held between runs."""
+
+    def transcribe(
+        self, audio: DecodedAudio, options: TranscriptionOptions, ctx: StageContext
+    ) -> Transcript:
+        """Write a WAV, run the command on it, parse its JSON; the temp dir never outlives us."""
+        model = self.resolve_model(options.model)
+        ctx.report(0.0)
+        workdir = self._make_workdir()
+        try:
+            wav = workdir / f"{AUDIO_STEM}.wav"
+            write_wav(wav, audio.samples)
+            ctx.check_cancelled()
+            self._count_run(model)
+            self._run(self.command_line(wav, workdir, model, options), workdir, ctx)
+            data = _read_json(workdir / f"{AUDIO_STEM}.json")
+        finally:
+            shutil.rmtree(workdir, ignore_errors=True)
+        transcript = parse_result(data, options, audio.duration)
+        ctx.report(1.0)
+        return transcript
+
+    def command_line(
+        self, wav: Path, out_dir: Path, model: str, options: TranscriptionOptions
+    ) -> list[str]:
+        """The argv for one run, in the real `whisperx` CLI's spelling."""
+        device = options.device or self._config.device
+        index = self._config.device_index if options.device_index is None else options.device_index
+        argv = [*self._command, str(wav), "--model", self._model_arg(model)]
+        argv += ["--output_dir", str(out_dir), "--output_format", "json", "--verbose", "False"]
+        if device != "auto":  # "auto": the CLI's own default (cuda when torch sees one)
+            argv += ["--device", device]
+        argv += ["--device_index", str(index)]
+        compute_type = _cli_compute_type(self._config.compute_type, device)
+        if compute_type is not None:
+            argv += ["--compute_type", compute_type]
+        return argv + self._decoding_flags(options)
+
+    def _decoding_flags(self, options: TranscriptionOptions) -> list[str]:
+        flags = ["--batch_size", str(options.batch_size or self._config.batch_size)]
+        flags += ["--chunk_size", str(options.chunk_size or self._config.chunk_size)]
+        flags += ["--task", options.task.value, "--temperature", str(options.temperature)]
+        flags += ["--temperature_increment_on_fallback", "None"]  # one temperature, as OpenAI
+        optional = {
+            "--language": options.language,
+            "--initial_prompt": options.prompt,
+            "--hotwords": options.hotwords,
+            "--model_dir": str(self._config.models_dir) if self._config.models_dir else None,
+            "--threads": str(self._config.threads) if self._config.threads > 0 else None,
+        }
+        flags += [item for flag, value in optional.items() if value for item in (flag, value)]
+        if options.suppress_numerals:
+            flags.append("--suppress_numerals")
+        if not options.word_timestamps:
+            flags.append("--no_align")
+        return flags
+
+    def _model_arg(self, model: str) -> str:
+        """A model directory in `models_dir` goes by path; anything else by name."""
+        models_dir = self._config.models_dir
+        if models_dir is not None and "/" not in model and (models_dir / model).is_dir():
+            return str(models_dir / model)
+        return model
+
+    def _make_workdir(self) -> Path:
+        """A fresh 0700 directory under `output_dir` (created if needed), else the system temp."""
+        parent = self._config.output_dir
+        if parent is not None:
+            parent.mkdir(parents=True, exist_ok=True)
+        return Path(tempfile.mkdtemp(prefix="whisperx-", dir=parent))
+
+    def _count_run(self, model: str) -> None:
+        with self._lock:
+            self._runs[model] = self._runs.get(model, 0) + 1
+
+    def _run(self, argv: Sequence[str], workdir: Path, ctx: StageContext) -> None:
+        """Run to completion; on cancellation kill the whole process group (wrapper + python)."""
+        stderr_path = workdir / STDERR_NAME
+        with stderr_path.open("wb") as stderr:
+            proc = _start(argv, workdir, stderr)
+            try:
+                code = _wait(proc, ctx, self._config.poll_seconds)
+            except BaseException:
+                _kill_group(proc)
+                raise
+        if code != 0:
+            raise BackendError(_failure_message(code, stderr_tail(stderr_path)))
+
+
+def _command_prefix(cmd: str) -> list[str]:
+    """An existing path is one argument even with spaces; otherwise split like a shell would."""
+    if Path(cmd).expanduser().exists():
+        return [str(Path(cmd).expanduser())]
+    parts = shlex.split(cmd)
+    if not parts:
+        raise BackendError("WHISPER_CMD is empty")
+    return parts
+
+
+def _models_in(models_dir: Path | None) -> set[str]:
+    """CTranslate2 model directories by name, and faster-whisper hub downloads by size name."""
+    if models_dir is None or not models_dir.is_dir():
+        return set()
+    names: set[str] = set()
+    for entry in models_dir.iterdir():
+        hub = _HUB_CACHE_DIR.match(entry.name)
+        if hub is not None and entry.is_dir():
+            names.add(hub["name"])
+        elif (entry / "model.bin").is_file():
+            names.add(entry.name)
+    return names
+
+
+def _cli_compute_type(compute_type: str, device: str) -> str | None:
+    """The CLI's nearest type; None (its own default) when neither type nor device is known."""
+    if compute_type in ("default", "auto"):
+        if device == "auto":
+            return None
+        return "float16" if device == "cuda" else "int8"
+    return _CLI_COMPUTE_TYPES.get(compute_type, "float32")
+
+
+def write_wav(path: Path, samples: npt.NDArray[np.float32]) -> None:
+    """16-bit mono PCM at `SAMPLE_RATE`, converted in chunks."""
+    with wave.open(str(path), "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(SAMPLE_RATE)
+        for start in range(0, len(samples), _WAV_CHUNK):
+            chunk = np.clip(samples[start : start + _WAV_CHUNK], -1.0, 1.0) * 32767.0
+            out.writeframes(chunk.astype("<i2").tobytes())
+
+
+def _start(argv: Sequence[str], workdir: Path, stderr: BinaryIO) -> subprocess.Popen[bytes]:
+    try:
+        return subprocess.Popen(  # an argv list from configuration, never a shell
+            list(argv),
+            cwd=workdir,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=stderr,
+            start_new_session=True,  # its own process group, so a kill reaches its children
+        )
+    except OSError as exc:
+        raise BackendError(f"WHISPER_CMD {argv[0]!r} could not be started: {exc}") from exc
+
+
+def _wait(proc: subprocess.Popen[bytes], ctx: StageContext, poll_seconds: float) -> int:
+    while True:
+        try:
+            return proc.wait(timeout=poll_seconds)
+        except subprocess.TimeoutExpired:
+            ctx.check_cancelled()
+
+
+def _kill_group(proc: subprocess.Popen[bytes]) -> None:
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        proc.kill()
+    proc.wait()
+
+
+def stderr_tail(path: Path, lines: int = 5, limit: int = STDERR_TAIL_CHARS) -> str:
+    """The last few non-empty lines of the command's stderr, at most `limit` characters."""
+    try:
+        with path.open("rb") as handle:
+            handle.seek(max(0, path.stat().st_size - 8 * limit))
+            text = handle.read().decode("utf-8", errors="replace")
+    except OSError:
+        return ""
+    kept = [line.strip() for line in text.splitlines() if line.strip()][-lines:]
+    tail = " | ".join(kept)
+    return tail if len(tail) <= limit else "..." + tail[-(limit - 3) :]
+
+
+def _failure_message(code: int, tail: str) -> str:
+    how = f"was killed by signal {-code}" if code < 0 else f"exited with code {code}"
+    return f"The whisperx command {how}" + (f": {tail}" if tail else "")
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise BackendError(f"The whisperx command wrote no JSON output ({path.name})") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise BackendError(f"The whisperx JSON output could not be read: {exc}") from exc
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise BackendError(f"The whisperx JSON output is not valid JSON: {exc}") from exc
+
+
+def parse_result(data: Any, options: TranscriptionOptions, duration: float) -> Transcript:
+    """WhisperX's `{"segments": [...], "language": ...}` as a `Transcript`."""
+    if not isinstance(data, Mapping) or not isinstance(data.get("segments"), list):
+        raise BackendError("The whisperx JSON output has no 'segments' list")
+    try:
+        segments = _segments(data["segments"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise BackendError(f"The whisperx JSON output has an unexpected shape: {exc!r}") from exc
+    language = data.get("language")
+    return Transcript(
+        task=options.task,
+        language=language if isinstance(language, str) and language else options.language or "",
+        duration=duration,
+        segments=segments,
+    )
+
+
+def _segments(raw: list[Any]) -> tuple[Segment, ...]:
+    segments: list[Segment] = []
+    for item in raw:
+        previous_end = segments[-1].end if segments else 0.0
+        start = _time(item.get("start"), previous_end)
+        end = max(start, _time(item.get("end"), start))
+        segments.append(
+            Segment(
+                id=len(segments),
+                start=start,
+                end=end,
+                text=str(item.get("text", "")).strip(),
+                words=_words(item.get("words") or [], start, end),
+                speaker=_speaker(item),
+            )
+        )
+    return tuple(segments)
+
+
+def _words(raw: list[Any], seg_start: float, seg_end: float) -> tuple[Word, ...]:
+    """Runs of untimed words share the gap between their timed neighbours (or the segment's
+    edges) evenly, so every word has a start and an end."""
+    words: list[Word] = []
+    pending: list[Mapping[str, Any]] = []
+    for item in raw:
+        if not _is_timed(item):
+            pending.append(item)
+            continue
+        start = float(item["start"])
+        words += _spread(pending, words[-1].end if words else seg_start, start)
+        pending = []
+        words.append(_word(item, start, float(item["end"])))
+    words += _spread(pending, words[-1].end if words else seg_start, seg_end)
+    return tuple(words)
+
+
+def _spread(items: list[Mapping[str, Any]], left: float, right: float) -> list[Word]:
+    step = max(0.0, right - left) / len(items) if items else 0.0
+    return [_word(item, left + step * n, left + step * (n + 1)) for n, item in enumerate(items)]
+
+
+def _is_timed(item: Mapping[str, Any]) -> bool:
+    return _number(item.get("start")) is not None and _number(item.get("end")) is not None
+
+
+def _word(item: Mapping[str, Any], start: float, end: float) -> Word:
+    score = _number(item.get("score"))
+    return Word(text=str(item["word"]), start=start, end=end, score=score, speaker=_speaker(item))
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value) if np.isfinite(value) else None
+
+
+def _time(value: Any, fallback: float) -> float:
+    number = _number(value)
+    return fallback if number is None else number
+
+
+def _speaker(item: Mapping[str, Any]) -> str | None:
+    speaker = item.get("speaker")
+    return speaker if isinstance(speaker, str) and speaker else None

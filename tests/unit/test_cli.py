@@ -1,0 +1,82 @@
+"""The command line: one-off transcription with a progress bar, and startup refusals that
+name what is wrong."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import srt
+
+from tests.audio import DATA
+
+
+def run_cli(
+    args: list[str], env: dict[str, str], timeout: float = 300
+) -> subprocess.CompletedProcess[str]:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("WHISPER", "API_KEY"))}
+    return subprocess.run(
+        [sys.executable, "-m", "whisperx_api.cli", *args],
+        env={**clean, "HF_HUB_OFFLINE": "1", **env},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+@pytest.mark.slow
+def test_transcribe_prints_the_result_and_a_progress_bar(tmp_path: Path) -> None:
+    env = {"WHISPER__MODEL": "tiny.en", "WHISPER__CACHE_DIR": str(tmp_path / "cache")}
+    result = run_cli(["transcribe", str(DATA / "good_short.mp3"), "--format", "srt"], env)
+    assert result.returncode == 0, result.stderr
+    cues = list(srt.parse(result.stdout))
+    assert cues
+    assert "welcome" in " ".join(c.content for c in cues).lower()
+    assert "100%" in result.stderr
+    assert "[####" in result.stderr
+
+
+def test_transcribe_bad_file_is_a_clear_error(tmp_path: Path) -> None:
+    env = {"WHISPER__MODEL": "tiny.en", "WHISPER__CACHE_DIR": str(tmp_path / "cache")}
+    result = run_cli(["transcribe", str(DATA / "bad_not_audio.wav"), "--no-progress"], env)
+    assert result.returncode == 2
+    assert "not audio" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("env", "expected"),
+    [
+        ({"WHISPER__COMPUTE_TYPE": "bogus"}, "WHISPER__COMPUTE_TYPE"),
+        ({"WHISPER_DEVICE": "gpu"}, "WHISPER_DEVICE"),
+        ({"MAX_FILE_SIZE": "-5"}, "MAX_FILE_SIZE"),
+        ({"ENABLE_AUTHORIZATION": "true"}, "API_KEY"),
+        ({"HTTP_WORKER_NUMBER": "4"}, "HTTP_WORKER_NUMBER"),
+    ],
+    ids=["nested name", "flat alias", "negative size", "auth without key", "several workers"],
+)
+def test_serve_refuses_bad_configuration(
+    tmp_path: Path, env: dict[str, str], expected: str
+) -> None:
+    env = {"WHISPER_TMP_FILES": str(tmp_path / "data"), **env}
+    result = run_cli(["serve", "--port", "1"], env, timeout=60)
+    assert result.returncode == 2
+    assert expected in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    "content", ["{not json", json.dumps(["a list"])], ids=["bad json", "not a map"]
+)
+def test_serve_refuses_a_broken_keys_file(tmp_path: Path, content: str) -> None:
+    keys = tmp_path / "keys.json"
+    keys.write_text(content)
+    env = {"WHISPER_TMP_FILES": str(tmp_path / "data"), "API_KEYS_FILE": str(keys)}
+    result = run_cli(["serve", "--port", "1"], env, timeout=60)
+    assert result.returncode == 2
+    assert "API_KEYS_FILE" in result.stderr
