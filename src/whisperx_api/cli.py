@@ -94,12 +94,12 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
 
 def _transcribe(args: argparse.Namespace, settings: Settings) -> int:
     from whisperx_api.formatters import render
-    from whisperx_api.pipeline.registry import default_registry
+    from whisperx_api.pipeline.registry import default_registry, transcription_backend_name
     from whisperx_api.pipeline.runner import PipelineRunner
     from whisperx_api.pipeline.stage import StageContext
 
     fmt = OutputFormat(args.format)
-    backend = default_registry().transcription(settings.backends.transcription)(settings)
+    backend = default_registry().transcription(transcription_backend_name(settings))(settings)
     runner = PipelineRunner(backend, settings.limits.max_audio_seconds)
     options = TranscriptionOptions(
         model=args.model,

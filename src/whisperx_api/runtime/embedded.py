@@ -7,7 +7,11 @@ from whisperx_api.jobs.service import JobService
 from whisperx_api.jobs.signals import JobSignals
 from whisperx_api.jobs.store import SqliteJobStore
 from whisperx_api.jobs.worker import WorkerPool
-from whisperx_api.pipeline.registry import BackendRegistry, default_registry
+from whisperx_api.pipeline.registry import (
+    BackendRegistry,
+    default_registry,
+    transcription_backend_name,
+)
 from whisperx_api.pipeline.runner import PipelineRunner
 from whisperx_api.runtime.base import Runtime
 from whisperx_api.storage.local import LocalBlobStore
@@ -16,7 +20,7 @@ from whisperx_api.storage.local import LocalBlobStore
 def build_embedded(settings: Settings, registry: BackendRegistry | None = None) -> Runtime:
     """Wire the embedded runtime; nothing is loaded or started until `Runtime.start`."""
     registry = registry or default_registry()
-    transcriber = registry.transcription(settings.backends.transcription)(settings)
+    transcriber = registry.transcription(transcription_backend_name(settings))(settings)
     runner = PipelineRunner(transcriber, settings.limits.max_audio_seconds)
     data_dir = settings.jobs.data_dir
     store = SqliteJobStore(data_dir / "jobs.sqlite3")

@@ -149,7 +149,7 @@ class WhisperXCommandBackend:
         """The argv for one run, in the real `whisperx` CLI's spelling."""
         device = options.device or self._config.device
         index = self._config.device_index if options.device_index is None else options.device_index
-        argv = [*self._command, str(wav), "--model", self._model_arg(model)]
+        argv = [*self._command, str(wav), f"--model={self._model_arg(model)}"]
         argv += ["--output_dir", str(out_dir), "--output_format", "json", "--verbose", "False"]
         if device != "auto":  # "auto": the CLI's own default (cuda when torch sees one)
             argv += ["--device", device]
@@ -163,7 +163,7 @@ class WhisperXCommandBackend:
         flags = ["--batch_size", str(options.batch_size or self._config.batch_size)]
         flags += ["--chunk_size", str(options.chunk_size or self._config.chunk_size)]
         flags += ["--task", options.task.value, "--temperature", str(options.temperature)]
-        flags += ["--temperature_increment_on_fallback", "None"]  # one temperature, as OpenAI
+        flags += ["--temperature_increment_on_fallback", "None"]  # no fallback, as faster-whisper
         optional = {
             "--language": options.language,
             "--initial_prompt": options.prompt,
@@ -171,7 +171,8 @@ class WhisperXCommandBackend:
             "--model_dir": str(self._config.models_dir) if self._config.models_dir else None,
             "--threads": str(self._config.threads) if self._config.threads > 0 else None,
         }
-        flags += [item for flag, value in optional.items() if value for item in (flag, value)]
+        # `--flag=value`: a client's prompt may itself start with "--"
+        flags += [f"{flag}={value}" for flag, value in optional.items() if value]
         if options.suppress_numerals:
             flags.append("--suppress_numerals")
         if not options.word_timestamps:
@@ -179,9 +180,9 @@ class WhisperXCommandBackend:
         return flags
 
     def _model_arg(self, model: str) -> str:
-        """A model directory in `models_dir` goes by path; anything else by name."""
+        """A CTranslate2 model directory in `models_dir` goes by path; anything else by name."""
         models_dir = self._config.models_dir
-        if models_dir is not None and "/" not in model and (models_dir / model).is_dir():
+        if models_dir is not None and "/" not in model and _is_model_dir(models_dir / model):
             return str(models_dir / model)
         return model
 
@@ -229,9 +230,13 @@ def _models_in(models_dir: Path | None) -> set[str]:
         hub = _HUB_CACHE_DIR.match(entry.name)
         if hub is not None and entry.is_dir():
             names.add(hub["name"])
-        elif (entry / "model.bin").is_file():
+        elif _is_model_dir(entry):
             names.add(entry.name)
     return names
+
+
+def _is_model_dir(path: Path) -> bool:
+    return (path / "model.bin").is_file()
 
 
 def _cli_compute_type(compute_type: str, device: str) -> str | None:
