@@ -57,8 +57,16 @@ def test_transcribe_bad_file_is_a_clear_error(tmp_path: Path) -> None:
         ({"MAX_FILE_SIZE": "-5"}, "MAX_FILE_SIZE"),
         ({"ENABLE_AUTHORIZATION": "true"}, "API_KEY"),
         ({"HTTP_WORKER_NUMBER": "4"}, "HTTP_WORKER_NUMBER"),
+        ({"BACKENDS__TRANSCRIPTION": "nope"}, "faster-whisper"),
     ],
-    ids=["nested name", "flat alias", "negative size", "auth without key", "several workers"],
+    ids=[
+        "nested name",
+        "flat alias",
+        "negative size",
+        "auth without key",
+        "several workers",
+        "unknown backend",
+    ],
 )
 def test_serve_refuses_bad_configuration(
     tmp_path: Path, env: dict[str, str], expected: str

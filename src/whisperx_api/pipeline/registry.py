@@ -4,51 +4,80 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from importlib.metadata import entry_points
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Generic, TypeVar
 
+from whisperx_api.config import ConfigError
 from whisperx_api.pipeline.stage import TranscriptionBackend
 
 if TYPE_CHECKING:
     from whisperx_api.config import Settings
 
-TranscriptionFactory = Callable[["Settings"], TranscriptionBackend]
-ENTRY_POINT_GROUP = "whisperx_api.transcription_backends"
+T = TypeVar("T")
+Factory = Callable[["Settings"], T]
+TranscriptionFactory = Factory[TranscriptionBackend]
+ENTRY_POINT_GROUPS = {
+    "transcription": "whisperx_api.transcription_backends",
+    "alignment": "whisperx_api.alignment_backends",
+    "diarization": "whisperx_api.diarization_backends",
+}
 DEFAULT_TRANSCRIPTION = "faster-whisper"
 WHISPERX_CLI = "whisperx-cli"
 
 
-class UnknownBackend(LookupError):
+class UnknownBackend(ConfigError):
     """A configured backend name nobody registered."""
+
+
+class StageBackends(Generic[T]):
+    """The factories of one stage, by name."""
+
+    def __init__(self, stage: str) -> None:
+        self.stage = stage
+        self._factories: dict[str, Factory[T]] = {}
+
+    def register(self, name: str, factory: Factory[T]) -> None:
+        """Make `name` available as `BACKENDS__<STAGE>`."""
+        self._factories[name] = factory
+
+    def factory(self, name: str) -> Factory[T]:
+        """The factory for `name`, or UnknownBackend listing the known ones."""
+        try:
+            return self._factories[name]
+        except KeyError:
+            known = ", ".join(sorted(self._factories)) or "none"
+            raise UnknownBackend(
+                f"BACKENDS__{self.stage.upper()}: unknown backend '{name}'; known backends: {known}"
+            ) from None
+
+    def load_entry_points(self) -> None:
+        """Add third-party backends installed under this stage's entry point group."""
+        for ep in entry_points(group=ENTRY_POINT_GROUPS[self.stage]):
+            self.register(ep.name, ep.load())
 
 
 class BackendRegistry:
     """Factories for each stage's backends, by name."""
 
     def __init__(self) -> None:
-        self._transcription: dict[str, TranscriptionFactory] = {}
+        self.transcription_backends: StageBackends[TranscriptionBackend] = StageBackends(
+            "transcription"
+        )
 
     def register_transcription(self, name: str, factory: TranscriptionFactory) -> None:
         """Make `name` available as `BACKENDS__TRANSCRIPTION`."""
-        self._transcription[name] = factory
+        self.transcription_backends.register(name, factory)
 
     def transcription(self, name: str) -> TranscriptionFactory:
-        """The factory for `name`, or UnknownBackend listing the known ones."""
-        try:
-            return self._transcription[name]
-        except KeyError:
-            known = ", ".join(sorted(self._transcription))
-            raise UnknownBackend(
-                f"BACKENDS__TRANSCRIPTION: unknown backend '{name}'; known backends: {known}"
-            ) from None
+        """The transcription factory for `name`."""
+        return self.transcription_backends.factory(name)
 
 
 def default_registry() -> BackendRegistry:
-    """The built-in backends plus any installed through the entry point group."""
+    """The built-in backends plus any installed through the entry point groups."""
     registry = BackendRegistry()
     registry.register_transcription(DEFAULT_TRANSCRIPTION, _faster_whisper)
     registry.register_transcription(WHISPERX_CLI, _whisperx_cli)
-    for ep in entry_points(group=ENTRY_POINT_GROUP):
-        registry.register_transcription(ep.name, ep.load())
+    registry.transcription_backends.load_entry_points()
     return registry
 
 
@@ -90,7 +119,6 @@ def _faster_whisper(settings: Settings) -> TranscriptionBackend:
 
 
 def _whisperx_cli(settings: Settings) -> TranscriptionBackend:
-    from whisperx_api.config import ConfigError
     from whisperx_api.pipeline.stages.whisperx_cli import CommandConfig, WhisperXCommandBackend
 
     whisper = settings.whisper
