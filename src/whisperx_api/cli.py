@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -82,11 +83,21 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
             "shares models between requests; run one HTTP worker (0 or 1) and raise "
             "MAX_CONCURRENT_JOBS, or use MODE=kafka with several workers to scale out."
         )
+    server = settings.server.model_copy(
+        update={
+            "host": args.host or settings.server.host,
+            "port": args.port or settings.server.port,
+        }
+    )
+    settings = settings.model_copy(update={"server": server})
+    # uvicorn re-raises the signal that stopped it once shutdown is done; with the default
+    # SIGTERM handler that would turn a clean, graceful exit into death by signal.
+    signal.signal(signal.SIGTERM, lambda *_: None)
     uvicorn.run(
         create_app(settings),
-        host=args.host or settings.server.host,
-        port=args.port or settings.server.port,
-        timeout_keep_alive=int(settings.server.keepalive),
+        host=server.host,
+        port=server.port,
+        timeout_keep_alive=int(server.keepalive),
         log_level=settings.log_level,
     )
     return 0

@@ -9,11 +9,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from whisperx_api.config import Settings
 
 from tests.audio import tone_bytes
 from tests.conftest import fake_app, running
 from tests.fakes import FakeTranscriber
+from whisperx_api.config import Settings
 
 pytestmark = pytest.mark.anyio
 

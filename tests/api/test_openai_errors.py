@@ -8,11 +8,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from whisperx_api.config import Settings
 
 from tests.audio import DATA, tone_bytes
 from tests.conftest import fake_app, running
 from tests.fakes import FakeTranscriber
+from whisperx_api.config import Settings
 
 pytestmark = pytest.mark.anyio
 

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from whisperx_api import __version__
 from whisperx_api.api.auth import KeyRing
@@ -33,7 +34,7 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
     install_error_handlers(app)
     for router in (health.router, openai_audio.router, models.router, jobs.router):
         app.include_router(router)
-    app.middleware("http")(_access_log)
+    app.add_middleware(AccessLog)
     app.add_middleware(BodySizeLimit, max_file_size=settings.limits.max_file_size)
     return app
 
@@ -54,19 +55,39 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         await runtime.stop()
 
 
-async def _access_log(
-    request: Request, call_next: Callable[[Request], Awaitable[Response]]
-) -> Response:
-    started = time.perf_counter()
-    response = await call_next(request)
-    client = getattr(request.state, "client_name", "-")
-    elapsed_ms = (time.perf_counter() - started) * 1000
-    log.info(
-        "%s %s %d %.0fms client=%s",
-        request.method,
-        request.url.path,
-        response.status_code,
-        elapsed_ms,
-        client,
-    )
-    return response
+class AccessLog:
+    """One log line per request, with the client's name (never its key).
+
+    A pure ASGI middleware: Starlette's `BaseHTTPMiddleware` would hide client disconnects
+    from `Request.is_disconnected()`, and sync waits rely on those to cancel queued jobs.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 0
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        finally:
+            client = scope.get("state", {}).get("client_name", "-")
+            elapsed_ms = (time.perf_counter() - started) * 1000
+            log.info(
+                "%s %s %d %.0fms client=%s",
+                scope["method"],
+                scope["path"],
+                status,
+                elapsed_ms,
+                client,
+            )

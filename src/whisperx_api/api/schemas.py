@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import (
@@ -87,14 +88,17 @@ class AudioForm(BaseModel):
         raise NotImplementedError
 
     def check_supported(self) -> None:
-        """Refuse what this server does not offer yet, instead of silently ignoring it."""
+        """Refuse what this server does not offer, or combinations that cannot work."""
         if self.stream:
             raise UnsupportedParameter("Streaming is not supported yet.", param="stream")
-        if self.response_format is OutputFormat.DIARIZED_JSON:
-            raise UnsupportedParameter(
-                "diarized_json needs speaker diarization, which is not available yet.",
-                param="response_format",
+        if self.response_format is OutputFormat.DIARIZED_JSON and not self.wants_speakers():
+            raise InvalidRequest(
+                "response_format=diarized_json needs diarize=true.", param="response_format"
             )
+
+    def wants_speakers(self) -> bool:
+        """True when the request asks for diarization."""
+        return False
 
 
 class TranscriptionForm(AudioForm):
@@ -107,21 +111,47 @@ class TranscriptionForm(AudioForm):
     max_speakers: int | None = Field(default=None, ge=1)
     speaker_embeddings: bool = False
 
+    def wants_speakers(self) -> bool:
+        return self.diarize
+
     def check_supported(self) -> None:
         super().check_supported()
-        speaker_fields = (
-            self.diarize,
-            self.speaker_embeddings,
-            self.min_speakers,
-            self.max_speakers,
-        )
-        if any(speaker_fields):
-            raise UnsupportedParameter("Speaker diarization is not available yet.", param="diarize")
+        check_speaker_fields(self.diarize, self.min_speakers, self.max_speakers)
+        if self.speaker_embeddings and not self.diarize:
+            raise InvalidRequest(
+                "speaker_embeddings needs diarize=true.", param="speaker_embeddings"
+            )
+        if self.diarize and not self.align:
+            raise InvalidRequest(
+                "diarize needs align=true (speakers are given per word).", param="align"
+            )
 
     def to_spec(self, owner: str | None) -> JobSpec:
         """The job this request asks for."""
         self.check_supported()
-        return _spec(self, owner, Task.TRANSCRIBE, self.language, self.word_timestamps(self.align))
+        spec = _spec(self, owner, Task.TRANSCRIBE, self.language, self.word_timestamps(self.align))
+        speakers = replace(
+            spec.options,
+            diarize=self.diarize,
+            min_speakers=self.min_speakers,
+            max_speakers=self.max_speakers,
+            speaker_embeddings=self.speaker_embeddings,
+            word_timestamps=spec.options.word_timestamps or self.diarize,
+        )
+        return replace(spec, options=speakers)
+
+
+def check_speaker_fields(diarize: bool, low: int | None, high: int | None) -> None:
+    """Speaker counts need diarization, and the lower bound cannot pass the upper one."""
+    if (low is not None or high is not None) and not diarize:
+        raise InvalidRequest(
+            "min_speakers/max_speakers need diarize=true.",
+            param="min_speakers" if low is not None else "max_speakers",
+        )
+    if low is not None and high is not None and low > high:
+        raise InvalidRequest(
+            f"min_speakers ({low}) is larger than max_speakers ({high}).", param="min_speakers"
+        )
 
 
 class TranslationForm(AudioForm):
@@ -215,12 +245,10 @@ class JobForm(BaseModel):
 
     def to_spec(self, owner: str | None, default_format: str) -> JobSpec:
         """The job this request asks for."""
-        if self.diarize:
-            raise UnsupportedParameter("Speaker diarization is not available yet.", param="diarize")
         fmt = self.response_format or OutputFormat(default_format)
-        if fmt is OutputFormat.DIARIZED_JSON:
-            raise UnsupportedParameter(
-                "diarized_json needs speaker diarization.", param="response_format"
+        if fmt is OutputFormat.DIARIZED_JSON and not self.diarize:
+            raise InvalidRequest(
+                "response_format=diarized_json needs diarize=true.", param="response_format"
             )
         options = TranscriptionOptions(
             model=self.model or "",
@@ -229,5 +257,7 @@ class JobForm(BaseModel):
             word_timestamps=True,
             device=self.device,
             device_index=self.device_index,
+            diarize=self.diarize,
+            hf_token=self.hf_token,
         )
         return JobSpec(options=options, response_format=fmt, style=ResultStyle.JOBS, owner=owner)

@@ -27,6 +27,7 @@ class TranscriptionOptions:
     speaker_embeddings: bool = False
     device: str | None = None
     device_index: int | None = None
+    hf_token: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

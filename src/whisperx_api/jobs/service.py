@@ -92,12 +92,7 @@ class JobService:
         return record
 
     def _with_resolved_model(self, spec: JobSpec) -> JobSpec:
-        transcriber = self._runner.transcriber
-        options = spec.options
-        if options.device is not None or options.device_index is not None:
-            transcriber.check_device(options.device, options.device_index)
-        canonical = transcriber.resolve_model(options.model)
-        return replace(spec, options=replace(options, model=canonical))
+        return replace(spec, options=self._runner.check(spec.options))
 
     async def status(self, job_id: str, owner: str | None) -> JobView:
         """The job and, while queued, its 1-based position (a batch number when concurrent)."""

@@ -2,30 +2,74 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 from whisperx_api.domain.options import TranscriptionOptions
 from whisperx_api.domain.transcript import Transcript
-from whisperx_api.pipeline.stage import StageContext, TranscriptionBackend
+from whisperx_api.errors import UnsupportedParameter
+from whisperx_api.pipeline.speakers import assign_speakers
+from whisperx_api.pipeline.stage import (
+    AlignmentBackend,
+    DiarizationBackend,
+    DiarizationRequest,
+    StageContext,
+    TranscriptionBackend,
+)
 from whisperx_api.pipeline.stages.decode import decode_audio, probe_audio
+
+# Share of a job's progress bar given to transcription when diarization follows it.
+_TRANSCRIBE_SHARE_WITH_SPEAKERS = 0.7
 
 
 class PipelineRunner:
     """Runs every stage for one job; blocking, so callers run it off the event loop."""
 
-    def __init__(self, transcriber: TranscriptionBackend, max_audio_seconds: float) -> None:
+    def __init__(
+        self,
+        transcriber: TranscriptionBackend,
+        max_audio_seconds: float,
+        aligner: AlignmentBackend | None = None,
+        diarizer: DiarizationBackend | None = None,
+    ) -> None:
         self.transcriber = transcriber
+        self.aligner = aligner
+        self.diarizer = diarizer
         self._max_seconds = max_audio_seconds
+
+    def check(self, options: TranscriptionOptions) -> TranscriptionOptions:
+        """Validate a job's options at submit time; returns them with the model resolved."""
+        if options.diarize and self.diarizer is None:
+            raise UnsupportedParameter(
+                "Speaker diarization is not configured on this server.", param="diarize"
+            )
+        if options.device is not None or options.device_index is not None:
+            self.transcriber.check_device(options.device, options.device_index)
+        return replace(options, model=self.transcriber.resolve_model(options.model))
 
     def probe(self, audio_path: Path) -> None:
         """Reject obviously bad uploads before they are queued."""
         probe_audio(audio_path)
 
     def run(self, audio_path: Path, options: TranscriptionOptions, ctx: StageContext) -> Transcript:
-        """Decode, transcribe (VAD-batched, with word timings when asked) and return."""
+        """Decode, transcribe (VAD-batched), refine word times, find speakers."""
         audio = decode_audio(audio_path, self._max_seconds)
         ctx.check_cancelled()
         ctx.report(0.0)
-        transcript = self.transcriber.transcribe(audio, options, ctx)
+        share = _TRANSCRIBE_SHARE_WITH_SPEAKERS if options.diarize else 1.0
+        transcript = self.transcriber.transcribe(audio, options, ctx.scaled(0.0, share))
+        if options.word_timestamps and self.aligner is not None:
+            ctx.check_cancelled()
+            transcript = self.aligner.align(transcript, audio, ctx)
+        if options.diarize and self.diarizer is not None:
+            ctx.check_cancelled()
+            request = DiarizationRequest(
+                options.min_speakers,
+                options.max_speakers,
+                options.speaker_embeddings,
+                options.hf_token,
+            )
+            diarization = self.diarizer.diarize(audio, request, ctx.scaled(share, 1.0))
+            transcript = assign_speakers(transcript, diarization)
         ctx.report(1.0)
         return transcript

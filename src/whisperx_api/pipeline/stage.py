@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Protocol
 
 from whisperx_api.domain.audio import DecodedAudio
 from whisperx_api.domain.options import TranscriptionOptions
+from whisperx_api.domain.speakers import Diarization
 from whisperx_api.domain.transcript import Transcript
 from whisperx_api.errors import JobCancelled
 
@@ -26,6 +28,10 @@ class StageContext:
         """Tell the owner how far along the job is (0..1)."""
         if self._on_progress is not None:
             self._on_progress(min(1.0, max(0.0, fraction)))
+
+    def scaled(self, low: float, high: float) -> StageContext:
+        """A context whose 0..1 progress lands in `low..high` of this one's."""
+        return StageContext(lambda f: self.report(low + (high - low) * f), self._is_cancelled)
 
     def check_cancelled(self) -> None:
         """Raise `JobCancelled` when the owner asked us to stop; call between units of work."""
@@ -72,4 +78,52 @@ class TranscriptionBackend(Protocol):
 
     def close(self) -> None:
         """Release every model."""
+        ...
+
+
+class ManagedModels(Protocol):
+    """The model lifecycle every stage exposes to the management endpoints."""
+
+    def loaded_models(self) -> list[str]:
+        """Names of the models now in memory."""
+        ...
+
+    def load_model(self, name: str) -> str:
+        """Load `name` now; returns the canonical name."""
+        ...
+
+    def unload_model(self, name: str) -> str:
+        """Drop `name`; `Conflict` while in use, `NotFound` if not loaded."""
+        ...
+
+    def close(self) -> None:
+        """Release every model."""
+        ...
+
+
+class AlignmentBackend(ManagedModels, Protocol):
+    """Refines word timings; models are keyed by language."""
+
+    def align(self, transcript: Transcript, audio: DecodedAudio, ctx: StageContext) -> Transcript:
+        """The transcript with better word start and end times; every word keeps times."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class DiarizationRequest:
+    """What one job asks of the diarization stage."""
+
+    min_speakers: int | None = None
+    max_speakers: int | None = None
+    want_embeddings: bool = False
+    hf_token: str | None = None
+
+
+class DiarizationBackend(ManagedModels, Protocol):
+    """Finds who spoke when."""
+
+    def diarize(
+        self, audio: DecodedAudio, request: DiarizationRequest, ctx: StageContext
+    ) -> Diarization:
+        """Speaker turns (labels SPEAKER_00, ... by first appearance)."""
         ...

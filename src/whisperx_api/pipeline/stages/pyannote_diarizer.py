@@ -1,0 +1,168 @@
+"""Diarization with pyannote.audio, for users who have a Hugging Face token.
+
+pyannote's pipelines are gated on the hub: without a token (per request, `HF_TOKEN`, or
+`WHISPER_HF_TOKEN_FILE`) the request is refused with a clear 400 — never a silent fallback.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import numpy as np
+
+from whisperx_api.domain.audio import SAMPLE_RATE, DecodedAudio
+from whisperx_api.domain.speakers import Diarization, SpeakerTurn
+from whisperx_api.errors import InvalidRequest, NotFound
+from whisperx_api.pipeline.stage import DiarizationRequest, StageContext
+from whisperx_api.pipeline.stages.extras import require
+
+DEFAULT_PYANNOTE_MODEL = "pyannote/speaker-diarization-3.1"
+
+# (model name, token, device) -> a pyannote-like pipeline: called with {"waveform", "sample_rate"}
+PipelineLoader = Callable[[str, str, str], Any]
+
+
+class MissingToken(InvalidRequest):
+    """pyannote needs a Hugging Face token and none was given."""
+
+    code = "missing_hf_token"
+
+    def __init__(self) -> None:
+        super().__init__(
+            "The pyannote diarization backend needs a Hugging Face token: send 'hf_token', "
+            "or set HF_TOKEN or WHISPER_HF_TOKEN_FILE on the server.",
+            param="hf_token",
+        )
+
+
+class PyannoteDiarizer:
+    """`BACKENDS__DIARIZATION=pyannote`."""
+
+    def __init__(
+        self,
+        model: str = DEFAULT_PYANNOTE_MODEL,
+        default_token: str | None = None,
+        device: str = "cpu",
+        loader: PipelineLoader | None = None,
+    ) -> None:
+        self._model = model
+        self._default_token = default_token
+        self._device = device
+        self._loader = loader or load_pyannote_pipeline
+        self._pipelines: dict[str, Any] = {}
+        self._lock = threading.Lock()
+
+    def diarize(
+        self, audio: DecodedAudio, request: DiarizationRequest, ctx: StageContext
+    ) -> Diarization:
+        token = request.hf_token or self._default_token
+        if not token:
+            raise MissingToken
+        pipeline = self._pipeline(token)
+        ctx.check_cancelled()
+        output = pipeline(
+            {"waveform": _waveform(audio), "sample_rate": SAMPLE_RATE},
+            **_speaker_bounds(request),
+        )
+        return parse_output(output, request.want_embeddings)
+
+    def loaded_models(self) -> list[str]:
+        return sorted(self._pipelines)
+
+    def load_model(self, name: str) -> str:
+        if not self._default_token:
+            raise MissingToken
+        self._pipeline(self._default_token, name or self._model)
+        return name or self._model
+
+    def unload_model(self, name: str) -> str:
+        with self._lock:
+            if self._pipelines.pop(name or self._model, None) is None:
+                raise NotFound(f"Diarization model '{name}' is not loaded.")
+        return name or self._model
+
+    def close(self) -> None:
+        with self._lock:
+            self._pipelines.clear()
+
+    def _pipeline(self, token: str, name: str | None = None) -> Any:
+        model = name or self._model
+        with self._lock:
+            if model not in self._pipelines:
+                self._pipelines[model] = self._loader(model, token, self._device)
+            return self._pipelines[model]
+
+
+def load_pyannote_pipeline(model: str, token: str, device: str) -> Any:
+    """pyannote.audio's public `Pipeline.from_pretrained`, moved to `device`."""
+    audio = require("pyannote.audio", "pyannote")
+    torch = require("torch", "pyannote")
+    try:
+        pipeline = audio.Pipeline.from_pretrained(model, token=token)
+    except TypeError:  # pyannote.audio 3.x spells it use_auth_token
+        pipeline = audio.Pipeline.from_pretrained(model, use_auth_token=token)
+    if pipeline is None:
+        raise InvalidRequest(
+            f"pyannote could not load '{model}': check the token and that its terms were accepted.",
+            param="hf_token",
+        )
+    pipeline.to(torch.device(device))
+    return pipeline
+
+
+def parse_output(output: Any, want_embeddings: bool) -> Diarization:
+    """Read pyannote 3.x `(Annotation, embeddings)` / `Annotation` or 4.x `DiarizeOutput`."""
+    annotation, embeddings = output, None
+    if isinstance(output, tuple):
+        annotation, embeddings = output
+    elif hasattr(output, "speaker_diarization"):
+        annotation = output.speaker_diarization
+        embeddings = getattr(output, "speaker_embeddings", None)
+    raw = [(float(seg.start), float(seg.end), str(label)) for seg, _, label in _tracks(annotation)]
+    raw.sort()
+    labels = _relabel(label for _, _, label in raw)
+    turns = tuple(SpeakerTurn(start, end, labels[label]) for start, end, label in raw)
+    vectors = _embeddings(annotation, embeddings, labels) if want_embeddings else {}
+    return Diarization(turns=turns, embeddings=vectors)
+
+
+def _tracks(annotation: Any) -> Iterable[tuple[Any, Any, Any]]:
+    tracks: Iterable[tuple[Any, Any, Any]] = annotation.itertracks(yield_label=True)
+    return tracks
+
+
+def _relabel(labels: Iterable[str]) -> dict[str, str]:
+    ordered = list(dict.fromkeys(labels))
+    return {label: f"SPEAKER_{i:02d}" for i, label in enumerate(ordered)}
+
+
+def _embeddings(
+    annotation: Any, embeddings: Any, labels: dict[str, str]
+) -> dict[str, tuple[float, ...]]:
+    if embeddings is None:
+        return {}
+    order = list(annotation.labels())
+    matrix = np.asarray(embeddings, dtype=np.float64)
+    return {
+        labels[label]: tuple(float(x) for x in matrix[i])
+        for i, label in enumerate(order)
+        if label in labels and i < len(matrix)
+    }
+
+
+def _waveform(audio: DecodedAudio) -> Any:
+    torch = require("torch", "pyannote")
+    return torch.from_numpy(audio.samples).unsqueeze(0)
+
+
+def _speaker_bounds(request: DiarizationRequest) -> dict[str, int]:
+    bounds: dict[str, int] = {}
+    if request.min_speakers is not None:
+        bounds["min_speakers"] = request.min_speakers
+    if request.max_speakers is not None:
+        bounds["max_speakers"] = request.max_speakers
+    if request.want_embeddings:
+        bounds["return_embeddings"] = True
+    return bounds

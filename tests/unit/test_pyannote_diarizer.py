@@ -1,0 +1,118 @@
+"""The pyannote backend against pyannote's public call shape, with a fake pipeline object."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pytest
+
+from whisperx_api.domain.audio import DecodedAudio
+from whisperx_api.pipeline.stage import DiarizationRequest, StageContext
+from whisperx_api.pipeline.stages.pyannote_diarizer import (
+    MissingToken,
+    PyannoteDiarizer,
+    parse_output,
+)
+
+
+@dataclass(frozen=True)
+class FakeSegment:
+    start: float
+    end: float
+
+
+class FakeAnnotation:
+    """The two methods of pyannote.core.Annotation the backend uses."""
+
+    def __init__(self, tracks: list[tuple[float, float, str]]) -> None:
+        self._tracks = tracks
+
+    def itertracks(self, yield_label: bool = False) -> Any:
+        assert yield_label
+        for i, (start, end, label) in enumerate(self._tracks):
+            yield FakeSegment(start, end), i, label
+
+    def labels(self) -> list[str]:
+        return sorted({label for _, _, label in self._tracks})
+
+
+class FakePipeline:
+    def __init__(self) -> None:
+        self.calls: list[dict[str, Any]] = []
+
+    def __call__(self, file: dict[str, Any], **kwargs: Any) -> Any:
+        self.calls.append({"file": file, **kwargs})
+        annotation = FakeAnnotation([(2.0, 3.0, "B"), (0.0, 1.5, "A"), (3.5, 4.0, "A")])
+        if kwargs.get("return_embeddings"):
+            return annotation, np.array([[1.0, 0.0], [0.0, 1.0]])
+        return annotation
+
+
+AUDIO = DecodedAudio(np.zeros(16_000 * 4, dtype=np.float32))
+
+
+def make(
+    token: str | None = "hf_default",
+) -> tuple[PyannoteDiarizer, FakePipeline, list[tuple[str, str, str]]]:
+    pipeline = FakePipeline()
+    loads: list[tuple[str, str, str]] = []
+
+    def loader(model: str, tok: str, device: str) -> FakePipeline:
+        loads.append((model, tok, device))
+        return pipeline
+
+    return PyannoteDiarizer(default_token=token, loader=loader), pipeline, loads
+
+
+def test_turns_are_sorted_and_relabelled_by_first_appearance() -> None:
+    diarizer, pipeline, _ = make()
+    result = diarizer.diarize(
+        AUDIO, DiarizationRequest(min_speakers=2, max_speakers=3), StageContext()
+    )
+    assert [(t.start, t.speaker) for t in result.turns] == [
+        (0.0, "SPEAKER_00"),
+        (2.0, "SPEAKER_01"),
+        (3.5, "SPEAKER_00"),
+    ]
+    call = pipeline.calls[0]
+    assert call["file"]["sample_rate"] == 16_000
+    assert (call["min_speakers"], call["max_speakers"]) == (2, 3)
+    assert tuple(call["file"]["waveform"].shape) == (1, 64_000)
+
+
+def test_embeddings_one_per_speaker() -> None:
+    diarizer, _, _ = make()
+    result = diarizer.diarize(AUDIO, DiarizationRequest(want_embeddings=True), StageContext())
+    assert result.embeddings == {"SPEAKER_00": (1.0, 0.0), "SPEAKER_01": (0.0, 1.0)}
+
+
+def test_request_token_wins_and_no_token_is_a_clear_400() -> None:
+    diarizer, _, loads = make(token=None)
+    with pytest.raises(MissingToken) as info:
+        diarizer.diarize(AUDIO, DiarizationRequest(), StageContext())
+    assert info.value.code == "missing_hf_token"
+    assert info.value.param == "hf_token"
+    diarizer.diarize(AUDIO, DiarizationRequest(hf_token="hf_request"), StageContext())
+    assert loads == [("pyannote/speaker-diarization-3.1", "hf_request", "cpu")]
+
+
+def test_pyannote_4_output_shape() -> None:
+    @dataclass
+    class DiarizeOutput:
+        speaker_diarization: FakeAnnotation
+        speaker_embeddings: Any
+
+    output = DiarizeOutput(FakeAnnotation([(0.0, 1.0, "X")]), np.array([[0.5, 0.5]]))
+    parsed = parse_output(output, want_embeddings=True)
+    assert [t.speaker for t in parsed.turns] == ["SPEAKER_00"]
+    assert parsed.embeddings == {"SPEAKER_00": (0.5, 0.5)}
+
+
+def test_lifecycle() -> None:
+    diarizer, _, _ = make()
+    assert diarizer.load_model("") == "pyannote/speaker-diarization-3.1"
+    assert diarizer.loaded_models() == ["pyannote/speaker-diarization-3.1"]
+    diarizer.unload_model("")
+    assert diarizer.loaded_models() == []
