@@ -32,12 +32,14 @@ $(PY):
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip
 
+# torch is pinned and installed first: an unpinned torch pulls a multi-GB CUDA build.
 $(VENV)/.installed: pyproject.toml | $(PY)
-	$(PIP) install --quiet -e '.[bundled]'
+	$(PIP) install --quiet torch==2.13.0
+	$(PIP) install --quiet -e '.[bundled,diarization]'
 	touch $@
 
 $(VENV)/.installed-test: pyproject.toml $(VENV)/.installed
-	$(PIP) install --quiet -e '.[bundled,test]'
+	$(PIP) install --quiet -e '.[bundled,diarization,alignment,test]'
 	touch $@
 
 clean:

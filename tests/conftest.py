@@ -11,7 +11,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from tests.fakes import FakeTranscriber
+from tests.fakes import FakeDiarizer, FakeTranscriber
 from whisperx_api.api.app import create_app
 from whisperx_api.config import Settings
 from whisperx_api.pipeline.registry import default_registry
@@ -35,13 +35,15 @@ def make_settings(tmp_path: Path) -> Callable[..., Settings]:
     return build
 
 
-def fake_app(settings: Settings, backend: FakeTranscriber) -> FastAPI:
-    """The real app and runtime with the fake backend registered as the transcriber."""
+def fake_app(
+    settings: Settings, backend: FakeTranscriber, diarizer: FakeDiarizer | None = None
+) -> FastAPI:
+    """The real app and runtime with fake backends registered in the real registry."""
     registry = default_registry()
     registry.register_transcription("fake", lambda _settings: backend)
-    settings = settings.model_copy(
-        update={"backends": settings.backends.model_copy(update={"transcription": "fake"})}
-    )
+    registry.diarization_backends.register("fake", lambda _settings: diarizer or FakeDiarizer())
+    backends = settings.backends.model_copy(update={"transcription": "fake", "diarization": "fake"})
+    settings = settings.model_copy(update={"backends": backends})
     return create_app(settings, build_embedded(settings, registry))
 
 

@@ -7,9 +7,10 @@ import time
 
 from whisperx_api.domain.audio import DecodedAudio
 from whisperx_api.domain.options import TranscriptionOptions
+from whisperx_api.domain.speakers import Diarization, SpeakerTurn
 from whisperx_api.domain.transcript import Segment, Transcript, Word
 from whisperx_api.errors import BackendError, Conflict, InvalidRequest, ModelNotFound, NotFound
-from whisperx_api.pipeline.stage import StageContext
+from whisperx_api.pipeline.stage import DiarizationRequest, StageContext
 
 FAKE_MODELS = ("base", "tiny.en")
 POISON_SECONDS = 0.4  # audio this short always fails, to exercise retries and dead letters
@@ -123,3 +124,46 @@ def _spread(text: str, start: float, end: float) -> tuple[Word, ...]:
         Word(text=f" {w}", start=start + k * step, end=start + (k + 1) * step, score=0.9)
         for k, w in enumerate(parts)
     )
+
+
+class FakeDiarizer:
+    """Two speakers taking turns every second; one 2-d embedding each."""
+
+    def __init__(self) -> None:
+        self.requests: list[DiarizationRequest] = []
+        self._loaded: list[str] = []
+
+    def diarize(
+        self, audio: DecodedAudio, request: DiarizationRequest, ctx: StageContext
+    ) -> Diarization:
+        self.requests.append(request)
+        speakers = max(2, request.min_speakers or 2)
+        turns = []
+        start = 0.0
+        while start < audio.duration:
+            end = min(audio.duration, start + 1.0)
+            turns.append(SpeakerTurn(start, end, f"SPEAKER_{len(turns) % speakers:02d}"))
+            start = end
+        embeddings = (
+            {f"SPEAKER_{i:02d}": (float(i), 1.0) for i in range(speakers)}
+            if request.want_embeddings
+            else {}
+        )
+        return Diarization(turns=tuple(turns), embeddings=embeddings)
+
+    def loaded_models(self) -> list[str]:
+        return list(self._loaded)
+
+    def load_model(self, name: str) -> str:
+        if "fake" not in self._loaded:
+            self._loaded.append("fake")
+        return "fake"
+
+    def unload_model(self, name: str) -> str:
+        if "fake" not in self._loaded:
+            raise NotFound("Model 'fake' is not loaded.")
+        self._loaded.remove("fake")
+        return "fake"
+
+    def close(self) -> None:
+        self._loaded.clear()

@@ -186,6 +186,34 @@ class BackendsSettings(BaseModel):
     transcription: str = "faster-whisper"
     alignment: str = "faster-whisper"
     diarization: str = "senko"
+    alignment_ttl_seconds: float = Field(default=-1.0, description="-1 = never unload")
+    diarization_ttl_seconds: float = Field(default=-1.0, description="-1 = never unload")
+    alignment_models_dir: ExpandedPath | None = Field(
+        default=None, description="wav2vec2 alignment models, one directory per language code"
+    )
+    diarization_model: str | None = Field(
+        default=None, description="pyannote pipeline name (pyannote backend only)"
+    )
+    preload: StrList = Field(
+        default_factory=list,
+        description="stages whose default model loads at startup: transcription, alignment, "
+        "diarization",
+    )
+
+    @field_validator("alignment_ttl_seconds", "diarization_ttl_seconds")
+    @classmethod
+    def _ttl(cls, value: float) -> float:
+        return WhisperSettings._ttl(value)
+
+    @field_validator("preload")
+    @classmethod
+    def _stages(cls, value: list[str]) -> list[str]:
+        unknown = sorted(set(value) - {"transcription", "alignment", "diarization"})
+        if unknown:
+            raise ValueError(
+                f"unknown stage(s) {unknown}; use transcription, alignment, diarization"
+            )
+        return value
 
 
 class KafkaSettings(BaseModel):
@@ -274,6 +302,17 @@ class Settings(BaseSettings):
     @property
     def _has_key(self) -> bool:
         return self.api_key is not None or self.api_keys_file is not None
+
+    def default_hf_token(self) -> str | None:
+        """`HF_TOKEN`, else the contents of `WHISPER_HF_TOKEN_FILE` (unreadable = none)."""
+        if self.hf_token is not None:
+            return self.hf_token.get_secret_value() or None
+        if self.hf_token_file is None:
+            return None
+        try:
+            return self.hf_token_file.read_text(encoding="utf-8").strip() or None
+        except OSError:
+            return None
 
     @property
     def auth_enabled(self) -> bool:

@@ -136,6 +136,10 @@ def error_for_code(code: str | None, message: str) -> WhisperXApiError:
     for cls in (InvalidAudio, AudioTooLong, ModelNotFound):
         if cls.code == code:
             return cls(message)
-    if code == UnsupportedParameter.code:
-        return UnsupportedParameter(message)
-    return BackendError(message, code=code)
+    if code in _SERVER_SIDE_CODES:
+        return BackendError(message, code=code)
+    return InvalidRequest(message, code=code)
+
+
+# Codes a worker records for failures that were not the client's doing.
+_SERVER_SIDE_CODES = frozenset({None, "max_attempts", BackendError.code})

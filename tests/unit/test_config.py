@@ -124,6 +124,11 @@ def test_defaults() -> None:
         "transcription": "faster-whisper",
         "alignment": "faster-whisper",
         "diarization": "senko",
+        "alignment_ttl_seconds": -1.0,
+        "diarization_ttl_seconds": -1.0,
+        "alignment_models_dir": None,
+        "diarization_model": None,
+        "preload": [],
     }
     assert s.kafka.bootstrap_servers == "localhost:9092"
     assert s.kafka.request_topic == "whisperx.jobs"

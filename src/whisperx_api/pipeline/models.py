@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ctypes
 import gc
 import threading
 import time
@@ -70,7 +71,7 @@ class ModelCache(Generic[M]):
                 raise Conflict(f"Model '{key}' is in use by {entry.refs} job(s); try again later.")
             del self._entries[key]
         del entry
-        gc.collect()
+        release_memory()
 
     def loaded(self) -> list[str]:
         """Keys of the models in memory."""
@@ -96,7 +97,7 @@ class ModelCache(Generic[M]):
             for key in idle:
                 del self._entries[key]
         if idle:
-            gc.collect()
+            release_memory()
         return idle
 
     def close(self) -> None:
@@ -104,7 +105,7 @@ class ModelCache(Generic[M]):
         self._stop.set()
         with self._lock:
             self._entries.clear()
-        gc.collect()
+        release_memory()
 
     def _checkout(self, key: str) -> _Entry[M]:
         with self._key_lock(key):
@@ -140,3 +141,13 @@ class ModelCache(Generic[M]):
 
         self._sweeper = threading.Thread(target=run, name="model-cache-sweeper", daemon=True)
         self._sweeper.start()
+
+
+def release_memory() -> None:
+    """Collect garbage and hand freed heap pages back to the OS (glibc keeps them otherwise)."""
+    gc.collect()
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:  # not glibc: nothing more to do
+        return
+    libc.malloc_trim(0)

@@ -7,7 +7,11 @@ from importlib.metadata import entry_points
 from typing import TYPE_CHECKING, Generic, TypeVar
 
 from whisperx_api.config import ConfigError
-from whisperx_api.pipeline.stage import TranscriptionBackend
+from whisperx_api.pipeline.stage import (
+    AlignmentBackend,
+    DiarizationBackend,
+    TranscriptionBackend,
+)
 
 if TYPE_CHECKING:
     from whisperx_api.config import Settings
@@ -21,6 +25,7 @@ ENTRY_POINT_GROUPS = {
     "diarization": "whisperx_api.diarization_backends",
 }
 DEFAULT_TRANSCRIPTION = "faster-whisper"
+DEFAULT_ALIGNMENT = "faster-whisper"
 WHISPERX_CLI = "whisperx-cli"
 
 
@@ -62,6 +67,8 @@ class BackendRegistry:
         self.transcription_backends: StageBackends[TranscriptionBackend] = StageBackends(
             "transcription"
         )
+        self.alignment_backends: StageBackends[AlignmentBackend] = StageBackends("alignment")
+        self.diarization_backends: StageBackends[DiarizationBackend] = StageBackends("diarization")
 
     def register_transcription(self, name: str, factory: TranscriptionFactory) -> None:
         """Make `name` available as `BACKENDS__TRANSCRIPTION`."""
@@ -77,7 +84,16 @@ def default_registry() -> BackendRegistry:
     registry = BackendRegistry()
     registry.register_transcription(DEFAULT_TRANSCRIPTION, _faster_whisper)
     registry.register_transcription(WHISPERX_CLI, _whisperx_cli)
-    registry.transcription_backends.load_entry_points()
+    registry.alignment_backends.register(DEFAULT_ALIGNMENT, _signal_aligner)
+    registry.alignment_backends.register("wav2vec2", _wav2vec2)
+    registry.diarization_backends.register("senko", _senko)
+    registry.diarization_backends.register("pyannote", _pyannote)
+    for stage in (
+        registry.transcription_backends,
+        registry.alignment_backends,
+        registry.diarization_backends,
+    ):
+        stage.load_entry_points()
     return registry
 
 
@@ -137,3 +153,46 @@ def _whisperx_cli(settings: Settings) -> TranscriptionBackend:
         output_dir=whisper.output_dir,
     )
     return WhisperXCommandBackend(config)
+
+
+def _signal_aligner(settings: Settings) -> AlignmentBackend:
+    from whisperx_api.pipeline.stages.boundary_refiner import EnergyAligner
+
+    return EnergyAligner()
+
+
+def _wav2vec2(settings: Settings) -> AlignmentBackend:
+    from whisperx_api.pipeline.stages.wav2vec2_aligner import AlignmentModels, Wav2Vec2Aligner
+
+    backends = settings.backends
+    models = AlignmentModels(
+        backends.alignment_models_dir, allow_download=settings.whisper.download
+    )
+    return Wav2Vec2Aligner(
+        models,
+        device=settings.whisper.inference_device,
+        hf_token=settings.default_hf_token(),
+        ttl_seconds=backends.alignment_ttl_seconds,
+    )
+
+
+def _senko(settings: Settings) -> DiarizationBackend:
+    from whisperx_api.pipeline.stages.senko_diarizer import SenkoBackend
+
+    return SenkoBackend(
+        settings.whisper.inference_device, settings.backends.diarization_ttl_seconds
+    )
+
+
+def _pyannote(settings: Settings) -> DiarizationBackend:
+    from whisperx_api.pipeline.stages.pyannote_diarizer import (
+        DEFAULT_PYANNOTE_MODEL,
+        PyannoteDiarizer,
+    )
+
+    device = settings.whisper.inference_device
+    return PyannoteDiarizer(
+        model=settings.backends.diarization_model or DEFAULT_PYANNOTE_MODEL,
+        default_token=settings.default_hf_token(),
+        device="cpu" if device == "auto" else device,
+    )

@@ -2,21 +2,27 @@
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Iterable
 from dataclasses import replace
 from pathlib import Path
 
 from whisperx_api.domain.options import TranscriptionOptions
 from whisperx_api.domain.transcript import Transcript
 from whisperx_api.errors import UnsupportedParameter
-from whisperx_api.pipeline.speakers import assign_speakers
+from whisperx_api.pipeline.speakers import assign_speakers, split_at_speaker_changes
 from whisperx_api.pipeline.stage import (
     AlignmentBackend,
     DiarizationBackend,
     DiarizationRequest,
+    ManagedModels,
     StageContext,
     TranscriptionBackend,
 )
 from whisperx_api.pipeline.stages.decode import decode_audio, probe_audio
+
+_STAGES = ("transcription", "alignment", "diarization")
+log = logging.getLogger(__name__)
 
 # Share of a job's progress bar given to transcription when diarization follows it.
 _TRANSCRIBE_SHARE_WITH_SPEAKERS = 0.7
@@ -47,6 +53,29 @@ class PipelineRunner:
             self.transcriber.check_device(options.device, options.device_index)
         return replace(options, model=self.transcriber.resolve_model(options.model))
 
+    def preload(self, stages: Iterable[str]) -> None:
+        """Load each named stage's default model now, so the first job does not wait."""
+        for stage in stages:
+            backend = self._stage(stage)
+            if backend is not None:
+                backend.load_model("")
+                log.info("preloaded the %s model", stage)
+
+    def close(self) -> None:
+        """Release every stage's models."""
+        for stage in _STAGES:
+            backend = self._stage(stage)
+            if backend is not None:
+                backend.close()
+
+    def _stage(self, name: str) -> ManagedModels | None:
+        stages: dict[str, ManagedModels | None] = {
+            "transcription": self.transcriber,
+            "alignment": self.aligner,
+            "diarization": self.diarizer,
+        }
+        return stages[name]
+
     def probe(self, audio_path: Path) -> None:
         """Reject obviously bad uploads before they are queued."""
         probe_audio(audio_path)
@@ -70,6 +99,6 @@ class PipelineRunner:
                 options.hf_token,
             )
             diarization = self.diarizer.diarize(audio, request, ctx.scaled(share, 1.0))
-            transcript = assign_speakers(transcript, diarization)
+            transcript = split_at_speaker_changes(assign_speakers(transcript, diarization))
         ctx.report(1.0)
         return transcript

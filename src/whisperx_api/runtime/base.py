@@ -29,6 +29,7 @@ class Runtime:
     sync_timeout: float | None
     retention_seconds: float
     cleanup_interval_seconds: float
+    preload: tuple[str, ...] = ()
     shutdown_grace_seconds: float = 30.0
     started_at: int = field(default_factory=lambda: int(time.time()))
     _sweeper: asyncio.Task[None] | None = None
@@ -41,7 +42,8 @@ class Runtime:
             )
 
     async def start(self) -> None:
-        """Recover jobs, start workers and the retention sweep."""
+        """Preload what was asked for, recover jobs, start workers and the retention sweep."""
+        await asyncio.to_thread(self.runner.preload, self.preload)
         await self.workers.start()
         self._sweeper = asyncio.create_task(self._sweep_forever(), name="retention-sweep")
 
@@ -52,7 +54,7 @@ class Runtime:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._sweeper
         await self.workers.stop(self.shutdown_grace_seconds)
-        self.runner.transcriber.close()
+        self.runner.close()
         self.store.close()
 
     async def _sweep_forever(self) -> None:

@@ -17,11 +17,20 @@ from whisperx_api.runtime.base import Runtime
 from whisperx_api.storage.local import LocalBlobStore
 
 
+def build_runner(settings: Settings, registry: BackendRegistry) -> PipelineRunner:
+    """The configured backend of every stage, in one runner; nothing is loaded yet."""
+    backends = settings.backends
+    return PipelineRunner(
+        registry.transcription(transcription_backend_name(settings))(settings),
+        settings.limits.max_audio_seconds,
+        aligner=registry.alignment_backends.factory(backends.alignment)(settings),
+        diarizer=registry.diarization_backends.factory(backends.diarization)(settings),
+    )
+
+
 def build_embedded(settings: Settings, registry: BackendRegistry | None = None) -> Runtime:
     """Wire the embedded runtime; nothing is loaded or started until `Runtime.start`."""
-    registry = registry or default_registry()
-    transcriber = registry.transcription(transcription_backend_name(settings))(settings)
-    runner = PipelineRunner(transcriber, settings.limits.max_audio_seconds)
+    runner = build_runner(settings, registry or default_registry())
     data_dir = settings.jobs.data_dir
     store = SqliteJobStore(data_dir / "jobs.sqlite3")
     blobs = LocalBlobStore(data_dir)
@@ -39,6 +48,7 @@ def build_embedded(settings: Settings, registry: BackendRegistry | None = None) 
     )
     sync_timeout = settings.jobs.sync_timeout_seconds or None
     return Runtime(
+        preload=tuple(settings.backends.preload),
         jobs=service,
         runner=runner,
         store=store,
