@@ -39,7 +39,7 @@ $(VENV)/.installed: pyproject.toml | $(PY)
 	touch $@
 
 $(VENV)/.installed-test: pyproject.toml $(VENV)/.installed
-	$(PIP) install --quiet -e '.[bundled,diarization,alignment,test]'
+	$(PIP) install --quiet -e '.[bundled,diarization,alignment,distributed,test]'
 	touch $@
 
 clean:

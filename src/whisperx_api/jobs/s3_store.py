@@ -1,0 +1,594 @@
+"""The S3 job store (`MODE=kafka`): one job state that every API replica and worker sees alike.
+
+Only imported in distributed mode; requires the `distributed` extra (boto3).
+
+Layout under `prefix` (empty by default)::
+
+    jobs/<id>/record.json          the job: the one source of truth
+    jobs/<id>/result.json          the transcript, written once, just before the job turns Completed
+    status/<Status>/<seq>-<id>     empty index markers; `status/Queued/` in key order is the queue
+
+Compare-and-swap. Every change reads the record, checks that the move is legal (the SQLite store's
+rules), and writes it back with `IfMatch=<ETag>`; a new record is written with `IfNoneMatch="*"`.
+A 412 (or S3's 409 ConditionalRequestConflict) means someone else wrote first: read again,
+re-check, retry. AWS S3, MinIO and moto honour both conditions, and S3 and MinIO apply them
+atomically, so of two racing writers exactly one wins. Every write bumps `rev` and carries a fresh
+nonce, so a record's bytes never repeat: an old ETag cannot come back (no ABA), and a write whose
+answer was lost (the SDK retries it into a 412) is recognised as ours when we read it back.
+
+Markers. The record is the truth; markers index it for the cheap questions (queue position,
+counts, which jobs hold leases) with one LIST instead of a GET per job. A move to a new status
+writes the new marker before the record, so a crash never hides a Processing job from
+`expire_leases`, then writes it again and deletes the job's other markers. A crash in between
+leaves a stale marker, never a missing one, and a stale marker only skews counts until the job's
+next move; a lease holder also rewrites its Processing marker at every renewal. `seq` is the
+submission time in nanoseconds, so markers list in FIFO order (across hosts, as far as their
+clocks agree; leases assume clocks within a few seconds too).
+
+Removal (result delivery, `delete`) first swaps the record to a tombstone (`gone`), which exactly
+one caller can do, then deletes the objects, the record last. A tombstone reads as no job.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any
+
+from whisperx_api.domain.job import JobRecord, JobSpec, JobStatus
+from whisperx_api.errors import Conflict, WhisperXApiError
+from whisperx_api.jobs.messages import dump_spec, load_spec
+from whisperx_api.jobs.store import Delivery
+from whisperx_api.storage.s3 import (
+    ClientError,
+    delete_keys,
+    is_conflict,
+    is_missing,
+    list_keys,
+    storage_errors,
+)
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+
+RECORD_VERSION = 1
+_STATUS_NAMES = frozenset(s.value for s in JobStatus)
+_RETRIES = 100
+# When a job briefly has two markers (mid-move), count it once, at the later stage.
+_STAGE = {
+    JobStatus.QUEUED: 0,
+    JobStatus.PROCESSING: 1,
+    JobStatus.COMPLETED: 2,
+    JobStatus.FAILED: 2,
+    JobStatus.CANCELLED: 2,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class _Entry:
+    """A stored record: the job plus what only the store needs."""
+
+    record: JobRecord
+    seq: str
+    rev: int = 1
+    worker: str | None = None
+    lease_until: float | None = None
+    gone: bool = False
+
+    @property
+    def status(self) -> JobStatus:
+        return self.record.status
+
+    def with_record(self, **changes: Any) -> _Entry:
+        return replace(self, record=replace(self.record, **changes))
+
+
+@dataclass(frozen=True, slots=True)
+class _Found:
+    entry: _Entry
+    raw: bytes
+    etag: str
+
+
+@dataclass(frozen=True, slots=True)
+class _Outcome:
+    """What a transition decided on (`before`) and what it wrote (`after`, None if refused)."""
+
+    before: _Entry
+    after: _Entry | None
+
+
+_Change = Callable[[_Entry], _Entry | None]
+
+
+class S3JobStore:
+    """Job state in one bucket, shared safely by any number of processes and hosts."""
+
+    def __init__(self, client: S3Client, bucket: str, prefix: str = "") -> None:
+        self._client = client
+        self._bucket = bucket
+        self._prefix = prefix
+
+    def close(self) -> None:
+        """Nothing to release: the client belongs to the caller."""
+
+    @storage_errors()
+    def insert(self, job_id: str, spec: JobSpec, now: float | None = None) -> JobRecord:
+        """Add a queued job at the back of the line."""
+        record = JobRecord(id=job_id, status=JobStatus.QUEUED, spec=spec, created_at=_now(now))
+        entry = _Entry(record, seq=f"{time.time_ns():020d}")
+        body = _dump(entry)
+        if not self._put(self._record_key(job_id), body, create=True):
+            found = self._fetch(job_id)
+            if found is None or found.raw != body:
+                raise Conflict(f"Job '{job_id}' already exists.")
+        self._put_marker(self._marker(entry))
+        return record
+
+    @storage_errors()
+    def get(self, job_id: str) -> JobRecord | None:
+        """The job, or None."""
+        entry = self._load(job_id)
+        return None if entry is None else entry.record
+
+    @storage_errors()
+    def queue_position(self, job_id: str) -> int | None:
+        """1-based place among queued jobs, or None when the job is not queued."""
+        entry = self._load(job_id)
+        if entry is None or entry.status is not JobStatus.QUEUED:
+            return None
+        own = self._marker(entry)
+        position = 1
+        for key in list_keys(self._client, self._bucket, self._status_prefix(JobStatus.QUEUED)):
+            if key >= own:
+                break
+            position += 1
+        return position
+
+    @storage_errors()
+    def counts(self) -> dict[JobStatus, int]:
+        """How many jobs are in each status (from the markers: one LIST, no GETs)."""
+        latest: dict[str, JobStatus] = {}
+        for key in list_keys(self._client, self._bucket, f"{self._prefix}status/"):
+            parsed = self._parse_marker(key)
+            if parsed is None:
+                continue
+            status, job_id = parsed
+            known = latest.get(job_id)
+            if known is None or _STAGE[status] > _STAGE[known]:
+                latest[job_id] = status
+        counts = dict.fromkeys(JobStatus, 0)
+        for status in latest.values():
+            counts[status] += 1
+        return counts
+
+    @storage_errors()
+    def claim(
+        self, job_id: str, worker_id: str, lease_seconds: float, now: float | None = None
+    ) -> JobRecord | None:
+        """Move a queued job to Processing under `worker_id`'s lease; None if someone holds it.
+
+        A processing job whose lease has lapsed (its worker died) is taken over, counting a new
+        attempt: that is a redelivery. The caller compares `attempts` with its limit.
+        """
+        started = _now(now)
+
+        def take(entry: _Entry) -> _Entry | None:
+            lapsed = entry.status is JobStatus.PROCESSING and _lapsed(entry, started)
+            if entry.status is not JobStatus.QUEUED and not lapsed:
+                return None
+            running = entry.with_record(
+                status=JobStatus.PROCESSING,
+                attempts=entry.record.attempts + 1,
+                started_at=started,
+                progress=0.0,
+            )
+            return replace(running, worker=worker_id, lease_until=started + lease_seconds)
+
+        outcome = self._transition(job_id, take)
+        return None if outcome is None or outcome.after is None else outcome.after.record
+
+    @storage_errors()
+    def renew_lease(
+        self, job_id: str, worker_id: str, lease_seconds: float, now: float | None = None
+    ) -> bool:
+        """Extend the lease; False if the job is no longer processing under `worker_id`."""
+        until = _now(now) + lease_seconds
+
+        def renew(entry: _Entry) -> _Entry | None:
+            return replace(entry, lease_until=until) if _holds(entry, worker_id) else None
+
+        outcome = self._transition(job_id, renew)
+        if outcome is None or outcome.after is None:
+            return False
+        self._put_marker(self._marker(outcome.after))  # restore it if a racing move dropped it
+        return True
+
+    @storage_errors()
+    def set_progress(self, job_id: str, progress: float, *, worker_id: str | None = None) -> None:
+        """Record how far a processing job is."""
+
+        def advance(entry: _Entry) -> _Entry | None:
+            return entry.with_record(progress=progress) if _holds(entry, worker_id) else None
+
+        self._transition(job_id, advance)
+
+    @storage_errors()
+    def complete(
+        self, job_id: str, result: str, *, worker_id: str | None = None, now: float | None = None
+    ) -> bool:
+        """Store the result; False if the job was no longer processing (nothing is changed).
+
+        The result object is created once: if an earlier attempt of this job already left one,
+        that transcript stands and this one is dropped.
+        """
+        entry = self._load(job_id)
+        if entry is None or not _holds(entry, worker_id):
+            return False
+        self._put(self._result_key(job_id), result.encode(), create=True)
+
+        def finish(current: _Entry) -> _Entry | None:
+            if not _holds(current, worker_id):
+                return None
+            return _finished(current, JobStatus.COMPLETED, _now(now), progress=1.0)
+
+        return self._applied(job_id, finish)
+
+    @storage_errors()
+    def fail(
+        self,
+        job_id: str,
+        error: str,
+        code: str | None,
+        *,
+        worker_id: str | None = None,
+        now: float | None = None,
+    ) -> bool:
+        """Mark a processing job failed for good."""
+
+        def finish(entry: _Entry) -> _Entry | None:
+            if not _holds(entry, worker_id):
+                return None
+            return _finished(entry, JobStatus.FAILED, _now(now), error=error, error_code=code)
+
+        return self._applied(job_id, finish)
+
+    @storage_errors()
+    def requeue(
+        self,
+        job_id: str,
+        error: str | None = None,
+        *,
+        uncount: bool = False,
+        worker_id: str | None = None,
+    ) -> bool:
+        """Put a processing job back in line, keeping its place; `uncount` forgives the attempt."""
+
+        def back(entry: _Entry) -> _Entry | None:
+            return _requeued(entry, error, uncount) if _holds(entry, worker_id) else None
+
+        return self._applied(job_id, back)
+
+    @storage_errors()
+    def cancel(self, job_id: str, now: float | None = None) -> bool:
+        """Cancel a queued job; False if it is not queued."""
+
+        def stop(entry: _Entry) -> _Entry | None:
+            if entry.status is not JobStatus.QUEUED:
+                return None
+            return _finished(entry, JobStatus.CANCELLED, _now(now), progress=None)
+
+        return self._applied(job_id, stop)
+
+    @storage_errors()
+    def take_result(self, job_id: str) -> Delivery | None:
+        """Hand out a completed job's result and delete the job: exactly once across replicas."""
+
+        def deliver(entry: _Entry) -> _Entry | None:
+            return replace(entry, gone=True) if entry.status is JobStatus.COMPLETED else None
+
+        outcome = self._transition(job_id, deliver)
+        if outcome is None:
+            return None
+        if outcome.after is None:
+            return Delivery(outcome.before.record, None)
+        result = self._read_text(self._result_key(job_id))
+        self._purge(outcome.before)
+        if result is None:
+            raise WhisperXApiError(
+                f"The result of job '{job_id}' is missing from storage.", code="storage_error"
+            )
+        return Delivery(outcome.before.record, result)
+
+    @storage_errors()
+    def expire_leases(
+        self, max_attempts: int, now: float | None = None
+    ) -> tuple[list[str], list[str]]:
+        """Requeue processing jobs whose lease lapsed, or fail those out of attempts.
+
+        The distributed counterpart of `SqliteJobStore.recover`: any replica may run it, any
+        number of times; each lapsed job moves once.
+        """
+        at = _now(now)
+        requeued: list[str] = []
+        failed: list[str] = []
+        for key in list(
+            list_keys(self._client, self._bucket, self._status_prefix(JobStatus.PROCESSING))
+        ):
+            parsed = self._parse_marker(key)
+            if parsed is None:
+                continue
+            job_id = parsed[1]
+            outcome = self._transition(job_id, lambda e: _lapse(e, at, max_attempts))
+            if outcome is not None and outcome.after is not None:
+                bucket = failed if outcome.after.status is JobStatus.FAILED else requeued
+                bucket.append(job_id)
+            elif outcome is None or outcome.before.status.is_terminal:
+                delete_keys(self._client, self._bucket, [key])  # stale: no claim can need it
+        return requeued, failed
+
+    @storage_errors()
+    def expired(self, before: float) -> list[str]:
+        """Jobs created before `before` that are not processing (reads every record)."""
+        found: list[str] = []
+        for key in list(list_keys(self._client, self._bucket, f"{self._prefix}jobs/")):
+            if not key.endswith("/record.json"):
+                continue
+            entry = self._load(key.rsplit("/", 2)[-2])
+            if (
+                entry is not None
+                and entry.record.created_at < before
+                and entry.status is not JobStatus.PROCESSING
+            ):
+                found.append(entry.record.id)
+        return found
+
+    @storage_errors()
+    def delete(self, job_id: str) -> bool:
+        """Remove a job that is not processing."""
+
+        def remove(entry: _Entry) -> _Entry | None:
+            return None if entry.status is JobStatus.PROCESSING else replace(entry, gone=True)
+
+        outcome = self._transition(job_id, remove)
+        if outcome is None or outcome.after is None:
+            return False
+        self._purge(outcome.before)
+        return True
+
+    # -- compare-and-swap ---------------------------------------------------------------------
+
+    def _applied(self, job_id: str, change: _Change) -> bool:
+        outcome = self._transition(job_id, change)
+        return outcome is not None and outcome.after is not None
+
+    def _transition(self, job_id: str, change: _Change) -> _Outcome | None:
+        """Read, decide, write with IfMatch; on a lost race read again and decide again.
+
+        None when there is no job; an outcome with `after=None` when the move is not legal.
+        """
+        intent: str | None = None  # the marker we wrote ahead of the record
+        pending: tuple[bytes, _Outcome] | None = None  # our last write that got a 412
+        for attempt in range(_RETRIES):
+            found = self._fetch(job_id)
+            if found is not None and pending is not None and found.raw == pending[0]:
+                return self._landed(pending[1])  # it did land; the SDK retried it into a 412
+            current = None if found is None or found.entry.gone else found.entry
+            after = None if current is None else change(current)
+            if found is None or current is None or after is None:
+                self._drop_intent(intent, current)
+                return None if current is None else _Outcome(current, None)
+            after = replace(after, rev=current.rev + 1)
+            intent = self._mark_intent(intent, current, after)
+            body = _dump(after)
+            if self._put(self._record_key(job_id), body, if_match=found.etag):
+                return self._landed(_Outcome(current, after))
+            pending = (body, _Outcome(current, after))
+            time.sleep(random.uniform(0, 0.001 * min(attempt + 1, 20)))
+        raise WhisperXApiError(
+            f"Job '{job_id}' kept changing under {_RETRIES} attempts to update it.",
+            code="storage_error",
+        )
+
+    def _mark_intent(self, intent: str | None, current: _Entry, after: _Entry) -> str | None:
+        if after.status is current.status:
+            self._drop_intent(intent, current)
+            return None
+        marker = self._marker(after)
+        if marker != intent:
+            self._drop_intent(intent, current)
+            self._put_marker(marker)
+        return marker
+
+    def _drop_intent(self, intent: str | None, current: _Entry | None) -> None:
+        """Withdraw our early marker, unless the job did reach that status (someone else's move).
+
+        A move that reaches this status later writes its marker again after its record.
+        """
+        if intent is None:
+            return
+        if current is not None and intent == self._marker(current):
+            return
+        delete_keys(self._client, self._bucket, [intent])
+
+    def _landed(self, outcome: _Outcome) -> _Outcome:
+        after = outcome.after
+        if after is not None and after.status is not outcome.before.status:
+            own = self._marker(after)
+            self._put_marker(own)
+            others = [self._marker(after.with_record(status=s)) for s in JobStatus]
+            delete_keys(self._client, self._bucket, [k for k in others if k != own])
+        return outcome
+
+    # -- objects ------------------------------------------------------------------------------
+
+    def _fetch(self, job_id: str) -> _Found | None:
+        try:
+            answer = self._client.get_object(Bucket=self._bucket, Key=self._record_key(job_id))
+        except ClientError as exc:
+            if is_missing(exc):
+                return None
+            raise
+        raw = answer["Body"].read()
+        return _Found(_load(raw), raw, answer["ETag"])
+
+    def _load(self, job_id: str) -> _Entry | None:
+        found = self._fetch(job_id)
+        return None if found is None or found.entry.gone else found.entry
+
+    def _put(
+        self, key: str, body: bytes, *, if_match: str | None = None, create: bool = False
+    ) -> bool:
+        """A conditional PUT; False when the condition failed (or the key vanished)."""
+        try:
+            if create:
+                self._client.put_object(
+                    Bucket=self._bucket, Key=key, Body=body, IfNoneMatch="*", **_JSON
+                )
+            elif if_match is not None:
+                self._client.put_object(
+                    Bucket=self._bucket, Key=key, Body=body, IfMatch=if_match, **_JSON
+                )
+            else:
+                raise ValueError("a job-store write must be conditional")
+        except ClientError as exc:
+            if is_conflict(exc) or is_missing(exc):
+                return False
+            raise
+        return True
+
+    def _read_text(self, key: str) -> str | None:
+        try:
+            answer = self._client.get_object(Bucket=self._bucket, Key=key)
+        except ClientError as exc:
+            if is_missing(exc):
+                return None
+            raise
+        return answer["Body"].read().decode()
+
+    def _put_marker(self, key: str) -> None:
+        self._client.put_object(Bucket=self._bucket, Key=key, Body=b"")
+
+    def _purge(self, entry: _Entry) -> None:
+        """Delete a tombstoned job's objects and markers, the record last."""
+        record_key = self._record_key(entry.record.id)
+        base = record_key.removesuffix("record.json")
+        keys = [k for k in list_keys(self._client, self._bucket, base) if k != record_key]
+        markers = [self._marker(entry.with_record(status=s)) for s in JobStatus]
+        delete_keys(self._client, self._bucket, keys + markers)
+        delete_keys(self._client, self._bucket, [record_key])
+
+    # -- keys ---------------------------------------------------------------------------------
+
+    def _record_key(self, job_id: str) -> str:
+        return f"{self._prefix}jobs/{job_id}/record.json"
+
+    def _result_key(self, job_id: str) -> str:
+        return f"{self._prefix}jobs/{job_id}/result.json"
+
+    def _status_prefix(self, status: JobStatus) -> str:
+        return f"{self._prefix}status/{status.value}/"
+
+    def _marker(self, entry: _Entry) -> str:
+        return f"{self._status_prefix(entry.status)}{entry.seq}-{entry.record.id}"
+
+    def _parse_marker(self, key: str) -> tuple[JobStatus, str] | None:
+        """(status, job id) from `status/<Status>/<seq>-<id>`; None for a foreign key."""
+        parts = key.removeprefix(f"{self._prefix}status/").split("/")
+        if len(parts) != 2 or parts[0] not in _STATUS_NAMES or "-" not in parts[1]:
+            return None
+        return JobStatus(parts[0]), parts[1].split("-", 1)[1]
+
+
+_JSON: dict[str, Any] = {"ContentType": "application/json"}
+
+
+def _now(now: float | None) -> float:
+    return time.time() if now is None else now
+
+
+def _lapsed(entry: _Entry, now: float) -> bool:
+    return entry.lease_until is None or entry.lease_until <= now
+
+
+def _holds(entry: _Entry, worker_id: str | None) -> bool:
+    """Processing, and (when a worker is named) under that worker's lease."""
+    return entry.status is JobStatus.PROCESSING and worker_id in (None, entry.worker)
+
+
+def _finished(entry: _Entry, status: JobStatus, at: float, **changes: Any) -> _Entry:
+    done = entry.with_record(status=status, finished_at=at, **changes)
+    return replace(done, worker=None, lease_until=None)
+
+
+def _requeued(entry: _Entry, error: str | None, uncount: bool) -> _Entry:
+    attempts = entry.record.attempts - 1 if uncount else entry.record.attempts
+    waiting = entry.with_record(
+        status=JobStatus.QUEUED, error=error, progress=None, started_at=None, attempts=attempts
+    )
+    return replace(waiting, worker=None, lease_until=None)
+
+
+def _lapse(entry: _Entry, now: float, max_attempts: int) -> _Entry | None:
+    if entry.status is not JobStatus.PROCESSING or not _lapsed(entry, now):
+        return None
+    attempts = entry.record.attempts
+    if attempts >= max_attempts:
+        message = f"interrupted {attempts} times; giving up"
+        return _finished(entry, JobStatus.FAILED, now, error=message, error_code="max_attempts")
+    return _requeued(entry, "its worker stopped renewing the lease", uncount=False)
+
+
+def _dump(entry: _Entry) -> bytes:
+    """The record's JSON; the nonce makes every write's bytes (and so its ETag) unique."""
+    record = entry.record
+    data = {
+        "v": RECORD_VERSION,
+        "rev": entry.rev,
+        "nonce": secrets.token_hex(8),
+        "id": record.id,
+        "seq": entry.seq,
+        "status": record.status.value,
+        "spec": json.loads(dump_spec(record.spec)),
+        "created_at": record.created_at,
+        "attempts": record.attempts,
+        "progress": record.progress,
+        "error": record.error,
+        "error_code": record.error_code,
+        "started_at": record.started_at,
+        "finished_at": record.finished_at,
+        "worker": entry.worker,
+        "lease_until": entry.lease_until,
+        "gone": entry.gone,
+    }
+    return json.dumps(data, ensure_ascii=False).encode()
+
+
+def _load(raw: bytes) -> _Entry:
+    data: dict[str, Any] = json.loads(raw)
+    if data.get("v") != RECORD_VERSION:
+        raise ValueError(f"unsupported job record version {data.get('v')!r}")
+    record = JobRecord(
+        id=data["id"],
+        status=JobStatus(data["status"]),
+        spec=load_spec(json.dumps(data["spec"])),
+        created_at=data["created_at"],
+        attempts=data["attempts"],
+        progress=data["progress"],
+        error=data["error"],
+        error_code=data["error_code"],
+        started_at=data["started_at"],
+        finished_at=data["finished_at"],
+    )
+    return _Entry(
+        record,
+        seq=data["seq"],
+        rev=data["rev"],
+        worker=data["worker"],
+        lease_until=data["lease_until"],
+        gone=data["gone"],
+    )
