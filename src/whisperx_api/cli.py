@@ -1,4 +1,4 @@
-"""`whisperx-api serve | transcribe FILE | jobs ...`: the composition root for command-line use."""
+"""`whisperx-api serve | worker | transcribe FILE | jobs ...`: the composition root for the CLI."""
 
 from __future__ import annotations
 
@@ -55,6 +55,10 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", help="bind address (default: WHISPER_API_HOST or 127.0.0.1)")
     serve.add_argument("--port", type=int, help="port (default: WHISPER_API_PORT or 8000)")
     serve.set_defaults(handler=_serve)
+    worker = sub.add_parser(
+        "worker", help="MODE=kafka: consume jobs from Kafka and run them, one at a time"
+    )
+    worker.set_defaults(handler=_worker)
     transcribe = sub.add_parser("transcribe", help="transcribe one file and print the result")
     transcribe.add_argument("file", type=Path)
     transcribe.add_argument("--format", default="text", choices=[f.value for f in OutputFormat])
@@ -100,6 +104,28 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
         timeout_keep_alive=int(server.keepalive),
         log_level=settings.log_level,
     )
+    return 0
+
+
+def _worker(args: argparse.Namespace, settings: Settings) -> int:
+    """Run one distributed worker until SIGTERM or SIGINT."""
+    import asyncio
+
+    from whisperx_api.runtime.distributed import build_worker, prepare_infrastructure
+    from whisperx_api.storage.s3 import make_s3_client
+
+    if settings.mode != "kafka":
+        raise ConfigError("'whisperx-api worker' needs MODE=kafka (and KAFKA__*, S3__* settings)")
+
+    async def work() -> None:
+        await prepare_infrastructure(settings, make_s3_client(settings.s3))
+        worker = build_worker(settings)
+        loop = asyncio.get_running_loop()
+        for stop_signal in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(stop_signal, worker.request_stop)
+        await worker.run()
+
+    asyncio.run(work())
     return 0
 
 

@@ -225,7 +225,13 @@ class KafkaSettings(BaseModel):
     request_topic: str = "whisperx.jobs"
     dead_letter_topic: str = "whisperx.jobs.dlq"
     consumer_group: str = "whisperx-workers"
-    max_poll_interval_ms: int = Field(default=300_000, ge=1)
+    partitions: int = Field(default=6, ge=1, description="for topics this service creates")
+    replication_factor: int = Field(default=1, ge=1)
+    max_poll_interval_ms: int = Field(default=300_000, ge=1000)
+    session_timeout_ms: int = Field(default=10_000, ge=1000)
+    lease_seconds: float = Field(
+        default=30.0, ge=1, description="a worker's claim on a job; renewed every third of it"
+    )
 
 
 class S3Settings(BaseModel):

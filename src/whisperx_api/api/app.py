@@ -24,9 +24,7 @@ log = logging.getLogger("whisperx_api.access")
 def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
     """Build the app; the runtime (models, workers) starts with the lifespan."""
     if runtime is None:
-        from whisperx_api.runtime.embedded import build_embedded
-
-        runtime = build_embedded(settings)
+        runtime = build_runtime(settings)
     app = FastAPI(title="whisperx-api", version=__version__, lifespan=_lifespan)
     app.state.settings = settings
     app.state.runtime = runtime
@@ -37,6 +35,17 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
     app.add_middleware(AccessLog)
     app.add_middleware(BodySizeLimit, max_file_size=settings.limits.max_file_size)
     return app
+
+
+def build_runtime(settings: Settings) -> Runtime:
+    """The composition root's one choice: embedded, or an API replica of the distributed mode."""
+    if settings.mode == "kafka":
+        from whisperx_api.runtime.distributed import build_distributed_api
+
+        return build_distributed_api(settings)
+    from whisperx_api.runtime.embedded import build_embedded
+
+    return build_embedded(settings)
 
 
 def build_keyring(settings: Settings) -> KeyRing:

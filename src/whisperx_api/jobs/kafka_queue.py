@@ -295,6 +295,8 @@ class KafkaJobConsumer:
             settings.request_topic,
             settings.consumer_group,
             max_poll_interval_ms=settings.max_poll_interval_ms,
+            session_timeout_ms=settings.session_timeout_ms,
+            heartbeat_interval_ms=max(100, settings.session_timeout_ms // 3),
             **options,
         )
 

@@ -332,6 +332,19 @@ class S3JobStore:
         return requeued, failed
 
     @storage_errors()
+    def lapsed(self, now: float | None = None) -> list[JobRecord]:
+        """Processing jobs whose lease has lapsed (their worker died): `claim` may take them."""
+        at = _now(now)
+        found: list[JobRecord] = []
+        prefix = self._status_prefix(JobStatus.PROCESSING)
+        for key in list(list_keys(self._client, self._bucket, prefix)):
+            parsed = self._parse_marker(key)
+            entry = None if parsed is None else self._load(parsed[1])
+            if entry is not None and entry.status is JobStatus.PROCESSING and _lapsed(entry, at):
+                found.append(entry.record)
+        return found
+
+    @storage_errors()
     def expired(self, before: float) -> list[str]:
         """Jobs created before `before` that are not processing (reads every record)."""
         found: list[str] = []

@@ -23,10 +23,8 @@ from whisperx_api.errors import (
     error_for_code,
 )
 from whisperx_api.jobs.messages import load_transcript
-from whisperx_api.jobs.signals import JobSignals
-from whisperx_api.jobs.store import SqliteJobStore
-from whisperx_api.pipeline.runner import PipelineRunner
-from whisperx_api.storage.local import LocalBlobStore
+from whisperx_api.jobs.ports import Admission, AudioIntake, Dispatcher, JobStore
+from whisperx_api.jobs.signals import JobSignals, LocalDispatch
 
 _WAIT_POLL_SECONDS = 1.0
 _DISCONNECT_POLL_SECONDS = 0.5
@@ -55,19 +53,21 @@ class JobService:
 
     def __init__(
         self,
-        store: SqliteJobStore,
-        blobs: LocalBlobStore,
-        runner: PipelineRunner,
+        store: JobStore,
+        blobs: AudioIntake,
+        admission: Admission,
         signals: JobSignals,
         *,
         max_file_size: int,
         max_queued_jobs: int,
         batch_width: int = 1,
+        dispatcher: Dispatcher | None = None,
     ) -> None:
         self._store = store
         self._blobs = blobs
-        self._runner = runner
+        self._admission = admission
         self._signals = signals
+        self._dispatcher = dispatcher or LocalDispatch(signals)
         self._max_file_size = max_file_size
         self._max_queued = max_queued_jobs
         self._batch_width = batch_width
@@ -79,20 +79,24 @@ class JobService:
             raise Overloaded(f"{counts.queued} jobs are queued; try again later.", retry_after=30)
         spec = await asyncio.to_thread(self._with_resolved_model, spec)
         job_id = str(uuid.uuid4())
+        record: JobRecord | None = None
         try:
             path = await asyncio.to_thread(
-                self._blobs.save_audio, job_id, upload, self._max_file_size
+                self._blobs.stage_audio, job_id, upload, self._max_file_size
             )
-            await asyncio.to_thread(self._runner.probe, path)
+            await asyncio.to_thread(self._admission.probe, path)
+            await asyncio.to_thread(self._blobs.commit_audio, job_id)
             record = await asyncio.to_thread(self._store.insert, job_id, spec)
+            await self._dispatcher.job_queued(record)
         except BaseException:
-            self._blobs.delete_job(job_id)
+            if record is not None:  # queued but nobody was told: take it back
+                await asyncio.to_thread(self._store.delete, job_id)
+            await asyncio.to_thread(self._blobs.delete_job, job_id)
             raise
-        self._signals.work_available.set()
         return record
 
     def _with_resolved_model(self, spec: JobSpec) -> JobSpec:
-        return replace(spec, options=self._runner.check(spec.options))
+        return replace(spec, options=self._admission.check(spec.options))
 
     async def status(self, job_id: str, owner: str | None) -> JobView:
         """The job and, while queued, its 1-based position (a batch number when concurrent)."""
@@ -112,7 +116,7 @@ class JobService:
         record = delivery.record
         if delivery.result is None:
             raise _not_ready(record)
-        self._blobs.delete_job(job_id)
+        await asyncio.to_thread(self._blobs.delete_job, job_id)
         self._signals.forget(job_id)
         return record, load_transcript(delivery.result)
 
@@ -122,7 +126,7 @@ class JobService:
         if not await asyncio.to_thread(self._store.cancel, job_id):
             current = await self._owned(job_id, owner)
             raise Conflict(f"Job '{job_id}' is {current.status.value.lower()}; cannot cancel.")
-        self._blobs.delete_job(record.id)
+        await asyncio.to_thread(self._blobs.delete_job, record.id)
         self._signals.notify_finished(job_id)
 
     async def wait(
@@ -172,7 +176,7 @@ class JobService:
         ids = await asyncio.to_thread(self._store.expired, time.time() - older_than_seconds)
         deleted = [job_id for job_id in ids if await asyncio.to_thread(self._store.delete, job_id)]
         for job_id in deleted:
-            self._blobs.delete_job(job_id)
+            await asyncio.to_thread(self._blobs.delete_job, job_id)
             self._signals.forget(job_id)
         return deleted
 

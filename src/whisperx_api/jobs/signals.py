@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
+from whisperx_api.domain.job import JobRecord
+
 
 class JobSignals:
     """Events keyed by job id, plus one for "work is available"."""
@@ -23,3 +25,13 @@ class JobSignals:
     def forget(self, job_id: str) -> None:
         """Drop the job's event once nobody needs it."""
         self._finished.pop(job_id, None)
+
+
+class LocalDispatch:
+    """Embedded mode: a queued job wakes the in-process workers."""
+
+    def __init__(self, signals: JobSignals) -> None:
+        self._signals = signals
+
+    async def job_queued(self, record: JobRecord) -> None:
+        self._signals.work_available.set()

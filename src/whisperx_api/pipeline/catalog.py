@@ -18,6 +18,28 @@ from pathlib import Path
 from whisperx_api.errors import ModelNotFound
 
 OPENAI_ALIAS = "whisper-1"
+HUB_MODELS = (
+    "tiny.en",
+    "tiny",
+    "base.en",
+    "base",
+    "small.en",
+    "small",
+    "medium.en",
+    "medium",
+    "large-v1",
+    "large-v2",
+    "large-v3",
+    "large",
+    "distil-large-v2",
+    "distil-medium.en",
+    "distil-small.en",
+    "distil-large-v3",
+    "distil-large-v3.5",
+    "large-v3-turbo",
+    "turbo",
+)
+"""The names faster-whisper can fetch from the hub (its own table, as of faster-whisper 1.2)."""
 BASE_MODEL_BYTES = 145_217_532
 _MODEL_FILES = ("config.json", "tokenizer.json", "vocabulary.txt")
 
@@ -68,6 +90,22 @@ class ModelCatalog:
         raise ModelNotFound(
             f"The model '{canonical}' does not exist. Available models: {available}."
         )
+
+    def known(self, name: str | None) -> str:
+        """The canonical name if `resolve` would find it, without materialising anything.
+
+        For a process that only checks requests (an API replica in `MODE=kafka`): it never
+        reassembles the bundled model.
+        """
+        canonical = self.canonical(name)
+        if (
+            self._local_path(canonical) is not None
+            or self._in_models_dir(canonical) is not None
+            or (canonical in self._bundled and _installed(canonical))
+            or canonical in self._downloadable
+        ):
+            return canonical
+        return self.resolve(canonical).name
 
     def available(self) -> list[str]:
         """Names servable without a download: bundled packages and `models_dir` entries."""

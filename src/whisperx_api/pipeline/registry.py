@@ -15,6 +15,7 @@ from whisperx_api.pipeline.stage import (
 
 if TYPE_CHECKING:
     from whisperx_api.config import Settings
+    from whisperx_api.pipeline.catalog import ModelCatalog
 
 T = TypeVar("T")
 Factory = Callable[["Settings"], T]
@@ -106,22 +107,25 @@ def transcription_backend_name(settings: Settings) -> str:
     return name
 
 
-def _faster_whisper(settings: Settings) -> TranscriptionBackend:
-    from whisperx_api.pipeline.catalog import ModelCatalog
-    from whisperx_api.pipeline.stages.faster_whisper import (
-        DeviceConfig,
-        FasterWhisperBackend,
-        downloadable_models,
-    )
+def model_catalog(settings: Settings) -> ModelCatalog:
+    """The configured model names: local paths, `models_dir`, bundled, the hub."""
+    from whisperx_api.pipeline.catalog import HUB_MODELS, ModelCatalog
 
     whisper = settings.whisper
-    catalog = ModelCatalog(
+    return ModelCatalog(
         default=whisper.model,
         cache_dir=whisper.cache_dir,
         models_dir=whisper.models_dir,
-        downloadable=downloadable_models(),
+        downloadable=HUB_MODELS,
         allow_download=whisper.download,
     )
+
+
+def _faster_whisper(settings: Settings) -> TranscriptionBackend:
+    from whisperx_api.pipeline.stages.faster_whisper import DeviceConfig, FasterWhisperBackend
+
+    whisper = settings.whisper
+    catalog = model_catalog(settings)
     devices = DeviceConfig(
         device=whisper.inference_device,
         device_index=whisper.device_index,

@@ -9,9 +9,8 @@ import time
 from dataclasses import dataclass, field
 
 from whisperx_api.errors import PayloadTooLarge
+from whisperx_api.jobs.ports import Background, JobStore
 from whisperx_api.jobs.service import JobService
-from whisperx_api.jobs.store import SqliteJobStore
-from whisperx_api.jobs.worker import WorkerPool
 from whisperx_api.pipeline.runner import PipelineRunner
 
 log = logging.getLogger(__name__)
@@ -23,8 +22,8 @@ class Runtime:
 
     jobs: JobService
     runner: PipelineRunner
-    store: SqliteJobStore
-    workers: WorkerPool
+    store: JobStore
+    workers: Background
     max_file_size: int
     sync_timeout: float | None
     retention_seconds: float
@@ -42,7 +41,7 @@ class Runtime:
             )
 
     async def start(self) -> None:
-        """Preload what was asked for, recover jobs, start workers and the retention sweep."""
+        """Preload what was asked for, start the background work and the retention sweep."""
         await asyncio.to_thread(self.runner.preload, self.preload)
         await self.workers.start()
         self._sweeper = asyncio.create_task(self._sweep_forever(), name="retention-sweep")

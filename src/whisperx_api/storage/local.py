@@ -39,6 +39,13 @@ class LocalBlobStore:
                 out.write(chunk)
         return target
 
+    def stage_audio(self, job_id: str, source: BinaryIO, max_bytes: int) -> Path:
+        """On local disk the staged file is the job's audio."""
+        return self.save_audio(job_id, source, max_bytes)
+
+    def commit_audio(self, job_id: str) -> None:
+        """Nothing to do: the in-process workers read the staged file."""
+
     def delete_job(self, job_id: str) -> None:
         """Remove every file of the job."""
         shutil.rmtree(self._root / job_id, ignore_errors=True)

@@ -40,13 +40,6 @@ class _Loaded:
     numeral_tokens: list[int] | None = field(default=None)
 
 
-def downloadable_models() -> list[str]:
-    """Names faster-whisper knows how to fetch from the hub."""
-    from faster_whisper.utils import available_models
-
-    return list(available_models())
-
-
 class FasterWhisperBackend:
     """The default transcription backend."""
 

@@ -1,0 +1,282 @@
+"""`whisperx-api worker`: takes job messages from Kafka and runs them, one at a time.
+
+For each message: read the job from the shared store; skip it (and commit) if it is gone, finished
+or held under another worker's live lease; otherwise claim it under a lease, download its audio,
+run the pipeline while renewing the lease, store the outcome, and only then commit the message.
+
+- A worker killed mid-job never commits: Kafka hands the message to another member after the
+  rebalance, whose claim takes over once the dead worker's lease lapses (and if the message was
+  already committed elsewhere, the lapsed-lease sweep publishes it again).
+- A result is written once: `complete` is refused to a worker that no longer holds the lease, and
+  the result object is create-only.
+- A failure is retried by a fresh message at the back of the topic; after `max_attempts` the job
+  goes to the dead-letter topic and turns Failed with the reason. Bad input fails at once.
+- Stopping (SIGTERM) lets the running job finish within the grace period, else puts it back in
+  line uncounted and leaves its message uncommitted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import shutil
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from whisperx_api.domain.job import JobRecord
+from whisperx_api.errors import InvalidRequest, JobCancelled, NotFound, WhisperXApiError
+from whisperx_api.jobs.kafka_messages import DeadLetter, JobMessage
+from whisperx_api.jobs.kafka_queue import (
+    CommitFailed,
+    Delivery,
+    KafkaJobConsumer,
+    KafkaJobProducer,
+)
+from whisperx_api.jobs.messages import dump_transcript
+from whisperx_api.jobs.s3_store import S3JobStore
+from whisperx_api.pipeline.runner import PipelineRunner
+from whisperx_api.pipeline.stage import StageContext
+from whisperx_api.storage.s3 import S3BlobStore
+
+log = logging.getLogger(__name__)
+
+_PROGRESS_INTERVAL_SECONDS = 2.0
+_POLL_SECONDS = 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerPolicy:
+    """How a worker holds and retries jobs."""
+
+    max_attempts: int
+    lease_seconds: float
+    grace_seconds: float = 30.0
+
+
+class KafkaWorker:
+    """One consumer, one job at a time; run several processes for more throughput."""
+
+    def __init__(
+        self,
+        worker_id: str,
+        consumer: KafkaJobConsumer,
+        producer: KafkaJobProducer,
+        store: S3JobStore,
+        audio: S3BlobStore,
+        runner: PipelineRunner,
+        scratch_dir: Path,
+        policy: WorkerPolicy,
+    ) -> None:
+        self.worker_id = worker_id
+        self._consumer = consumer
+        self._producer = producer
+        self._store = store
+        self._audio = audio
+        self._runner = runner
+        self._scratch = scratch_dir
+        self._policy = policy
+        self._stop = asyncio.Event()
+        self._abort = threading.Event()
+
+    def request_stop(self) -> None:
+        """Finish (or, after the grace period, put back) the running job, then exit `run`."""
+        self._stop.set()
+
+    async def run(self) -> None:
+        """Consume until `request_stop`; always leaves the group and releases the models."""
+        await self._producer.start()
+        try:
+            await self._consumer.start()
+            log.info("worker %s: started", self.worker_id)
+            sweep = asyncio.create_task(self._republish_lapsed_forever(), name="lease-sweep")
+            try:
+                await self._consume()
+            finally:
+                sweep.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await sweep
+                await self._consumer.stop()
+        finally:
+            await self._producer.stop()
+            await asyncio.to_thread(self._runner.close)
+            log.info("worker %s: stopped", self.worker_id)
+
+    async def _consume(self) -> None:
+        while not self._stop.is_set():
+            delivery = await self._consumer.next_delivery(timeout_s=_POLL_SECONDS)
+            if delivery is not None:
+                await self._within_grace(asyncio.create_task(self._handle(delivery)))
+
+    async def _within_grace(self, handling: asyncio.Task[None]) -> None:
+        stopping = asyncio.create_task(self._stop.wait())
+        await asyncio.wait({handling, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        stopping.cancel()
+        if not handling.done():
+            log.info("worker %s: stopping; waiting for the running job", self.worker_id)
+            await asyncio.wait({handling}, timeout=self._policy.grace_seconds)
+        if not handling.done():
+            self._abort.set()
+        await handling
+
+    async def _handle(self, delivery: Delivery) -> None:
+        job_id = delivery.message.job_id
+        try:
+            job = await self._claim(job_id)
+            if job is None:
+                await self._commit(delivery)
+            elif job.attempts > self._policy.max_attempts:
+                reason = "its worker stopped before finishing it"
+                await self._dead_letter(job, job.attempts - 1, reason)
+                await self._commit(delivery)
+            elif await self._process(job):
+                await self._commit(delivery)
+        except WhisperXApiError as exc:  # storage or broker trouble: the message comes back
+            log.error("job %s: left for redelivery: %s", job_id, exc.message)
+
+    async def _claim(self, job_id: str) -> JobRecord | None:
+        record = await asyncio.to_thread(self._store.get, job_id)
+        if record is None or record.status.is_terminal:
+            state = "gone" if record is None else record.status.value.lower()
+            log.info("job %s: skipped (%s)", job_id, state)
+            return None
+        claimed = await asyncio.to_thread(
+            self._store.claim, job_id, self.worker_id, self._policy.lease_seconds
+        )
+        if claimed is None:
+            log.info("job %s: skipped (another worker holds it)", job_id)
+        return claimed
+
+    async def _process(self, job: JobRecord) -> bool:
+        """Run the job and store its outcome; True when the message may be committed."""
+        log.info("job %s: processing (attempt %d)", job.id, job.attempts)
+        lease_lost = threading.Event()
+        keeper = asyncio.create_task(self._keep_lease(job.id, lease_lost), name="lease")
+        ctx = StageContext(
+            _ProgressReporter(self._store, job.id, self.worker_id),
+            lambda: self._abort.is_set() or lease_lost.is_set(),
+        )
+        workdir = self._scratch / job.id
+        try:
+            audio = await asyncio.to_thread(self._audio.download_audio, job.id, workdir / "audio")
+            transcript = await asyncio.to_thread(self._runner.run, audio, job.spec.options, ctx)
+        except BaseException as exc:
+            return await self._settle_failure(job, exc, lease_lost.is_set())
+        else:
+            return await self._settle_success(job, dump_transcript(transcript))
+        finally:
+            keeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await keeper
+            await asyncio.to_thread(shutil.rmtree, workdir, True)
+
+    async def _settle_success(self, job: JobRecord, result: str) -> bool:
+        stored = await asyncio.to_thread(
+            self._store.complete, job.id, result, worker_id=self.worker_id
+        )
+        if stored:
+            await asyncio.to_thread(self._audio.delete_job, job.id)
+            log.info("job %s: completed", job.id)
+        else:
+            log.warning("job %s: finished after losing its lease; result dropped", job.id)
+        return True
+
+    async def _settle_failure(self, job: JobRecord, exc: BaseException, lease_lost: bool) -> bool:
+        if lease_lost:
+            log.warning("job %s: lease lost to another worker; abandoned", job.id)
+            return True
+        if isinstance(exc, JobCancelled) or not isinstance(exc, Exception):
+            await asyncio.to_thread(
+                self._store.requeue,
+                job.id,
+                "interrupted by a worker shutdown",
+                uncount=True,
+                worker_id=self.worker_id,
+            )
+            log.info("job %s: put back (worker stopping)", job.id)
+            if not isinstance(exc, Exception):
+                raise exc
+            return False
+        if isinstance(exc, InvalidRequest | NotFound):
+            await self._fail(job, exc.message, exc.code)
+            return True
+        reason = exc.message if isinstance(exc, WhisperXApiError) else "internal error"
+        log.error("job %s: attempt %d failed", job.id, job.attempts, exc_info=exc)
+        if job.attempts >= self._policy.max_attempts:
+            await self._dead_letter(job, job.attempts, reason)
+            return True
+        await asyncio.to_thread(self._store.requeue, job.id, reason, worker_id=self.worker_id)
+        retry = JobMessage(job_id=job.id, attempt=job.attempts + 1, submitted_at=time.time())
+        await self._producer.publish(retry)
+        return True
+
+    async def _dead_letter(self, job: JobRecord, attempts: int, reason: str) -> None:
+        """Park the job on the dead-letter topic first, then fail it (a crash between repeats
+        the letter, never loses it)."""
+        letter = DeadLetter(job_id=job.id, attempts=attempts, reason=reason, failed_at=time.time())
+        await self._producer.publish_dead_letter(letter)
+        await self._fail(job, f"failed after {attempts} attempt(s): {reason}", "max_attempts")
+        log.info("job %s: dead-lettered after %d attempt(s)", job.id, attempts)
+
+    async def _fail(self, job: JobRecord, message: str, code: str | None) -> None:
+        await asyncio.to_thread(self._store.fail, job.id, message, code, worker_id=self.worker_id)
+        await asyncio.to_thread(self._audio.delete_job, job.id)
+        log.info("job %s: failed: %s", job.id, message)
+
+    async def _commit(self, delivery: Delivery) -> None:
+        try:
+            await delivery.commit()
+        except CommitFailed as exc:  # the partition moved; its new owner will skip the job
+            log.warning("job %s: %s", delivery.message.job_id, exc.message)
+
+    async def _keep_lease(self, job_id: str, lost: threading.Event) -> None:
+        """Renew the lease every third of its length; flag the job when someone took it over."""
+        lease = self._policy.lease_seconds
+        while True:
+            await asyncio.sleep(lease / 3)
+            try:
+                held = await asyncio.to_thread(
+                    self._store.renew_lease, job_id, self.worker_id, lease
+                )
+            except WhisperXApiError as exc:
+                log.warning("job %s: lease renewal failed, retrying: %s", job_id, exc.message)
+                continue
+            if not held:
+                lost.set()
+                return
+
+    async def _republish_lapsed_forever(self) -> None:
+        """Jobs whose worker died after their message was committed elsewhere get a new one."""
+        while True:
+            await asyncio.sleep(self._policy.lease_seconds)
+            try:
+                for job in await asyncio.to_thread(self._store.lapsed):
+                    message = JobMessage(
+                        job_id=job.id, attempt=job.attempts + 1, submitted_at=time.time()
+                    )
+                    await self._producer.publish(message)
+                    log.info("job %s: lease lapsed; republished", job.id)
+            except WhisperXApiError as exc:
+                log.warning("lease sweep failed: %s", exc.message)
+
+
+class _ProgressReporter:
+    """Writes progress to the shared store at most every two seconds (from the job's thread)."""
+
+    def __init__(self, store: S3JobStore, job_id: str, worker_id: str) -> None:
+        self._store = store
+        self._job_id = job_id
+        self._worker_id = worker_id
+        self._last = 0.0
+
+    def __call__(self, fraction: float) -> None:
+        now = time.monotonic()
+        if now - self._last < _PROGRESS_INTERVAL_SECONDS:
+            return
+        self._last = now
+        try:
+            self._store.set_progress(self._job_id, fraction, worker_id=self._worker_id)
+        except WhisperXApiError as exc:
+            log.warning("job %s: progress not recorded: %s", self._job_id, exc.message)
