@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from whisperx_api.errors import ModelNotFound
-from whisperx_api.pipeline.catalog import BASE_MODEL_BYTES, ModelCatalog
+from whisperx_api.pipeline.catalog import BASE_MODEL_BYTES, HUB_MODELS, ModelCatalog
 
 
 def fake_model_dir(path: Path) -> Path:
@@ -62,3 +62,22 @@ def test_unknown_name_lists_available(tmp_path: Path) -> None:
     assert "base" in info.value.message
     assert "tiny.en" in info.value.message
     assert info.value.param == "model"
+
+
+def test_known_checks_names_without_materialising_anything(tmp_path: Path) -> None:
+    own = fake_model_dir(tmp_path / "own")
+    models_dir = tmp_path / "models"
+    fake_model_dir(models_dir / "custom")
+    cache = tmp_path / "cache"
+    catalog = ModelCatalog("base", cache_dir=cache, models_dir=models_dir, downloadable=HUB_MODELS)
+    assert catalog.known("whisper-1") == "base"
+    assert catalog.known("tiny.en") == "tiny.en"
+    assert catalog.known(str(own)) == str(own)
+    assert catalog.known("custom") == "custom"
+    assert catalog.known("large-v3") == "large-v3"
+    with pytest.raises(ModelNotFound):
+        catalog.known("no-such-model")
+    assert not cache.exists(), "checking a name must not reassemble the bundled model"
+    offline = ModelCatalog("base", cache_dir=cache, downloadable=HUB_MODELS, allow_download=False)
+    with pytest.raises(ModelNotFound):
+        offline.known("large-v3")
