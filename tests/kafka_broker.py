@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.processes import tail as _tail
+from tests.processes import terminate as stop
 from tests.server import free_port
 
 STARTUP_SECONDS = 30
@@ -90,17 +92,3 @@ async def _answers_metadata(bootstrap: str) -> bool:
     finally:
         await admin.close()
     return True
-
-
-def stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-
-def _tail(log_path: Path) -> str:
-    return log_path.read_text(errors="replace")[-4000:]

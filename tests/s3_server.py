@@ -23,6 +23,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.processes import tail as _tail
+from tests.processes import terminate as stop
 from tests.server import free_port
 
 STARTUP_SECONDS = 30
@@ -75,18 +77,3 @@ def wait_ready(endpoint: str, process: subprocess.Popen[bytes], log_path: Path) 
         time.sleep(0.1)
     stop(process)
     raise RuntimeError(f"moto did not answer within {STARTUP_SECONDS}s:\n{_tail(log_path)}")
-
-
-def stop(process: subprocess.Popen[bytes]) -> None:
-    """SIGTERM, then SIGKILL if it does not exit in time."""
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-
-def _tail(log_path: Path) -> str:
-    return log_path.read_text(errors="replace")[-4000:]

@@ -14,6 +14,8 @@ from pathlib import Path
 
 import httpx
 
+from tests.processes import terminate
+
 STARTUP_SECONDS = 120
 
 
@@ -62,13 +64,7 @@ def start_server(env: Mapping[str, str], log_path: Path, port: int | None = None
 
 def stop_server(server: ServerProcess, timeout: float = 60) -> None:
     """SIGTERM, then SIGKILL if it does not exit in time."""
-    if server.process.poll() is None:
-        server.process.terminate()
-        try:
-            server.process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            server.process.kill()
-            server.process.wait()
+    terminate(server.process, timeout)
 
 
 @contextmanager

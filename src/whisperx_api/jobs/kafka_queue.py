@@ -126,7 +126,29 @@ def _served(topic: Mapping[str, Any]) -> bool:
     return topic["error_code"] == 0 and bool(parts) and all(p["leader"] >= 0 for p in parts)
 
 
-class KafkaJobProducer:
+class _Client:
+    """`async with` starts and stops a client."""
+
+    async def start(self) -> None:
+        raise NotImplementedError
+
+    async def stop(self) -> None:
+        raise NotImplementedError
+
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.stop()
+
+
+class KafkaJobProducer(_Client):
     """Publishes job messages (keyed by job id) and dead letters; each send waits for acks=all."""
 
     def __init__(
@@ -171,18 +193,6 @@ class KafkaJobProducer:
         producer, self._producer = self._producer, None
         if producer is not None:
             await producer.stop()
-
-    async def __aenter__(self) -> Self:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.stop()
 
     async def publish(self, message: JobMessage) -> None:
         """Returns once every in-sync replica has the message."""
@@ -251,7 +261,7 @@ class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
         self._owner._on_assigned(assigned)
 
 
-class KafkaJobConsumer:
+class KafkaJobConsumer(_Client):
     """A worker's view of the request topic: one message at a time, manual commits.
 
     See the module docstring for why a job may outlast `max_poll_interval_ms`.
@@ -316,18 +326,6 @@ class KafkaJobConsumer:
         consumer, self._consumer = self._consumer, None
         if consumer is not None:
             await consumer.stop()
-
-    async def __aenter__(self) -> Self:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.stop()
 
     @property
     def assignment(self) -> frozenset[int]:
