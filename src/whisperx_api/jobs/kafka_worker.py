@@ -54,6 +54,7 @@ class WorkerPolicy:
     max_attempts: int
     lease_seconds: float
     grace_seconds: float = 30.0
+    preload: tuple[str, ...] = ("transcription",)
 
 
 class KafkaWorker:
@@ -86,7 +87,9 @@ class KafkaWorker:
         self._stop.set()
 
     async def run(self) -> None:
-        """Consume until `request_stop`; always leaves the group and releases the models."""
+        """Load the models, then consume until `request_stop`; always leaves the group and
+        releases the models."""
+        await asyncio.to_thread(self._runner.preload, self._policy.preload)
         await self._producer.start()
         try:
             await self._consumer.start()

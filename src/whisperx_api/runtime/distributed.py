@@ -86,7 +86,11 @@ def build_worker(settings: Settings, registry: BackendRegistry | None = None) ->
         S3BlobStore(client, settings.s3.bucket),
         build_runner(settings, registry or default_registry()),
         settings.jobs.data_dir / "worker" / worker_id,
-        WorkerPolicy(settings.jobs.max_attempts, kafka.lease_seconds),
+        WorkerPolicy(
+            settings.jobs.max_attempts,
+            kafka.lease_seconds,
+            preload=tuple(dict.fromkeys(("transcription", *settings.backends.preload))),
+        ),
     )
 
 
