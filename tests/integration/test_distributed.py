@@ -1,0 +1,540 @@
+"""End to end, distributed mode (`MODE=kafka`, §6): API replicas and `whisperx-api worker`
+processes on a real Kafka-compatible broker (Tansu) and a real S3 server (moto), transcribing
+real speech with the bundled tiny.en model on one CPU thread per worker.
+
+Each stack has its own topics, consumer group and bucket. The worker logs are the witnesses of
+who processed what: `job <id>: processing (attempt N)`, `completed`, `dead-lettered`, and
+`kafka: partitions assigned` on every assignment. Every wait is a bounded poll.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+pytest.importorskip("aiokafka")
+pytest.importorskip("boto3")
+
+from openai import OpenAI
+
+from tests.audio import DATA
+from tests.distributed_stack import (
+    KEY,
+    MAX_ATTEMPTS,
+    Speech,
+    Stack,
+    WorkerProcess,
+    broken_model,
+    build_speech,
+    deployed,
+    kill,
+    wait_for,
+)
+from tests.kafka_broker import kafka_bootstrap
+from tests.s3_server import s3_endpoint
+from tests.server import ServerProcess
+from tests.wer import normalized_wer
+from whisperx_api.jobs.kafka_messages import DeadLetter
+
+__all__ = ["kafka_bootstrap", "s3_endpoint"]  # the fixtures, imported for pytest
+
+pytestmark = pytest.mark.slow
+
+LONG = "en_recorded.flac"  # 26 s
+MEDIUM = "en_espeak.flac"  # 20 s
+SHORT = "good_short.mp3"  # 7 s
+REFERENCES = {
+    LONG: (DATA / "en_recorded.txt").read_text(),
+    MEDIUM: (DATA / "en_espeak.txt").read_text(),
+    SHORT: "Good morning, and welcome to the weekly team meeting. "
+    "Thank you for listening, and have a nice day.",
+}
+MAX_WER = 0.10
+# tiny.en, long-form, drops one 30 s window of the concatenated fixtures now and then (the same
+# window on every run: WER 0.14 on the 194 s file, 0.11 on the 486 s one; base gets 0.00).
+# Still far below what a wrong or truncated transcript would score.
+MAX_LONG_WER = 0.20
+JOB_SECONDS = 120  # generous bound for any one wait on transcription work
+REDELIVERY_SECONDS = 90  # session timeout + Tansu's slow rebalance after a member vanishes
+POLL = 0.1
+
+
+# Fixtures
+
+
+@pytest.fixture(scope="module")
+def cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("distributed-cache")
+
+
+@pytest.fixture(scope="module")
+def shared(
+    kafka_bootstrap: str,
+    s3_endpoint: str,
+    cache_dir: Path,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Stack]:
+    """2 API replicas + 2 workers, shared by the acceptance checks that fit on one deployment."""
+    root = tmp_path_factory.mktemp("shared-stack")
+    with deployed(
+        kafka_bootstrap, s3_endpoint, root, apis=2, workers=2, cache_dir=cache_dir
+    ) as stack:
+        yield stack
+
+
+# HTTP helpers (the conventions of test_jobs_real_server.py)
+
+
+@contextmanager
+def api(server: ServerProcess) -> Iterator[httpx.Client]:
+    headers = {"Authorization": f"Bearer {KEY}"}
+    with httpx.Client(base_url=server.base_url, headers=headers, timeout=60) as client:
+        yield client
+
+
+def submit(client: httpx.Client, name: str, content: bytes | None = None, **fields: str) -> str:
+    """An async job (202); its id."""
+    files = {"file": (name, content if content is not None else (DATA / name).read_bytes())}
+    response = client.post("/transcription", files=files, data=fields)
+    assert response.status_code == 202, response.text
+    body = response.json()
+    assert body == {"job_id": body["job_id"], "status_url": f"/transcription/{body['job_id']}"}
+    return str(body["job_id"])
+
+
+def status(client: httpx.Client, job_id: str) -> dict[str, Any]:
+    response = client.get(f"/transcription/{job_id}")
+    assert response.status_code == 200, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+HEALTHY = {"Queued", "Processing", "Completed"}
+RETRYING = {"Queued", "Processing", "Failed"}
+
+
+def wait_status(
+    client: httpx.Client,
+    job_id: str,
+    wanted: str,
+    allowed: set[str] = HEALTHY,
+    timeout: float = JOB_SECONDS,
+) -> dict[str, Any]:
+    """Poll until the job shows `wanted`; any status outside `allowed` fails at once."""
+    seen: list[str] = []
+
+    def check() -> dict[str, Any] | None:
+        body = status(client, job_id)
+        seen.append(body["status"])
+        assert body["status"] in allowed, f"{job_id}: {seen[-20:]} {body}"
+        return body if body["status"] == wanted else None
+
+    return wait_for(check, f"job {job_id} to be {wanted}", timeout, POLL)
+
+
+def take(client: httpx.Client, job_id: str) -> str:
+    response = client.get(f"/transcription/{job_id}/result")
+    assert response.status_code == 200, response.text
+    return response.text
+
+
+def json_text(body: str) -> str:
+    """The text of a job's json result, after checking its shape."""
+    parsed = json.loads(body)
+    assert set(parsed) == {"text", "language", "segments"}, parsed
+    assert parsed["language"] == "en"
+    assert parsed["segments"], parsed
+    return str(parsed["text"])
+
+
+def assert_error_envelope(response: httpx.Response, status_code: int) -> dict[str, Any]:
+    assert response.status_code == status_code, response.text
+    body: dict[str, Any] = response.json()
+    error = body["error"]
+    assert set(error) >= {"message", "type", "param", "code"}, body
+    assert error["message"], body
+    return body
+
+
+def assert_clean_api_logs(stack: Stack) -> None:
+    for server in stack.apis:
+        assert "Traceback" not in server.log(), server.log()
+
+
+def sync_transcribe(server: ServerProcess, name: str) -> str:
+    """A sync OpenAI request through the official SDK; the transcript text."""
+    client = OpenAI(api_key=KEY, base_url=f"{server.base_url}/v1", max_retries=0, timeout=300)
+    with (DATA / name).open("rb") as f:
+        result = client.audio.transcriptions.create(model="whisper-1", file=f)
+    return result.text
+
+
+def processed_once(stack: Stack, ids: list[str]) -> None:
+    """Each job id in exactly one `processing` line across all workers (attempt 1), and no job
+    with two `completed` lines."""
+    runs = stack.processing()
+    for job_id in ids:
+        mine = [(w.name, a) for w in stack.workers for j, a in w.processing() if j == job_id]
+        assert len(mine) == 1, f"job {job_id} processed {mine}"
+        assert mine[0][1] == 1, f"job {job_id} processed {mine}"
+    first_attempts = Counter(job_id for job_id, attempt in runs if attempt == 1)
+    assert all(n == 1 for n in first_attempts.values()), first_attempts
+    completions = Counter(stack.completed())
+    assert all(n == 1 for n in completions.values()), completions
+
+
+# 1. Two APIs, two workers: round robin, sync requests, status/result/cancel through either API
+
+
+def cancel_queued(submitter: httpx.Client, canceller: httpx.Client) -> str:
+    """Submit a job through one API and cancel it through the other straight away.
+
+    The workers are busy with the batch submitted before, so the job is normally still queued;
+    if a worker did claim it first (the DELETE then rightly answers 409), try a fresh one.
+    """
+    refused: list[str] = []
+    for _ in range(5):
+        job_id = submit(submitter, SHORT, response_format="json")
+        response = canceller.delete(f"/transcription/{job_id}")
+        if response.status_code == 200:
+            assert response.json() == {"success": True, "message": "Job canceled successfully"}
+            return job_id
+        assert_error_envelope(response, 409)
+        assert status(canceller, job_id)["status"] in {"Processing", "Completed"}
+        refused.append(job_id)
+    pytest.fail(f"no queued job could be cancelled; refused: {refused}")
+
+
+def refuse_cancel_of_processing(clients: list[httpx.Client], ids: list[str]) -> str:
+    """Find a job that is processing and check the other API refuses to cancel it (409)."""
+
+    def find() -> tuple[int, str] | None:
+        for i, job_id in enumerate(ids):
+            if status(clients[(i + 1) % 2], job_id)["status"] == "Processing":
+                return i, job_id
+        return None
+
+    index, job_id = wait_for(find, "a job to be processing", JOB_SECONDS, 0.02)
+    other = clients[index % 2]
+    assert_error_envelope(other.delete(f"/transcription/{job_id}"), 409)
+    assert status(other, job_id)["status"] in {"Processing", "Completed"}
+    return job_id
+
+
+def skipped(stack: Stack, job_id: str) -> Callable[[], bool | None]:
+    """A check for `wait_for`: some worker logged that it skipped the job."""
+    line = f"job {job_id}: skipped ("
+    return lambda: True if any(line in w.log() for w in stack.workers) else None
+
+
+def test_two_apis_two_workers_round_robin_sync_and_cancel(shared: Stack) -> None:
+    a, b = shared.apis
+    audios = [LONG, MEDIUM, SHORT] * 4
+    with api(a) as client_a, api(b) as client_b, ThreadPoolExecutor(2) as pool:
+        clients = [client_a, client_b]
+        sync_calls: list[tuple[str, Future[str]]] = [
+            (MEDIUM, pool.submit(sync_transcribe, a, MEDIUM)),
+            (LONG, pool.submit(sync_transcribe, b, LONG)),
+        ]
+        ids = [
+            submit(clients[i % 2], audio, response_format="json") for i, audio in enumerate(audios)
+        ]
+        cancelled = [cancel_queued(client_a, client_b), cancel_queued(client_b, client_a)]
+        refuse_cancel_of_processing(clients, ids)
+        for missing in (client_a, client_b):
+            assert_error_envelope(missing.delete(f"/transcription/{uuid.uuid4()}"), 404)
+
+        # Status through the API that did not take the job, result through it too.
+        for i, job_id in enumerate(ids):
+            wait_status(clients[(i + 1) % 2], job_id, "Completed")
+        for name, call in sync_calls:
+            text = call.result(timeout=JOB_SECONDS)
+            assert normalized_wer(REFERENCES[name], text) <= MAX_WER, (name, text)
+        for i, (audio, job_id) in enumerate(zip(audios, ids, strict=True)):
+            assert status(clients[i % 2], job_id)["status"] == "Completed"
+            text = json_text(take(clients[(i + 1) % 2], job_id))
+            assert normalized_wer(REFERENCES[audio], text) <= MAX_WER, (audio, text)
+            # Delivered once: gone for both replicas.
+            for client in clients:
+                assert_error_envelope(client.get(f"/transcription/{job_id}/result"), 404)
+
+        for job_id in cancelled:
+            for client in clients:
+                assert status(client, job_id)["status"] == "Cancelled"
+                assert_error_envelope(client.get(f"/transcription/{job_id}/result"), 409)
+
+    processed_once(shared, ids)
+    per_worker = [sum(1 for j, _ in w.processing() if j in ids) for w in shared.workers]
+    assert all(n > 0 for n in per_worker), f"one worker did all the work: {per_worker}"
+    # The cancelled jobs' messages are still delivered; the workers must skip them.
+    for job_id in cancelled:
+        wait_for(skipped(shared, job_id), f"a worker to skip cancelled job {job_id}", JOB_SECONDS)
+    ran = {job_id for job_id, _ in shared.processing()}
+    assert not ran & set(cancelled), "a cancelled job was run"
+    assert_clean_api_logs(shared)
+
+
+# 2. A job that always fails goes to the dead-letter topic
+
+
+async def read_dead_letters(bootstrap: str, topic: str) -> list[DeadLetter]:
+    """Everything on the dead-letter topic, from the beginning to the current end."""
+    from aiokafka import AIOKafkaConsumer, TopicPartition  # type: ignore[import-untyped]
+
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap,
+        group_id=f"dlq-reader-{uuid.uuid4().hex[:8]}",
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+    )
+    await consumer.start()
+    try:
+        await consumer.topics()
+        partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
+        assert partitions, f"no dead-letter topic {topic}"
+        consumer.assign(partitions)
+        await consumer.seek_to_beginning(*partitions)
+        ends = await consumer.end_offsets(partitions)
+        letters: list[DeadLetter] = []
+        deadline = time.monotonic() + 30
+
+        async def behind() -> bool:
+            positions = [await consumer.position(tp) for tp in partitions]
+            return any(pos < ends[tp] for pos, tp in zip(positions, partitions, strict=True))
+
+        while await behind():
+            assert time.monotonic() < deadline, "could not read the dead-letter topic to its end"
+            batches = await consumer.getmany(timeout_ms=500)
+            letters.extend(DeadLetter.from_bytes(r.value) for rs in batches.values() for r in rs)
+        return letters
+    finally:
+        await consumer.stop()
+
+
+def test_always_failing_job_is_dead_lettered_after_max_attempts(
+    shared: Stack, tmp_path: Path
+) -> None:
+    model = broken_model(tmp_path / "broken-model")
+    a, b = shared.apis
+    with api(a) as client_a, api(b) as client_b:
+        job_id = submit(client_a, SHORT, model=str(model), response_format="json")
+        failed = wait_status(client_b, job_id, "Failed", RETRYING, timeout=2 * JOB_SECONDS)
+        assert failed == status(client_a, job_id)
+        assert failed["attempts"] == MAX_ATTEMPTS, failed
+        assert f"{MAX_ATTEMPTS} attempt" in failed["error"], failed
+        for client in (client_a, client_b):  # as in embedded mode: the failure, as an error
+            refused = assert_error_envelope(client.get(f"/transcription/{job_id}/result"), 500)
+            assert refused["error"]["message"] == failed["error"], refused
+            assert refused["error"]["code"] == "max_attempts", refused
+
+    def letters_for_job() -> list[DeadLetter] | None:
+        letters = asyncio.run(read_dead_letters(shared.bootstrap, shared.dead_letter_topic))
+        mine = [letter for letter in letters if letter.job_id == job_id]
+        return mine or None
+
+    mine = wait_for(letters_for_job, f"a dead letter for {job_id}", 30, 0.5)
+    assert len(mine) == 1, mine
+    assert mine[0].attempts == MAX_ATTEMPTS, mine
+    assert mine[0].reason.strip(), mine
+    assert failed["error"].endswith(mine[0].reason), (failed, mine)
+
+    attempts = sorted(attempt for j, attempt in shared.processing() if j == job_id)
+    assert attempts == list(range(1, MAX_ATTEMPTS + 1)), attempts
+    assert [entry for entry in shared.dead_lettered() if entry[0] == job_id] == [
+        (job_id, MAX_ATTEMPTS)
+    ]
+    assert job_id not in shared.completed()
+    assert_clean_api_logs(shared)
+
+
+# 3. Restarting an API replica loses nothing
+
+
+def test_api_restart_while_jobs_run_loses_nothing(shared: Stack, long_speech: Speech) -> None:
+    # The first job runs for several seconds, so the restart happens while jobs run.
+    audios = [long_speech.path.name, LONG, MEDIUM, SHORT, LONG, MEDIUM]
+    contents = [long_speech.path.read_bytes(), *((DATA / a).read_bytes() for a in audios[1:])]
+    references = [long_speech.reference, *(REFERENCES[a] for a in audios[1:])]
+    a, b = shared.apis
+    with api(a) as client_a:
+        ids = [
+            submit(client_a, audio, content, response_format="json")
+            for audio, content in zip(audios, contents, strict=True)
+        ]
+        wait_for(
+            lambda: True if any(j in ids for j, _ in shared.processing()) else None,
+            "a worker to start one of the jobs",
+            JOB_SECONDS,
+        )
+    exit_code = shared.stop_api(0)
+    assert exit_code == 0, f"API exit code {exit_code} after SIGTERM"
+    with api(b) as client_b:  # while A is down, B answers for A's jobs
+        unfinished = [j for j in ids if status(client_b, j)["status"] != "Completed"]
+    assert unfinished, "every job finished before the API went down; nothing was tested"
+    shared.start_api(0)
+
+    a, b = shared.apis
+    with api(a) as client_a, api(b) as client_b:
+        clients = [client_a, client_b]
+        for i, job_id in enumerate(ids):
+            wait_status(clients[i % 2], job_id, "Completed")
+        for i, (reference, job_id) in enumerate(zip(references, ids, strict=True)):
+            text = json_text(take(clients[i % 2], job_id))
+            limit = MAX_LONG_WER if i == 0 else MAX_WER
+            assert normalized_wer(reference, text) <= limit, (audios[i], text)
+            assert_error_envelope(clients[(i + 1) % 2].get(f"/transcription/{job_id}/result"), 404)
+    processed_once(shared, ids)
+    assert_clean_api_logs(shared)
+
+
+@pytest.fixture(scope="module")
+def long_speech(tmp_path_factory: pytest.TempPathFactory) -> Speech:
+    """About 3 minutes of speech: several seconds of work for tiny.en on one thread."""
+    return build_speech(tmp_path_factory.mktemp("speech") / "long.wav", 180)
+
+
+# 4. A worker killed mid-job: the other one finishes it
+
+
+def test_sigkilled_worker_job_is_redelivered_and_completed_once(
+    kafka_bootstrap: str,
+    s3_endpoint: str,
+    cache_dir: Path,
+    tmp_path: Path,
+    long_speech: Speech,
+) -> None:
+    with (
+        deployed(
+            kafka_bootstrap, s3_endpoint, tmp_path, apis=1, workers=2, cache_dir=cache_dir
+        ) as stack,
+        api(stack.apis[0]) as client,
+    ):
+        job_id = submit(
+            client, long_speech.path.name, long_speech.path.read_bytes(), response_format="json"
+        )
+
+        def running_on() -> WorkerProcess | None:
+            for worker in stack.workers:
+                if (job_id, 1) in worker.processing():
+                    return worker
+            return None
+
+        victim = wait_for(running_on, f"a worker to start {job_id}", JOB_SECONDS, 0.05)
+
+        def transcribing() -> dict[str, Any] | None:
+            body = status(client, job_id)
+            assert body["status"] == "Processing", body
+            return body if body["progress"] > 0 else None
+
+        wait_for(transcribing, f"{job_id} to make progress", JOB_SECONDS, 0.05)
+        kill(victim.process)
+        survivor = next(w for w in stack.workers if w is not victim)
+
+        wait_for(
+            lambda: True if (job_id, 2) in survivor.processing() else None,
+            f"{survivor.name} to take over {job_id}",
+            REDELIVERY_SECONDS,
+        )
+        done = wait_status(client, job_id, "Completed", timeout=REDELIVERY_SECONDS + JOB_SECONDS)
+        assert done["attempts"] == 2, done
+        text = json_text(take(client, job_id))
+        assert normalized_wer(long_speech.reference, text) <= MAX_LONG_WER, text
+        assert_error_envelope(client.get(f"/transcription/{job_id}/result"), 404)
+
+        assert victim.processing() == [(job_id, 1)]
+        assert victim.completed() == []
+        assert [j for j, _ in survivor.processing()] == [job_id]
+        assert survivor.completed() == [job_id]
+        assert_clean_api_logs(stack)
+
+
+def all_committed(stack: Stack) -> bool:
+    """Whether the group has committed every message on the request topic (read without
+    joining the group)."""
+    return asyncio.run(_all_committed(stack))
+
+
+async def _all_committed(stack: Stack) -> bool:
+    from aiokafka import AIOKafkaConsumer, TopicPartition
+
+    probe = AIOKafkaConsumer(
+        bootstrap_servers=stack.bootstrap,
+        group_id=stack.env["KAFKA__CONSUMER_GROUP"],
+        enable_auto_commit=False,
+    )
+    await probe.start()
+    try:
+        partitions = [TopicPartition(stack.request_topic, p) for p in range(stack.partitions)]
+        probe.assign(partitions)
+        ends = await probe.end_offsets(partitions)
+        committed = {tp: await probe.committed(tp) or 0 for tp in partitions}
+        return bool(committed == ends)
+    finally:
+        await probe.stop()
+
+
+# 5. A job longer than max_poll_interval_ms does not make its worker leave the group
+
+
+POLL_INTERVAL_MS = 3_000
+
+
+def test_job_longer_than_poll_interval_causes_no_rebalance(
+    kafka_bootstrap: str, s3_endpoint: str, cache_dir: Path, tmp_path: Path
+) -> None:
+    speech = build_speech(tmp_path / "very-long.wav", 480)
+    with (
+        deployed(
+            kafka_bootstrap,
+            s3_endpoint,
+            tmp_path / "stack",
+            apis=1,
+            workers=1,
+            cache_dir=cache_dir,
+            KAFKA__MAX_POLL_INTERVAL_MS=str(POLL_INTERVAL_MS),
+        ) as stack,
+        api(stack.apis[0]) as client,
+    ):
+        (worker,) = stack.workers
+        assert len(worker.assignments()) == 1, worker.assignments()
+        job_id = submit(client, speech.path.name, speech.path.read_bytes(), response_format="json")
+        done = wait_status(client, job_id, "Completed", timeout=3 * JOB_SECONDS)
+        assert done["attempts"] == 1, done
+
+        began = worker.time_of(f"job {job_id}: processing")
+        ended = worker.time_of(f"job {job_id}: completed")
+        assert began is not None, worker.log()
+        assert ended is not None, worker.log()
+        busy = (ended - began).total_seconds()
+        assert busy >= 3 * POLL_INTERVAL_MS / 1000, f"the job took only {busy:.1f} s"
+
+        assert worker.processing() == [(job_id, 1)]
+        # aiokafka revokes at once when a member is dropped but assigns again only on its next
+        # poll, so both lines are checked: no partition ever taken away, one assignment only.
+        assert worker.revocations() == [], worker.log()
+        assert worker.assignments() == [frozenset(range(stack.partitions))], worker.log()
+        wait_for(
+            lambda: True if all_committed(stack) else None,
+            "the job's message to be committed",
+            30,
+            0.5,
+        )
+        assert worker.revocations() == [], worker.log()
+        assert len(worker.assignments()) == 1, worker.log()
+        text = json_text(take(client, job_id))
+        assert normalized_wer(speech.reference, text) <= MAX_LONG_WER, text
+
+        worker.process.terminate()
+        assert worker.process.wait(30) == 0, worker.log()[-4000:]
+        assert_clean_api_logs(stack)
