@@ -131,7 +131,8 @@ async def test_group_of_two_gets_each_message_exactly_once(
 async def test_uncommitted_delivery_comes_back_to_the_same_worker(
     kafka_bootstrap: str, topic: str
 ) -> None:
-    await publish(kafka_bootstrap, topic, ["job-x", "job-y"])
+    for job_id in ("job-x", "job-y"):  # one partition: the order within it is fixed
+        await publish_to_partition(kafka_bootstrap, topic, job_id, 0)
     async with consumer(kafka_bootstrap, topic, group()) as member:
         first = await member.next_delivery(timeout_s=20)
         assert first is not None
@@ -145,7 +146,7 @@ async def test_uncommitted_delivery_comes_back_to_the_same_worker(
         await again.commit()
         other = await member.next_delivery(timeout_s=10)
         assert other is not None
-        assert {again.message.job_id, other.message.job_id} == {"job-x", "job-y"}
+        assert (again.message.job_id, other.message.job_id) == ("job-x", "job-y")
         await other.commit()
         assert await member.next_delivery(timeout_s=1) is None
 
@@ -246,6 +247,19 @@ async def test_unreadable_message_is_skipped_not_stuck(kafka_bootstrap: str, top
         assert delivery.message.job_id == "job-ok"
         assert delivery.offset == 2
         await delivery.commit()
+
+
+async def test_jobs_are_spread_evenly_over_the_partitions(kafka_bootstrap: str, topic: str) -> None:
+    """Round-robin, not by key: each worker's share of a batch is the same size."""
+    await publish(kafka_bootstrap, topic, [f"job-{i}" for i in range(3 * PARTITIONS)])
+    probe = AIOKafkaConsumer(bootstrap_servers=kafka_bootstrap)
+    await probe.start()
+    try:
+        partitions = [TopicPartition(topic, p) for p in range(PARTITIONS)]
+        ends = await probe.end_offsets(partitions)
+    finally:
+        await probe.stop()
+    assert sorted(ends.values()) == [3] * PARTITIONS
 
 
 async def publish_to_partition(bootstrap: str, topic: str, job_id: str, partition: int) -> None:

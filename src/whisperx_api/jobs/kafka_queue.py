@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 import time
 from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
@@ -148,8 +149,27 @@ class _Client:
         await self.stop()
 
 
+class RoundRobin:
+    """Spreads messages evenly over a topic's partitions, whatever their key.
+
+    A worker owns whole partitions and takes no work from others, so an uneven spread leaves
+    one worker idle while another has a backlog; the job id (the key) decides nothing here,
+    since the job's state lives in the store.
+    """
+
+    def __init__(self) -> None:
+        self._next = itertools.count()
+
+    def __call__(self, key: bytes | None, partitions: list[int], available: list[int]) -> int:
+        choices = sorted(available or partitions)
+        return choices[next(self._next) % len(choices)]
+
+
 class KafkaJobProducer(_Client):
-    """Publishes job messages (keyed by job id) and dead letters; each send waits for acks=all."""
+    """Publishes job messages (keyed by job id) and dead letters; each send waits for acks=all.
+
+    Partitions are chosen round-robin (see `RoundRobin`).
+    """
 
     def __init__(
         self,
@@ -185,6 +205,7 @@ class KafkaJobProducer(_Client):
             acks="all",
             enable_idempotence=False,
             request_timeout_ms=self._request_timeout_ms,
+            partitioner=RoundRobin(),
         )
         await _start_or_close(producer, "starting the producer")
         self._producer = producer

@@ -14,7 +14,7 @@ from typing import Any
 from whisperx_api.domain.audio import DecodedAudio
 from whisperx_api.domain.options import TranscriptionOptions
 from whisperx_api.domain.transcript import Segment, Transcript, Word
-from whisperx_api.errors import InvalidRequest, ModelNotFound
+from whisperx_api.errors import BackendError, InvalidRequest, ModelNotFound
 from whisperx_api.pipeline.catalog import ModelCatalog
 from whisperx_api.pipeline.models import ModelCache
 from whisperx_api.pipeline.stage import StageContext
@@ -174,6 +174,8 @@ class FasterWhisperBackend:
             )
         except (OSError, ValueError) as exc:
             raise ModelNotFound(f"The model '{name}' could not be loaded: {exc}") from exc
+        except RuntimeError as exc:  # CTranslate2: a corrupt model file, out of memory, ...
+            raise BackendError(f"The model '{name}' could not be loaded: {exc}") from exc
         return _Loaded(model=model, batched=BatchedInferencePipeline(model))
 
     def _compute_type(self, device: str) -> str:
