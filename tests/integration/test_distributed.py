@@ -45,7 +45,7 @@ from tests.kafka_broker import kafka_bootstrap
 from tests.s3_server import s3_endpoint
 from tests.server import ServerProcess
 from tests.wer import normalized_wer
-from whisperx_api.jobs.kafka_messages import DeadLetter
+from whisperx_api.jobs.kafka_messages import DeadLetter, JobMessage
 
 __all__ = ["kafka_bootstrap", "s3_endpoint"]  # the fixtures, imported for pytest
 
@@ -396,6 +396,48 @@ def test_api_restart_while_jobs_run_loses_nothing(shared: Stack, long_speech: Sp
             assert_error_envelope(clients[(i + 1) % 2].get(f"/transcription/{job_id}/result"), 404)
     processed_once(shared, ids)
     assert_clean_api_logs(shared)
+
+
+# 3b. A duplicate message while the first worker is alive: nobody runs the job twice
+
+
+async def publish_duplicates(stack: Stack, job_id: str) -> None:
+    """The job's message again, on every partition, as a rebalance or a retried send would."""
+    from aiokafka import AIOKafkaProducer  # type: ignore[import-untyped]
+
+    producer = AIOKafkaProducer(bootstrap_servers=stack.bootstrap)
+    await producer.start()
+    try:
+        message = JobMessage(job_id=job_id, attempt=1, submitted_at=time.time()).to_bytes()
+        for partition in range(stack.partitions):
+            await producer.send_and_wait(stack.request_topic, message, partition=partition)
+    finally:
+        await producer.stop()
+
+
+def test_duplicate_delivery_while_the_worker_lives_is_skipped(
+    shared: Stack, long_speech: Speech
+) -> None:
+    a, _ = shared.apis
+    with api(a) as client:
+        job_id = submit(client, long_speech.path.name, long_speech.path.read_bytes())
+        wait_status(client, job_id, "Processing")
+        asyncio.run(publish_duplicates(shared, job_id))
+        wait_for(
+            lambda: (
+                True
+                if f"job {job_id}: skipped (another worker holds it)"
+                in "".join(w.log() for w in shared.workers)
+                else None
+            ),
+            "the idle worker to skip the duplicate",
+            JOB_SECONDS,
+        )
+        wait_status(client, job_id, "Completed")
+        text = take(client, job_id)
+    assert normalized_wer(long_speech.reference, text) <= MAX_LONG_WER, text
+    processed_once(shared, [job_id])
+    assert shared.completed().count(job_id) == 1
 
 
 @pytest.fixture(scope="module")
