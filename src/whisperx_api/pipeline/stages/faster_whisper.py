@@ -6,6 +6,7 @@ This is the WhisperX approach (VAD-cut chunks decoded in batches) on faster-whis
 
 from __future__ import annotations
 
+import importlib
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -51,6 +52,9 @@ class FasterWhisperBackend:
         chunk_size: int = 30,
         ttl_seconds: float = -1,
     ) -> None:
+        # The library (not a model) is imported now: a broken install fails at startup, and the
+        # process's baseline memory includes the code that stays after every model is unloaded.
+        importlib.import_module("faster_whisper")
         self._catalog = catalog
         self._devices = devices
         self._batch_size = batch_size
