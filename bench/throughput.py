@@ -18,43 +18,19 @@ import time
 from pathlib import Path
 from typing import Any
 
-import av
 import httpx
-import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from tests.audio import DATA  # noqa: E402
+from tests.distributed_stack import build_speech  # noqa: E402
 from tests.server import serving  # noqa: E402
-
-SOURCES = ("en_espeak.flac", "en_recorded.flac")
-RATE = 16_000
 
 
 def build_audio(target: Path, minutes: float) -> float:
     """Concatenate the English fixtures (with 1 s gaps) to about `minutes`; returns seconds."""
-    from faster_whisper import decode_audio
-
-    pieces = [decode_audio(str(DATA / name)) for name in SOURCES]
-    gap = np.zeros(RATE, dtype=np.float32)
-    chunks: list[np.ndarray] = []
-    total = 0
-    while total < minutes * 60 * RATE:
-        for piece in pieces:
-            chunks.extend((piece, gap))
-            total += len(piece) + len(gap)
-    samples = np.concatenate(chunks)
-    pcm = (np.clip(samples, -1, 1) * 32767).astype(np.int16)
-    with av.open(str(target), "w", format="wav") as out:
-        stream = out.add_stream("pcm_s16le", rate=RATE, layout="mono")
-        frame = av.AudioFrame.from_ndarray(pcm.reshape(1, -1), format="s16", layout="mono")
-        frame.sample_rate = RATE
-        for packet in stream.encode(frame):
-            out.mux(packet)
-        for packet in stream.encode(None):
-            out.mux(packet)
-    return len(samples) / RATE
+    return build_speech(target, minutes * 60).seconds
 
 
 def direct_pipeline(model_dir: str) -> Any:

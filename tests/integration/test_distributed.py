@@ -41,6 +41,8 @@ from tests.distributed_stack import (
     kill,
     wait_for,
 )
+from tests.job_client import job_status as status
+from tests.job_client import submit_job as submit
 from tests.kafka_broker import kafka_bootstrap
 from tests.s3_server import s3_endpoint
 from tests.server import ServerProcess
@@ -101,23 +103,6 @@ def api(server: ServerProcess) -> Iterator[httpx.Client]:
     headers = {"Authorization": f"Bearer {KEY}"}
     with httpx.Client(base_url=server.base_url, headers=headers, timeout=60) as client:
         yield client
-
-
-def submit(client: httpx.Client, name: str, content: bytes | None = None, **fields: str) -> str:
-    """An async job (202); its id."""
-    files = {"file": (name, content if content is not None else (DATA / name).read_bytes())}
-    response = client.post("/transcription", files=files, data=fields)
-    assert response.status_code == 202, response.text
-    body = response.json()
-    assert body == {"job_id": body["job_id"], "status_url": f"/transcription/{body['job_id']}"}
-    return str(body["job_id"])
-
-
-def status(client: httpx.Client, job_id: str) -> dict[str, Any]:
-    response = client.get(f"/transcription/{job_id}")
-    assert response.status_code == 200, response.text
-    body: dict[str, Any] = response.json()
-    return body
 
 
 HEALTHY = {"Queued", "Processing", "Completed"}

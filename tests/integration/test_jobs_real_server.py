@@ -25,6 +25,8 @@ import srt
 import webvtt
 
 from tests.audio import DATA
+from tests.job_client import job_status as status
+from tests.job_client import submit_job
 from tests.server import ServerProcess, serving, start_server, stop_server
 from tests.wer import normalized_wer
 
@@ -89,20 +91,8 @@ def api(server: ServerProcess) -> Iterator[httpx.Client]:
 
 
 def submit(client: httpx.Client, audio: str = LONG, **fields: str) -> str:
-    """An async job (202); its id."""
-    files = {"file": (audio, (DATA / audio).read_bytes())}
-    response = client.post("/transcription", files=files, data=fields)
-    assert response.status_code == 202, response.text
-    body = response.json()
-    assert body == {"job_id": body["job_id"], "status_url": f"/transcription/{body['job_id']}"}
-    return str(body["job_id"])
-
-
-def status(client: httpx.Client, job_id: str) -> dict[str, Any]:
-    response = client.get(f"/transcription/{job_id}")
-    assert response.status_code == 200, response.text
-    body: dict[str, Any] = response.json()
-    return body
+    """An async job (202) for a fixture; its id."""
+    return submit_job(client, audio, **fields)
 
 
 def queue_state(client: httpx.Client) -> dict[str, int]:

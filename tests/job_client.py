@@ -1,0 +1,27 @@
+"""HTTP helpers for the job API (`/transcription`), shared by the end-to-end tests."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from tests.audio import DATA
+
+
+def submit_job(client: httpx.Client, name: str, content: bytes | None = None, **fields: str) -> str:
+    """An async job (202) for fixture `name` (or `content` under that name); its id."""
+    files = {"file": (name, content if content is not None else (DATA / name).read_bytes())}
+    response = client.post("/transcription", files=files, data=fields)
+    assert response.status_code == 202, response.text
+    body = response.json()
+    assert body == {"job_id": body["job_id"], "status_url": f"/transcription/{body['job_id']}"}
+    return str(body["job_id"])
+
+
+def job_status(client: httpx.Client, job_id: str) -> dict[str, Any]:
+    """The job's status body (200)."""
+    response = client.get(f"/transcription/{job_id}")
+    assert response.status_code == 200, response.text
+    body: dict[str, Any] = response.json()
+    return body
