@@ -565,3 +565,34 @@ def test_job_longer_than_poll_interval_causes_no_rebalance(
         worker.process.terminate()
         assert worker.process.wait(30) == 0, worker.log()[-4000:]
         assert_clean_api_logs(stack)
+
+
+# 6. SIGTERM drains a worker: its running job finishes, then it exits 0
+
+
+def test_sigterm_lets_the_running_job_finish_then_the_worker_exits(
+    kafka_bootstrap: str,
+    s3_endpoint: str,
+    cache_dir: Path,
+    tmp_path: Path,
+    long_speech: Speech,
+) -> None:
+    with (
+        deployed(
+            kafka_bootstrap, s3_endpoint, tmp_path, apis=1, workers=1, cache_dir=cache_dir
+        ) as stack,
+        api(stack.apis[0]) as client,
+    ):
+        (worker,) = stack.workers
+        content = long_speech.path.read_bytes()
+        job_id = submit(client, long_speech.path.name, content, response_format="json")
+        wait_status(client, job_id, "Processing")
+        worker.process.terminate()
+        assert worker.process.wait(JOB_SECONDS) == 0, worker.log()[-4000:]
+        log = worker.log()
+        assert "stopping; waiting for the running job" in log, log
+        assert log.index(f"job {job_id}: completed") < log.index("stopped"), log
+        done = status(client, job_id)
+        assert (done["status"], done["attempts"]) == ("Completed", 1), done
+        text = json_text(take(client, job_id))
+        assert normalized_wer(long_speech.reference, text) <= MAX_LONG_WER, text
