@@ -275,36 +275,29 @@ def test_lease_renewal_keeps_the_job(store: S3JobStore) -> None:
     store.insert("a", spec())
     store.claim("a", "w1", lease_seconds=10, now=100.0)
     assert store.renew_lease("a", "w1", 10, now=105.0)  # now held until 115
-    assert store.expire_leases(max_attempts=3, now=112.0) == ([], [])
+    assert store.lapsed(now=112.0) == []
     assert store.claim("a", "w2", lease_seconds=10, now=112.0) is None
-    assert store.expire_leases(max_attempts=3, now=116.0) == (["a"], [])
+    assert [job.id for job in store.lapsed(now=116.0)] == ["a"]
+    assert store.claim("a", "w2", lease_seconds=10, now=116.0) is not None
     assert not store.renew_lease("a", "w1", 10, now=117.0)
 
 
-def test_expired_lease_requeues_then_fails_after_max_attempts(store: S3JobStore) -> None:
+def test_lapsed_lists_only_processing_jobs_past_their_lease(store: S3JobStore) -> None:
     store.insert("a", spec())
     store.insert("b", spec())
     store.claim("a", "w1", lease_seconds=10, now=100.0)
-    assert store.expire_leases(max_attempts=2, now=111.0) == (["a"], [])
-    requeued = store.get("a")
-    assert requeued is not None
-    assert requeued.status is JobStatus.QUEUED
-    assert requeued.attempts == 1
-    assert requeued.error is not None
-    assert requeued.progress is None
-    assert store.queue_position("a") == 1
+    assert store.lapsed(now=105.0) == []
+    (lapsed,) = store.lapsed(now=111.0)
+    assert (lapsed.id, lapsed.status, lapsed.attempts) == ("a", JobStatus.PROCESSING, 1)
     again = store.claim("a", "w2", lease_seconds=10, now=200.0)
     assert again is not None
     assert again.attempts == 2
-    assert store.expire_leases(max_attempts=2, now=211.0) == ([], ["a"])
-    failed = store.get("a")
-    assert failed is not None
-    assert failed.status is JobStatus.FAILED
-    assert failed.error_code == "max_attempts"
-    assert failed.finished_at == 211.0
-    assert store.expire_leases(max_attempts=2, now=999.0) == ([], [])
+    assert store.lapsed(now=205.0) == []
+    assert store.complete("a", '{"by": "w2"}', worker_id="w2")
+    assert store.lapsed(now=999.0) == []
     counts = store.counts()
-    assert (counts[JobStatus.FAILED], counts[JobStatus.PROCESSING]) == (1, 0)
+    assert (counts[JobStatus.COMPLETED], counts[JobStatus.PROCESSING]) == (1, 0)
+    assert counts[JobStatus.QUEUED] == 1  # "b" was never claimed
 
 
 def test_cancel_only_while_queued(store: S3JobStore) -> None:

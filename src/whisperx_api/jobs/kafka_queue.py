@@ -35,7 +35,7 @@ import contextlib
 import itertools
 import logging
 import time
-from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from types import TracebackType
 from typing import Any, Self
 
@@ -361,11 +361,6 @@ class KafkaJobConsumer(_Client):
         if self._consumer is None:
             return -1
         return int(self._consumer._coordinator.generation)
-
-    async def deliveries(self) -> AsyncIterator[Delivery]:
-        """Deliveries until `stop()`; asking for the next one finishes the previous one."""
-        while (delivery := await self.next_delivery()) is not None:
-            yield delivery
 
     async def next_delivery(self, timeout_s: float | None = None) -> Delivery | None:
         """The next message, or None after `timeout_s` or once stopped.

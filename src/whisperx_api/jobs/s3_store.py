@@ -19,7 +19,7 @@ answer was lost (the SDK retries it into a 412) is recognised as ours when we re
 Markers. The record is the truth; markers index it for the cheap questions (queue position,
 counts, which jobs hold leases) with one LIST instead of a GET per job. A move to a new status
 writes the new marker before the record, so a crash never hides a Processing job from
-`expire_leases`, then writes it again and deletes the job's other markers. A crash in between
+`lapsed`, then writes it again and deletes the job's other markers. A crash in between
 leaves a stale marker, never a missing one, and a stale marker only skews counts until the job's
 next move; a lease holder also rewrites its Processing marker at every renewal. `seq` is the
 submission time in nanoseconds, so markers list in FIFO order (across hosts, as far as their
@@ -305,42 +305,23 @@ class S3JobStore:
         return Delivery(outcome.before.record, result)
 
     @storage_errors()
-    def expire_leases(
-        self, max_attempts: int, now: float | None = None
-    ) -> tuple[list[str], list[str]]:
-        """Requeue processing jobs whose lease lapsed, or fail those out of attempts.
-
-        The distributed counterpart of `SqliteJobStore.recover`: any replica may run it, any
-        number of times; each lapsed job moves once.
-        """
-        at = _now(now)
-        requeued: list[str] = []
-        failed: list[str] = []
-        for key in list(
-            list_keys(self._client, self._bucket, self._status_prefix(JobStatus.PROCESSING))
-        ):
-            parsed = self._parse_marker(key)
-            if parsed is None:
-                continue
-            job_id = parsed[1]
-            outcome = self._transition(job_id, lambda e: _lapse(e, at, max_attempts))
-            if outcome is not None and outcome.after is not None:
-                bucket = failed if outcome.after.status is JobStatus.FAILED else requeued
-                bucket.append(job_id)
-            elif outcome is None or outcome.before.status.is_terminal:
-                delete_keys(self._client, self._bucket, [key])  # stale: no claim can need it
-        return requeued, failed
-
-    @storage_errors()
     def lapsed(self, now: float | None = None) -> list[JobRecord]:
-        """Processing jobs whose lease has lapsed (their worker died): `claim` may take them."""
+        """Processing jobs whose lease has lapsed (their worker died): `claim` may take them.
+
+        Any replica or worker may ask, any number of times; markers left behind by finished or
+        removed jobs are deleted on the way.
+        """
         at = _now(now)
         found: list[JobRecord] = []
         prefix = self._status_prefix(JobStatus.PROCESSING)
         for key in list(list_keys(self._client, self._bucket, prefix)):
             parsed = self._parse_marker(key)
-            entry = None if parsed is None else self._load(parsed[1])
-            if entry is not None and entry.status is JobStatus.PROCESSING and _lapsed(entry, at):
+            if parsed is None:
+                continue
+            entry = self._load(parsed[1])
+            if entry is None or entry.status.is_terminal:
+                delete_keys(self._client, self._bucket, [key])  # stale: no claim can need it
+            elif entry.status is JobStatus.PROCESSING and _lapsed(entry, at):
                 found.append(entry.record)
         return found
 
@@ -544,16 +525,6 @@ def _requeued(entry: _Entry, error: str | None, uncount: bool) -> _Entry:
         status=JobStatus.QUEUED, error=error, progress=None, started_at=None, attempts=attempts
     )
     return replace(waiting, worker=None, lease_until=None)
-
-
-def _lapse(entry: _Entry, now: float, max_attempts: int) -> _Entry | None:
-    if entry.status is not JobStatus.PROCESSING or not _lapsed(entry, now):
-        return None
-    attempts = entry.record.attempts
-    if attempts >= max_attempts:
-        message = f"interrupted {attempts} times; giving up"
-        return _finished(entry, JobStatus.FAILED, now, error=message, error_code="max_attempts")
-    return _requeued(entry, "its worker stopped renewing the lease", uncount=False)
 
 
 def _dump(entry: _Entry) -> bytes:
