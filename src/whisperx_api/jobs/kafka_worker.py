@@ -36,6 +36,7 @@ from whisperx_api.jobs.kafka_queue import (
     KafkaJobProducer,
 )
 from whisperx_api.jobs.messages import dump_transcript
+from whisperx_api.jobs.progress import ThrottledProgress
 from whisperx_api.jobs.s3_store import S3JobStore
 from whisperx_api.pipeline.runner import PipelineRunner
 from whisperx_api.pipeline.stage import StageContext
@@ -158,7 +159,10 @@ class KafkaWorker:
         lease_lost = threading.Event()
         keeper = asyncio.create_task(self._keep_lease(job.id, lease_lost), name="lease")
         ctx = StageContext(
-            _ProgressReporter(self._store, job.id, self.worker_id),
+            ThrottledProgress(
+                lambda fraction: self._record_progress(job.id, fraction),
+                _PROGRESS_INTERVAL_SECONDS,
+            ),
             lambda: self._abort.is_set() or lease_lost.is_set(),
         )
         workdir = self._scratch / job.id
@@ -234,6 +238,13 @@ class KafkaWorker:
         except CommitFailed as exc:  # the partition moved; its new owner will skip the job
             log.warning("job %s: %s", delivery.message.job_id, exc.message)
 
+    def _record_progress(self, job_id: str, fraction: float) -> None:
+        """Progress is informative: a failed write is logged, never fatal to the job."""
+        try:
+            self._store.set_progress(job_id, fraction, worker_id=self.worker_id)
+        except WhisperXApiError as exc:
+            log.warning("job %s: progress not recorded: %s", job_id, exc.message)
+
     async def _keep_lease(self, job_id: str, lost: threading.Event) -> None:
         """Renew the lease every third of its length; flag the job when someone took it over."""
         lease = self._policy.lease_seconds
@@ -263,23 +274,3 @@ class KafkaWorker:
                     log.info("job %s: lease lapsed; republished", job.id)
             except WhisperXApiError as exc:
                 log.warning("lease sweep failed: %s", exc.message)
-
-
-class _ProgressReporter:
-    """Writes progress to the shared store at most every two seconds (from the job's thread)."""
-
-    def __init__(self, store: S3JobStore, job_id: str, worker_id: str) -> None:
-        self._store = store
-        self._job_id = job_id
-        self._worker_id = worker_id
-        self._last = 0.0
-
-    def __call__(self, fraction: float) -> None:
-        now = time.monotonic()
-        if now - self._last < _PROGRESS_INTERVAL_SECONDS:
-            return
-        self._last = now
-        try:
-            self._store.set_progress(self._job_id, fraction, worker_id=self._worker_id)
-        except WhisperXApiError as exc:
-            log.warning("job %s: progress not recorded: %s", self._job_id, exc.message)

@@ -6,11 +6,11 @@ import asyncio
 import contextlib
 import logging
 import threading
-import time
 
 from whisperx_api.domain.job import JobRecord
 from whisperx_api.errors import InvalidRequest, JobCancelled, WhisperXApiError
 from whisperx_api.jobs.messages import dump_transcript
+from whisperx_api.jobs.progress import ThrottledProgress
 from whisperx_api.jobs.signals import JobSignals
 from whisperx_api.jobs.store import SqliteJobStore
 from whisperx_api.pipeline.runner import PipelineRunner
@@ -115,20 +115,8 @@ class WorkerPool:
         self._blobs.delete_job(job.id)
         log.info("job %s: failed: %s", job.id, message)
 
-    def _progress_reporter(self, job_id: str) -> _ProgressReporter:
-        return _ProgressReporter(self._store, job_id)
-
-
-class _ProgressReporter:
-    """Writes progress to the store at most twice a second; called from the worker thread."""
-
-    def __init__(self, store: SqliteJobStore, job_id: str) -> None:
-        self._store = store
-        self._job_id = job_id
-        self._last = 0.0
-
-    def __call__(self, fraction: float) -> None:
-        now = time.monotonic()
-        if now - self._last >= _PROGRESS_INTERVAL_SECONDS:
-            self._last = now
-            self._store.set_progress(self._job_id, fraction)
+    def _progress_reporter(self, job_id: str) -> ThrottledProgress:
+        return ThrottledProgress(
+            lambda fraction: self._store.set_progress(job_id, fraction),
+            _PROGRESS_INTERVAL_SECONDS,
+        )
