@@ -17,6 +17,7 @@ from whisperx_api.domain.formats import OutputFormat
 from whisperx_api.domain.options import SubtitleOptions, TranscriptionOptions
 from whisperx_api.domain.transcript import Task
 from whisperx_api.errors import WhisperXApiError
+from whisperx_api.memory import fix_malloc_thresholds
 
 log = logging.getLogger("whisperx_api")
 
@@ -32,6 +33,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"whisperx-api: configuration error: {exc}", file=sys.stderr)
         return 2
     _configure_logging(settings.log_level)
+    fix_malloc_thresholds()  # before any model loads, so unloading one returns its memory
     try:
         result: int = args.handler(args, settings)
     except (ConfigError, WhisperXApiError) as exc:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import ctypes
-import gc
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -12,6 +10,7 @@ from dataclasses import dataclass
 from typing import Generic, TypeVar
 
 from whisperx_api.errors import Conflict, NotFound
+from whisperx_api.memory import release_memory
 
 M = TypeVar("M")
 
@@ -115,6 +114,7 @@ class ModelCache(Generic[M]):
                     entry.refs += 1
                     return entry
             model = self._loader(key)
+            release_memory()  # the loader's scratch buffers
             with self._lock:
                 entry = _Entry(model=model, refs=1)
                 self._entries[key] = entry
@@ -141,13 +141,3 @@ class ModelCache(Generic[M]):
 
         self._sweeper = threading.Thread(target=run, name="model-cache-sweeper", daemon=True)
         self._sweeper.start()
-
-
-def release_memory() -> None:
-    """Collect garbage and hand freed heap pages back to the OS (glibc keeps them otherwise)."""
-    gc.collect()
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-    except OSError:  # not glibc: nothing more to do
-        return
-    libc.malloc_trim(0)

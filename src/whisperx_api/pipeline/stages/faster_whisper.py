@@ -52,9 +52,10 @@ class FasterWhisperBackend:
         chunk_size: int = 30,
         ttl_seconds: float = -1,
     ) -> None:
-        # The library (not a model) is imported now: a broken install fails at startup, and the
-        # process's baseline memory includes the code that stays after every model is unloaded.
-        importlib.import_module("faster_whisper")
+        # The library and its Silero VAD session (which every request uses and nothing unloads)
+        # are set up now, not at the first request: a broken install fails at startup, and the
+        # process's baseline memory holds what stays after every Whisper model is unloaded.
+        importlib.import_module("faster_whisper.vad").get_vad_model()
         self._catalog = catalog
         self._devices = devices
         self._batch_size = batch_size

@@ -1,0 +1,49 @@
+"""Process memory: give freed heap back to the OS, so RSS falls after a model is unloaded.
+
+glibc raises its mmap and trim thresholds each time a large mmap-ed block is freed (up to
+32 MB and 64 MB). Once a model's weights have been dropped, a thread's heap then keeps up to
+64 MB of free memory that neither `free` nor `malloc_trim` hands back. Fixed thresholds stop
+that; `release_memory` trims what the heaps hold. Both do nothing on other C libraries.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import gc
+import os
+
+_M_TRIM_THRESHOLD = -1  # glibc's mallopt parameter numbers
+_M_MMAP_THRESHOLD = -3
+MMAP_THRESHOLD_BYTES = 32 * 1024 * 1024  # where glibc's moving threshold ends up anyway
+TRIM_THRESHOLD_BYTES = 1024 * 1024
+
+
+def _glibc() -> ctypes.CDLL | None:
+    try:
+        return ctypes.CDLL("libc.so.6")
+    except OSError:
+        return None
+
+
+def fix_malloc_thresholds() -> bool:
+    """Pin glibc's mmap and trim thresholds; True when applied.
+
+    A `MALLOC_MMAP_THRESHOLD_` or `MALLOC_TRIM_THRESHOLD_` in the environment is the operator's
+    choice and wins.
+    """
+    if {"MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_"} & set(os.environ):
+        return False
+    libc = _glibc()
+    if libc is None or not hasattr(libc, "mallopt"):
+        return False
+    return bool(libc.mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES)) and bool(
+        libc.mallopt(_M_TRIM_THRESHOLD, TRIM_THRESHOLD_BYTES)
+    )
+
+
+def release_memory() -> None:
+    """Collect garbage and hand the heaps' free pages back to the OS."""
+    gc.collect()
+    libc = _glibc()
+    if libc is not None and hasattr(libc, "malloc_trim"):
+        libc.malloc_trim(0)
