@@ -8,7 +8,7 @@ import time
 from whisperx_api.domain.audio import DecodedAudio
 from whisperx_api.domain.options import TranscriptionOptions
 from whisperx_api.domain.speakers import Diarization, SpeakerTurn
-from whisperx_api.domain.transcript import Segment, Transcript, Word
+from whisperx_api.domain.transcript import Segment, Transcript, Word, join_texts
 from whisperx_api.errors import BackendError, Conflict, InvalidRequest, ModelNotFound, NotFound
 from whisperx_api.pipeline.stage import DiarizationRequest, StageContext
 
@@ -92,11 +92,14 @@ class FakeTranscriber:
         if audio.duration < POISON_SECONDS:
             raise BackendError("the fake backend always fails on very short audio")
         steps = 10
+        transcript = fake_transcript(audio.duration, options)
         for i in range(steps):
             ctx.check_cancelled()
             time.sleep(self.delay / steps)
+            done = transcript.segments[: (i + 1) * len(transcript.segments) // steps]
+            ctx.report_text(join_texts(s.text for s in done))
             ctx.report((i + 1) / steps)
-        return fake_transcript(audio.duration, options)
+        return transcript
 
 
 def fake_transcript(duration: float, options: TranscriptionOptions) -> Transcript:

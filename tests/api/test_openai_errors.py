@@ -202,15 +202,3 @@ async def test_server_bug_is_a_generic_500(
     body = response.json()
     assert_envelope(body, "server_error", None, None)
     assert "secret" not in response.text
-
-
-async def test_streaming_is_refused_not_ignored(
-    make_settings: Callable[..., Settings], tmp_path: Path
-) -> None:
-    app = fake_app(make_settings(), FakeTranscriber())
-    async with running(app) as client:
-        response = await client.post(
-            URL, files=upload("a.wav", tone_bytes(tmp_path, 1.0)), data={"stream": "true"}
-        )
-    assert response.status_code == 400
-    assert_envelope(response.json(), "invalid_request_error", "unsupported_parameter", "stream")

@@ -419,21 +419,36 @@ def test_sigterm_finishes_the_running_job_and_keeps_the_queue(
 # 6. A client that goes away cancels its queued sync job
 
 
+def give_up_waiting(client: httpx.Client) -> None:
+    """A sync request whose client stops waiting after a second."""
+    files = {"file": (SHORT, (DATA / SHORT).read_bytes())}
+    with pytest.raises(httpx.TimeoutException):
+        client.post(
+            "/v1/audio/transcriptions",
+            files=files,
+            data={"model": "whisper-1"},
+            timeout=httpx.Timeout(1.0),
+        )
+
+
+def hang_up_on_the_stream(client: httpx.Client) -> None:
+    """A `stream=true` request whose client closes the connection once the stream has begun."""
+    files = {"file": (SHORT, (DATA / SHORT).read_bytes())}
+    data = {"model": "whisper-1", "stream": "true"}
+    with client.stream("POST", "/v1/audio/transcriptions", files=files, data=data) as response:
+        assert response.status_code == 200
+        assert response.headers["content-type"].startswith("text/event-stream")
+
+
+@pytest.mark.parametrize("walk_away", [give_up_waiting, hang_up_on_the_stream])
 def test_disconnected_sync_client_cancels_its_queued_job(
-    deploy: Callable[..., Deployment],
+    deploy: Callable[..., Deployment], walk_away: Callable[[httpx.Client], None]
 ) -> None:
     deployment = deploy()
     with serving(deployment.env, deployment.log) as server, api(server) as client:
         busy = submit(client, LONG)
         wait_status(client, busy, "Processing")
-        files = {"file": (SHORT, (DATA / SHORT).read_bytes())}
-        with pytest.raises(httpx.TimeoutException):
-            client.post(
-                "/v1/audio/transcriptions",
-                files=files,
-                data={"model": "whisper-1"},
-                timeout=httpx.Timeout(1.0),
-            )
+        walk_away(client)
 
         def queue_drained() -> tuple[dict[str, int], str] | None:
             state = queue_state(client)

@@ -13,14 +13,17 @@ import pytest
 import srt
 import webvtt
 from openai import OpenAI
+from openai.types.audio import TranscriptionTextDeltaEvent, TranscriptionTextDoneEvent
 
 from tests.audio import DATA
+from tests.distributed_stack import build_speech
 from tests.server import ServerProcess, serving
 from tests.wer import normalized_wer
 
 pytestmark = pytest.mark.slow
 
 KEY = "sk-integration"
+HEADERS = {"Authorization": f"Bearer {KEY}"}
 ENGLISH = ["en_espeak", "en_recorded"]
 
 
@@ -116,6 +119,34 @@ def test_translation_to_english(client: OpenAI) -> None:
     assert {"paris", "family"} <= words, result.text
     english = (DATA / "fr_espeak.en.txt").read_text()
     assert normalized_wer(english, result.text) <= 0.5, result.text
+
+
+def test_streamed_text_arrives_while_decoding(
+    client: OpenAI, server: ServerProcess, tmp_path: Path
+) -> None:
+    """stream=true through the SDK: deltas come while the job still runs and add up to `done`."""
+    speech = build_speech(tmp_path / "speech.wav", 60)
+    deltas: list[str] = []
+    done: list[str] = []
+    processing_at_first_delta = None
+    with speech.path.open("rb") as f:
+        # batch_size=1: each VAD chunk is a batch of its own, so segments come out in turn.
+        stream = client.audio.transcriptions.create(
+            model="whisper-1", file=f, stream=True, extra_body={"batch_size": 1}
+        )
+        for event in stream:
+            if isinstance(event, TranscriptionTextDeltaEvent):
+                if not deltas:
+                    status = httpx.get(f"{server.base_url}/status", headers=HEADERS).json()
+                    processing_at_first_delta = status["queue_state"]["processing_jobs"]
+                deltas.append(event.delta)
+            else:
+                assert isinstance(event, TranscriptionTextDoneEvent)
+                done.append(event.text)
+    assert processing_at_first_delta == 1
+    assert len(deltas) >= 2
+    assert done == ["".join(deltas)]
+    assert normalized_wer(speech.reference, done[0]) <= 0.10, done[0]
 
 
 def test_ten_concurrent_requests_share_one_model(server: ServerProcess) -> None:

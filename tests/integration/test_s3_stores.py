@@ -320,11 +320,13 @@ def test_progress_fail_and_requeue(store: S3JobStore) -> None:
     store.set_progress("a", 0.5)  # queued: ignored
     assert must_get(store, "a").progress is None
     store.claim("a", "w1", lease_seconds=60)
-    store.set_progress("a", 0.25, worker_id="w1")
-    store.set_progress("a", 0.75, worker_id="someone-else")
-    assert must_get(store, "a").progress == 0.25
+    store.set_progress("a", 0.25, "hello there", worker_id="w1")
+    store.set_progress("a", 0.75, "someone else's", worker_id="someone-else")
+    running = must_get(store, "a")
+    assert (running.progress, running.text_so_far) == (0.25, "hello there")
     assert store.requeue("a", "shutting down", uncount=True)
-    assert must_get(store, "a").attempts == 0
+    requeued = must_get(store, "a")
+    assert (requeued.attempts, requeued.text_so_far) == (0, None)
     store.claim("a", "w1", lease_seconds=60)
     assert store.fail("a", "bad audio", "invalid_audio")
     failed = store.get("a")
@@ -341,8 +343,11 @@ def test_progress_fail_and_requeue(store: S3JobStore) -> None:
 def test_result_written_twice_is_harmless(store: S3JobStore, client: S3Client, bucket: str) -> None:
     store.insert("a", spec())
     store.claim("a", "w1", lease_seconds=60)
+    store.set_progress("a", 0.5, "first so far", worker_id="w1")
     assert store.complete("a", '{"text": "first"}')
     done = store.get("a")
+    assert done is not None
+    assert done.text_so_far is None
     assert done is not None
     assert (done.status, done.progress) == (JobStatus.COMPLETED, 1.0)
     assert not store.complete("a", '{"text": "second"}')

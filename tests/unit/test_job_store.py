@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 from pathlib import Path
 
@@ -129,3 +130,42 @@ def test_counts(store: SqliteJobStore) -> None:
     assert counts[JobStatus.QUEUED] == 2
     assert counts[JobStatus.PROCESSING] == 1
     assert counts[JobStatus.COMPLETED] == 0
+
+
+def text_so_far(store: SqliteJobStore, job_id: str) -> str | None:
+    record = store.get(job_id)
+    assert record is not None
+    return record.text_so_far
+
+
+def test_text_so_far_while_processing_then_cleared(store: SqliteJobStore) -> None:
+    store.insert("a", spec())
+    store.set_progress("a", 0.5, "queued jobs are not written")
+    assert text_so_far(store, "a") is None
+    store.claim_next()
+    store.set_progress("a", 0.5, "the first words")
+    assert text_so_far(store, "a") == "the first words"
+    store.requeue("a", "restart")
+    assert text_so_far(store, "a") is None
+    store.claim_next()
+    store.set_progress("a", 0.9, "the first words and more")
+    store.complete("a", '{"text": "the first words and more"}')
+    assert text_so_far(store, "a") is None
+
+
+def test_a_store_from_before_streaming_gains_the_column_and_keeps_its_jobs(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "old.sqlite3"
+    old = SqliteJobStore(path)
+    old.insert("kept", spec(owner="alice"))
+    old.close()
+    with sqlite3.connect(path) as db:
+        db.execute("ALTER TABLE jobs DROP COLUMN text_so_far")
+    upgraded = SqliteJobStore(path)
+    kept = upgraded.get("kept")
+    assert kept is not None
+    assert kept.spec.owner == "alice"
+    assert upgraded.claim_next() is not None
+    upgraded.set_progress("kept", 0.5, "so far")
+    assert text_so_far(upgraded, "kept") == "so far"

@@ -36,18 +36,24 @@ def envelope(
     return {"error": {"message": message, "type": type_, "param": param, "code": code}}
 
 
-def error_response(exc: e.WhisperXApiError) -> JSONResponse:
-    """Render one of our errors with its status, envelope and headers."""
+def error_status(exc: e.WhisperXApiError) -> tuple[int, dict[str, object]]:
+    """The HTTP status and the body (the envelope, plus a job link on a sync timeout)."""
     status, type_ = next((s, t) for cls, s, t in ERROR_TABLE if isinstance(exc, cls))
     body: dict[str, object] = {**envelope(exc.message, type_, exc.param, exc.code)}
+    if isinstance(exc, e.SyncTimeout):
+        body["job_id"] = exc.job_id
+        body["status_url"] = f"/transcription/{exc.job_id}"
+    return status, body
+
+
+def error_response(exc: e.WhisperXApiError) -> JSONResponse:
+    """Render one of our errors with its status, envelope and headers."""
+    status, body = error_status(exc)
     headers: dict[str, str] = {}
     if isinstance(exc, e.AuthenticationFailed):
         headers["WWW-Authenticate"] = "Bearer"
     if isinstance(exc, e.Overloaded):
         headers["Retry-After"] = str(exc.retry_after)
-    if isinstance(exc, e.SyncTimeout):
-        body["job_id"] = exc.job_id
-        body["status_url"] = f"/transcription/{exc.job_id}"
     return JSONResponse(body, status_code=status, headers=headers)
 
 

@@ -22,7 +22,7 @@ from whisperx_api.domain.job import JobSpec, ResultStyle
 from whisperx_api.domain.languages import WHISPER_LANGUAGES
 from whisperx_api.domain.options import SubtitleOptions, TranscriptionOptions
 from whisperx_api.domain.transcript import Task
-from whisperx_api.errors import InvalidRequest, UnsupportedParameter
+from whisperx_api.errors import InvalidRequest
 
 
 def _require_upload(value: object) -> object:
@@ -43,6 +43,7 @@ LanguageCode = Annotated[str, AfterValidator(_language_code)]
 Granularity = Literal["segment", "word"]
 F = TypeVar("F", bound=BaseModel)
 _WORDLESS_FORMATS = frozenset({OutputFormat.JSON, OutputFormat.TEXT, OutputFormat.TXT})
+_STREAMABLE_FORMATS = frozenset({OutputFormat.JSON, OutputFormat.TEXT})
 _LIST_FIELDS = {"timestamp_granularities": ("timestamp_granularities[]", "timestamp_granularities")}
 
 
@@ -89,8 +90,16 @@ class AudioForm(BaseModel):
 
     def check_supported(self) -> None:
         """Refuse what this server does not offer, or combinations that cannot work."""
-        if self.stream:
-            raise UnsupportedParameter("Streaming is not supported yet.", param="stream")
+        if self.stream and self.is_async:
+            raise InvalidRequest(
+                "stream=true and async=true cannot be combined: a job's result is fetched later.",
+                param="stream",
+            )
+        if self.stream and self.response_format not in _STREAMABLE_FORMATS:
+            raise InvalidRequest(
+                "stream=true sends text events; response_format must be json or text.",
+                param="response_format",
+            )
         if self.response_format is OutputFormat.DIARIZED_JSON and not self.wants_speakers():
             raise InvalidRequest(
                 "response_format=diarized_json needs diarize=true.", param="response_format"

@@ -65,6 +65,7 @@ class JobRecord:
     created_at: float
     attempts: int = 0
     progress: float | None = None
+    text_so_far: str | None = None  # while processing: the transcript text decoded so far
     error: str | None = None
     error_code: str | None = None
     started_at: float | None = None

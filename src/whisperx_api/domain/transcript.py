@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -42,6 +43,11 @@ class Segment:
     no_speech_prob: float = 0.0
 
 
+def join_texts(texts: Iterable[str]) -> str:
+    """Texts stripped and joined with single spaces, empty ones left out."""
+    return " ".join(stripped for text in texts if (stripped := text.strip()))
+
+
 @dataclass(frozen=True, slots=True)
 class Transcript:
     """A whole result: segments in time order plus what was detected about the audio."""
@@ -56,7 +62,7 @@ class Transcript:
     @property
     def text(self) -> str:
         """Segment texts joined with single spaces, as OpenAI's `json` format has it."""
-        return " ".join(s.text.strip() for s in self.segments if s.text.strip()).strip()
+        return join_texts(s.text for s in self.segments)
 
     @property
     def words(self) -> tuple[Word, ...]:

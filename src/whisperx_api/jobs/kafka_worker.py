@@ -158,12 +158,14 @@ class KafkaWorker:
         log.info("job %s: processing (attempt %d)", job.id, job.attempts)
         lease_lost = threading.Event()
         keeper = asyncio.create_task(self._keep_lease(job.id, lease_lost), name="lease")
+        progress = ThrottledProgress(
+            lambda fraction, text: self._record_progress(job.id, fraction, text),
+            _PROGRESS_INTERVAL_SECONDS,
+        )
         ctx = StageContext(
-            ThrottledProgress(
-                lambda fraction: self._record_progress(job.id, fraction),
-                _PROGRESS_INTERVAL_SECONDS,
-            ),
+            progress.fraction,
             lambda: self._abort.is_set() or lease_lost.is_set(),
+            on_text=progress.text,
         )
         workdir = self._scratch / job.id
         try:
@@ -184,8 +186,8 @@ class KafkaWorker:
             self._store.complete, job.id, result, worker_id=self.worker_id
         )
         if stored:
-            await asyncio.to_thread(self._audio.delete_job, job.id)
             log.info("job %s: completed", job.id)
+            await asyncio.to_thread(self._audio.delete_job, job.id)
         else:
             log.warning("job %s: finished after losing its lease; result dropped", job.id)
         return True
@@ -238,10 +240,10 @@ class KafkaWorker:
         except CommitFailed as exc:  # the partition moved; its new owner will skip the job
             log.warning("job %s: %s", delivery.message.job_id, exc.message)
 
-    def _record_progress(self, job_id: str, fraction: float) -> None:
+    def _record_progress(self, job_id: str, fraction: float, text: str | None) -> None:
         """Progress is informative: a failed write is logged, never fatal to the job."""
         try:
-            self._store.set_progress(job_id, fraction, worker_id=self.worker_id)
+            self._store.set_progress(job_id, fraction, text, worker_id=self.worker_id)
         except WhisperXApiError as exc:
             log.warning("job %s: progress not recorded: %s", job_id, exc.message)
 

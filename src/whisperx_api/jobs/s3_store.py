@@ -209,11 +209,20 @@ class S3JobStore:
         return True
 
     @storage_errors()
-    def set_progress(self, job_id: str, progress: float, *, worker_id: str | None = None) -> None:
-        """Record how far a processing job is."""
+    def set_progress(
+        self,
+        job_id: str,
+        progress: float,
+        text_so_far: str | None = None,
+        *,
+        worker_id: str | None = None,
+    ) -> None:
+        """Record how far a processing job is, and the text it has decoded so far."""
 
         def advance(entry: _Entry) -> _Entry | None:
-            return entry.with_record(progress=progress) if _holds(entry, worker_id) else None
+            if not _holds(entry, worker_id):
+                return None
+            return entry.with_record(progress=progress, text_so_far=text_so_far)
 
         self._transition(job_id, advance)
 
@@ -515,14 +524,19 @@ def _holds(entry: _Entry, worker_id: str | None) -> bool:
 
 
 def _finished(entry: _Entry, status: JobStatus, at: float, **changes: Any) -> _Entry:
-    done = entry.with_record(status=status, finished_at=at, **changes)
+    done = entry.with_record(status=status, finished_at=at, text_so_far=None, **changes)
     return replace(done, worker=None, lease_until=None)
 
 
 def _requeued(entry: _Entry, error: str | None, uncount: bool) -> _Entry:
     attempts = entry.record.attempts - 1 if uncount else entry.record.attempts
     waiting = entry.with_record(
-        status=JobStatus.QUEUED, error=error, progress=None, started_at=None, attempts=attempts
+        status=JobStatus.QUEUED,
+        error=error,
+        progress=None,
+        text_so_far=None,
+        started_at=None,
+        attempts=attempts,
     )
     return replace(waiting, worker=None, lease_until=None)
 
@@ -541,6 +555,7 @@ def _dump(entry: _Entry) -> bytes:
         "created_at": record.created_at,
         "attempts": record.attempts,
         "progress": record.progress,
+        "text_so_far": record.text_so_far,
         "error": record.error,
         "error_code": record.error_code,
         "started_at": record.started_at,
@@ -563,6 +578,7 @@ def _load(raw: bytes) -> _Entry:
         created_at=data["created_at"],
         attempts=data["attempts"],
         progress=data["progress"],
+        text_so_far=data.get("text_so_far"),  # absent from records written before streaming
         error=data["error"],
         error_code=data["error_code"],
         started_at=data["started_at"],

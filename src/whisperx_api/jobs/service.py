@@ -7,7 +7,7 @@ import contextlib
 import math
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, replace
 from typing import BinaryIO
 
@@ -71,6 +71,7 @@ class JobService:
         self._max_file_size = max_file_size
         self._max_queued = max_queued_jobs
         self._batch_width = batch_width
+        self._detached: set[asyncio.Task[None]] = set()
 
     async def submit(self, spec: JobSpec, upload: BinaryIO) -> JobRecord:
         """Store the audio, check it is audio, queue the job."""
@@ -137,11 +138,29 @@ class JobService:
         disconnected: Disconnected | None = None,
     ) -> JobRecord:
         """Wait until the job is terminal; a client that goes away cancels its queued job."""
+        async for record in self.watch(job_id, owner, timeout, disconnected):
+            if record.status.is_terminal:
+                return record
+        raise AssertionError("watch() ends with a terminal record")  # pragma: no cover
+
+    async def watch(
+        self,
+        job_id: str,
+        owner: str | None,
+        timeout: float | None,
+        disconnected: Disconnected | None = None,
+    ) -> AsyncIterator[JobRecord]:
+        """The job now, then after each poll or wake-up, ending with its terminal state.
+
+        Past `timeout` raises `SyncTimeout` (the job keeps running); a client that goes away
+        has its queued job cancelled and gets `JobCancelled`.
+        """
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
             record = await self._owned(job_id, owner)
+            yield record
             if record.status.is_terminal:
-                return record
+                return
             if disconnected is not None and await disconnected():
                 await self._abandon(job_id, owner)
             remaining = None if deadline is None else deadline - time.monotonic()
@@ -152,6 +171,16 @@ class JobService:
                     job_id=job_id,
                 )
             await self._sleep_until_finished(job_id, remaining, disconnected is not None)
+
+    def abandon_soon(self, job_id: str, owner: str | None) -> None:
+        """Cancel a queued job from code that cannot await (a response torn down mid-stream)."""
+        task = asyncio.get_running_loop().create_task(self._cancel_quietly(job_id, owner))
+        self._detached.add(task)
+        task.add_done_callback(self._detached.discard)
+
+    async def _cancel_quietly(self, job_id: str, owner: str | None) -> None:
+        with contextlib.suppress(Conflict, NotFound):
+            await self.cancel(job_id, owner)
 
     async def wait_for_result(
         self,
@@ -187,8 +216,7 @@ class JobService:
         return record
 
     async def _abandon(self, job_id: str, owner: str | None) -> None:
-        with contextlib.suppress(Conflict, NotFound):
-            await self.cancel(job_id, owner)
+        await self._cancel_quietly(job_id, owner)
         raise JobCancelled("The client disconnected; the job was cancelled.")
 
     async def _sleep_until_finished(

@@ -23,6 +23,7 @@ CREATE TABLE IF NOT EXISTS jobs (
     spec TEXT NOT NULL,
     attempts INTEGER NOT NULL DEFAULT 0,
     progress REAL,
+    text_so_far TEXT,
     error TEXT,
     error_code TEXT,
     created_at REAL NOT NULL,
@@ -34,8 +35,11 @@ CREATE INDEX IF NOT EXISTS jobs_by_status ON jobs (status, seq);
 """
 
 _COLUMNS = (
-    "id, status, spec, created_at, attempts, progress, error, error_code, started_at, finished_at"
+    "id, status, spec, created_at, attempts, progress, text_so_far, error, error_code, "
+    "started_at, finished_at"
 )
+# Columns added after the first release, for stores created before them.
+_ADDED_COLUMNS = {"text_so_far": "TEXT"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,11 +62,19 @@ class SqliteJobStore:
         self._conn.execute("PRAGMA journal_mode=WAL")
         self._conn.execute("PRAGMA secure_delete=ON")
         self._conn.executescript(_SCHEMA)
+        self._add_missing_columns()
 
     def close(self) -> None:
         """Close the connection."""
         with self._lock:
             self._conn.close()
+
+    def _add_missing_columns(self) -> None:
+        with self._tx(immediate=True) as db:
+            present = {row[1] for row in db.execute("PRAGMA table_info(jobs)")}
+            for name, kind in _ADDED_COLUMNS.items():
+                if name not in present:
+                    db.execute(f"ALTER TABLE jobs ADD COLUMN {name} {kind}")
 
     def insert(self, job_id: str, spec: JobSpec, now: float | None = None) -> JobRecord:
         """Add a queued job at the back of the line."""
@@ -116,17 +128,26 @@ class SqliteJobStore:
             found = db.execute(f"SELECT {_COLUMNS} FROM jobs WHERE id = ?", (row[0],)).fetchone()
         return _record(found)
 
-    def set_progress(self, job_id: str, progress: float) -> None:
-        """Record how far a processing job is."""
-        self._update(job_id, JobStatus.PROCESSING, "progress = ?", (progress,))
+    def set_progress(self, job_id: str, progress: float, text_so_far: str | None = None) -> None:
+        """Record how far a processing job is, and the text it has decoded so far."""
+        self._update(
+            job_id, JobStatus.PROCESSING, "progress = ?, text_so_far = ?", (progress, text_so_far)
+        )
 
     def complete(self, job_id: str, result: str) -> bool:
         """Store the result; False if the job was no longer processing."""
-        return self._finish(job_id, JobStatus.COMPLETED, "result = ?, progress = 1", (result,))
+        return self._finish(
+            job_id, JobStatus.COMPLETED, "result = ?, progress = 1, text_so_far = NULL", (result,)
+        )
 
     def fail(self, job_id: str, error: str, code: str | None) -> bool:
         """Mark the job failed for good."""
-        return self._finish(job_id, JobStatus.FAILED, "error = ?, error_code = ?", (error, code))
+        return self._finish(
+            job_id,
+            JobStatus.FAILED,
+            "error = ?, error_code = ?, text_so_far = NULL",
+            (error, code),
+        )
 
     def requeue(self, job_id: str, error: str | None = None, *, uncount: bool = False) -> bool:
         """Put a processing job back in line, keeping its place; `uncount` forgives the attempt."""
@@ -134,7 +155,8 @@ class SqliteJobStore:
         return self._update(
             job_id,
             JobStatus.PROCESSING,
-            f"status = ?, error = ?, progress = NULL, started_at = NULL, attempts = {attempts}",
+            f"status = ?, error = ?, progress = NULL, text_so_far = NULL, started_at = NULL, "
+            f"attempts = {attempts}",
             (JobStatus.QUEUED.value, error),
         )
 
@@ -229,7 +251,7 @@ class SqliteJobStore:
 
 
 def _record(row: tuple[Any, ...]) -> JobRecord:
-    job_id, status, spec, created, attempts, progress, error, code, started, finished = row
+    job_id, status, spec, created, attempts, progress, text, error, code, started, finished = row
     return JobRecord(
         id=job_id,
         status=JobStatus(status),
@@ -237,6 +259,7 @@ def _record(row: tuple[Any, ...]) -> JobRecord:
         created_at=created,
         attempts=attempts,
         progress=progress,
+        text_so_far=text,
         error=error,
         error_code=code,
         started_at=started,

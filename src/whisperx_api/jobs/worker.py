@@ -82,7 +82,11 @@ class WorkerPool:
 
     async def _process(self, job: JobRecord) -> None:
         log.info("job %s: processing (attempt %d)", job.id, job.attempts)
-        ctx = StageContext(self._progress_reporter(job.id), self._abort.is_set)
+        progress = ThrottledProgress(
+            lambda fraction, text: self._store.set_progress(job.id, fraction, text),
+            _PROGRESS_INTERVAL_SECONDS,
+        )
+        ctx = StageContext(progress.fraction, self._abort.is_set, on_text=progress.text)
         audio = self._blobs.audio_path(job.id)
         try:
             transcript = await asyncio.to_thread(self._runner.run, audio, job.spec.options, ctx)
@@ -114,9 +118,3 @@ class WorkerPool:
         self._store.fail(job.id, message, code)
         self._blobs.delete_job(job.id)
         log.info("job %s: failed: %s", job.id, message)
-
-    def _progress_reporter(self, job_id: str) -> ThrottledProgress:
-        return ThrottledProgress(
-            lambda fraction: self._store.set_progress(job_id, fraction),
-            _PROGRESS_INTERVAL_SECONDS,
-        )

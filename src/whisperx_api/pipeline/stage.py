@@ -20,18 +20,30 @@ class StageContext:
         self,
         on_progress: Callable[[float], None] | None = None,
         is_cancelled: Callable[[], bool] | None = None,
+        *,
+        on_text: Callable[[str], None] | None = None,
     ) -> None:
         self._on_progress = on_progress
         self._is_cancelled = is_cancelled
+        self._on_text = on_text
 
     def report(self, fraction: float) -> None:
         """Tell the owner how far along the job is (0..1)."""
         if self._on_progress is not None:
             self._on_progress(min(1.0, max(0.0, fraction)))
 
+    def report_text(self, text_so_far: str) -> None:
+        """Tell the owner the transcript text decoded so far (what streaming clients see)."""
+        if self._on_text is not None:
+            self._on_text(text_so_far)
+
     def scaled(self, low: float, high: float) -> StageContext:
         """A context whose 0..1 progress lands in `low..high` of this one's."""
-        return StageContext(lambda f: self.report(low + (high - low) * f), self._is_cancelled)
+        return StageContext(
+            lambda f: self.report(low + (high - low) * f),
+            self._is_cancelled,
+            on_text=self._on_text,
+        )
 
     def check_cancelled(self) -> None:
         """Raise `JobCancelled` when the owner asked us to stop; call between units of work."""

@@ -1,4 +1,5 @@
-"""OpenAI's `/v1/audio/transcriptions` and `/v1/audio/translations`: submit, then wait."""
+"""OpenAI's `/v1/audio/transcriptions` and `/v1/audio/translations`: submit, then wait
+(or stream the text as it is decoded)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from whisperx_api.api.schemas import (
     TranslationForm,
     parse_form,
 )
+from whisperx_api.api.streaming import text_event_stream
 
 router = APIRouter(tags=["openai"])
 
@@ -43,6 +45,10 @@ async def _submit_and_answer(
         spec = form.to_spec(owner)
         runtime.check_upload_size(form.file.size)
         record = await runtime.jobs.submit(spec, form.file.file)
+    if form.stream:
+        return text_event_stream(
+            runtime.jobs, record, runtime.sync_timeout, request.is_disconnected
+        )
     if form.is_async:
         accepted = JobAccepted(job_id=record.id, status_url=f"/transcription/{record.id}")
         return JSONResponse(accepted.model_dump(), status_code=202)

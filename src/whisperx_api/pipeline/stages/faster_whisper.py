@@ -14,7 +14,7 @@ from typing import Any
 
 from whisperx_api.domain.audio import DecodedAudio
 from whisperx_api.domain.options import TranscriptionOptions
-from whisperx_api.domain.transcript import Segment, Transcript, Word
+from whisperx_api.domain.transcript import Segment, Transcript, Word, join_texts
 from whisperx_api.errors import BackendError, InvalidRequest, ModelNotFound
 from whisperx_api.pipeline.catalog import ModelCatalog
 from whisperx_api.pipeline.models import ModelCache
@@ -192,9 +192,13 @@ class FasterWhisperBackend:
 
 def _collect(raw: Iterable[Any], duration: float, ctx: StageContext) -> tuple[Segment, ...]:
     segments: list[Segment] = []
+    text = ""
     for item in raw:
         ctx.check_cancelled()
-        segments.append(_segment(len(segments), item))
+        segment = _segment(len(segments), item)
+        segments.append(segment)
+        text = join_texts((text, segment.text))
+        ctx.report_text(text)
         ctx.report(item.end / duration if duration > 0 else 1.0)
     return tuple(segments)
 
