@@ -113,11 +113,13 @@ def _worker(args: argparse.Namespace, settings: Settings) -> int:
     """Run one distributed worker until SIGTERM or SIGINT."""
     import asyncio
 
-    from whisperx_api.runtime.distributed import build_worker, prepare_infrastructure
-    from whisperx_api.storage.s3 import make_s3_client
+    from whisperx_api.runtime.extras import require_distributed_extra
 
     if settings.mode != "kafka":
         raise ConfigError("'whisperx-api worker' needs MODE=kafka (and KAFKA__*, S3__* settings)")
+    require_distributed_extra()
+    from whisperx_api.runtime.distributed import build_worker, prepare_infrastructure
+    from whisperx_api.storage.s3 import make_s3_client
 
     async def work() -> None:
         await prepare_infrastructure(settings, make_s3_client(settings.s3))

@@ -16,11 +16,14 @@ from tests.audio import DATA
 
 
 def run_cli(
-    args: list[str], env: dict[str, str], timeout: float = 300
+    args: list[str],
+    env: dict[str, str],
+    timeout: float = 300,
+    launcher: tuple[str, ...] = ("-m", "whisperx_api.cli"),
 ) -> subprocess.CompletedProcess[str]:
     clean = {k: v for k, v in os.environ.items() if not k.startswith(("WHISPER", "API_KEY"))}
     return subprocess.run(
-        [sys.executable, "-m", "whisperx_api.cli", *args],
+        [sys.executable, *launcher, *args],
         env={**clean, "HF_HUB_OFFLINE": "1", **env},
         capture_output=True,
         text=True,
@@ -88,3 +91,21 @@ def test_serve_refuses_a_broken_keys_file(tmp_path: Path, content: str) -> None:
     result = run_cli(["serve", "--port", "1"], env, timeout=60)
     assert result.returncode == 2
     assert "API_KEYS_FILE" in result.stderr
+
+
+WITHOUT_AIOKAFKA = (
+    "import sys; sys.modules['aiokafka'] = None; "  # as if the distributed extra were missing
+    "from whisperx_api.cli import main; sys.exit(main(sys.argv[1:]))"
+)
+
+
+@pytest.mark.parametrize("command", [["serve", "--port", "1"], ["worker"]])
+def test_kafka_mode_without_the_distributed_extra_says_what_to_install(
+    tmp_path: Path, command: list[str]
+) -> None:
+    env = {"MODE": "kafka", "WHISPER_TMP_FILES": str(tmp_path / "data")}
+    result = run_cli(command, env, timeout=60, launcher=("-c", WITHOUT_AIOKAFKA))
+    assert result.returncode == 2, result.stderr
+    assert "pip install 'whisperx-api[distributed]'" in result.stderr
+    assert "aiokafka" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -17,6 +17,7 @@ from whisperx_api.api.limits import BodySizeLimit
 from whisperx_api.api.routes import health, jobs, models, openai_audio
 from whisperx_api.config import Settings
 from whisperx_api.runtime.base import Runtime
+from whisperx_api.runtime.extras import require_distributed_extra
 
 log = logging.getLogger("whisperx_api.access")
 
@@ -40,6 +41,7 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
 def build_runtime(settings: Settings) -> Runtime:
     """The composition root's one choice: embedded, or an API replica of the distributed mode."""
     if settings.mode == "kafka":
+        require_distributed_extra()
         from whisperx_api.runtime.distributed import build_distributed_api
 
         return build_distributed_api(settings)
