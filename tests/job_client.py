@@ -1,7 +1,9 @@
-"""HTTP helpers for the job API (`/transcription`), shared by the end-to-end tests."""
+"""HTTP helpers for the job APIs (`/transcription`, async `/v1/audio/transcriptions`), shared by
+the end-to-end tests."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -17,6 +19,19 @@ def submit_job(client: httpx.Client, name: str, content: bytes | None = None, **
     body = response.json()
     assert body == {"job_id": body["job_id"], "status_url": f"/transcription/{body['job_id']}"}
     return str(body["job_id"])
+
+
+def submit_openai_job(client: httpx.Client, audio: Path, **fields: str) -> str:
+    """An async job (202) through `/v1/audio/transcriptions`, which takes every WhisperX field
+    (`batch_size` among them); its id."""
+    with audio.open("rb") as f:
+        response = client.post(
+            "/v1/audio/transcriptions",
+            files={"file": (audio.name, f)},
+            data={"async": "true", "response_format": "json", **fields},
+        )
+    assert response.status_code == 202, response.text
+    return str(response.json()["job_id"])
 
 
 def job_status(client: httpx.Client, job_id: str) -> dict[str, Any]:

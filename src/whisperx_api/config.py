@@ -166,6 +166,11 @@ class JobsSettings(BaseModel):
     default_sync_mode: bool = False
     output_format: str = "txt"
     max_attempts: int = Field(default=3, ge=1)
+    shutdown_grace_seconds: float = Field(
+        default=30.0,
+        ge=0,
+        description="on SIGTERM, how long running jobs may finish before they are put back",
+    )
 
     @field_validator("output_format", mode="before")
     @classmethod

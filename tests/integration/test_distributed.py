@@ -44,6 +44,7 @@ from tests.distributed_stack import (
 )
 from tests.job_client import job_status as status
 from tests.job_client import submit_job as submit
+from tests.job_client import submit_openai_job
 from tests.kafka_broker import kafka_bootstrap
 from tests.s3_server import s3_endpoint
 from tests.server import ServerProcess
@@ -621,3 +622,51 @@ def test_sigterm_lets_the_running_job_finish_then_the_worker_exits(
         assert (done["status"], done["attempts"]) == ("Completed", 1), done
         text = json_text(take(client, job_id))
         assert normalized_wer(long_speech.reference, text) <= MAX_LONG_WER, text
+
+
+def test_sigterm_past_the_grace_puts_the_job_back_for_another_worker(
+    kafka_bootstrap: str,
+    s3_endpoint: str,
+    cache_dir: Path,
+    tmp_path: Path,
+    long_speech: Speech,
+) -> None:
+    """JOBS__SHUTDOWN_GRACE_SECONDS=0: the stopping worker abandons the job at its next segment,
+    leaves its message uncommitted, and the other worker runs it as the same attempt."""
+    with (
+        deployed(
+            kafka_bootstrap,
+            s3_endpoint,
+            tmp_path,
+            apis=1,
+            workers=2,
+            cache_dir=cache_dir,
+            JOBS__SHUTDOWN_GRACE_SECONDS="0",
+        ) as stack,
+        api(stack.apis[0]) as client,
+    ):
+        # batch_size=1: one VAD chunk per batch, so the job has segment boundaries to stop at.
+        job_id = submit_openai_job(client, long_speech.path, batch_size="1")
+        victim = wait_for(
+            lambda: next((w for w in stack.workers if (job_id, 1) in w.processing()), None),
+            f"a worker to start {job_id}",
+            JOB_SECONDS,
+        )
+        wait_for(
+            lambda: True if status(client, job_id).get("progress", 0) > 0 else None,
+            f"{job_id} to make progress",
+            JOB_SECONDS,
+        )
+        victim.process.terminate()
+        assert victim.process.wait(JOB_SECONDS) == 0, victim.log()[-4000:]
+        log = victim.log()
+        assert log.index(f"job {job_id}: put back (worker stopping)") < log.index("stopped"), log
+        assert victim.completed() == []
+
+        survivor = next(w for w in stack.workers if w is not victim)
+        done = wait_status(client, job_id, "Completed", timeout=REDELIVERY_SECONDS + JOB_SECONDS)
+        assert done["attempts"] == 1, done  # the abandoned run was not counted
+        assert survivor.processing() == [(job_id, 1)]
+        text = json.loads(take(client, job_id))["text"]
+        assert normalized_wer(long_speech.reference, text) <= MAX_LONG_WER, text
+        assert_clean_api_logs(stack)

@@ -25,8 +25,9 @@ import srt
 import webvtt
 
 from tests.audio import DATA
+from tests.distributed_stack import build_speech
 from tests.job_client import job_status as status
-from tests.job_client import submit_job
+from tests.job_client import submit_job, submit_openai_job
 from tests.server import ServerProcess, serving, start_server, stop_server
 from tests.wer import normalized_wer
 
@@ -414,6 +415,38 @@ def test_sigterm_finishes_the_running_job_and_keeps_the_queue(
     finally:
         stop_server(server)
     assert exit_code == 0, f"exit code {exit_code} after a graceful SIGTERM"
+
+
+def test_sigterm_past_the_grace_puts_the_running_job_back(
+    deploy: Callable[..., Deployment], tmp_path: Path
+) -> None:
+    """JOBS__SHUTDOWN_GRACE_SECONDS=0: the running job stops at its next segment, goes back in
+    line without costing an attempt, and completes after the restart."""
+    deployment = deploy(JOBS__SHUTDOWN_GRACE_SECONDS="0")
+    speech = build_speech(tmp_path / "speech.wav", 100)
+    server = start_server(deployment.env, deployment.log)
+    try:
+        with api(server) as client:
+            # batch_size=1: one VAD chunk per batch, so the job has segment boundaries to stop at.
+            job_id = submit_openai_job(client, speech.path, batch_size="1")
+            poll(
+                lambda: True if status(client, job_id).get("progress", 0) > 0 else None,
+                "the job to make progress",
+            )
+        server.process.terminate()
+        assert server.process.wait(60) == 0
+        assert f"job {job_id}: put back (server stopping)" in server.log(), server.log()
+
+        server = start_server(deployment.env, deployment.log)
+        with api(server) as client:
+            done = wait_status(client, job_id, "Completed")
+            assert done["attempts"] == 1, done  # the interrupted run was not counted
+            text = json.loads(take(client, job_id))["text"]  # OpenAI's json: only the text
+            assert normalized_wer(speech.reference, text) <= MAX_WER, text
+        assert worker_runs(server) == [job_id, job_id]
+        assert_clean_log(server)
+    finally:
+        stop_server(server)
 
 
 # 6. A client that goes away cancels its queued sync job

@@ -103,6 +103,7 @@ class WorkerPool:
     def _settle_failure(self, job: JobRecord, exc: BaseException) -> None:
         if isinstance(exc, JobCancelled) or not isinstance(exc, Exception):
             self._store.requeue(job.id, "interrupted by shutdown", uncount=True)
+            log.info("job %s: put back (server stopping)", job.id)
             return
         if isinstance(exc, InvalidRequest):
             self._fail(job, exc.message, exc.code)

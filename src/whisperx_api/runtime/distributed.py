@@ -89,6 +89,7 @@ def build_worker(settings: Settings, registry: BackendRegistry | None = None) ->
         WorkerPolicy(
             settings.jobs.max_attempts,
             kafka.lease_seconds,
+            grace_seconds=settings.jobs.shutdown_grace_seconds,
             preload=tuple(dict.fromkeys(("transcription", *settings.backends.preload))),
         ),
     )

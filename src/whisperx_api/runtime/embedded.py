@@ -57,4 +57,5 @@ def build_embedded(settings: Settings, registry: BackendRegistry | None = None) 
         sync_timeout=sync_timeout,
         retention_seconds=settings.jobs.retention_hours * 3600,
         cleanup_interval_seconds=settings.jobs.cleanup_interval_hours * 3600,
+        shutdown_grace_seconds=settings.jobs.shutdown_grace_seconds,
     )
