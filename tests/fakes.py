@@ -136,6 +136,9 @@ class FakeDiarizer:
         self.requests: list[DiarizationRequest] = []
         self._loaded: list[str] = []
 
+    def check_request(self, request: DiarizationRequest) -> None:
+        """Any request can run."""
+
     def diarize(
         self, audio: DecodedAudio, request: DiarizationRequest, ctx: StageContext
     ) -> Diarization:

@@ -140,8 +140,9 @@ async def test_job_endpoint_diarizes_and_passes_the_request_token(
     assert diarizer.requests[0].hf_token == "hf_abc"
 
 
-async def test_pyannote_without_a_token_is_a_clear_400(
-    make_settings: Callable[..., Settings], tmp_path: Path
+@pytest.mark.parametrize("is_async", ["false", "true"])
+async def test_pyannote_without_a_token_is_a_clear_400_at_submit(
+    make_settings: Callable[..., Settings], tmp_path: Path, is_async: str
 ) -> None:
     from whisperx_api.api.app import create_app
     from whisperx_api.pipeline.registry import default_registry
@@ -153,10 +154,14 @@ async def test_pyannote_without_a_token_is_a_clear_400(
     app = create_app(settings, build_embedded(settings, registry))
     async with running(app) as client:
         response = await client.post(
-            URL, files={"file": ("a.wav", tone_bytes(tmp_path, 2.0))}, data={"diarize": "true"}
+            URL,
+            files={"file": ("a.wav", tone_bytes(tmp_path, 2.0))},
+            data={"diarize": "true", "async": is_async},
         )
+        queued = (await client.get("/status")).json()["queue_state"]["queued_jobs"]
     assert response.status_code == 400
     assert response.json()["error"]["code"] == "missing_hf_token"
+    assert queued == 0  # refused before a job existed, not failed later
 
 
 async def test_diarize_model_lifecycle_routes(make_settings: Callable[..., Settings]) -> None:

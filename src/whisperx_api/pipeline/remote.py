@@ -39,6 +39,9 @@ class RemoteStage:
     def align(self, transcript: Transcript, audio: DecodedAudio, ctx: StageContext) -> Transcript:
         raise UnsupportedParameter(_ON_WORKERS)
 
+    def check_request(self, request: DiarizationRequest) -> None:
+        """The workers' own configuration decides (a token may be set only there)."""
+
     def diarize(
         self, audio: DecodedAudio, request: DiarizationRequest, ctx: StageContext
     ) -> Diarization:

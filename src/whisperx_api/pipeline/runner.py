@@ -49,6 +49,8 @@ class PipelineRunner:
             raise UnsupportedParameter(
                 "Speaker diarization is not configured on this server.", param="diarize"
             )
+        if options.diarize and self.diarizer is not None:
+            self.diarizer.check_request(_diarization_request(options))
         if options.device is not None or options.device_index is not None:
             self.transcriber.check_device(options.device, options.device_index)
         return replace(options, model=self.transcriber.resolve_model(options.model))
@@ -92,13 +94,15 @@ class PipelineRunner:
             transcript = self.aligner.align(transcript, audio, ctx)
         if options.diarize and self.diarizer is not None:
             ctx.check_cancelled()
-            request = DiarizationRequest(
-                options.min_speakers,
-                options.max_speakers,
-                options.speaker_embeddings,
-                options.hf_token,
+            diarization = self.diarizer.diarize(
+                audio, _diarization_request(options), ctx.scaled(share, 1.0)
             )
-            diarization = self.diarizer.diarize(audio, request, ctx.scaled(share, 1.0))
             transcript = split_at_speaker_changes(assign_speakers(transcript, diarization))
         ctx.report(1.0)
         return transcript
+
+
+def _diarization_request(options: TranscriptionOptions) -> DiarizationRequest:
+    return DiarizationRequest(
+        options.min_speakers, options.max_speakers, options.speaker_embeddings, options.hf_token
+    )

@@ -134,6 +134,10 @@ class DiarizationRequest:
 class DiarizationBackend(ManagedModels, Protocol):
     """Finds who spoke when."""
 
+    def check_request(self, request: DiarizationRequest) -> None:
+        """Raise `InvalidRequest` at submit time when this request could never run here."""
+        ...
+
     def diarize(
         self, audio: DecodedAudio, request: DiarizationRequest, ctx: StageContext
     ) -> Diarization:

@@ -54,6 +54,10 @@ class PyannoteDiarizer:
         self._pipelines: dict[str, Any] = {}
         self._lock = threading.Lock()
 
+    def check_request(self, request: DiarizationRequest) -> None:
+        if not (request.hf_token or self._default_token):
+            raise MissingToken
+
     def diarize(
         self, audio: DecodedAudio, request: DiarizationRequest, ctx: StageContext
     ) -> Diarization:

@@ -424,6 +424,9 @@ class SenkoBackend:
             lambda _name: SenkoDiarizer(device).load(), ttl_seconds
         )
 
+    def check_request(self, request: DiarizationRequest) -> None:
+        """Every request can run: the model ships with the package."""
+
     def diarize(
         self, audio: DecodedAudio, request: DiarizationRequest, ctx: StageContext
     ) -> Diarization:
