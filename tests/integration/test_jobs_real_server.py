@@ -503,6 +503,58 @@ def test_disconnected_sync_client_cancels_its_queued_job(
         assert_clean_log(server)
 
 
+def leave_the_sync_request(client: httpx.Client, audio: Path) -> None:
+    """A sync request whose client stops waiting after 3 s, while its job runs."""
+    with pytest.raises(httpx.TimeoutException), audio.open("rb") as f:
+        client.post(
+            "/v1/audio/transcriptions",
+            files={"file": (audio.name, f)},
+            data={"model": "whisper-1"},
+            timeout=httpx.Timeout(3.0),
+        )
+
+
+def leave_the_stream(client: httpx.Client, audio: Path) -> None:
+    """A `stream=true` request whose client hangs up once its job is processing."""
+    with (
+        audio.open("rb") as f,
+        client.stream(
+            "POST",
+            "/v1/audio/transcriptions",
+            files={"file": (audio.name, f)},
+            data={"model": "whisper-1", "stream": "true"},
+        ) as response,
+    ):
+        assert response.status_code == 200
+        poll(
+            lambda: True if queue_state(client)["processing_jobs"] == 1 else None,
+            "the streamed job to start",
+        )
+
+
+@pytest.mark.parametrize("walk_away", [leave_the_sync_request, leave_the_stream])
+def test_a_result_nobody_can_fetch_is_deleted_when_its_job_ends(
+    deploy: Callable[..., Deployment],
+    tmp_path: Path,
+    walk_away: Callable[[httpx.Client, Path], None],
+) -> None:
+    """The client of a sync or streamed request left while its job was processing (too late to
+    cancel it): the job finishes, and its result is deleted rather than kept until expiry."""
+    deployment = deploy()
+    speech = build_speech(tmp_path / "speech.wav", 100)
+    with serving(deployment.env, deployment.log) as server, api(server) as client:
+        walk_away(client, speech.path)
+        (job_id,) = worker_runs(server)
+        poll(
+            lambda: True if client.get(f"/transcription/{job_id}").status_code == 404 else None,
+            "the finished job's result to be discarded",
+        )
+        assert f"job {job_id}: completed" in server.log()
+        assert f"job {job_id}: result discarded; its client had gone" in server.log()
+        assert not deployment.job_dir(job_id).exists()
+        assert_clean_log(server)
+
+
 # 7. Sync timeout
 
 

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import math
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from dataclasses import dataclass, replace
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from whisperx_api.domain.job import JobRecord, JobSpec, JobStatus
 from whisperx_api.domain.transcript import Transcript
@@ -25,6 +26,8 @@ from whisperx_api.errors import (
 from whisperx_api.jobs.messages import load_transcript
 from whisperx_api.jobs.ports import Admission, AudioIntake, Dispatcher, JobStore
 from whisperx_api.jobs.signals import JobSignals, LocalDispatch
+
+log = logging.getLogger(__name__)
 
 _WAIT_POLL_SECONDS = 1.0
 _DISCONNECT_POLL_SECONDS = 0.5
@@ -173,14 +176,36 @@ class JobService:
             await self._sleep_until_finished(job_id, remaining, disconnected is not None)
 
     def abandon_soon(self, job_id: str, owner: str | None) -> None:
-        """Cancel a queued job from code that cannot await (a response torn down mid-stream)."""
-        task = asyncio.get_running_loop().create_task(self._cancel_quietly(job_id, owner))
+        """`_give_up` from code that cannot await (a response torn down mid-stream)."""
+        self._detach(self._give_up(job_id, owner))
+
+    async def stop_background(self) -> None:
+        """Cancel the clean-ups still waiting (their results then go with the retention sweep)."""
+        for task in list(self._detached):
+            task.cancel()
+        await asyncio.gather(*self._detached, return_exceptions=True)
+
+    async def _give_up(self, job_id: str, owner: str | None) -> None:
+        """Nobody will fetch this job's result: cancel it while queued; once it is processing
+        (cancel refused), let it finish and delete the result then."""
+        try:
+            await self.cancel(job_id, owner)
+        except Conflict:
+            self._detach(self._discard_when_done(job_id, owner))
+        except NotFound:
+            pass
+
+    async def _discard_when_done(self, job_id: str, owner: str | None) -> None:
+        with contextlib.suppress(WhisperXApiError):
+            record = await self.wait(job_id, owner, None)
+            if record.status is JobStatus.COMPLETED:
+                await self.take_result(job_id, owner)
+                log.info("job %s: result discarded; its client had gone", job_id)
+
+    def _detach(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(work)
         self._detached.add(task)
         task.add_done_callback(self._detached.discard)
-
-    async def _cancel_quietly(self, job_id: str, owner: str | None) -> None:
-        with contextlib.suppress(Conflict, NotFound):
-            await self.cancel(job_id, owner)
 
     async def wait_for_result(
         self,
@@ -216,7 +241,7 @@ class JobService:
         return record
 
     async def _abandon(self, job_id: str, owner: str | None) -> None:
-        await self._cancel_quietly(job_id, owner)
+        await self._give_up(job_id, owner)
         raise JobCancelled("The client disconnected; the job was cancelled.")
 
     async def _sleep_until_finished(

@@ -53,6 +53,7 @@ class Runtime:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._sweeper
         await self.workers.stop(self.shutdown_grace_seconds)
+        await self.jobs.stop_background()
         self.runner.close()
         self.store.close()
 
