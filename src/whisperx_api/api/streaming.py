@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
+from contextlib import aclosing
 
 from fastapi.responses import StreamingResponse
 
@@ -42,11 +43,12 @@ async def text_events(
     sent = ""
     settled = False
     try:
-        async for current in jobs.watch(record.id, owner, timeout, disconnected):
-            grown = _growth(sent, current.text_so_far)
-            if grown:
-                sent += grown
-                yield _event({"type": "transcript.text.delta", "delta": grown})
+        async with aclosing(jobs.watch(record.id, owner, timeout, disconnected)) as records:
+            async for current in records:
+                grown = _growth(sent, current.text_so_far)
+                if grown:
+                    sent += grown
+                    yield _event({"type": "transcript.text.delta", "delta": grown})
         _, transcript = await jobs.wait_for_result(record, timeout)
         settled = True
         rest = _growth(sent, transcript.text)

@@ -8,7 +8,7 @@ import logging
 import math
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+from collections.abc import AsyncGenerator, Awaitable, Callable, Coroutine
 from dataclasses import dataclass, replace
 from typing import Any, BinaryIO
 
@@ -141,9 +141,10 @@ class JobService:
         disconnected: Disconnected | None = None,
     ) -> JobRecord:
         """Wait until the job is terminal; a client that goes away cancels its queued job."""
-        async for record in self.watch(job_id, owner, timeout, disconnected):
-            if record.status.is_terminal:
-                return record
+        async with contextlib.aclosing(self.watch(job_id, owner, timeout, disconnected)) as records:
+            async for record in records:
+                if record.status.is_terminal:
+                    return record
         raise AssertionError("watch() ends with a terminal record")  # pragma: no cover
 
     async def watch(
@@ -152,7 +153,7 @@ class JobService:
         owner: str | None,
         timeout: float | None,
         disconnected: Disconnected | None = None,
-    ) -> AsyncIterator[JobRecord]:
+    ) -> AsyncGenerator[JobRecord, None]:
         """The job now, then after each poll or wake-up, ending with its terminal state.
 
         Past `timeout` raises `SyncTimeout` (the job keeps running); a client that goes away
