@@ -9,6 +9,7 @@ from typing import Any
 
 import httpx
 import pytest
+from fastapi import FastAPI
 
 from tests.api.test_openai_errors import assert_envelope
 from tests.audio import tone_bytes
@@ -30,15 +31,23 @@ def events(response: httpx.Response) -> list[dict[str, Any]]:
     return [json.loads(b.removeprefix("data: ")) for b in blocks]
 
 
+async def post_tone(
+    app: FastAPI, tmp_path: Path, fields: dict[str, str], seconds: float = 1.0, url: str = URL
+) -> tuple[httpx.Response, dict[str, Any]]:
+    """One request with a tone of `seconds`, and `/status` right after it."""
+    async with running(app) as client:
+        response = await client.post(
+            url, files={"file": ("a.wav", tone_bytes(tmp_path, seconds))}, data=fields
+        )
+        status: dict[str, Any] = (await client.get("/status")).json()
+    return response, status
+
+
 async def test_deltas_arrive_while_decoding_and_add_up_to_the_done_text(
     make_settings: Callable[..., Settings], tmp_path: Path
 ) -> None:
     app = fake_app(make_settings(), FakeTranscriber(delay=3.0))
-    async with running(app) as client:
-        response = await client.post(
-            URL, files={"file": ("a.wav", tone_bytes(tmp_path, 2.0))}, data={"stream": "true"}
-        )
-        status = (await client.get("/status")).json()
+    response, status = await post_tone(app, tmp_path, {"stream": "true"}, seconds=2.0)
     assert response.status_code == 200
     stream = events(response)
     deltas = [e["delta"] for e in stream if e["type"] == "transcript.text.delta"]
@@ -59,12 +68,8 @@ async def test_translations_stream_too(
 ) -> None:
     backend = FakeTranscriber()
     app = fake_app(make_settings(), backend)
-    async with running(app) as client:
-        response = await client.post(
-            "/v1/audio/translations",
-            files={"file": ("a.wav", tone_bytes(tmp_path, 1.0))},
-            data={"stream": "true", "response_format": "text"},
-        )
+    fields = {"stream": "true", "response_format": "text"}
+    response, _ = await post_tone(app, tmp_path, fields, url="/v1/audio/translations")
     assert events(response)[-1]["text"] == FAKE_TEXT
     assert backend.calls[0].task == "translate"
 
@@ -74,12 +79,7 @@ async def test_streamed_jobs_skip_word_timestamps(
 ) -> None:
     backend = FakeTranscriber()
     app = fake_app(make_settings(), backend)
-    async with running(app) as client:
-        await client.post(
-            URL,
-            files={"file": ("a.wav", tone_bytes(tmp_path, 1.0))},
-            data={"stream": "true", "timestamp_granularities[]": "word"},
-        )
+    await post_tone(app, tmp_path, {"stream": "true", "timestamp_granularities[]": "word"})
     assert backend.calls[0].word_timestamps is False
 
 
@@ -96,11 +96,7 @@ async def test_combinations_that_cannot_stream_are_refused(
 ) -> None:
     backend = FakeTranscriber()
     app = fake_app(make_settings(), backend)
-    async with running(app) as client:
-        response = await client.post(
-            URL, files={"file": ("a.wav", tone_bytes(tmp_path, 1.0))}, data=fields
-        )
-        status = (await client.get("/status")).json()
+    response, status = await post_tone(app, tmp_path, fields)
     assert response.status_code == 400
     assert_envelope(response.json(), "invalid_request_error", None, param)
     assert backend.calls == []
@@ -123,9 +119,7 @@ async def test_a_job_that_fails_ends_the_stream_with_an_error_event(
     make_settings: Callable[..., Settings], tmp_path: Path
 ) -> None:
     app = fake_app(make_settings(jobs={"max_attempts": 1}), FakeTranscriber())
-    short = tone_bytes(tmp_path, POISON_SECONDS / 2)
-    async with running(app) as client:
-        response = await client.post(URL, files={"file": ("a.wav", short)}, data={"stream": "true"})
+    response, _ = await post_tone(app, tmp_path, {"stream": "true"}, seconds=POISON_SECONDS / 2)
     assert response.status_code == 200  # the stream had begun
     (last,) = events(response)
     assert_envelope(last, "server_error", "max_attempts", None)
