@@ -237,6 +237,12 @@ class KafkaSettings(BaseModel):
     lease_seconds: float = Field(
         default=30.0, ge=1, description="a worker's claim on a job; renewed every third of it"
     )
+    orphan_job_seconds: float = Field(
+        default=600.0,
+        ge=1,
+        description="a queued job whose message was never published (its API replica died) "
+        "is deleted by the workers after this long",
+    )
 
 
 class S3Settings(BaseModel):

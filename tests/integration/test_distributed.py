@@ -49,7 +49,12 @@ from tests.kafka_broker import kafka_bootstrap
 from tests.s3_server import s3_endpoint
 from tests.server import ServerProcess
 from tests.wer import normalized_wer
+from whisperx_api.config import S3Settings
+from whisperx_api.domain.job import JobSpec
+from whisperx_api.domain.options import TranscriptionOptions
 from whisperx_api.jobs.kafka_messages import DeadLetter, JobMessage
+from whisperx_api.jobs.s3_store import S3JobStore
+from whisperx_api.storage.s3 import S3BlobStore, make_s3_client
 
 __all__ = ["kafka_bootstrap", "s3_endpoint"]  # the fixtures, imported for pytest
 
@@ -670,3 +675,58 @@ def test_sigterm_past_the_grace_puts_the_job_back_for_another_worker(
         text = json.loads(take(client, job_id))["text"]
         assert normalized_wer(long_speech.reference, text) <= MAX_LONG_WER, text
         assert_clean_api_logs(stack)
+
+
+# 8. A job recorded by an API replica that died before publishing it
+
+
+def test_a_job_never_published_is_deleted_and_queued_jobs_are_not(
+    kafka_bootstrap: str,
+    s3_endpoint: str,
+    cache_dir: Path,
+    tmp_path: Path,
+    long_speech: Speech,
+) -> None:
+    """KAFKA__ORPHAN_JOB_SECONDS=4: an orphan (recorded, audio stored, no message: its replica
+    died in between) is deleted with its audio; a published job queued for longer is kept."""
+    with (
+        deployed(
+            kafka_bootstrap,
+            s3_endpoint,
+            tmp_path,
+            apis=1,
+            workers=1,
+            cache_dir=cache_dir,
+            KAFKA__ORPHAN_JOB_SECONDS="4",
+        ) as stack,
+        api(stack.apis[0]) as client,
+    ):
+        settings = S3Settings(
+            endpoint_url=stack.env["S3__ENDPOINT_URL"],
+            bucket=stack.env["S3__BUCKET"],
+            access_key_id=stack.env["S3__ACCESS_KEY_ID"],
+            secret_access_key=stack.env["S3__SECRET_ACCESS_KEY"],
+        )
+        s3 = make_s3_client(settings)
+        store, blobs = S3JobStore(s3, settings.bucket), S3BlobStore(s3, settings.bucket)
+        orphan = str(uuid.uuid4())
+        with (DATA / SHORT).open("rb") as f:  # what a replica does before it publishes
+            blobs.save_audio(orphan, f, 1 << 30)
+        store.insert(orphan, JobSpec(TranscriptionOptions(model="tiny.en")))
+
+        busy = submit(client, long_speech.path.name, long_speech.path.read_bytes())
+        waiting = submit(client, SHORT)  # queued behind `busy` for longer than 4 s
+        (worker,) = stack.workers
+        wait_for(
+            lambda: True if f"job {orphan}: deleted" in worker.log() else None,
+            "the worker to delete the orphan",
+            JOB_SECONDS,
+        )
+        assert_error_envelope(client.get(f"/transcription/{orphan}"), 404)
+        assert not blobs.job_exists(orphan)
+
+        for job_id in (busy, waiting):
+            wait_status(client, job_id, "Completed")
+            assert take(client, job_id)
+        assert f"job {waiting}: deleted" not in worker.log()
+        assert worker.processing() == [(busy, 1), (waiting, 1)]

@@ -6,6 +6,7 @@ import io
 import os
 import random
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -443,3 +444,19 @@ def run_threads(targets: list[Callable[[], None]]) -> None:
         thread.join(timeout=120)
     if errors:
         raise errors[0]
+
+
+def test_unannounced_jobs_are_the_old_queued_ones_never_published(store: S3JobStore) -> None:
+    for name in ("orphan", "announced", "claimed", "young"):
+        store.insert(name, spec())
+    assert store.mark_announced("announced")
+    assert store.mark_announced("announced")  # again: harmless
+    store.claim("claimed", "w1", lease_seconds=60)  # a worker got its message
+    assert store.requeue("claimed", "retry", worker_id="w1")
+    later = time.time() + 61
+    assert store.unannounced(60, now=later) == ["orphan", "young"]
+    assert store.unannounced(60) == []  # nothing is a minute old yet
+    assert not store.mark_announced("missing")
+    assert store.delete("orphan")
+    assert not store.mark_announced("orphan")  # gone: its replica's 202 must not go out
+    assert store.unannounced(60, now=later) == ["young"]

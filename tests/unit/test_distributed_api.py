@@ -94,7 +94,7 @@ async def test_submit_while_the_broker_is_down_is_a_503_and_leaves_nothing(
     runtime = build_distributed_api(settings)
     store = SqliteJobStore(tmp_path / "jobs.sqlite3")  # stands in for S3; dispatch is tested
     staging = LocalBlobStore(tmp_path / "staging")
-    dispatch = KafkaDispatch(KafkaJobProducer.from_settings(settings.kafka))
+    dispatch = KafkaDispatch(KafkaJobProducer.from_settings(settings.kafka), lambda _: True)
     service = JobService(
         store,
         staging,

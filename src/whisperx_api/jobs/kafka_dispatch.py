@@ -7,7 +7,7 @@ import time
 from collections.abc import Awaitable, Callable
 
 from whisperx_api.domain.job import JobRecord
-from whisperx_api.errors import Overloaded
+from whisperx_api.errors import Overloaded, WhisperXApiError
 from whisperx_api.jobs.kafka_messages import JobMessage
 from whisperx_api.jobs.kafka_queue import KafkaJobProducer, KafkaQueueError
 
@@ -18,12 +18,18 @@ class KafkaDispatch:
     """Publishes a `JobMessage` for every queued job; also the replica's background lifecycle.
 
     `prepare` runs once at start (creating the bucket and topics), before the producer connects.
+    `mark_announced(job_id)` records in the job store that the message is out (False: the job
+    is gone); until then a job whose replica died is an orphan that workers delete.
     """
 
     def __init__(
-        self, producer: KafkaJobProducer, prepare: Callable[[], Awaitable[None]] | None = None
+        self,
+        producer: KafkaJobProducer,
+        mark_announced: Callable[[str], bool],
+        prepare: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         self._producer = producer
+        self._mark_announced = mark_announced
         self._prepare = prepare
 
     async def start(self) -> None:
@@ -46,3 +52,7 @@ class KafkaDispatch:
             )
             unavailable.code = "queue_unavailable"
             raise unavailable from exc
+        if not await asyncio.to_thread(self._mark_announced, record.id):
+            raise WhisperXApiError(
+                f"Job '{record.id}' vanished while it was being queued.", code="storage_error"
+            )

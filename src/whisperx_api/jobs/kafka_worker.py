@@ -13,6 +13,8 @@ run the pipeline while renewing the lease, store the outcome, and only then comm
   goes to the dead-letter topic and turns Failed with the reason. Bad input fails at once.
 - Stopping (SIGTERM) lets the running job finish within the grace period, else puts it back in
   line uncounted and leaves its message uncommitted.
+- A queued job whose message was never published (its API replica died in between) is deleted
+  with its audio after `orphan_seconds`: no worker would hear of it, no client has its id.
 """
 
 from __future__ import annotations
@@ -56,6 +58,7 @@ class WorkerPolicy:
     lease_seconds: float
     grace_seconds: float = 30.0
     preload: tuple[str, ...] = ("transcription",)
+    orphan_seconds: float = 600.0
 
 
 class KafkaWorker:
@@ -95,7 +98,7 @@ class KafkaWorker:
         try:
             await self._consumer.start()
             log.info("worker %s: started", self.worker_id)
-            sweep = asyncio.create_task(self._republish_lapsed_forever(), name="lease-sweep")
+            sweep = asyncio.create_task(self._sweep_forever(), name="job-sweep")
             try:
                 await self._consume()
             finally:
@@ -263,16 +266,31 @@ class KafkaWorker:
                 lost.set()
                 return
 
-    async def _republish_lapsed_forever(self) -> None:
-        """Jobs whose worker died after their message was committed elsewhere get a new one."""
+    async def _sweep_forever(self) -> None:
+        """Every lease period, republish lapsed jobs; every quarter of the orphan age, delete
+        orphans."""
+        orphans_checked = time.monotonic()
         while True:
-            await asyncio.sleep(self._policy.lease_seconds)
+            await asyncio.sleep(min(self._policy.lease_seconds, self._policy.orphan_seconds / 4))
             try:
-                for job in await asyncio.to_thread(self._store.lapsed):
-                    message = JobMessage(
-                        job_id=job.id, attempt=job.attempts + 1, submitted_at=time.time()
-                    )
-                    await self._producer.publish(message)
-                    log.info("job %s: lease lapsed; republished", job.id)
+                await self._republish_lapsed()
+                if time.monotonic() - orphans_checked >= self._policy.orphan_seconds / 4:
+                    orphans_checked = time.monotonic()
+                    await asyncio.to_thread(self._delete_orphans)
             except WhisperXApiError as exc:
-                log.warning("lease sweep failed: %s", exc.message)
+                log.warning("job sweep failed: %s", exc.message)
+
+    async def _republish_lapsed(self) -> None:
+        """Jobs whose worker died after their message was committed elsewhere get a new one."""
+        for job in await asyncio.to_thread(self._store.lapsed):
+            message = JobMessage(job_id=job.id, attempt=job.attempts + 1, submitted_at=time.time())
+            await self._producer.publish(message)
+            log.info("job %s: lease lapsed; republished", job.id)
+
+    def _delete_orphans(self) -> None:
+        """Queued jobs whose API replica died before publishing them: no worker will hear of
+        them and no client has their id, so they go (audio too) instead of filling the queue."""
+        for job_id in self._store.unannounced(self._policy.orphan_seconds):
+            if self._store.delete(job_id):
+                self._audio.delete_job(job_id)
+                log.warning("job %s: deleted; its API replica stopped before queueing it", job_id)

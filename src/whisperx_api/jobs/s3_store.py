@@ -78,6 +78,9 @@ class _Entry:
     worker: str | None = None
     lease_until: float | None = None
     gone: bool = False
+    # False from insert until the job's message is published: an API replica that died in
+    # between leaves a job no worker will hear of and no client has the id of.
+    announced: bool = True
 
     @property
     def status(self) -> JobStatus:
@@ -120,7 +123,7 @@ class S3JobStore:
     def insert(self, job_id: str, spec: JobSpec, now: float | None = None) -> JobRecord:
         """Add a queued job at the back of the line."""
         record = JobRecord(id=job_id, status=JobStatus.QUEUED, spec=spec, created_at=_now(now))
-        entry = _Entry(record, seq=f"{time.time_ns():020d}")
+        entry = _Entry(record, seq=f"{time.time_ns():020d}", announced=False)
         body = _dump(entry)
         if not self._put(self._record_key(job_id), body, create=True):
             found = self._fetch(job_id)
@@ -187,10 +190,45 @@ class S3JobStore:
                 started_at=started,
                 progress=0.0,
             )
-            return replace(running, worker=worker_id, lease_until=started + lease_seconds)
+            # A worker got its message, so it was announced even if the mark was never written.
+            return replace(
+                running, worker=worker_id, lease_until=started + lease_seconds, announced=True
+            )
 
         outcome = self._transition(job_id, take)
         return None if outcome is None or outcome.after is None else outcome.after.record
+
+    @storage_errors()
+    def mark_announced(self, job_id: str) -> bool:
+        """Record that the job's message was published; False when the job is gone."""
+        outcome = self._transition(
+            job_id, lambda entry: None if entry.announced else replace(entry, announced=True)
+        )
+        return outcome is not None
+
+    @storage_errors()
+    def unannounced(self, older_than_seconds: float, now: float | None = None) -> list[str]:
+        """Queued jobs created over `older_than_seconds` ago whose message was never published.
+
+        Queued markers sort by insertion time, so only the older ones are read.
+        """
+        before = _now(now) - older_than_seconds
+        younger = f"{int(before * 1e9):020d}"
+        prefix = self._status_prefix(JobStatus.QUEUED)
+        found: list[str] = []
+        for key in list(list_keys(self._client, self._bucket, prefix)):
+            if key.removeprefix(prefix) >= younger:
+                break
+            parsed = self._parse_marker(key)
+            entry = None if parsed is None else self._load(parsed[1])
+            if (
+                entry is not None
+                and entry.status is JobStatus.QUEUED
+                and not entry.announced
+                and entry.record.created_at < before
+            ):
+                found.append(entry.record.id)
+        return found
 
     @storage_errors()
     def renew_lease(
@@ -563,6 +601,7 @@ def _dump(entry: _Entry) -> bytes:
         "worker": entry.worker,
         "lease_until": entry.lease_until,
         "gone": entry.gone,
+        "announced": entry.announced,
     }
     return json.dumps(data, ensure_ascii=False).encode()
 
@@ -591,4 +630,5 @@ def _load(raw: bytes) -> _Entry:
         worker=data["worker"],
         lease_until=data["lease_until"],
         gone=data["gone"],
+        announced=data.get("announced", True),  # absent from records written before the flag
     )

@@ -50,6 +50,7 @@ def build_distributed_api(settings: Settings, registry: BackendRegistry | None =
     )
     dispatch = KafkaDispatch(
         KafkaJobProducer.from_settings(settings.kafka, client_id="whisperx-api"),
+        store.mark_announced,
         prepare=lambda: prepare_infrastructure(settings, client),
     )
     service = JobService(
@@ -90,6 +91,7 @@ def build_worker(settings: Settings, registry: BackendRegistry | None = None) ->
             settings.jobs.max_attempts,
             kafka.lease_seconds,
             grace_seconds=settings.jobs.shutdown_grace_seconds,
+            orphan_seconds=kafka.orphan_job_seconds,
             preload=tuple(dict.fromkeys(("transcription", *settings.backends.preload))),
         ),
     )
