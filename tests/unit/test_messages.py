@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from whisperx_api.domain.formats import OutputFormat
@@ -20,8 +22,15 @@ def test_spec_round_trip() -> None:
         subtitles=SubtitleOptions(highlight_words=True, max_line_width=42, max_line_count=2),
         style=ResultStyle.JOBS,
         owner="abc",
+        streamed=True,
     )
     assert load_spec(dump_spec(spec)) == spec
+
+
+def test_a_spec_from_before_streaming_loads_as_not_streamed() -> None:
+    old = json.loads(dump_spec(JobSpec(options=TranscriptionOptions(model="base"))))
+    del old["streamed"]
+    assert load_spec(json.dumps(old)).streamed is False
 
 
 def test_transcript_round_trip() -> None:

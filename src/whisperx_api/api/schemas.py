@@ -193,6 +193,7 @@ def _spec(
         subtitles=form.subtitle_options(),
         style=ResultStyle.OPENAI,
         owner=owner,
+        streamed=form.stream,
     )
 
 

@@ -53,6 +53,7 @@ class JobSpec:
     subtitles: SubtitleOptions = field(default_factory=SubtitleOptions)
     style: ResultStyle = ResultStyle.OPENAI
     owner: str | None = None
+    streamed: bool = False  # the client reads the text as it is decoded (`stream=true`)
 
 
 @dataclass(frozen=True, slots=True)

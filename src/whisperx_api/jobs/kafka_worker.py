@@ -168,7 +168,7 @@ class KafkaWorker:
         ctx = StageContext(
             progress.fraction,
             lambda: self._abort.is_set() or lease_lost.is_set(),
-            on_text=progress.text,
+            on_text=progress.text if job.spec.streamed else None,
         )
         workdir = self._scratch / job.id
         try:

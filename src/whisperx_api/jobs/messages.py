@@ -30,6 +30,7 @@ def load_spec(text: str) -> JobSpec:
         subtitles=SubtitleOptions(**data["subtitles"]),
         style=ResultStyle(data["style"]),
         owner=data["owner"],
+        streamed=data.get("streamed", False),  # absent from specs written before streaming
     )
 
 

@@ -86,7 +86,8 @@ class WorkerPool:
             lambda fraction, text: self._store.set_progress(job.id, fraction, text),
             _PROGRESS_INTERVAL_SECONDS,
         )
-        ctx = StageContext(progress.fraction, self._abort.is_set, on_text=progress.text)
+        on_text = progress.text if job.spec.streamed else None
+        ctx = StageContext(progress.fraction, self._abort.is_set, on_text=on_text)
         audio = self._blobs.audio_path(job.id)
         try:
             transcript = await asyncio.to_thread(self._runner.run, audio, job.spec.options, ctx)

@@ -32,6 +32,11 @@ class StageContext:
         if self._on_progress is not None:
             self._on_progress(min(1.0, max(0.0, fraction)))
 
+    @property
+    def wants_text(self) -> bool:
+        """True when someone reads the text so far (a streamed job); else skip building it."""
+        return self._on_text is not None
+
     def report_text(self, text_so_far: str) -> None:
         """Tell the owner the transcript text decoded so far (what streaming clients see)."""
         if self._on_text is not None:

@@ -197,8 +197,9 @@ def _collect(raw: Iterable[Any], duration: float, ctx: StageContext) -> tuple[Se
         ctx.check_cancelled()
         segment = _segment(len(segments), item)
         segments.append(segment)
-        text = join_texts((text, segment.text))
-        ctx.report_text(text)
+        if ctx.wants_text:
+            text = join_texts((text, segment.text))
+            ctx.report_text(text)
         ctx.report(item.end / duration if duration > 0 else 1.0)
     return tuple(segments)
 
