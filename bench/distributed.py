@@ -33,8 +33,8 @@ from tests.distributed_stack import (  # noqa: E402
     WorkerProcess,
     build_speech,
     deployed,
-    wait_for,
 )
+from tests.job_client import wait_for  # noqa: E402
 from tests.processes import terminate  # noqa: E402
 
 JOB_SECONDS = 1800

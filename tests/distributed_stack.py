@@ -20,14 +20,14 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import TypeVar
 
 from tests.audio import DATA, RATE
+from tests.job_client import wait_for
 from tests.server import ServerProcess, start_server, stop_server
 
 KEY = "sk-distributed"
@@ -47,8 +47,6 @@ COMPLETED = re.compile(rf"job {JOB_ID}: completed")
 DEAD_LETTERED = re.compile(rf"job {JOB_ID}: dead-lettered after (\d+) attempt")
 STARTED = re.compile(r"worker (\S+): started")
 LOG_TIME = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}) ")
-
-T = TypeVar("T")
 
 
 # Processes
@@ -296,21 +294,6 @@ def deployed(
         yield stack
     finally:
         stack.close()
-
-
-# Waiting
-
-
-def wait_for(check: Callable[[], T | None], what: str, timeout: float, step: float = 0.1) -> T:
-    """Call `check` every `step` seconds until it returns something; AssertionError after
-    `timeout` (callers in tests get a plain failure, the benchmark a clear crash)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = check()
-        if found is not None:
-            return found
-        time.sleep(step)
-    raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
 
 
 # Inputs

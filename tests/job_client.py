@@ -1,14 +1,40 @@
 """HTTP helpers for the job APIs (`/transcription`, async `/v1/audio/transcriptions`), shared by
-the end-to-end tests."""
+the end-to-end tests, and the bounded poll they all wait with."""
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 
 from tests.audio import DATA
+from tests.server import ServerProcess
+
+T = TypeVar("T")
+
+
+@contextmanager
+def api_client(server: ServerProcess, key: str) -> Iterator[httpx.Client]:
+    """An HTTP client for `server`, authorized with `key`."""
+    headers = {"Authorization": f"Bearer {key}"}
+    with httpx.Client(base_url=server.base_url, headers=headers, timeout=60) as client:
+        yield client
+
+
+def wait_for(check: Callable[[], T | None], what: str, timeout: float, step: float = 0.1) -> T:
+    """Call `check` every `step` seconds until it returns something; AssertionError after
+    `timeout` (callers in tests get a plain failure, the benchmarks a clear crash)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = check()
+        if found is not None:
+            return found
+        time.sleep(step)
+    raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
 
 
 def submit_job(client: httpx.Client, name: str, content: bytes | None = None, **fields: str) -> str:

@@ -16,7 +16,7 @@ import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
@@ -40,11 +40,10 @@ from tests.distributed_stack import (
     build_speech,
     deployed,
     kill,
-    wait_for,
 )
+from tests.job_client import api_client, submit_openai_job, wait_for
 from tests.job_client import job_status as status
 from tests.job_client import submit_job as submit
-from tests.job_client import submit_openai_job
 from tests.kafka_broker import kafka_bootstrap
 from tests.s3_server import s3_endpoint
 from tests.server import ServerProcess
@@ -102,14 +101,34 @@ def shared(
         yield stack
 
 
+StackFactory = Callable[..., AbstractContextManager[Stack]]
+
+
+@pytest.fixture
+def own_stack(
+    kafka_bootstrap: str, s3_endpoint: str, cache_dir: Path, tmp_path: Path
+) -> StackFactory:
+    """A stack for one test, in its temp dir: `own_stack(apis=1, workers=2, **env_overrides)`."""
+
+    def build(*, apis: int, workers: int, **overrides: str) -> AbstractContextManager[Stack]:
+        return deployed(
+            kafka_bootstrap,
+            s3_endpoint,
+            tmp_path / "stack",
+            apis=apis,
+            workers=workers,
+            cache_dir=cache_dir,
+            **overrides,
+        )
+
+    return build
+
+
 # HTTP helpers (the conventions of test_jobs_real_server.py)
 
 
-@contextmanager
-def api(server: ServerProcess) -> Iterator[httpx.Client]:
-    headers = {"Authorization": f"Bearer {KEY}"}
-    with httpx.Client(base_url=server.base_url, headers=headers, timeout=60) as client:
-        yield client
+def api(server: ServerProcess) -> AbstractContextManager[httpx.Client]:
+    return api_client(server, KEY)
 
 
 HEALTHY = {"Queued", "Processing", "Completed"}
@@ -463,16 +482,11 @@ def test_streamed_text_comes_through_an_api_replica(shared: Stack, long_speech: 
 
 
 def test_sigkilled_worker_job_is_redelivered_and_completed_once(
-    kafka_bootstrap: str,
-    s3_endpoint: str,
-    cache_dir: Path,
-    tmp_path: Path,
+    own_stack: StackFactory,
     long_speech: Speech,
 ) -> None:
     with (
-        deployed(
-            kafka_bootstrap, s3_endpoint, tmp_path, apis=1, workers=2, cache_dir=cache_dir
-        ) as stack,
+        own_stack(apis=1, workers=2) as stack,
         api(stack.apis[0]) as client,
     ):
         job_id = submit(
@@ -547,19 +561,12 @@ POLL_INTERVAL_MS = 3_000
 
 
 def test_job_longer_than_poll_interval_causes_no_rebalance(
-    kafka_bootstrap: str, s3_endpoint: str, cache_dir: Path, tmp_path: Path
+    own_stack: StackFactory,
+    tmp_path: Path,
 ) -> None:
     speech = build_speech(tmp_path / "very-long.wav", 480)
     with (
-        deployed(
-            kafka_bootstrap,
-            s3_endpoint,
-            tmp_path / "stack",
-            apis=1,
-            workers=1,
-            cache_dir=cache_dir,
-            KAFKA__MAX_POLL_INTERVAL_MS=str(POLL_INTERVAL_MS),
-        ) as stack,
+        own_stack(apis=1, workers=1, KAFKA__MAX_POLL_INTERVAL_MS=str(POLL_INTERVAL_MS)) as stack,
         api(stack.apis[0]) as client,
     ):
         (worker,) = stack.workers
@@ -602,16 +609,11 @@ def test_job_longer_than_poll_interval_causes_no_rebalance(
 
 
 def test_sigterm_lets_the_running_job_finish_then_the_worker_exits(
-    kafka_bootstrap: str,
-    s3_endpoint: str,
-    cache_dir: Path,
-    tmp_path: Path,
+    own_stack: StackFactory,
     long_speech: Speech,
 ) -> None:
     with (
-        deployed(
-            kafka_bootstrap, s3_endpoint, tmp_path, apis=1, workers=1, cache_dir=cache_dir
-        ) as stack,
+        own_stack(apis=1, workers=1) as stack,
         api(stack.apis[0]) as client,
     ):
         (worker,) = stack.workers
@@ -630,24 +632,13 @@ def test_sigterm_lets_the_running_job_finish_then_the_worker_exits(
 
 
 def test_sigterm_past_the_grace_puts_the_job_back_for_another_worker(
-    kafka_bootstrap: str,
-    s3_endpoint: str,
-    cache_dir: Path,
-    tmp_path: Path,
+    own_stack: StackFactory,
     long_speech: Speech,
 ) -> None:
     """JOBS__SHUTDOWN_GRACE_SECONDS=0: the stopping worker abandons the job at its next segment,
     leaves its message uncommitted, and the other worker runs it as the same attempt."""
     with (
-        deployed(
-            kafka_bootstrap,
-            s3_endpoint,
-            tmp_path,
-            apis=1,
-            workers=2,
-            cache_dir=cache_dir,
-            JOBS__SHUTDOWN_GRACE_SECONDS="0",
-        ) as stack,
+        own_stack(apis=1, workers=2, JOBS__SHUTDOWN_GRACE_SECONDS="0") as stack,
         api(stack.apis[0]) as client,
     ):
         # batch_size=1: one VAD chunk per batch, so the job has segment boundaries to stop at.
@@ -681,24 +672,13 @@ def test_sigterm_past_the_grace_puts_the_job_back_for_another_worker(
 
 
 def test_a_job_never_published_is_deleted_and_queued_jobs_are_not(
-    kafka_bootstrap: str,
-    s3_endpoint: str,
-    cache_dir: Path,
-    tmp_path: Path,
+    own_stack: StackFactory,
     long_speech: Speech,
 ) -> None:
     """KAFKA__ORPHAN_JOB_SECONDS=4: an orphan (recorded, audio stored, no message: its replica
     died in between) is deleted with its audio; a published job queued for longer is kept."""
     with (
-        deployed(
-            kafka_bootstrap,
-            s3_endpoint,
-            tmp_path,
-            apis=1,
-            workers=1,
-            cache_dir=cache_dir,
-            KAFKA__ORPHAN_JOB_SECONDS="4",
-        ) as stack,
+        own_stack(apis=1, workers=1, KAFKA__ORPHAN_JOB_SECONDS="4") as stack,
         api(stack.apis[0]) as client,
     ):
         settings = S3Settings(

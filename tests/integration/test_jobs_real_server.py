@@ -12,8 +12,8 @@ import re
 import subprocess
 import time
 import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from itertools import groupby
 from pathlib import Path
@@ -26,8 +26,8 @@ import webvtt
 
 from tests.audio import DATA
 from tests.distributed_stack import build_speech
+from tests.job_client import api_client, submit_job, submit_openai_job, wait_for
 from tests.job_client import job_status as status
-from tests.job_client import submit_job, submit_openai_job
 from tests.server import ServerProcess, serving, start_server, stop_server
 from tests.wer import normalized_wer
 
@@ -84,11 +84,8 @@ def deploy(tmp_path: Path, cache_dir: Path) -> Callable[..., Deployment]:
     return build
 
 
-@contextmanager
-def api(server: ServerProcess) -> Iterator[httpx.Client]:
-    headers = {"Authorization": f"Bearer {KEY}"}
-    with httpx.Client(base_url=server.base_url, headers=headers, timeout=60) as client:
-        yield client
+def api(server: ServerProcess) -> AbstractContextManager[httpx.Client]:
+    return api_client(server, KEY)
 
 
 def submit(client: httpx.Client, audio: str = LONG, **fields: str) -> str:
@@ -104,14 +101,8 @@ def queue_state(client: httpx.Client) -> dict[str, int]:
 
 
 def poll(check: Callable[[], T | None], what: str, timeout: float = JOB_SECONDS) -> T:
-    """Call `check` every POLL seconds until it returns something; fail after `timeout`."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = check()
-        if found is not None:
-            return found
-        time.sleep(POLL)
-    pytest.fail(f"timed out after {timeout:g} s waiting for {what}")
+    """`wait_for` with this module's step and default bound."""
+    return wait_for(check, what, timeout, POLL)
 
 
 def wait_status(client: httpx.Client, job_id: str, wanted: str) -> dict[str, Any]:
