@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any, ClassVar, Self
 
 MESSAGE_VERSION = 1
@@ -23,8 +23,24 @@ class UnsupportedMessageVersion(MessageError):
     """A message written by another (usually newer) schema version."""
 
 
+class _Message:
+    """Compact JSON in and out, for the message dataclasses below (their fields, `v` first)."""
+
+    kind: ClassVar[str]
+
+    def to_bytes(self) -> bytes:
+        """Compact UTF-8 JSON, `v` included."""
+        return _dump(asdict(self))  # type: ignore[call-overload]
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> Self:
+        """Inverse of `to_bytes`; raises `MessageError` on anything else."""
+        names = tuple(f.name for f in fields(cls) if f.name != "v")  # type: ignore[arg-type]
+        return cls(**_load(cls.kind, data, names))
+
+
 @dataclass(frozen=True)
-class JobMessage:
+class JobMessage(_Message):
     """Asks a worker to run job `job_id`; one per job, and one more per retry."""
 
     kind: ClassVar[str] = "JobMessage"
@@ -40,19 +56,9 @@ class JobMessage:
         _check_count(self.kind, "attempt", self.attempt)
         _check_time(self.kind, "submitted_at", self.submitted_at)
 
-    def to_bytes(self) -> bytes:
-        """Compact UTF-8 JSON, `v` included."""
-        return _dump(asdict(self))
-
-    @classmethod
-    def from_bytes(cls, data: bytes) -> Self:
-        """Inverse of `to_bytes`; raises `MessageError` on anything else."""
-        fields = _load(cls.kind, data, ("job_id", "attempt", "submitted_at"))
-        return cls(**fields)
-
 
 @dataclass(frozen=True)
-class DeadLetter:
+class DeadLetter(_Message):
     """A job that failed `attempts` times, parked on the dead-letter topic with the last reason."""
 
     kind: ClassVar[str] = "DeadLetter"
@@ -70,16 +76,6 @@ class DeadLetter:
         if not isinstance(self.reason, str):
             raise MessageError(f"{self.kind}.reason must be a string, got {self.reason!r}")
         _check_time(self.kind, "failed_at", self.failed_at)
-
-    def to_bytes(self) -> bytes:
-        """Compact UTF-8 JSON, `v` included."""
-        return _dump(asdict(self))
-
-    @classmethod
-    def from_bytes(cls, data: bytes) -> Self:
-        """Inverse of `to_bytes`; raises `MessageError` on anything else."""
-        fields = _load(cls.kind, data, ("job_id", "attempts", "reason", "failed_at"))
-        return cls(**fields)
 
 
 def _dump(fields: dict[str, Any]) -> bytes:
