@@ -12,8 +12,10 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from whisperx_api import __version__
 from whisperx_api.api.auth import KeyRing
+from whisperx_api.api.cors import Cors
 from whisperx_api.api.errors import install_error_handlers
 from whisperx_api.api.limits import BodySizeLimit
+from whisperx_api.api.openapi import install_openapi
 from whisperx_api.api.routes import health, jobs, models, openai_audio
 from whisperx_api.config import Settings
 from whisperx_api.runtime.base import Runtime
@@ -21,21 +23,41 @@ from whisperx_api.runtime.extras import require_distributed_extra
 
 log = logging.getLogger("whisperx_api.access")
 
+API_DESCRIPTION = (
+    "OpenAI-compatible speech to text (faster-whisper, word alignment, diarization) and an "
+    "async job API. Every error is OpenAI's error envelope. Try an upload from `/docs`."
+)
+
 
 def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
     """Build the app; the runtime (models, workers) starts with the lifespan."""
     if runtime is None:
         runtime = build_runtime(settings)
-    app = FastAPI(title="whisperx-api", version=__version__, lifespan=_lifespan)
+    app = WhisperXApp(
+        title="whisperx-api",
+        version=__version__,
+        description=API_DESCRIPTION,
+        lifespan=_lifespan,
+    )
     app.state.settings = settings
     app.state.runtime = runtime
     app.state.keyring = build_keyring(settings)
     install_error_handlers(app)
+    install_openapi(app)
     for router in (health.router, openai_audio.router, models.router, jobs.router):
         app.include_router(router)
     app.add_middleware(AccessLog)
     app.add_middleware(BodySizeLimit, max_file_size=settings.limits.max_file_size)
     return app
+
+
+class WhisperXApp(FastAPI):
+    """FastAPI with CORS as the outermost layer, so every response carries it (even a 500,
+    which Starlette's error middleware renders outside the user middleware)."""
+
+    def build_middleware_stack(self) -> ASGIApp:
+        settings: Settings = self.state.settings
+        return Cors(super().build_middleware_stack(), settings.server.cors_origins, self.routes)
 
 
 def build_runtime(settings: Settings) -> Runtime:

@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Annotated
 
 from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.datastructures import FormData
 
 from whisperx_api.api.auth import Client, KeyRing
@@ -23,7 +24,15 @@ def get_runtime(request: Request) -> Runtime:
     return runtime
 
 
-def require_client(request: Request) -> Client:
+# Declares the bearer scheme in the OpenAPI schema (the Authorize button of `/docs`); the
+# header itself is checked by the key ring, which words its own 401s.
+BEARER = HTTPBearer(auto_error=False, description="An API key, when the server has any.")
+
+
+def require_client(
+    request: Request,
+    _: Annotated[HTTPAuthorizationCredentials | None, Depends(BEARER)],
+) -> Client:
     """Authenticate the caller (a no-op when auth is disabled)."""
     keyring: KeyRing = request.app.state.keyring
     client = keyring.identify(request.headers.get("authorization"))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import replace
-from typing import Annotated, Any, Literal, TypeVar
+from typing import Annotated, Literal
 
 from pydantic import (
     AfterValidator,
@@ -12,10 +12,11 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
-    ValidationError,
+    StringConstraints,
+    WithJsonSchema,
     field_validator,
 )
-from starlette.datastructures import FormData, UploadFile
+from starlette.datastructures import UploadFile
 
 from whisperx_api.domain.formats import OutputFormat
 from whisperx_api.domain.job import JobSpec, ResultStyle
@@ -38,13 +39,19 @@ def _language_code(value: str) -> str:
     return code
 
 
-Upload = Annotated[UploadFile, BeforeValidator(_require_upload)]
-LanguageCode = Annotated[str, AfterValidator(_language_code)]
+# `format: binary` and `contentMediaType`: OpenAPI 3.0 and 3.1 tools each read one of them.
+_BINARY = {"type": "string", "format": "binary", "contentMediaType": "application/octet-stream"}
+Upload = Annotated[UploadFile, BeforeValidator(_require_upload), WithJsonSchema(_BINARY)]
+LanguageCode = Annotated[
+    str,
+    AfterValidator(_language_code),
+    WithJsonSchema({"type": "string", "enum": sorted(WHISPER_LANGUAGES)}),
+]
+ModelName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
 Granularity = Literal["segment", "word"]
-F = TypeVar("F", bound=BaseModel)
+DEFAULT_MODEL = "whisper-1"
 _WORDLESS_FORMATS = frozenset({OutputFormat.JSON, OutputFormat.TEXT, OutputFormat.TXT})
 _STREAMABLE_FORMATS = frozenset({OutputFormat.JSON, OutputFormat.TEXT})
-_LIST_FIELDS = {"timestamp_granularities": ("timestamp_granularities[]", "timestamp_granularities")}
 
 
 class AudioForm(BaseModel):
@@ -52,21 +59,57 @@ class AudioForm(BaseModel):
 
     model_config = ConfigDict(extra="ignore", frozen=True, arbitrary_types_allowed=True)
 
-    file: Upload
-    model: str | None = None
-    prompt: str | None = None
-    response_format: OutputFormat = OutputFormat.JSON
-    temperature: float = Field(default=0.0, ge=0.0, le=1.0)
-    timestamp_granularities: tuple[Granularity, ...] = ("segment",)
-    highlight_words: bool = False
-    max_line_width: int | None = Field(default=None, ge=1)
-    max_line_count: int | None = Field(default=None, ge=1)
-    suppress_numerals: bool = False
-    hotwords: str | None = None
-    batch_size: int | None = Field(default=None, ge=1, le=256)
-    chunk_size: int | None = Field(default=None, ge=1, le=30)
-    stream: bool = False
-    is_async: bool = Field(default=False, alias="async")
+    file: Upload = Field(description="The audio (or video) file: any format ffmpeg decodes.")
+    model: str = Field(
+        default=DEFAULT_MODEL,
+        description="A model name from `GET /v1/models`; `whisper-1` means the server's default.",
+    )
+    prompt: str | None = Field(
+        default=None, description="Text that guides the style or vocabulary of the transcript."
+    )
+    response_format: OutputFormat = Field(
+        default=OutputFormat.JSON,
+        description="The response body: `json`, `verbose_json`, `diarized_json` and `vtt_json` "
+        "are JSON; `text`, `txt`, `srt`, `aud`, `tsv` are text/plain; `vtt` is text/vtt.",
+    )
+    temperature: float = Field(
+        default=0.0, ge=0.0, le=1.0, description="Sampling temperature; 0 decodes greedily."
+    )
+    timestamp_granularities: tuple[Granularity, ...] = Field(
+        default=("segment",),
+        description="`word` adds word timings to `verbose_json`. Repeat the field (or send "
+        "`timestamp_granularities[]`) for several values.",
+    )
+    highlight_words: bool = Field(
+        default=False, description="srt/vtt: underline each word as it is spoken."
+    )
+    max_line_width: int | None = Field(
+        default=None, ge=1, description="srt/vtt: the most characters on one cue line."
+    )
+    max_line_count: int | None = Field(
+        default=None, ge=1, description="srt/vtt: the most lines in one cue."
+    )
+    suppress_numerals: bool = Field(
+        default=False, description="Spell numbers out as words instead of digits."
+    )
+    hotwords: str | None = Field(
+        default=None, description="Words or phrases the decoder should favour."
+    )
+    batch_size: int | None = Field(
+        default=None, ge=1, le=256, description="Audio chunks decoded at once (server default)."
+    )
+    chunk_size: int | None = Field(
+        default=None, ge=1, le=30, description="Longest audio chunk, in seconds (server default)."
+    )
+    stream: bool = Field(
+        default=False,
+        description="Send the text as server-sent events while it is decoded (json/text only).",
+    )
+    is_async: bool = Field(
+        default=False,
+        alias="async",
+        description="Answer 202 with a job id at once; fetch the result from the job endpoints.",
+    )
 
     @field_validator("temperature")
     @classmethod
@@ -113,12 +156,23 @@ class AudioForm(BaseModel):
 class TranscriptionForm(AudioForm):
     """`POST /v1/audio/transcriptions`."""
 
-    language: LanguageCode | None = None
-    align: bool = True
-    diarize: bool = False
-    min_speakers: int | None = Field(default=None, ge=1)
-    max_speakers: int | None = Field(default=None, ge=1)
-    speaker_embeddings: bool = False
+    language: LanguageCode | None = Field(
+        default=None,
+        description="The spoken language (ISO-639-1, case-insensitive); detected when omitted.",
+    )
+    align: bool = Field(
+        default=True, description="Refine word timings with a forced aligner, when one is set up."
+    )
+    diarize: bool = Field(default=False, description="Find who spoke when (needs `align`).")
+    min_speakers: int | None = Field(
+        default=None, ge=1, description="Diarization: at least this many speakers."
+    )
+    max_speakers: int | None = Field(
+        default=None, ge=1, description="Diarization: at most this many speakers."
+    )
+    speaker_embeddings: bool = Field(
+        default=False, description="Diarization: add each speaker's voice embedding."
+    )
 
     def wants_speakers(self) -> bool:
         return self.diarize
@@ -176,7 +230,7 @@ def _spec(
     form: AudioForm, owner: str | None, task: Task, language: str | None, words: bool
 ) -> JobSpec:
     options = TranscriptionOptions(
-        model=form.model or "",
+        model=form.model,
         task=task,
         language=language,
         prompt=form.prompt,
@@ -197,57 +251,102 @@ def _spec(
     )
 
 
-def parse_form(model: type[F], form: FormData) -> F:
-    """Validate multipart fields into `model`; empty strings count as "not given"."""
-    data: dict[str, Any] = {}
-    for key in form:
-        values = [v for v in form.getlist(key) if v != ""]
-        if values and key not in _LIST_ALIASES:
-            data[key] = values[-1]
-    for name, spellings in _LIST_FIELDS.items():
-        values = [v for s in spellings for v in form.getlist(s) if v != ""]
-        if values:
-            data[name] = tuple(values)
-    try:
-        return model.model_validate(data)
-    except ValidationError as exc:
-        raise _invalid(exc) from None
-
-
-_LIST_ALIASES = frozenset(s for spellings in _LIST_FIELDS.values() for s in spellings)
-
-
-def _invalid(exc: ValidationError) -> InvalidRequest:
-    first = exc.errors()[0]
-    param = str(first["loc"][0]) if first["loc"] else None
-    if first["type"] == "missing":
-        return InvalidRequest(f"Missing required parameter: '{param}'.", param=param)
-    message = str(first["msg"]).removeprefix("Value error, ")
-    return InvalidRequest(f"Invalid '{param}': {message}", param=param, code="invalid_value")
-
-
 class JobAccepted(BaseModel):
     """202 body for an accepted async job."""
 
+    job_id: str = Field(description="The job's id.")
+    status_url: str = Field(description="Where to poll the job: `/transcription/{job_id}`.")
+
+
+JobStatusName = Literal["Queued", "Processing", "Completed", "Failed", "Cancelled"]
+
+
+class JobStatusView(BaseModel):
+    """`GET /transcription/{job_id}`."""
+
     job_id: str
-    status_url: str
+    status: JobStatusName
+    queue_position: int | None = Field(
+        default=None,
+        description="While queued: the place in line (1 is next; counted in batches of "
+        "`MAX_CONCURRENT_JOBS` in concurrent mode).",
+    )
+    progress: float | None = Field(default=None, description="While processing: 0 to 1.")
+    error: str | None = Field(default=None, description="When failed: why.")
+    attempts: int = Field(description="How many times a worker has started the job.")
+
+
+class JobCancelledView(BaseModel):
+    """`DELETE /transcription/{job_id}`."""
+
+    success: bool
+    message: str
+
+
+class ModelTargetForm(BaseModel):
+    """The form of a model load or unload: one field naming the model."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    def target(self) -> str:
+        """The model named."""
+        raise NotImplementedError
+
+
+class ModelForm(ModelTargetForm):
+    """`POST /models/load|unload` and `/diarize_models/load|unload`."""
+
+    model: ModelName = Field(description="The model's name, as listed by the matching `list`.")
+
+    def target(self) -> str:
+        return self.model
+
+
+class AlignModelForm(ModelTargetForm):
+    """`POST /align_models/load|unload`: alignment models are keyed by language."""
+
+    language: ModelName = Field(description="The language whose alignment model to load.")
+
+    def target(self) -> str:
+        return self.language
 
 
 class JobForm(BaseModel):
-    """`POST /transcription`, the second seed's form."""
+    """`POST /transcription`: a job on the job endpoints."""
 
     model_config = ConfigDict(extra="ignore", frozen=True, arbitrary_types_allowed=True)
 
-    file: Upload
-    language: LanguageCode | None = None
-    model: str | None = None
-    diarize: bool = False
-    prompt: str | None = None
-    hf_token: str | None = None
-    response_format: OutputFormat | None = None
-    device: Literal["cpu", "cuda", "auto"] | None = None
-    device_index: int | None = Field(default=None, ge=0)
-    sync: bool | None = None
+    file: Upload = Field(description="The audio (or video) file: any format ffmpeg decodes.")
+    language: LanguageCode | None = Field(
+        default=None,
+        description="The spoken language (ISO-639-1, case-insensitive); detected when omitted.",
+    )
+    model: str = Field(
+        default=DEFAULT_MODEL,
+        description="A model name from `GET /v1/models`; `whisper-1` means the server's default.",
+    )
+    diarize: bool = Field(default=False, description="Find who spoke when.")
+    prompt: str | None = Field(
+        default=None, description="Text that guides the style or vocabulary of the transcript."
+    )
+    hf_token: str | None = Field(
+        default=None, description="A Hugging Face token for gated diarization models."
+    )
+    response_format: OutputFormat | None = Field(
+        default=None,
+        description="The result's format; the server's `OUTPUT_FORMAT` when omitted.",
+    )
+    device: Literal["cpu", "cuda", "auto"] | None = Field(
+        default=None, description="Where to run this job; the server's device when omitted."
+    )
+    device_index: int | None = Field(
+        default=None, ge=0, description="Which GPU, with `device=cuda`."
+    )
+    sync: bool | None = Field(
+        default=None,
+        description="Wait and answer with the result (true) or answer 202 with a job id "
+        "(false); the server's `DEFAULT_SYNC_MODE` when omitted.",
+    )
 
     def wants_sync(self, default: bool) -> bool:
         """`sync` if given, else the configured DEFAULT_SYNC_MODE."""
@@ -261,7 +360,7 @@ class JobForm(BaseModel):
                 "response_format=diarized_json needs diarize=true.", param="response_format"
             )
         options = TranscriptionOptions(
-            model=self.model or "",
+            model=self.model,
             language=self.language,
             prompt=self.prompt,
             word_timestamps=True,

@@ -7,9 +7,12 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
-from whisperx_api.api.deps import ClientDep, RuntimeDep, multipart_form
+from whisperx_api.api.cors import ALLOWED_HEADERS, MAX_AGE_SECONDS
+from whisperx_api.api.deps import ClientDep, RuntimeDep
+from whisperx_api.api.forms import read_form
+from whisperx_api.api.openapi import error_responses, form_body, transcript_responses
 from whisperx_api.api.responses import transcript_response
-from whisperx_api.api.schemas import JobAccepted, JobForm, parse_form
+from whisperx_api.api.schemas import JobAccepted, JobCancelledView, JobForm, JobStatusView
 from whisperx_api.config import Settings
 from whisperx_api.domain.job import JobStatus
 
@@ -18,91 +21,91 @@ router = APIRouter(tags=["jobs"])
 ALLOWED_METHODS = "OPTIONS, POST, GET, DELETE"
 
 
-@router.options("/transcription")
-async def transcription_preflight(request: Request) -> Response:
-    """Describe the resource; CORS headers for allowed origins. Never authenticated."""
+@router.options("/transcription", responses={200: {"description": "The resource's methods."}})
+async def transcription_options() -> Response:
+    """Describe the resource; never authenticated. The CORS middleware adds
+    `Access-Control-Allow-Origin` for allowed origins (and answers browser preflights itself)."""
     headers = {
         "Allow": ALLOWED_METHODS,
         "Access-Control-Allow-Methods": ALLOWED_METHODS,
-        "Access-Control-Allow-Headers": "Authorization, Content-Type",
-        "Access-Control-Max-Age": "86400",
+        "Access-Control-Allow-Headers": ", ".join(ALLOWED_HEADERS),
+        "Access-Control-Max-Age": str(MAX_AGE_SECONDS),
     }
-    headers.update(cors_headers(request))
     return Response(status_code=200, headers=headers)
 
 
-def cors_headers(request: Request) -> dict[str, str]:
-    """`Access-Control-Allow-Origin` for an origin on the allow-list, nothing otherwise."""
-    origin = request.headers.get("origin")
-    allowed: list[str] = request.app.state.settings.server.cors_origins
-    if origin and ("*" in allowed or origin in allowed):
-        return {"Access-Control-Allow-Origin": origin, "Vary": "Origin"}
-    return {}
-
-
-@router.post("/transcription")
+@router.post(
+    "/transcription",
+    openapi_extra=form_body(JobForm),
+    responses={
+        **transcript_responses(streams=False),
+        **error_responses(400, 401, 409, 413, 500, 503, 504),
+    },
+)
 async def submit_transcription(
     request: Request, runtime: RuntimeDep, client: ClientDep
 ) -> Response:
     """Queue a job (202), or with `sync=true` wait and answer with the result."""
     settings: Settings = request.app.state.settings
-    async with multipart_form(request) as raw:
-        form = parse_form(JobForm, raw)
+    async with read_form(request, JobForm) as form:
         spec = form.to_spec(client.owner, settings.jobs.output_format)
         runtime.check_upload_size(form.file.size)
         record = await runtime.jobs.submit(spec, form.file.file)
     if not form.wants_sync(settings.jobs.default_sync_mode):
         accepted = JobAccepted(job_id=record.id, status_url=f"/transcription/{record.id}")
-        return JSONResponse(accepted.model_dump(), 202, headers=cors_headers(request))
+        return JSONResponse(accepted.model_dump(), 202)
     done, transcript = await runtime.jobs.wait_for_result(
         record, runtime.sync_timeout, request.is_disconnected
     )
-    response = transcript_response(transcript, done.spec)
-    response.headers.update(cors_headers(request))
-    return response
+    return transcript_response(transcript, done.spec)
 
 
-@router.get("/transcription/{job_id}")
-async def job_status(
-    job_id: str, request: Request, runtime: RuntimeDep, client: ClientDep
-) -> JSONResponse:
+@router.get(
+    "/transcription/{job_id}",
+    response_model=JobStatusView,
+    response_model_exclude_none=True,
+    responses=error_responses(401, 404, 500),
+)
+async def job_status(job_id: str, runtime: RuntimeDep, client: ClientDep) -> JobStatusView:
     """Status, queue position while queued, progress while processing, error when failed."""
     view = await runtime.jobs.status(job_id, client.owner)
     record = view.record
-    body: dict[str, Any] = {"job_id": record.id, "status": record.status.value}
-    if view.queue_position is not None:
-        body["queue_position"] = view.queue_position
-    if record.status is JobStatus.PROCESSING:
-        body["progress"] = round(record.progress or 0.0, 3)
-    if record.status is JobStatus.FAILED:
-        body["error"] = record.error
-    body["attempts"] = record.attempts
-    return JSONResponse(body, headers=cors_headers(request))
-
-
-@router.get("/transcription/{job_id}/result")
-async def job_result(
-    job_id: str, request: Request, runtime: RuntimeDep, client: ClientDep
-) -> Response:
-    """The transcript in the job's format; the job and its files are deleted as it is sent."""
-    record, transcript = await runtime.jobs.take_result(job_id, client.owner)
-    response = transcript_response(transcript, record.spec)
-    response.headers.update(cors_headers(request))
-    return response
-
-
-@router.delete("/transcription/{job_id}")
-async def cancel_job(
-    job_id: str, request: Request, runtime: RuntimeDep, client: ClientDep
-) -> JSONResponse:
-    """Cancel a queued job and delete its files."""
-    await runtime.jobs.cancel(job_id, client.owner)
-    return JSONResponse(
-        {"success": True, "message": "Job canceled successfully"}, headers=cors_headers(request)
+    processing = record.status is JobStatus.PROCESSING
+    return JobStatusView(
+        job_id=record.id,
+        status=record.status.value,
+        queue_position=view.queue_position,
+        progress=round(record.progress or 0.0, 3) if processing else None,
+        error=record.error if record.status is JobStatus.FAILED else None,
+        attempts=record.attempts,
     )
 
 
-@router.get("/status")
+@router.get(
+    "/transcription/{job_id}/result",
+    responses={
+        200: transcript_responses(streams=False)[200],
+        **error_responses(400, 401, 404, 409, 500),
+    },
+)
+async def job_result(job_id: str, runtime: RuntimeDep, client: ClientDep) -> Response:
+    """The transcript in the job's format; the job and its files are deleted as it is sent."""
+    record, transcript = await runtime.jobs.take_result(job_id, client.owner)
+    return transcript_response(transcript, record.spec)
+
+
+@router.delete(
+    "/transcription/{job_id}",
+    response_model=JobCancelledView,
+    responses=error_responses(401, 404, 409, 500),
+)
+async def cancel_job(job_id: str, runtime: RuntimeDep, client: ClientDep) -> JobCancelledView:
+    """Cancel a queued job and delete its files."""
+    await runtime.jobs.cancel(job_id, client.owner)
+    return JobCancelledView(success=True, message="Job canceled successfully")
+
+
+@router.get("/status", responses=error_responses(401, 500))
 async def server_status(request: Request, runtime: RuntimeDep, _: ClientDep) -> dict[str, Any]:
     """Configuration snapshot and live queue counts, in the second seed's shape."""
     settings: Settings = request.app.state.settings

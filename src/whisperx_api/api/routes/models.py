@@ -1,100 +1,84 @@
-"""Model listing (OpenAI's `/v1/models`) and the first seed's model management endpoints."""
+"""Model listing (OpenAI's `/v1/models`) and model management per pipeline stage."""
 
 from __future__ import annotations
 
-import asyncio
-from typing import Any
-
 from fastapi import APIRouter, Request
 
-from whisperx_api.api.deps import ClientDep, RuntimeDep, multipart_form
-from whisperx_api.errors import InvalidRequest, UnsupportedParameter
-from whisperx_api.pipeline.stage import ManagedModels
-from whisperx_api.runtime.base import Runtime
+from whisperx_api.api.deps import ClientDep
+from whisperx_api.api.forms import read_form
+from whisperx_api.api.model_service import (
+    LoadedModels,
+    ModelChanged,
+    ModelList,
+    ModelServiceDep,
+    Stage,
+    TranscriptionModels,
+)
+from whisperx_api.api.openapi import error_responses, form_body
+from whisperx_api.api.schemas import AlignModelForm, ModelForm, ModelTargetForm
 
 router = APIRouter(tags=["models"])
 
+_LIST_ERRORS = error_responses(401, 500)
+_LOAD_ERRORS = error_responses(400, 401, 413, 500)
+_UNLOAD_ERRORS = error_responses(400, 401, 404, 409, 413, 500)
 
-@router.get("/v1/models")
-async def list_openai_models(runtime: RuntimeDep, _: ClientDep) -> dict[str, Any]:
+
+def _body(form: type[ModelTargetForm]) -> dict[str, object]:
+    """Load/unload forms come multipart or URL-encoded (curl -d)."""
+    return form_body(form, urlencoded=True)
+
+
+@router.get("/v1/models", responses=_LIST_ERRORS)
+async def list_openai_models(models: ModelServiceDep, _: ClientDep) -> ModelList:
     """Transcription models this server can serve, in OpenAI's list shape."""
-    transcriber = runtime.runner.transcriber
-    names = sorted({*transcriber.available_models(), *transcriber.loaded_models()})
-    return {
-        "object": "list",
-        "data": [
-            {"id": n, "object": "model", "created": runtime.started_at, "owned_by": "whisperx-api"}
-            for n in names
-        ],
-    }
+    return models.openai_list()
 
 
-@router.get("/models/list")
-async def list_loaded_models(runtime: RuntimeDep, _: ClientDep) -> dict[str, Any]:
+@router.get("/models/list", responses=_LIST_ERRORS)
+async def list_loaded_models(models: ModelServiceDep, _: ClientDep) -> TranscriptionModels:
     """Transcription models now in memory, and how often each was loaded since start."""
-    transcriber = runtime.runner.transcriber
-    loaded = transcriber.loaded_models()
-    names = sorted({*loaded, *transcriber.available_models()})
-    return {"models": loaded, "loads": {n: transcriber.load_count(n) for n in names}}
+    return models.transcription_models()
 
 
-@router.post("/models/load")
-async def load_model(request: Request, runtime: RuntimeDep, _: ClientDep) -> dict[str, str]:
+@router.post("/models/load", openapi_extra=_body(ModelForm), responses=_LOAD_ERRORS)
+async def load_model(request: Request, models: ModelServiceDep, _: ClientDep) -> ModelChanged:
     """Load a transcription model now."""
-    name = await _form_value(request, "model")
-    loaded = await asyncio.to_thread(runtime.runner.transcriber.load_model, name)
-    return {"status": "success", "model": loaded}
+    name = await _model_name(request, ModelForm)
+    return await models.load(Stage.TRANSCRIPTION, name, "model")
 
 
-@router.post("/models/unload")
-async def unload_model(request: Request, runtime: RuntimeDep, _: ClientDep) -> dict[str, str]:
+@router.post("/models/unload", openapi_extra=_body(ModelForm), responses=_UNLOAD_ERRORS)
+async def unload_model(request: Request, models: ModelServiceDep, _: ClientDep) -> ModelChanged:
     """Unload a transcription model; 409 while a job uses it."""
-    name = await _form_value(request, "model")
-    unloaded = await asyncio.to_thread(runtime.runner.transcriber.unload_model, name)
-    return {"status": "success", "model": unloaded}
+    name = await _model_name(request, ModelForm)
+    return await models.unload(Stage.TRANSCRIPTION, name, "model")
 
 
-def _stage_router(what: str, attribute: str, field: str) -> APIRouter:
+def _stage_router(stage: Stage, form: type[ModelTargetForm]) -> APIRouter:
     """List/load/unload routes for the alignment or diarization stage's models."""
     sub = APIRouter()
+    param = next(iter(form.model_fields))
 
-    def managed(runtime: Runtime) -> ManagedModels | None:
-        stage: ManagedModels | None = getattr(runtime.runner, attribute)
-        return stage
+    @sub.get(f"/{stage.value}_models/list", responses=_LIST_ERRORS)
+    async def list_models(models: ModelServiceDep, _: ClientDep) -> LoadedModels:
+        return models.loaded(stage)
 
-    def required(runtime: Runtime) -> ManagedModels:
-        stage = managed(runtime)
-        if stage is None:
-            raise UnsupportedParameter(f"No {what} backend is configured.", param=field)
-        return stage
+    @sub.post(f"/{stage.value}_models/load", openapi_extra=_body(form), responses=_LOAD_ERRORS)
+    async def load(request: Request, models: ModelServiceDep, _: ClientDep) -> ModelChanged:
+        return await models.load(stage, await _model_name(request, form), param)
 
-    @sub.get(f"/{what}_models/list")
-    async def list_models(runtime: RuntimeDep, _: ClientDep) -> dict[str, list[str]]:
-        stage = managed(runtime)
-        return {"models": stage.loaded_models() if stage is not None else []}
-
-    @sub.post(f"/{what}_models/load")
-    async def load(request: Request, runtime: RuntimeDep, _: ClientDep) -> dict[str, str]:
-        name = await _form_value(request, field)
-        loaded = await asyncio.to_thread(required(runtime).load_model, name)
-        return {"status": "success", "model": loaded}
-
-    @sub.post(f"/{what}_models/unload")
-    async def unload(request: Request, runtime: RuntimeDep, _: ClientDep) -> dict[str, str]:
-        name = await _form_value(request, field)
-        unloaded = await asyncio.to_thread(required(runtime).unload_model, name)
-        return {"status": "success", "model": unloaded}
+    @sub.post(f"/{stage.value}_models/unload", openapi_extra=_body(form), responses=_UNLOAD_ERRORS)
+    async def unload(request: Request, models: ModelServiceDep, _: ClientDep) -> ModelChanged:
+        return await models.unload(stage, await _model_name(request, form), param)
 
     return sub
 
 
-router.include_router(_stage_router("align", "aligner", "language"))
-router.include_router(_stage_router("diarize", "diarizer", "model"))
+async def _model_name(request: Request, form: type[ModelTargetForm]) -> str:
+    async with read_form(request, form) as parsed:
+        return parsed.target()
 
 
-async def _form_value(request: Request, field: str) -> str:
-    async with multipart_form(request) as form:
-        value = form.get(field)
-    if not isinstance(value, str) or not value.strip():
-        raise InvalidRequest(f"Missing required parameter: '{field}'.", param=field)
-    return value.strip()
+router.include_router(_stage_router(Stage.ALIGNMENT, AlignModelForm))
+router.include_router(_stage_router(Stage.DIARIZATION, ModelForm))

@@ -6,21 +6,26 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
-from whisperx_api.api.deps import ClientDep, RuntimeDep, multipart_form
+from whisperx_api.api.deps import ClientDep, RuntimeDep
+from whisperx_api.api.forms import read_form
+from whisperx_api.api.openapi import error_responses, form_body, transcript_responses
 from whisperx_api.api.responses import transcript_response
-from whisperx_api.api.schemas import (
-    AudioForm,
-    JobAccepted,
-    TranscriptionForm,
-    TranslationForm,
-    parse_form,
-)
+from whisperx_api.api.schemas import AudioForm, JobAccepted, TranscriptionForm, TranslationForm
 from whisperx_api.api.streaming import text_event_stream
 
 router = APIRouter(tags=["openai"])
 
+_RESPONSES = {
+    **transcript_responses(streams=True),
+    **error_responses(400, 401, 409, 413, 500, 503, 504),
+}
 
-@router.post("/v1/audio/transcriptions")
+
+@router.post(
+    "/v1/audio/transcriptions",
+    openapi_extra=form_body(TranscriptionForm),
+    responses=_RESPONSES,
+)
 async def create_transcription(
     request: Request, runtime: RuntimeDep, client: ClientDep
 ) -> Response:
@@ -28,7 +33,11 @@ async def create_transcription(
     return await _submit_and_answer(request, runtime, client.owner, TranscriptionForm)
 
 
-@router.post("/v1/audio/translations")
+@router.post(
+    "/v1/audio/translations",
+    openapi_extra=form_body(TranslationForm),
+    responses=_RESPONSES,
+)
 async def create_translation(request: Request, runtime: RuntimeDep, client: ClientDep) -> Response:
     """Translate audio into English text."""
     return await _submit_and_answer(request, runtime, client.owner, TranslationForm)
@@ -40,8 +49,7 @@ async def _submit_and_answer(
     owner: str | None,
     form_type: type[AudioForm],
 ) -> Response:
-    async with multipart_form(request) as raw:
-        form = parse_form(form_type, raw)
+    async with read_form(request, form_type) as form:
         spec = form.to_spec(owner)
         runtime.check_upload_size(form.file.size)
         record = await runtime.jobs.submit(spec, form.file.file)
