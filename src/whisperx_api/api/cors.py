@@ -35,6 +35,9 @@ class Cors(CORSMiddleware):
         self.routes = routes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":  # lifespan and websockets pass straight through
+            await self.app(scope, receive, send)
+            return
         headers = Headers(scope=scope)
         if _is_preflight(scope, headers):
             response = self._preflight(scope, headers)
@@ -54,19 +57,19 @@ class Cors(CORSMiddleware):
         return answer
 
     def _path_methods(self, scope: Scope) -> list[str]:
-        """The methods some route serves on this path, OPTIONS first."""
-        found: set[str] = set()
-        for route in self.routes:
-            match, _ = route.matches(scope)
-            if match is not Match.NONE:
-                found.update(getattr(route, "methods", None) or ())
-        return [m for m in ALLOWED_METHODS if m in found or (found and m == "OPTIONS")]
+        """The methods some route serves on this path; OPTIONS (this answer) first."""
+        served = [
+            m for m in ALLOWED_METHODS if m != "OPTIONS" and self._serves({**scope, "method": m})
+        ]
+        return ["OPTIONS", *served] if served else []
+
+    def _serves(self, scope: Scope) -> bool:
+        return any(route.matches(scope)[0] is Match.FULL for route in self.routes)
 
 
 def _is_preflight(scope: Scope, headers: Headers) -> bool:
     return (
-        scope["type"] == "http"
-        and scope["method"] == "OPTIONS"
+        scope["method"] == "OPTIONS"
         and "origin" in headers
         and "access-control-request-method" in headers
     )
