@@ -47,12 +47,18 @@ async def test_document_validates_and_docs_page_serves_it(
     async with running(app) as client:
         served = await client.get("/openapi.json")
         docs = await client.get("/docs")
+        script = await client.get("/docs-assets/swagger-ui-bundle.js")
+        redoc = await client.get("/redoc")
     assert served.status_code == 200
     document = served.json()
     validate(document)
     assert docs.status_code == 200
     assert "/openapi.json" in docs.text
     assert "swagger-ui" in docs.text
+    assert "/docs-assets/swagger-ui-bundle.js" in docs.text
+    assert "cdn" not in docs.text + redoc.text  # the pages work without internet access
+    assert script.status_code == 200
+    assert "SwaggerUIBundle" in script.text
     assert document["components"]["securitySchemes"]["HTTPBearer"]["scheme"] == "bearer"
     for path, operations in document["paths"].items():
         for method, operation in operations.items():

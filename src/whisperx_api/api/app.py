@@ -13,6 +13,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from whisperx_api import __version__
 from whisperx_api.api.auth import KeyRing
 from whisperx_api.api.cors import Cors
+from whisperx_api.api.docs import install_docs
 from whisperx_api.api.errors import install_error_handlers
 from whisperx_api.api.limits import BodySizeLimit
 from whisperx_api.api.openapi import install_openapi
@@ -38,12 +39,15 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
         version=__version__,
         description=API_DESCRIPTION,
         lifespan=_lifespan,
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.runtime = runtime
     app.state.keyring = build_keyring(settings)
     install_error_handlers(app)
     install_openapi(app)
+    install_docs(app)
     for router in (health.router, openai_audio.router, models.router, jobs.router):
         app.include_router(router)
     app.add_middleware(AccessLog)

@@ -113,6 +113,12 @@ def form_schema(model: type[BaseModel]) -> JsonDict:
     schema = model.model_json_schema(schema_generator=_FormJsonSchema)
     definitions = schema.pop("$defs", {})
     inlined: JsonDict = _inline(schema, definitions)
+    required = set(inlined.get("required", ()))
+    for name, prop in inlined["properties"].items():
+        if name not in required and "default" not in prop:
+            # The parser reads an empty field as "not given", so "" is a valid wire value here;
+            # as the example, it also keeps Swagger UI from pre-filling a made-up value.
+            prop["examples"] = [""]
     return inlined
 
 
