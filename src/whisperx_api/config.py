@@ -265,6 +265,30 @@ class S3Settings(BaseModel):
         return value
 
 
+class MetricsSettings(BaseModel):
+    """Prometheus metrics on `/metrics`."""
+
+    model_config = _GROUP_CONFIG
+
+    public: bool = Field(
+        default=False, description="serve /metrics without a key even when auth is on"
+    )
+
+
+class WorkerSettings(BaseModel):
+    """`whisperx-api worker` processes (MODE=kafka)."""
+
+    model_config = _GROUP_CONFIG
+
+    metrics_port: int | None = Field(
+        default=None, ge=1, le=65535, description="serve Prometheus metrics here; unset = off"
+    )
+    metrics_host: str = Field(
+        default="0.0.0.0",  # noqa: S104 - a scraper in another container must reach it
+        description="bind address of the worker's metrics server",
+    )
+
+
 class Settings(BaseSettings):
     """The whole configuration. Built once by the composition root and passed in."""
 
@@ -293,6 +317,8 @@ class Settings(BaseSettings):
     backends: BackendsSettings = Field(default_factory=BackendsSettings)
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
     s3: S3Settings = Field(default_factory=S3Settings)
+    metrics: MetricsSettings = Field(default_factory=MetricsSettings)
+    worker: WorkerSettings = Field(default_factory=WorkerSettings)
 
     @classmethod
     def settings_customise_sources(
