@@ -64,7 +64,9 @@ def test_api_and_worker_each_expose_their_series(
             ids = [submit_job(client, AUDIO) for _ in range(JOBS)]
             busy = scrape(api_url, auth)
             for job_id in ids:
-                wait_for(lambda job_id=job_id: is_completed(client, job_id), job_id, JOB_SECONDS, 0.5)
+                wait_for(
+                    lambda job_id=job_id: is_completed(client, job_id), job_id, JOB_SECONDS, 0.5
+                )
         worker = scrape(worker_url)
         replica = scrape(api_url, auth)
 

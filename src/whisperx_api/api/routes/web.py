@@ -25,7 +25,7 @@ CONTENT_SECURITY_POLICY: Final = "; ".join(
         "default-src 'self'",
         "script-src 'self'",
         "style-src 'self'",
-        "img-src 'self' data:",
+        "img-src 'self'",
         "media-src 'self' blob:",
         "connect-src 'self'",
         "object-src 'none'",
