@@ -66,6 +66,7 @@ async def test_job_series_move_with_real_jobs(
         await wait_status(client, poison, "Failed", KEY)
         await client.get(f"/transcription/{good[0]}/result", headers=AUTH)
         await client.get("/no/such/page", headers=AUTH)
+        await client.request("BREW", "/coffee", headers=AUTH)
         after = await scrape(client)
 
     assert delta(before, after, "whisperx_jobs_submitted_total") == 3
@@ -93,6 +94,9 @@ async def test_job_series_move_with_real_jobs(
     assert delta(before, after, "whisperx_http_requests_total", **submits) == 3
     unmatched = {"method": "GET", "route": "<unmatched>", "status": "404"}
     assert delta(before, after, "whisperx_http_requests_total", **unmatched) == 1
+    brew = total(after, "whisperx_http_requests_total", method="OTHER", route="<unmatched>")
+    assert brew - total(before, "whisperx_http_requests_total", method="OTHER") == 1
+    assert total(after, "whisperx_http_requests_total", method="BREW") == 0
     assert not [labels for (_, labels) in after if ("route", f"/transcription/{good[0]}") in labels]
     assert total(after, "whisperx_http_request_duration_seconds_count") > 0
 

@@ -24,7 +24,7 @@ from selenium.webdriver.remote.webelement import WebElement
 from selenium.webdriver.support.ui import WebDriverWait
 
 from tests.audio import DATA
-from tests.job_client import wait_for
+from tests.job_client import api_client, submit_job, wait_for
 from tests.server import ServerProcess, serving
 
 pytestmark = pytest.mark.slow
@@ -156,20 +156,25 @@ def test_transcribes_a_call_with_speakers_words_and_downloads(
     browser.find_element(By.ID, "diarize").click()
     browser.find_element(By.ID, "min-speakers").send_keys("2")
     browser.find_element(By.ID, "max-speakers").send_keys("2")
-    browser.find_element(By.ID, "submit").click()
+    with api_client(server, KEY) as client:  # a job ahead in line, so the page's one waits
+        blocker = submit_job(client, audio.name, response_format="json")
+        browser.find_element(By.ID, "submit").click()
 
     statuses: set[str] = set()
 
     def transcript_shown(driver: webdriver.Chrome) -> bool:
         line = driver.find_element(By.ID, "status").text
         if line:
-            statuses.add(line.split(" ")[0])
+            statuses.add(line)
         error = driver.find_element(By.ID, "error")
         assert not error.is_displayed(), error.text
         return bool(driver.find_elements(By.CSS_SELECTOR, "#transcript button.word"))
 
     WebDriverWait(browser, TRANSCRIPT_SECONDS, poll_frequency=0.2).until(transcript_shown)
-    assert statuses & {"Queued", "Transcribing", "Uploading…"}, statuses
+    assert "Queued — position 1 in line" in statuses, statuses
+    assert any(line.startswith("Transcribing — ") for line in statuses), statuses
+    with api_client(server, KEY) as client:
+        assert client.get(f"/transcription/{blocker}/result").status_code == 200
 
     # Two speakers, each with its own colour class, in the legend and on the segments.
     legend = browser.find_elements(By.CSS_SELECTOR, "#speakers li")

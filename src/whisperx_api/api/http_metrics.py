@@ -1,7 +1,8 @@
 """Counts every HTTP request by its route template (`/transcription/{job_id}`), never its path.
 
 A pure ASGI middleware, like the access log, so client disconnects stay visible to the routes.
-Requests that match no route share one label, so scanning for URLs cannot grow the series.
+Requests that match no route share one label, and unusual methods another, so scanning for URLs
+cannot grow the series.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from whisperx_api import metrics
 
 UNMATCHED = "<unmatched>"
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
 
 class HttpMetrics:
@@ -39,7 +41,7 @@ class HttpMetrics:
             await self.app(scope, receive, tracking_send)
         finally:
             route = route_template(scope)
-            method = scope["method"]
+            method = scope["method"] if scope["method"] in METHODS else "OTHER"
             metrics.HTTP_REQUESTS.labels(method=method, route=route, status=str(status)).inc()
             metrics.HTTP_SECONDS.labels(method=method, route=route).observe(
                 time.perf_counter() - started
