@@ -90,7 +90,9 @@ class ServerSettings(BaseModel):
     timeout: int = Field(default=480, gt=0, description="client disconnect timeout, seconds")
     keepalive: int = Field(default=480, gt=0, description="keep-alive timeout, seconds")
     worker_number: int = Field(
-        default=1, ge=0, description="HTTP worker processes (0 = one per CPU core)"
+        default=1,
+        ge=0,
+        description="HTTP worker processes: 0 or 1 (one process holds the job engine)",
     )
     cors_origins: StrList = Field(default_factory=list)
 
