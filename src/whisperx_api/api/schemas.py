@@ -312,7 +312,7 @@ class AlignModelForm(ModelTargetForm):
 
 
 class JobForm(BaseModel):
-    """`POST /transcription`: a job on the job endpoints."""
+    """`POST /transcription`, the job API's form (docs/jobs.md)."""
 
     model_config = ConfigDict(extra="ignore", frozen=True, arbitrary_types_allowed=True)
 

@@ -1,4 +1,4 @@
-"""Model listing (OpenAI's `/v1/models`) and model management per pipeline stage."""
+"""Model listing (OpenAI's `/v1/models`) and model management per pipeline stage (docs/api.md)."""
 
 from __future__ import annotations
 
