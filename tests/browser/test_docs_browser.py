@@ -1,12 +1,12 @@
 """A person in `/docs`: headless Chromium authorizes with the API key, picks a file in "Try it
 out" on `POST /v1/audio/transcriptions`, executes, and reads the transcript. Real server, bundled
-base model, no internet (Swagger UI's scripts come from the server itself)."""
+base model, no internet (Swagger UI's scripts come from the server itself). Debian's Chromium
+and chromedriver come from `make install-system`."""
 
 from __future__ import annotations
 
 import json
 import re
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -28,19 +28,23 @@ from tests.wer import normalized_wer
 pytestmark = pytest.mark.slow
 
 KEY = "sk-docs"
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMEDRIVER = Path("/usr/bin/chromedriver")
 OPERATION = "#operations-openai-create_transcription_v1_audio_transcriptions_post"
 
 
 @pytest.fixture
-def browser() -> Iterator[WebDriver]:
-    binary, driver = shutil.which("chromium"), shutil.which("chromedriver")
-    assert binary, "chromium is installed by `make install-test`"
-    assert driver, "chromedriver is installed by `make install-test`"
+def browser(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[WebDriver]:
+    for program in (CHROMIUM, CHROMEDRIVER):
+        if not program.is_file():
+            pytest.fail(f"{program} is missing: run `make install-system` (as root)")
+    monkeypatch.setenv("SE_OFFLINE", "true")  # Selenium Manager must never fetch a browser
     options = Options()
-    options.binary_location = binary
+    options.binary_location = str(CHROMIUM)
     for flag in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu"):
         options.add_argument(flag)
-    chrome = webdriver.Chrome(options=options, service=Service(driver))
+    options.add_argument(f"--user-data-dir={tmp_path / 'profile'}")
+    chrome = webdriver.Chrome(options=options, service=Service(str(CHROMEDRIVER)))
     try:
         yield chrome
     finally:
