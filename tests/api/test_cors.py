@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from pathlib import Path
 
@@ -39,11 +40,17 @@ def cors_headers(response: httpx.Response) -> dict[str, str]:
 
 
 async def test_preflight_of_a_job_url_answers_allowed_origins_only(
-    make_settings: Callable[..., Settings],
+    make_settings: Callable[..., Settings], caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.INFO, logger="whisperx_api.access")
     async with running(cors_app(make_settings)) as client:
         allowed = await client.options("/transcription/some-id", headers=preflight(ALLOWED))
         denied = await client.options("/transcription/some-id", headers=preflight(DENIED))
+    logged = [r.getMessage() for r in caplog.records if r.name == "whisperx_api.access"]
+    assert [m.split(" ")[:3] for m in logged] == [
+        ["OPTIONS", "/transcription/some-id", "200"],
+        ["OPTIONS", "/transcription/some-id", "400"],
+    ]
     assert allowed.status_code == 200
     assert allowed.headers["access-control-allow-origin"] == ALLOWED
     assert "DELETE" in allowed.headers["access-control-allow-methods"]

@@ -53,19 +53,20 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
     for router in (health.router, openai_audio.router, models.router, jobs.router, metrics.router):
         app.include_router(router)
     mount_web(app)
-    app.add_middleware(AccessLog)
     app.add_middleware(HttpMetrics)
     app.add_middleware(BodySizeLimit, max_file_size=settings.limits.max_file_size)
     return app
 
 
 class WhisperXApp(FastAPI):
-    """FastAPI with CORS as the outermost layer, so every response carries it (even a 500,
-    which Starlette's error middleware renders outside the user middleware)."""
+    """FastAPI with the access log and CORS outside Starlette's error middleware, so that every
+    response carries CORS (even a 500, which that middleware renders outside the user
+    middleware) and every request is logged (even a preflight, which CORS answers itself)."""
 
     def build_middleware_stack(self) -> ASGIApp:
         settings: Settings = self.state.settings
-        return Cors(super().build_middleware_stack(), settings.server.cors_origins, self.routes)
+        stack = super().build_middleware_stack()
+        return AccessLog(Cors(stack, settings.server.cors_origins, self.routes))
 
 
 def build_runtime(settings: Settings) -> Runtime:
