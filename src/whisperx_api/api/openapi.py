@@ -16,6 +16,7 @@ from pydantic.json_schema import GenerateJsonSchema, JsonSchemaValue
 from pydantic_core import core_schema
 
 from whisperx_api.api.schemas import JobAccepted
+from whisperx_api.formatters import RENDERERS
 
 JsonDict = dict[str, Any]
 Responses = dict[int | str, JsonDict]
@@ -63,10 +64,7 @@ _ERRORS: dict[int, tuple[type[ErrorEnvelope], str]] = {
     504: (SyncTimeoutEnvelope, "A sync wait ran out; the job goes on (see `job_id`)."),
 }
 
-TEXT_MEDIA_TYPES = {
-    "text/plain": "`text`, `txt`, `srt`, `aud`, `tsv`",
-    "text/vtt": "`vtt`",
-}
+JSON = "application/json"
 EVENT_STREAM = "text/event-stream"
 
 
@@ -78,8 +76,9 @@ def error_responses(*statuses: int) -> Responses:
 def transcript_responses(*, streams: bool) -> Responses:
     """200 in every format's media type (plus server-sent events), and 202 for a queued job."""
     content: JsonDict = {
-        media: {"schema": {"type": "string", "description": f"Formats {formats}."}}
-        for media, formats in TEXT_MEDIA_TYPES.items()
+        media: {"schema": {"type": "string", "description": f"Formats {', '.join(formats)}."}}
+        for media, formats in _formats_by_media_type().items()
+        if media != JSON  # described by the model
     }
     if streams:
         content[EVENT_STREAM] = {
@@ -97,6 +96,14 @@ def transcript_responses(*, streams: bool) -> Responses:
         },
         202: {"model": JobAccepted, "description": "The job was queued (`async` or not `sync`)."},
     }
+
+
+def _formats_by_media_type() -> dict[str, list[str]]:
+    """From the formatters' table, so a new format is documented with its media type."""
+    grouped: dict[str, list[str]] = {}
+    for fmt, formatter in RENDERERS.items():
+        grouped.setdefault(formatter.media_type, []).append(f"`{fmt.value}`")
+    return grouped
 
 
 def form_body(model: type[BaseModel], *, urlencoded: bool = False) -> JsonDict:
