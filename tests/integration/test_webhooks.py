@@ -17,7 +17,9 @@ from typing import Any
 
 import httpx
 import pytest
+from openai import OpenAI
 
+from tests.audio import DATA
 from tests.job_client import api_client, submit_job, wait_for
 from tests.job_client import job_status as status
 from tests.server import ServerProcess, serving, start_server, stop_server
@@ -87,14 +89,15 @@ def test_completed_failed_and_cancelled_jobs_each_get_one_signed_event(
     with serving(env(), tmp_path / "server.log") as server, api(server) as client:
         slow = submit_job(client, AUDIO, model="slow")  # holds the one worker for 30 s
         done_url = receiver.url("/done")
-        with (Path(__file__).parents[1] / "data" / AUDIO).open("rb") as audio:
-            answer = client.post(
-                "/v1/audio/transcriptions",
-                files={"file": (AUDIO, audio)},
-                data={"async": "true", "webhook_url": done_url, "model": "base"},
+        sdk = OpenAI(api_key=KEY, base_url=f"{server.base_url}/v1", max_retries=0)
+        with (DATA / AUDIO).open("rb") as audio:  # as the README shows it
+            job = sdk.audio.transcriptions.create(
+                model="whisper-1",
+                file=audio,
+                extra_body={"async": True, "webhook_url": done_url},
             )
-        assert answer.status_code == 202, answer.text
-        completed = answer.json()["job_id"]
+        assert job.model_extra is not None
+        completed = job.model_extra["job_id"]
         submit_job(client, AUDIO, model="fail", webhook_url=receiver.url("/failed"))
         cancelled = submit_job(client, AUDIO, webhook_url=receiver.url("/cancelled"))
         assert status(client, cancelled)["webhook"] == {
