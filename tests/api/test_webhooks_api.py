@@ -126,3 +126,10 @@ async def test_status_shows_the_webhook_only_when_one_was_asked_for(
         assert "webhook" not in plain
         assert shown["webhook"] == {"attempts": 0, "last_status": None, "delivered": False}
         assert (await client.delete(f"/transcription/{job_id}")).status_code == 200
+
+
+async def test_an_overlong_url_is_a_400(make_settings: Callable[..., Settings]) -> None:
+    url = "https://hooks.example.com/" + "a" * 2048
+    async with running(fake_app(hooked(make_settings), FakeTranscriber())) as client:
+        refused(await post_job(client, webhook_url=url), "invalid_value")
+        refused(await post_openai(client, webhook_url=url, **{"async": "true"}), "invalid_value")

@@ -45,6 +45,7 @@ Granularity = Literal["segment", "word"]
 F = TypeVar("F", bound=BaseModel)
 _WORDLESS_FORMATS = frozenset({OutputFormat.JSON, OutputFormat.TEXT, OutputFormat.TXT})
 _STREAMABLE_FORMATS = frozenset({OutputFormat.JSON, OutputFormat.TEXT})
+MAX_URL_LENGTH = 2048
 _LIST_FIELDS = {"timestamp_granularities": ("timestamp_granularities[]", "timestamp_granularities")}
 
 
@@ -68,7 +69,7 @@ class AudioForm(BaseModel):
     chunk_size: int | None = Field(default=None, ge=1, le=30)
     stream: bool = False
     is_async: bool = Field(default=False, alias="async")
-    webhook_url: str | None = None
+    webhook_url: str | None = Field(default=None, max_length=MAX_URL_LENGTH)
 
     @field_validator("temperature")
     @classmethod
@@ -258,7 +259,7 @@ class JobForm(BaseModel):
     device: Literal["cpu", "cuda", "auto"] | None = None
     device_index: int | None = Field(default=None, ge=0)
     sync: bool | None = None
-    webhook_url: str | None = None
+    webhook_url: str | None = Field(default=None, max_length=MAX_URL_LENGTH)
 
     def wants_sync(self, default: bool) -> bool:
         """`sync` if given, else async with a webhook, else the configured DEFAULT_SYNC_MODE."""

@@ -172,7 +172,14 @@ class WebhookDeliverer:
             await asyncio.sleep(self._policy.poll_seconds)
 
     async def _attempt_all(self, claimed: Sequence[tuple[str, WebhookState]]) -> None:
-        await asyncio.gather(*(self._attempt(job_id, state) for job_id, state in claimed))
+        """Send the round's attempts at once; one that fails to be recorded is claimed again
+        when its lease ends."""
+        outcomes = await asyncio.gather(
+            *(self._attempt(job_id, state) for job_id, state in claimed), return_exceptions=True
+        )
+        for (job_id, _), outcome in zip(claimed, outcomes, strict=True):
+            if isinstance(outcome, Exception):
+                log.error("job %s: webhook attempt not recorded", job_id, exc_info=outcome)
 
     async def _attempt(self, job_id: str, state: WebhookState) -> None:
         status = await self._send(job_id, state)
