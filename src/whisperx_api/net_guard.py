@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import ipaddress
 import socket
-from urllib.parse import urlsplit
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from whisperx_api.errors import InvalidRequest
 
@@ -57,6 +59,29 @@ def check_public_url(url: str, param: str, *, allow_private: bool) -> list[IpAdd
                 code="url_not_allowed",
             )
     return addresses
+
+
+@dataclass(frozen=True, slots=True)
+class PinnedRequest:
+    """A request aimed at one checked address, so a second DNS answer cannot redirect it."""
+
+    url: str
+    headers: dict[str, str]
+    extensions: dict[str, Any]
+
+
+def pin(url: str, address: IpAddress) -> PinnedRequest:
+    """`url` with its host replaced by `address`; the original name still goes in `Host` and,
+    for https, in SNI and certificate verification."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    literal = f"[{address}]" if address.version == 6 else str(address)
+    netloc = literal if parts.port is None else f"{literal}:{parts.port}"
+    pinned = urlunsplit((parts.scheme, netloc, parts.path, parts.query, ""))
+    shown_host = f"[{host}]" if ":" in host else host
+    host_header = shown_host if parts.port is None else f"{shown_host}:{parts.port}"
+    extensions: dict[str, Any] = {"sni_hostname": host} if parts.scheme == "https" else {}
+    return PinnedRequest(pinned, {"host": host_header}, extensions)
 
 
 def resolve(host: str, port: int, param: str) -> list[IpAddress]:

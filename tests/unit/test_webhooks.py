@@ -20,7 +20,7 @@ from whisperx_api.domain.webhook import WebhookState, backoff_seconds, ended, me
 from whisperx_api.errors import InvalidRequest
 from whisperx_api.jobs.store import SqliteJobStore
 from whisperx_api.jobs.webhooks import admit_webhook_url, signed_headers
-from whisperx_api.net_guard import check_public_url, check_url_syntax, is_public
+from whisperx_api.net_guard import check_public_url, check_url_syntax, is_public, pin
 
 
 def test_backoff_follows_the_documented_schedule() -> None:
@@ -215,3 +215,32 @@ def _old_spec() -> dict[str, object]:
     data = asdict(spec(None))
     del data["webhook_url"]
     return data
+
+
+@pytest.mark.parametrize(
+    ("url", "address", "pinned", "host", "sni"),
+    [
+        (
+            "http://hooks.test/a?b=1",
+            "93.184.216.34",
+            "http://93.184.216.34/a?b=1",
+            "hooks.test",
+            None,
+        ),
+        (
+            "https://hooks.test:8443/a",
+            "2606:4700::1",
+            "https://[2606:4700::1]:8443/a",
+            "hooks.test:8443",
+            "hooks.test",
+        ),
+        ("http://127.0.0.1:9/x", "127.0.0.1", "http://127.0.0.1:9/x", "127.0.0.1:9", None),
+    ],
+)
+def test_a_pinned_request_goes_to_the_checked_address_under_the_original_name(
+    url: str, address: str, pinned: str, host: str, sni: str | None
+) -> None:
+    target = pin(url, ipaddress.ip_address(address))
+    assert target.url == pinned
+    assert target.headers == {"host": host}
+    assert target.extensions.get("sni_hostname") == sni

@@ -28,7 +28,7 @@ from standardwebhooks import Webhook
 from whisperx_api.config import Settings
 from whisperx_api.domain.webhook import WebhookState
 from whisperx_api.errors import InvalidRequest
-from whisperx_api.net_guard import check_public_url, check_url_syntax
+from whisperx_api.net_guard import check_public_url, check_url_syntax, pin
 
 log = logging.getLogger(__name__)
 
@@ -202,15 +202,18 @@ class WebhookDeliverer:
         """One POST; its status, or None for no answer (timeout, refused, unreachable)."""
         assert self._client is not None
         try:
-            await asyncio.to_thread(
+            addresses = await asyncio.to_thread(
                 check_public_url, state.url, PARAM, allow_private=self._policy.allow_private
             )
         except InvalidRequest as exc:
             log.warning("job %s: webhook target refused: %s", job_id, exc.message)
             return None
-        headers = signed_headers(self._signer, state, datetime.now(UTC))
+        target = pin(state.url, addresses[0])  # the address just checked, not a fresh lookup
+        headers = {**signed_headers(self._signer, state, datetime.now(UTC)), **target.headers}
         try:
-            response = await self._client.post(state.url, content=state.body, headers=headers)
+            response = await self._client.post(
+                target.url, content=state.body, headers=headers, extensions=target.extensions
+            )
         except httpx.HTTPError as exc:
             log.info("job %s: webhook POST failed: %s", job_id, type(exc).__name__)
             return None
