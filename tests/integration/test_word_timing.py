@@ -28,6 +28,7 @@ from whisperx_api.pipeline.stages.boundary_refiner import (
     EnergyAligner,
     RefinerConfig,
     refine_word_times,
+    shift_connected,
 )
 from whisperx_api.pipeline.stages.decode import decode_audio
 from whisperx_api.pipeline.stages.faster_whisper import DeviceConfig, FasterWhisperBackend
@@ -174,6 +175,32 @@ def test_energy_aligner_is_a_model_free_backend() -> None:
         aligner.unload_model("en")
     empty = Transcript(Task.TRANSCRIBE, "en", 5.0, (Segment(0, 0.0, 1.0, ""),))
     assert aligner.align(empty, audio, StageContext()) == empty
+
+
+def test_glued_boundaries_move_by_half_the_offset_seen_at_the_pauses() -> None:
+    raw = [(0.3, 0.8), (0.8, 1.2), (1.2, 1.7)]
+    # The pauses moved the first start and the last end 100 ms later.
+    snapped = [(0.4, 0.8), (0.8, 1.2), (1.2, 1.8)]
+    shifted = shift_connected(raw, snapped, RefinerConfig())
+    assert shifted == [
+        pytest.approx((0.4, 0.85)),
+        pytest.approx((0.85, 1.25)),
+        pytest.approx((1.25, 1.8)),
+    ]
+    assert shift_connected(raw, snapped, RefinerConfig(connected_share=0.0)) == snapped
+
+
+def test_boundaries_a_pause_claimed_or_short_words_limit_the_shift() -> None:
+    raw = [(0.3, 0.8), (0.8, 0.84), (0.84, 1.5), (1.5, 2.0)]
+    # Pauses moved the first start by 50 ms, and the last boundary 50 and 150 ms later: a
+    # median of 50 ms, so glued boundaries move 25 ms (word 1 keeps 30 ms, though).
+    snapped = [(0.35, 0.8), (0.8, 0.84), (0.84, 1.55), (1.65, 2.0)]
+    shifted = shift_connected(raw, snapped, RefinerConfig(min_word_s=0.03))
+    assert shifted[0] == pytest.approx((0.35, 0.81))
+    assert shifted[1] == pytest.approx((0.81, 0.865))
+    assert shifted[2] == pytest.approx((0.865, 1.55))
+    assert shifted[3] == (1.65, 2.0)  # a pause claimed this boundary
+    assert shift_connected(raw, raw, RefinerConfig()) == raw  # no pause, no evidence
 
 
 def test_the_metric_matches_words_by_text() -> None:

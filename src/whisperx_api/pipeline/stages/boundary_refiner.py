@@ -15,6 +15,12 @@ Two details tell a pause between words from a stop consonant's closure inside on
 pause wins over a slightly nearer short one, and the transcriber's typical offset from the
 pauses is measured on the file itself (base runs early, tiny late) and corrected for.
 
+Inside connected speech (no pause between two words) there is no silence to snap to, yet the
+transcriber's boundaries there are off in the same direction as at the pauses, by less: each
+such boundary moves by half the median move the pauses caused in the same file. On the
+karaoke fixtures (`tests/data/make_karaoke.py`, `bench/word_timing.py`) this takes word
+starts within 100 ms on connected speech from 81 % to 89 % with Whisper base.
+
 Pure numpy apart from the VAD call. Per 10 minutes of audio the energy part takes about 0.05 s
 and the VAD about 2.5 s on one CPU thread (`use_vad=False` skips it); transcribing those
 10 minutes with Whisper base and word timestamps takes about a minute on two cores.
@@ -58,6 +64,8 @@ class RefinerConfig:
     max_bias_s: float = 0.25
     use_vad: bool = True
     vad_silence_prob: float = 0.1  # below this Silero probability a frame is never speech
+    connected_share: float = 0.5  # share of the offset at the pauses applied between words
+    min_word_s: float = 0.03  # a shifted boundary leaves each word at least this long
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,7 +148,8 @@ def refine_word_times(
     if bias is None:
         first = snap_to_pauses(raw, found, config, audio.duration)
         bias = timing_bias(raw, first, config.max_bias_s)
-    return _with_times(transcript, snap_to_pauses(raw, found, config, audio.duration, bias))
+    snapped = snap_to_pauses(raw, found, config, audio.duration, bias)
+    return _with_times(transcript, shift_connected(raw, snapped, config))
 
 
 def timing_bias(
@@ -158,6 +167,42 @@ def timing_bias(
         for old, new in zip(old_pair, new_pair, strict=True)
     ]
     return float(np.clip(np.median(moves), -limit, limit))
+
+
+def shift_connected(
+    raw: Sequence[tuple[float, float]],
+    snapped: Sequence[tuple[float, float]],
+    config: RefinerConfig,
+) -> list[tuple[float, float]]:
+    """Move the boundaries between words that run into each other by the offset seen at pauses.
+
+    Where a word follows another with no pause, the signal has no silence to snap to, but the
+    transcriber's times there are off in the same direction as at the pauses of the same file
+    (Whisper base's run early, tiny's late), by less. So every boundary that faster-whisper
+    glued (one word's end is the next one's start) and that no pause claimed moves by
+    `connected_share` of the median move the pauses caused, keeping each word at least
+    `min_word_s` long.
+    """
+    moves = [
+        new - old
+        for old_pair, new_pair in zip(raw, snapped, strict=True)
+        for old, new in zip(old_pair, new_pair, strict=True)
+        if new != old
+    ]
+    if not moves or config.connected_share == 0.0:
+        return list(snapped)
+    limit = config.max_bias_s
+    shift = config.connected_share * float(np.clip(np.median(moves), -limit, limit))
+    result = list(snapped)
+    for k in range(1, len(result)):
+        (start_before, end_before), (start, end) = result[k - 1], result[k]
+        glued = raw[k - 1][1] == raw[k][0] == end_before == start
+        low, high = start_before + config.min_word_s, end - config.min_word_s
+        if not glued or low > high:
+            continue
+        moved = min(max(start + shift, low), high)
+        result[k - 1], result[k] = (start_before, moved), (moved, end)
+    return result
 
 
 def snap_to_pauses(
