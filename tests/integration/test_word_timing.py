@@ -203,6 +203,20 @@ def test_boundaries_a_pause_claimed_or_short_words_limit_the_shift() -> None:
     assert shift_connected(raw, raw, RefinerConfig()) == raw  # no pause, no evidence
 
 
+def test_a_stop_closure_snapped_inside_fluent_speech_is_no_evidence_of_the_offset() -> None:
+    raw = [(0.3, 0.8), (0.8, 1.2), (1.2, 1.6), (1.6, 2.0)]
+    # A 100 ms pause moved the first start 100 ms; a 40 ms closure took the boundary between
+    # words 1 and 2 200 ms later. Only the pause counts: the glued boundaries move 50 ms.
+    snapped = [(0.4, 0.8), (0.8, 1.38), (1.42, 1.6), (1.6, 2.0)]
+    shifted = shift_connected(raw, snapped, RefinerConfig(evidence_gap_s=0.1))
+    assert shifted == [
+        pytest.approx((0.4, 0.85)),
+        pytest.approx((0.85, 1.38)),
+        pytest.approx((1.42, 1.65)),
+        pytest.approx((1.65, 2.0)),
+    ]
+
+
 def test_the_metric_matches_words_by_text() -> None:
     truth = [
         {"word": "Hello,", "start": 1.0, "end": 1.4},
