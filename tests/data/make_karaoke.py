@@ -144,6 +144,59 @@ FIXTURES: tuple[Fixture, ...] = (
             "Ahora la tienda está cerrada | pero todavía recuerdo su olor",
         ),
     ),
+    # Added after the aligner's connected-speech share was chosen on the six above.
+    Fixture(
+        "en_us_f_180",
+        "en",
+        "en-us+f2",
+        180,
+        (
+            "Our neighbour grows tomatoes | in a long green house behind the garage",
+            "Every autumn she gives us | more than we could ever eat",
+            "Last year my father made soup | for the whole street",
+            "This year we will try | to make sauce and keep it for winter",
+            "The children already asked | if they can help with the jars",
+        ),
+    ),
+    Fixture(
+        "en_sc_150",
+        "en",
+        "en-gb-scotland",
+        150,
+        (
+            "The bus to the airport leaves | from the north side of the station",
+            "You can buy a ticket from the driver | or from the machine",
+            "On weekends the first bus | leaves half an hour later",
+            "If you miss it | there is a taxi rank across the road",
+            "Remember to keep your receipt | for the journey back",
+        ),
+    ),
+    Fixture(
+        "it_150",
+        "it",
+        "it",
+        150,
+        (
+            "Ogni estate andiamo al mare | con tutta la famiglia",
+            "Mio padre guida la macchina | e mia madre prepara i panini",
+            "Arriviamo sempre verso mezzogiorno | quando fa molto caldo",
+            "Nel pomeriggio giochiamo sulla spiaggia | fino al tramonto",
+            "La sera mangiamo il pesce | in un piccolo ristorante",
+        ),
+    ),
+    Fixture(
+        "nl_150",
+        "nl",
+        "nl",
+        150,
+        (
+            "Mijn oom woont in een oud huis | aan de rand van het bos",
+            "Elke zondag wandelen wij samen | naar het meer",
+            "Hij vertelt dan verhalen | over zijn jeugd op de boerderij",
+            "In de winter is het pad | vaak nat en glad",
+            "Daarna drinken wij warme chocolade | bij de open haard",
+        ),
+    ),
 )
 
 

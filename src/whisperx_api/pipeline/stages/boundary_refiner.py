@@ -19,7 +19,7 @@ Inside connected speech (no pause between two words) there is no silence to snap
 transcriber's boundaries there are off in the same direction as at the pauses, by less: each
 such boundary moves by half the median move the real pauses caused in the same file. On the
 karaoke fixtures (`tests/data/make_karaoke.py`, `bench/word_timing.py`) this takes word
-starts within 100 ms on connected speech from 81 % to 91 % with Whisper base.
+starts within 100 ms on connected speech from 80 % to 89 % with Whisper base.
 
 Pure numpy apart from the VAD call. Per 10 minutes of audio the energy part takes about 0.05 s
 and the VAD about 2.5 s on one CPU thread (`use_vad=False` skips it); transcribing those
