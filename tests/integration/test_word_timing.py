@@ -141,6 +141,23 @@ def test_a_pause_between_words_beats_a_slightly_nearer_stop_closure() -> None:
     ]
 
 
+def test_a_closure_far_from_a_glued_boundary_is_not_taken_for_a_pause() -> None:
+    # Two words run into each other at 1.0 s; 200 ms later the second one has a 50 ms stop
+    # closure. A 150 ms pause at the same place would be a word boundary worth snapping to.
+    words = (Word(" a", 0.5, 1.0), Word(" b", 1.0, 1.6))
+    hypothesis = Transcript(Task.TRANSCRIBE, "en", 3.0, (Segment(0, 0.5, 1.6, "a b", words),))
+    config = RefinerConfig(use_vad=False, bias_s=0.0, connected_share=0.0)
+    closure = voiced(((0.5, 1.2), (1.25, 1.6)), 3.0)
+    refined = refine_word_times(hypothesis, closure, config)
+    assert refined.words[1].start == pytest.approx(1.0, abs=0.02)
+    pause = voiced(((0.5, 1.2), (1.35, 1.6)), 3.0)
+    refined = refine_word_times(hypothesis, pause, config)
+    assert (refined.words[0].end, refined.words[1].start) == (
+        pytest.approx(1.2, abs=0.02),
+        pytest.approx(1.35, abs=0.02),
+    )
+
+
 def test_without_speech_in_the_signal_nothing_moves() -> None:
     silence = DecodedAudio(np.random.default_rng(1).normal(0, 0.001, 80_000).astype(np.float32))
     hypothesis = glued(SPANS)
