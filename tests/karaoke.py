@@ -13,6 +13,7 @@ import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from tests.audio import DATA
@@ -33,7 +34,7 @@ class KaraokeFixture:
     words: tuple[Mapping[str, Any], ...]
 
     @property
-    def path(self) -> Any:
+    def path(self) -> Path:
         return DATA / f"karaoke_{self.name}.flac"
 
 
