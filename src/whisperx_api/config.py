@@ -152,6 +152,20 @@ class LimitsSettings(BaseModel):
     max_queued_jobs: int = Field(default=1000, ge=1)
 
 
+class FetchSettings(BaseModel):
+    """Downloading audio a client names by `audio_url`."""
+
+    model_config = _GROUP_CONFIG
+
+    allow_private_networks: bool = Field(
+        default=False, description="fetch from loopback/private/link-local addresses too"
+    )
+    connect_timeout_seconds: float = Field(default=10.0, gt=0)
+    read_timeout_seconds: float = Field(default=30.0, gt=0, description="between two reads")
+    total_timeout_seconds: float = Field(default=600.0, gt=0, description="whole download")
+    max_redirects: int = Field(default=3, ge=0, le=10)
+
+
 class JobsSettings(BaseModel):
     """The job engine: storage, retention, concurrency, sync waits."""
 
@@ -293,6 +307,7 @@ class Settings(BaseSettings):
     backends: BackendsSettings = Field(default_factory=BackendsSettings)
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
     s3: S3Settings = Field(default_factory=S3Settings)
+    fetch: FetchSettings = Field(default_factory=FetchSettings)
 
     @classmethod
     def settings_customise_sources(

@@ -52,7 +52,8 @@ class AudioForm(BaseModel):
 
     model_config = ConfigDict(extra="ignore", frozen=True, arbitrary_types_allowed=True)
 
-    file: Upload
+    file: Upload | None = None
+    audio_url: str | None = None  # instead of `file`: the server downloads it
     model: str | None = None
     prompt: str | None = None
     response_format: OutputFormat = OutputFormat.JSON
@@ -238,7 +239,8 @@ class JobForm(BaseModel):
 
     model_config = ConfigDict(extra="ignore", frozen=True, arbitrary_types_allowed=True)
 
-    file: Upload
+    file: Upload | None = None
+    audio_url: str | None = None  # instead of `file`: the server downloads it
     language: LanguageCode | None = None
     model: str | None = None
     diarize: bool = False
