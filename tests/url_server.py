@@ -19,6 +19,7 @@ class Routes:
     big_bytes: int = 0
     release: threading.Event = field(default_factory=threading.Event)
     hits: list[str] = field(default_factory=list)
+    hosts: list[str] = field(default_factory=list)
 
 
 def _handler(routes: Routes) -> type[BaseHTTPRequestHandler]:
@@ -28,6 +29,7 @@ def _handler(routes: Routes) -> type[BaseHTTPRequestHandler]:
 
         def do_GET(self) -> None:
             routes.hits.append(self.path)
+            routes.hosts.append(self.headers.get("Host", ""))
             if self.path.startswith("/redirect/"):
                 left = int(self.path.rsplit("/", 1)[1])
                 target = "/audio.wav" if left == 0 else f"/redirect/{left - 1}"

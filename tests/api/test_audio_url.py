@@ -204,3 +204,28 @@ async def test_ipv6_loopback_listener_sees_nothing(
         assert connections_made(listener) == 0
     finally:
         listening.__exit__(None, None, None)
+
+
+async def test_a_name_is_resolved_once_and_the_connection_goes_to_that_address(
+    make_settings: Callable[..., Settings],
+    base_url: str,
+    routes: Routes,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """No rebinding: the server sees the name in Host, but the socket went to the checked IP."""
+    asked: list[str] = []
+
+    async def resolver(host: str, port: int) -> list[str]:
+        asked.append(host)
+        return ["127.0.0.1"]
+
+    monkeypatch.setattr(net_guard, "system_resolver", resolver)
+    port = base_url.rsplit(":", 1)[1]
+    app = fake_app(open_settings(make_settings), FakeTranscriber())
+    async with running(app) as client:
+        response = await client.post(
+            OPENAI, data={"audio_url": f"http://audio.invalid:{port}/audio.wav"}
+        )
+    assert response.status_code == 200, response.text
+    assert asked == ["audio.invalid"]
+    assert routes.hosts == [f"audio.invalid:{port}"]
