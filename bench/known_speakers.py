@@ -22,6 +22,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from tests.known_voices import MIN_REFERENCE, audio, cut, truth  # noqa: E402
+
 from whisperx_api.domain.audio import DecodedAudio  # noqa: E402
 from whisperx_api.domain.speakers import Diarization  # noqa: E402
 from whisperx_api.pipeline.known_speakers import similarities  # noqa: E402

