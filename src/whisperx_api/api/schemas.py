@@ -183,7 +183,7 @@ class TranscriptionForm(AudioForm):
     def known_speakers(self) -> tuple[KnownSpeaker, ...]:
         """The named reference voices; they need diarization."""
         if (self.known_speaker_names or self.known_speaker_references) and not self.diarize:
-            raise InvalidRequest("known speakers need diarize=true.", param="known_speaker_names")
+            raise InvalidRequest("Known speakers need diarize=true.", param="known_speaker_names")
         return parse_known_speakers(self.known_speaker_names, self.known_speaker_references)
 
 
