@@ -8,6 +8,8 @@ class to an HTTP status and OpenAI's error envelope. Domain code never raises HT
     │   ├── InvalidAudio             invalid_audio: empty, not audio, truncated, corrupt
     │   ├── AudioTooLong             audio_too_long: past the configured duration budget
     │   ├── ModelNotFound            model_not_found: a name no resolver knows
+    │   ├── UrlNotAllowed            url_not_allowed: not http(s), or a non-public address
+    │   ├── DownloadFailed           download_failed: a URL's audio could not be fetched
     │   └── UnsupportedParameter     unsupported_parameter: a feature not offered here
     ├── PayloadTooLarge              the upload is over MAX_FILE_SIZE
     ├── AuthenticationFailed         missing or wrong API key
@@ -67,6 +69,18 @@ class ModelNotFound(InvalidRequest):
 
     def __init__(self, message: str) -> None:
         super().__init__(message, param="model")
+
+
+class UrlNotAllowed(InvalidRequest):
+    """A URL the server refuses to fetch: not http(s), or it resolves to a non-public address."""
+
+    code = "url_not_allowed"
+
+
+class DownloadFailed(InvalidRequest):
+    """Audio named by URL could not be fetched (status, timeout, too many redirects)."""
+
+    code = "download_failed"
 
 
 class UnsupportedParameter(InvalidRequest):

@@ -78,7 +78,10 @@ def test_every_form_field_is_typed_and_described(schema: dict[str, Any]) -> None
         assert properties["response_format"]["default"] == "json"
         assert "vtt" in properties["response_format"]["enum"]
         assert is_binary(properties["file"])
-        assert form_schema(schema, path)["required"] == ["file"]
+    for path in (*OPENAI_FORMS, "/transcription"):
+        body = form_schema(schema, path)
+        assert "required" not in body  # `file`, or `audio_url` instead: exactly one of them
+        assert body["oneOf"] == [{"required": ["file"]}, {"required": ["audio_url"]}]
 
 
 def test_error_responses_use_the_envelope(schema: dict[str, Any]) -> None:
@@ -134,11 +137,12 @@ async def test_documented_fields_are_exactly_the_fields_parsed(
         assert encoded == form_schema(schema, path)
 
 
-def bad_values(prop: dict[str, Any]) -> list[str]:
+def bad_values(prop: dict[str, Any]) -> list[str | list[str]]:
     """Values the schema itself rules out, as a form would carry them; none for free text."""
     kind = prop.get("type")
-    values: list[str] = []
-    if "enum" in prop or "enum" in prop.get("items", {}):
+    items = prop.get("items", {})
+    values: list[str | list[str]] = []
+    if "enum" in prop or "enum" in items:
         values.append("not-a-choice")
     if kind == "boolean":
         values.append("maybe")
@@ -152,7 +156,23 @@ def bad_values(prop: dict[str, Any]) -> list[str]:
         values.append(str(int(prop["maximum"]) + 1))
     if kind == "string" and prop.get("minLength", 0) >= 1:
         values.append(" ")
+    if kind == "string" and "maxLength" in prop:
+        values.append("x" * (prop["maxLength"] + 1))
+    if kind == "array" and "maxItems" in prop:
+        values.append([f"v{i}" for i in range(prop["maxItems"] + 1)])
+    if kind == "array" and items.get("minLength", 0) >= 1:
+        values.append([" "])
+    if kind == "array" and "maxLength" in items:
+        values.append(["x" * (items["maxLength"] + 1)])
     return values
+
+
+# Fields that apply only together with another one: sent with it, so that the constraint on
+# the field itself is what the server has to refuse.
+NEEDS = {
+    "known_speaker_names": {"diarize": "true"},
+    "known_speaker_references": {"diarize": "true"},
+}
 
 
 @pytest.mark.parametrize("path", [*FORM_ENDPOINTS[:3], "/models/load", "/align_models/load"])
@@ -161,7 +181,7 @@ async def test_documented_constraints_are_enforced_with_their_param(
 ) -> None:
     body = form_schema(schema, path)
     audio = {"file": ("a.flac", AUDIO.read_bytes(), "audio/flac")}
-    checked: list[tuple[str, str, int, str | None]] = []
+    checked: list[tuple[str, str | list[str], int, str | None]] = []
     app = fake_app(make_settings(), FakeTranscriber())
     async with running(app) as client:
         for name, prop in body["properties"].items():
@@ -171,10 +191,16 @@ async def test_documented_constraints_are_enforced_with_their_param(
                 continue
             files = audio if any(is_binary(p) for p in body["properties"].values()) else None
             for value in bad_values(prop):
-                response = await client.post(path, data={name: value}, files=files)
+                data = {**NEEDS.get(name, {}), name: value}
+                response = await client.post(path, data=data, files=files)
                 checked.append((name, value, response.status_code, _param(response)))
     assert checked
     assert [c for c in checked if c[2:] != (400, c[0])] == []
+    constrained = {c[0] for c in checked}
+    if path in OPENAI_FORMS or path == "/transcription":
+        assert {"webhook_url", "audio_url"} <= constrained
+    if path == "/v1/audio/transcriptions":
+        assert {"include", "known_speaker_names", "known_speaker_references"} <= constrained
 
 
 def _param(response: httpx.Response) -> str | None:

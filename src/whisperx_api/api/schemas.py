@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import replace
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
@@ -18,12 +18,23 @@ from pydantic import (
 )
 from starlette.datastructures import UploadFile
 
+from whisperx_api.api.forms import COMMA_SEPARATED
+from whisperx_api.api.openai_extras import (
+    INCLUDABLE,
+    MAX_KNOWN_SPEAKERS,
+    MAX_SPEAKER_NAME,
+    parse_chunking_strategy,
+    parse_known_speakers,
+    wants_logprobs,
+)
 from whisperx_api.domain.formats import OutputFormat
 from whisperx_api.domain.job import JobSpec, ResultStyle
 from whisperx_api.domain.languages import WHISPER_LANGUAGES
 from whisperx_api.domain.options import SubtitleOptions, TranscriptionOptions
+from whisperx_api.domain.speakers import KnownSpeaker
 from whisperx_api.domain.transcript import Task
 from whisperx_api.errors import InvalidRequest
+from whisperx_api.net_guard import check_url_syntax
 
 
 def _require_upload(value: object) -> object:
@@ -52,14 +63,40 @@ Granularity = Literal["segment", "word"]
 DEFAULT_MODEL = "whisper-1"
 _WORDLESS_FORMATS = frozenset({OutputFormat.JSON, OutputFormat.TEXT, OutputFormat.TXT})
 _STREAMABLE_FORMATS = frozenset({OutputFormat.JSON, OutputFormat.TEXT})
+MAX_URL_LENGTH = 2048
+# Checked (with messages naming the rule) by `openai_extras` when the job is built.
+Includable = Annotated[str, WithJsonSchema({"type": "string", "enum": sorted(INCLUDABLE)})]
+# `auto`, JSON text, or the `name[key]` fields `parse_form` folds into an object.
+ChunkingStrategy = Annotated[str | dict[str, str], WithJsonSchema({"type": "string"})]
+Url = Annotated[str, StringConstraints(max_length=MAX_URL_LENGTH)]
+FILE_DOC = (
+    "The audio (or video) file: any format ffmpeg decodes. Send either `file` or `audio_url`."
+)
+AUDIO_URL_DOC = (
+    "Instead of `file`: a public http(s) URL the server downloads the audio from (bounded by "
+    "`MAX_FILE_SIZE`; private addresses are refused). Send either `file` or `audio_url`."
+)
+# Exactly one of the two audio sources; the parser takes either as optional and
+# `audio_source.check_one_source` enforces the rule.
+ONE_AUDIO_SOURCE: dict[str, Any] = {"oneOf": [{"required": ["file"]}, {"required": ["audio_url"]}]}
+WEBHOOK_DOC = (
+    "An http(s) URL that receives a signed `POST` when the job ends (completed, failed or "
+    "cancelled); needs a server with a webhook secret."
+)
 
 
 class AudioForm(BaseModel):
     """Fields shared by transcription and translation requests."""
 
-    model_config = ConfigDict(extra="ignore", frozen=True, arbitrary_types_allowed=True)
+    model_config = ConfigDict(
+        extra="ignore",
+        frozen=True,
+        arbitrary_types_allowed=True,
+        json_schema_extra=ONE_AUDIO_SOURCE,
+    )
 
-    file: Upload = Field(description="The audio (or video) file: any format ffmpeg decodes.")
+    file: Upload | None = Field(default=None, description=FILE_DOC)
+    audio_url: Url | None = Field(default=None, description=AUDIO_URL_DOC)
     model: str = Field(
         default=DEFAULT_MODEL,
         description="A model name from `GET /v1/models`; `whisper-1` means the server's default.",
@@ -75,7 +112,7 @@ class AudioForm(BaseModel):
     temperature: float = Field(
         default=0.0, ge=0.0, le=1.0, description="Sampling temperature; 0 decodes greedily."
     )
-    timestamp_granularities: tuple[Granularity, ...] = Field(
+    timestamp_granularities: Annotated[tuple[Granularity, ...], COMMA_SEPARATED] = Field(
         default=("segment",),
         description="`word` adds word timings to `verbose_json`. Repeat the field (or send "
         "`timestamp_granularities[]`) for several values.",
@@ -110,6 +147,20 @@ class AudioForm(BaseModel):
         alias="async",
         description="Answer 202 with a job id at once; fetch the result from the job endpoints.",
     )
+    webhook_url: Url | None = Field(default=None, description=WEBHOOK_DOC + " Needs `async=true`.")
+    chunking_strategy: ChunkingStrategy | None = Field(
+        default=None,
+        description="How the audio is cut at pauses: `auto` (the server's voice detection), or "
+        'a `server_vad` object as JSON text, e.g. `{"type": "server_vad", "threshold": 0.5, '
+        '"prefix_padding_ms": 300, "silence_duration_ms": 500}` (`threshold` 0..1, the two '
+        "durations 0..10000). The object may also come as one field per key, "
+        "`chunking_strategy[threshold]=0.5`, as OpenAI's SDKs send it.",
+    )
+    include: Annotated[tuple[Includable, ...], COMMA_SEPARATED] = Field(
+        default=(),
+        description="`logprobs` adds each token's log probability to a `json` response "
+        "(not streamed). Also sent as `include[]`.",
+    )
 
     @field_validator("temperature")
     @classmethod
@@ -138,6 +189,13 @@ class AudioForm(BaseModel):
                 "stream=true and async=true cannot be combined: a job's result is fetched later.",
                 param="stream",
             )
+        if self.webhook_url is not None:
+            check_url_syntax(self.webhook_url, "webhook_url")
+            if not self.is_async:
+                raise InvalidRequest(
+                    "webhook_url needs async=true: the webhook announces a job's end.",
+                    param="webhook_url",
+                )
         if self.stream and self.response_format not in _STREAMABLE_FORMATS:
             raise InvalidRequest(
                 "stream=true sends text events; response_format must be json or text.",
@@ -151,6 +209,15 @@ class AudioForm(BaseModel):
     def wants_speakers(self) -> bool:
         """True when the request asks for diarization."""
         return False
+
+    def wants_logprobs(self) -> bool:
+        """`include[]=logprobs`: only `json` bodies carry them, as in OpenAI's API."""
+        logprobs = wants_logprobs(self.include)
+        if logprobs and (self.response_format is not OutputFormat.JSON or self.stream):
+            raise InvalidRequest(
+                "include=logprobs needs response_format=json (and no stream).", param="include"
+            )
+        return logprobs
 
 
 class TranscriptionForm(AudioForm):
@@ -172,6 +239,22 @@ class TranscriptionForm(AudioForm):
     )
     speaker_embeddings: bool = Field(
         default=False, description="Diarization: add each speaker's voice embedding."
+    )
+    known_speaker_names: tuple[str, ...] = Field(
+        default=(),
+        json_schema_extra={
+            "maxItems": MAX_KNOWN_SPEAKERS,
+            "items": {"type": "string", "minLength": 1, "maxLength": MAX_SPEAKER_NAME},
+        },
+        description="Diarization: names for voices given in `known_speaker_references` (same "
+        "order, distinct); speakers that match are labelled with them. Repeat the field (or "
+        "send `known_speaker_names[]`).",
+    )
+    known_speaker_references: tuple[str, ...] = Field(
+        default=(),
+        json_schema_extra={"maxItems": MAX_KNOWN_SPEAKERS},
+        description="One reference clip per name: a data URL (`data:audio/wav;base64,...`) of "
+        "2 to 10 s of that voice. Repeat the field (or send `known_speaker_references[]`).",
     )
 
     def wants_speakers(self) -> bool:
@@ -200,8 +283,15 @@ class TranscriptionForm(AudioForm):
             max_speakers=self.max_speakers,
             speaker_embeddings=self.speaker_embeddings,
             word_timestamps=spec.options.word_timestamps or self.diarize,
+            known_speakers=self.known_speakers(),
         )
         return replace(spec, options=speakers)
+
+    def known_speakers(self) -> tuple[KnownSpeaker, ...]:
+        """The named reference voices; they need diarization."""
+        if (self.known_speaker_names or self.known_speaker_references) and not self.diarize:
+            raise InvalidRequest("Known speakers need diarize=true.", param="known_speaker_names")
+        return parse_known_speakers(self.known_speaker_names, self.known_speaker_references)
 
 
 def check_speaker_fields(diarize: bool, low: int | None, high: int | None) -> None:
@@ -229,13 +319,19 @@ class TranslationForm(AudioForm):
 def _spec(
     form: AudioForm, owner: str | None, task: Task, language: str | None, words: bool
 ) -> JobSpec:
+    vad = parse_chunking_strategy(form.chunking_strategy)
+    logprobs = form.wants_logprobs()
     options = TranscriptionOptions(
         model=form.model,
         task=task,
         language=language,
         prompt=form.prompt,
         temperature=form.temperature,
-        word_timestamps=words,
+        word_timestamps=words or logprobs,
+        vad_threshold=vad.threshold,
+        vad_prefix_padding_ms=vad.prefix_padding_ms,
+        vad_silence_duration_ms=vad.silence_duration_ms,
+        include_logprobs=logprobs,
         hotwords=form.hotwords,
         suppress_numerals=form.suppress_numerals,
         batch_size=form.batch_size,
@@ -248,6 +344,7 @@ def _spec(
         style=ResultStyle.OPENAI,
         owner=owner,
         streamed=form.stream,
+        webhook_url=form.webhook_url,
     )
 
 
@@ -259,6 +356,16 @@ class JobAccepted(BaseModel):
 
 
 JobStatusName = Literal["Queued", "Processing", "Completed", "Failed", "Cancelled"]
+
+
+class WebhookView(BaseModel):
+    """A job's webhook delivery, as `GET /transcription/{job_id}` shows it."""
+
+    attempts: int = Field(description="Delivery attempts so far.")
+    last_status: int | None = Field(
+        description="The HTTP status of the last attempt; null before one, or with no answer."
+    )
+    delivered: bool = Field(description="A 2xx answer was received.")
 
 
 class JobStatusView(BaseModel):
@@ -274,6 +381,9 @@ class JobStatusView(BaseModel):
     progress: float | None = Field(default=None, description="While processing: 0 to 1.")
     error: str | None = Field(default=None, description="When failed: why.")
     attempts: int = Field(description="How many times a worker has started the job.")
+    webhook: WebhookView | None = Field(
+        default=None, description="With `webhook_url`: where its delivery stands."
+    )
 
 
 class JobCancelledView(BaseModel):
@@ -314,9 +424,15 @@ class AlignModelForm(ModelTargetForm):
 class JobForm(BaseModel):
     """`POST /transcription`, the job API's form (docs/jobs.md)."""
 
-    model_config = ConfigDict(extra="ignore", frozen=True, arbitrary_types_allowed=True)
+    model_config = ConfigDict(
+        extra="ignore",
+        frozen=True,
+        arbitrary_types_allowed=True,
+        json_schema_extra=ONE_AUDIO_SOURCE,
+    )
 
-    file: Upload = Field(description="The audio (or video) file: any format ffmpeg decodes.")
+    file: Upload | None = Field(default=None, description=FILE_DOC)
+    audio_url: Url | None = Field(default=None, description=AUDIO_URL_DOC)
     language: LanguageCode | None = Field(
         default=None,
         description="The spoken language (ISO-639-1, case-insensitive); detected when omitted.",
@@ -345,12 +461,17 @@ class JobForm(BaseModel):
     sync: bool | None = Field(
         default=None,
         description="Wait and answer with the result (true) or answer 202 with a job id "
-        "(false); the server's `DEFAULT_SYNC_MODE` when omitted.",
+        "(false); when omitted, the server's `DEFAULT_SYNC_MODE`, or 202 with `webhook_url`.",
+    )
+    webhook_url: Url | None = Field(
+        default=None, description=WEBHOOK_DOC + " Cannot be combined with `sync=true`."
     )
 
     def wants_sync(self, default: bool) -> bool:
-        """`sync` if given, else the configured DEFAULT_SYNC_MODE."""
-        return default if self.sync is None else self.sync
+        """`sync` if given, else async with a webhook, else the configured DEFAULT_SYNC_MODE."""
+        if self.sync is None:
+            return default and self.webhook_url is None
+        return self.sync
 
     def to_spec(self, owner: str | None, default_format: str) -> JobSpec:
         """The job this request asks for."""
@@ -359,6 +480,14 @@ class JobForm(BaseModel):
             raise InvalidRequest(
                 "response_format=diarized_json needs diarize=true.", param="response_format"
             )
+        if self.webhook_url is not None:
+            check_url_syntax(self.webhook_url, "webhook_url")
+            if self.sync:
+                raise InvalidRequest(
+                    "webhook_url cannot be combined with sync=true: the webhook announces "
+                    "the end of an async job.",
+                    param="webhook_url",
+                )
         options = TranscriptionOptions(
             model=self.model,
             language=self.language,
@@ -369,4 +498,10 @@ class JobForm(BaseModel):
             diarize=self.diarize,
             hf_token=self.hf_token,
         )
-        return JobSpec(options=options, response_format=fmt, style=ResultStyle.JOBS, owner=owner)
+        return JobSpec(
+            options=options,
+            response_format=fmt,
+            style=ResultStyle.JOBS,
+            owner=owner,
+            webhook_url=self.webhook_url,
+        )

@@ -7,14 +7,22 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
+from whisperx_api.api.audio_source import audio_source
 from whisperx_api.api.cors import ALLOWED_HEADERS, MAX_AGE_SECONDS
 from whisperx_api.api.deps import ClientDep, RuntimeDep
 from whisperx_api.api.forms import read_form
 from whisperx_api.api.openapi import error_responses, form_body, transcript_responses
 from whisperx_api.api.responses import transcript_response
-from whisperx_api.api.schemas import JobAccepted, JobCancelledView, JobForm, JobStatusView
+from whisperx_api.api.schemas import (
+    JobAccepted,
+    JobCancelledView,
+    JobForm,
+    JobStatusView,
+    WebhookView,
+)
 from whisperx_api.config import Settings
 from whisperx_api.domain.job import JobStatus
+from whisperx_api.jobs.webhooks import admit_webhook_url
 
 router = APIRouter(tags=["jobs"])
 
@@ -49,8 +57,10 @@ async def submit_transcription(
     settings: Settings = request.app.state.settings
     async with read_form(request, JobForm) as form:
         spec = form.to_spec(client.owner, settings.jobs.output_format)
-        runtime.check_upload_size(form.file.size)
-        record = await runtime.jobs.submit(spec, form.file.file)
+        if spec.webhook_url is not None:
+            await admit_webhook_url(spec.webhook_url, settings)
+        async with audio_source(runtime, settings, form.file, form.audio_url) as audio:
+            record = await runtime.jobs.submit(spec, audio)
     if not form.wants_sync(settings.jobs.default_sync_mode):
         accepted = JobAccepted(job_id=record.id, status_url=f"/transcription/{record.id}")
         return JSONResponse(accepted.model_dump(), 202)
@@ -63,22 +73,30 @@ async def submit_transcription(
 @router.get(
     "/transcription/{job_id}",
     response_model=JobStatusView,
-    response_model_exclude_none=True,
+    response_model_exclude_unset=True,
     responses=error_responses(401, 404, 500),
 )
 async def job_status(job_id: str, runtime: RuntimeDep, client: ClientDep) -> JobStatusView:
-    """Status, queue position while queued, progress while processing, error when failed."""
+    """Status, queue position while queued, progress while processing, error when failed, and
+    the webhook's delivery when the job has one (fields that do not apply are left out)."""
     view = await runtime.jobs.status(job_id, client.owner)
     record = view.record
-    processing = record.status is JobStatus.PROCESSING
-    return JobStatusView(
-        job_id=record.id,
-        status=record.status.value,
-        queue_position=view.queue_position,
-        progress=round(record.progress or 0.0, 3) if processing else None,
-        error=record.error if record.status is JobStatus.FAILED else None,
-        attempts=record.attempts,
-    )
+    shown: dict[str, Any] = {"job_id": record.id, "status": record.status.value}
+    if view.queue_position is not None:
+        shown["queue_position"] = view.queue_position
+    if record.status is JobStatus.PROCESSING:
+        shown["progress"] = round(record.progress or 0.0, 3)
+    if record.status is JobStatus.FAILED:
+        shown["error"] = record.error
+    shown["attempts"] = record.attempts
+    if record.spec.webhook_url is not None:
+        delivery = record.webhook
+        shown["webhook"] = (
+            WebhookView.model_validate(delivery.public())
+            if delivery is not None
+            else WebhookView(attempts=0, last_status=None, delivered=False)
+        )
+    return JobStatusView(**shown)
 
 
 @router.get(

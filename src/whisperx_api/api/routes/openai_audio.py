@@ -6,12 +6,14 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
+from whisperx_api.api.audio_source import audio_source
 from whisperx_api.api.deps import ClientDep, RuntimeDep
 from whisperx_api.api.forms import read_form
 from whisperx_api.api.openapi import error_responses, form_body, transcript_responses
 from whisperx_api.api.responses import transcript_response
 from whisperx_api.api.schemas import AudioForm, JobAccepted, TranscriptionForm, TranslationForm
 from whisperx_api.api.streaming import text_event_stream
+from whisperx_api.jobs.webhooks import admit_webhook_url
 
 router = APIRouter(tags=["openai"])
 
@@ -51,8 +53,11 @@ async def _submit_and_answer(
 ) -> Response:
     async with read_form(request, form_type) as form:
         spec = form.to_spec(owner)
-        runtime.check_upload_size(form.file.size)
-        record = await runtime.jobs.submit(spec, form.file.file)
+        settings = request.app.state.settings
+        if spec.webhook_url is not None:
+            await admit_webhook_url(spec.webhook_url, settings)
+        async with audio_source(runtime, settings, form.file, form.audio_url) as audio:
+            record = await runtime.jobs.submit(spec, audio)
     if form.stream:
         return text_event_stream(
             runtime.jobs, record, runtime.sync_timeout, request.is_disconnected
