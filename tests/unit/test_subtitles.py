@@ -200,7 +200,10 @@ def test_a_fast_cue_is_held_into_the_following_silence() -> None:
     )
     first, second = build_cues(transcript, DEFAULT)
     assert first.start == 1.0
-    assert first.end == pytest.approx(1.0 + len("Absolutely fantastic!") / MAX_CHARS_PER_SECOND)
+    assert first.end == pytest.approx(
+        1.0 + len("Absolutely fantastic!") / MAX_CHARS_PER_SECOND, abs=0.002
+    )
+    assert spoken_chars(first) / (round(first.end, 3) - first.start) <= MAX_CHARS_PER_SECOND
     assert second.start == 5.0
 
 

@@ -38,6 +38,7 @@ DEFAULT_MAX_LINE_COUNT = 2
 MAX_CUE_SECONDS = 7.0
 MAX_CHARS_PER_SECOND = 20.0
 _MIN_CUE_SECONDS = 0.1  # what overlapping speech leaves a cut-short cue at least
+_MILLISECOND = 0.001
 _PAUSE_CAP = 0.6  # pauses longer than this weigh no more when choosing a cut
 _FITS_BONUS = 10.0  # a cut whose both halves fit beats any cut that needs more cues
 
@@ -271,7 +272,7 @@ def _retime(drafts: list[_Draft], duration: float) -> None:
             following.start = current.end
             following.end = max(following.end, following.start + _MIN_CUE_SECONDS)
     for index, draft in enumerate(drafts):
-        needed = draft.spoken_chars / MAX_CHARS_PER_SECOND
+        needed = draft.spoken_chars / MAX_CHARS_PER_SECOND + _MILLISECOND  # survives rounding
         if draft.end - draft.start >= needed:
             continue
         limit = drafts[index + 1].start if index + 1 < len(drafts) else max(duration, draft.end)
