@@ -131,8 +131,9 @@ def build_cues(
 def _drafts(segment: Segment, layout: _Layout, spaced: bool) -> list[_Draft]:
     """One segment's cues, each broken into lines."""
     prefix = speaker_prefix(segment.speaker)
-    timed = bool(_word_tokens(segment, spaced))
-    tokens = _word_tokens(segment, spaced) or _text_tokens(segment, spaced)
+    words = _word_tokens(segment, spaced)
+    timed = bool(words)
+    tokens = words or _text_tokens(segment, spaced)
     drafts = []
     for group in _groups(tokens, len(prefix), layout):
         start, end = group[0].start, max(t.end for t in group)
