@@ -1,4 +1,4 @@
-"""The one place the stage order lives: decode -> (VAD + transcribe) -> align -> diarize."""
+"""The one place the stage order lives: decode, transcribe (VAD), align, diarize, segment."""
 
 from __future__ import annotations
 
