@@ -83,10 +83,14 @@ WEBHOOK_DOC = (
     "An http(s) URL that receives a signed `POST` when the job ends (completed, failed or "
     "cancelled); needs a server with a webhook secret."
 )
+# Beyond these a layout is no longer subtitles; such values are refused, not clamped.
+MAX_LINE_WIDTH = 500
+MAX_LINE_COUNT = 20
+MAX_WORDS_PER_LINE = 100
 
 
-class AudioForm(BaseModel):
-    """Fields shared by transcription and translation requests."""
+class AudioSourceFields(BaseModel):
+    """The audio of a request: an upload, or a URL the server downloads; exactly one."""
 
     model_config = ConfigDict(
         extra="ignore",
@@ -97,6 +101,50 @@ class AudioForm(BaseModel):
 
     file: Upload | None = Field(default=None, description=FILE_DOC)
     audio_url: Url | None = Field(default=None, description=AUDIO_URL_DOC)
+
+
+class SubtitleFields(BaseModel):
+    """Cue layout fields, on every form whose result may be srt or vtt."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True, arbitrary_types_allowed=True)
+
+    highlight_words: bool = Field(
+        default=False,
+        description="srt/vtt: repeat each cue once per word, that word underlined (karaoke).",
+    )
+    max_line_width: int | None = Field(
+        default=None,
+        ge=1,
+        le=MAX_LINE_WIDTH,
+        description="srt/vtt: the most characters on one cue line (42 when omitted).",
+    )
+    max_line_count: int | None = Field(
+        default=None,
+        ge=1,
+        le=MAX_LINE_COUNT,
+        description="srt/vtt: the most lines in one cue (2 when omitted).",
+    )
+    max_words_per_line: int | None = Field(
+        default=None,
+        ge=1,
+        le=MAX_WORDS_PER_LINE,
+        description="srt/vtt: the most words on one cue line.",
+    )
+
+    def subtitle_options(self) -> SubtitleOptions:
+        """How srt/vtt cues are shaped."""
+        return SubtitleOptions(
+            highlight_words=self.highlight_words,
+            max_line_width=self.max_line_width,
+            max_line_count=self.max_line_count,
+            max_words_per_line=self.max_words_per_line,
+        )
+
+
+# The audio source's fields come first (fields of the last base are declared first).
+class AudioForm(SubtitleFields, AudioSourceFields):
+    """Fields shared by transcription and translation requests."""
+
     model: str = Field(
         default=DEFAULT_MODEL,
         description="A model name from `GET /v1/models`; `whisper-1` means the server's default.",
@@ -116,15 +164,6 @@ class AudioForm(BaseModel):
         default=("segment",),
         description="`word` adds word timings to `verbose_json`. Repeat the field (or send "
         "`timestamp_granularities[]`) for several values.",
-    )
-    highlight_words: bool = Field(
-        default=False, description="srt/vtt: underline each word as it is spoken."
-    )
-    max_line_width: int | None = Field(
-        default=None, ge=1, description="srt/vtt: the most characters on one cue line."
-    )
-    max_line_count: int | None = Field(
-        default=None, ge=1, description="srt/vtt: the most lines in one cue."
     )
     suppress_numerals: bool = Field(
         default=False, description="Spell numbers out as words instead of digits."
@@ -170,13 +209,10 @@ class AudioForm(BaseModel):
         return value
 
     def word_timestamps(self, align: bool) -> bool:
-        """Words are computed when asked for, unless the reply could never show them."""
-        wanted = align or "word" in self.timestamp_granularities
+        """Words are computed when asked for (karaoke cues need them too), unless the reply
+        could never show them."""
+        wanted = align or "word" in self.timestamp_granularities or self.highlight_words
         return wanted and (self.is_async or self.response_format not in _WORDLESS_FORMATS)
-
-    def subtitle_options(self) -> SubtitleOptions:
-        """How srt/vtt cues are shaped."""
-        return SubtitleOptions(self.highlight_words, self.max_line_width, self.max_line_count)
 
     def to_spec(self, owner: str | None) -> JobSpec:
         """The job this request asks for."""
@@ -421,18 +457,9 @@ class AlignModelForm(ModelTargetForm):
         return self.language
 
 
-class JobForm(BaseModel):
+class JobForm(SubtitleFields, AudioSourceFields):
     """`POST /transcription`, the job API's form (docs/jobs.md)."""
 
-    model_config = ConfigDict(
-        extra="ignore",
-        frozen=True,
-        arbitrary_types_allowed=True,
-        json_schema_extra=ONE_AUDIO_SOURCE,
-    )
-
-    file: Upload | None = Field(default=None, description=FILE_DOC)
-    audio_url: Url | None = Field(default=None, description=AUDIO_URL_DOC)
     language: LanguageCode | None = Field(
         default=None,
         description="The spoken language (ISO-639-1, case-insensitive); detected when omitted.",
@@ -501,6 +528,7 @@ class JobForm(BaseModel):
         return JobSpec(
             options=options,
             response_format=fmt,
+            subtitles=self.subtitle_options(),
             style=ResultStyle.JOBS,
             owner=owner,
             webhook_url=self.webhook_url,
