@@ -118,12 +118,10 @@ def _worker(args: argparse.Namespace, settings: Settings) -> int:
     if settings.mode != "kafka":
         raise ConfigError("'whisperx-api worker' needs MODE=kafka (and KAFKA__*, S3__* settings)")
     require_distributed_extra()
-    from whisperx_api.runtime.distributed import build_worker, prepare_infrastructure
-    from whisperx_api.storage.s3 import make_s3_client
+    from whisperx_api.distributed.runtime import prepare_worker
 
     async def work() -> None:
-        await prepare_infrastructure(settings, make_s3_client(settings.s3))
-        worker = build_worker(settings)
+        worker = await prepare_worker(settings)
         loop = asyncio.get_running_loop()
         for stop_signal in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(stop_signal, worker.request_stop)

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from whisperx_api.jobs.kafka_messages import (
+from whisperx_api.distributed.kafka_messages import (
     MESSAGE_VERSION,
     DeadLetter,
     JobMessage,

@@ -39,11 +39,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
-from whisperx_api.domain.job import JobRecord, JobSpec, JobStatus
-from whisperx_api.errors import Conflict, WhisperXApiError
-from whisperx_api.jobs.messages import dump_spec, load_spec
-from whisperx_api.jobs.store import Delivery
-from whisperx_api.storage.s3 import (
+from whisperx_api.distributed.s3 import (
     ClientError,
     delete_keys,
     is_conflict,
@@ -51,6 +47,10 @@ from whisperx_api.storage.s3 import (
     list_keys,
     storage_errors,
 )
+from whisperx_api.domain.job import JobRecord, JobSpec, JobStatus
+from whisperx_api.errors import Conflict, WhisperXApiError
+from whisperx_api.jobs.messages import dump_spec, load_spec
+from whisperx_api.jobs.store import Delivery
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client

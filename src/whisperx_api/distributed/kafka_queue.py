@@ -55,8 +55,8 @@ from aiokafka.errors import (  # type: ignore[import-untyped]
 from aiokafka.structs import OffsetAndMetadata  # type: ignore[import-untyped]
 
 from whisperx_api.config import KafkaSettings
+from whisperx_api.distributed.kafka_messages import DeadLetter, JobMessage, MessageError
 from whisperx_api.errors import WhisperXApiError
-from whisperx_api.jobs.kafka_messages import DeadLetter, JobMessage, MessageError
 
 log = logging.getLogger(__name__)
 

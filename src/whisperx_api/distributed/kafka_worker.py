@@ -28,21 +28,21 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from whisperx_api.domain.job import JobRecord
-from whisperx_api.errors import InvalidRequest, JobCancelled, NotFound, WhisperXApiError
-from whisperx_api.jobs.kafka_messages import DeadLetter, JobMessage
-from whisperx_api.jobs.kafka_queue import (
+from whisperx_api.distributed.kafka_messages import DeadLetter, JobMessage
+from whisperx_api.distributed.kafka_queue import (
     CommitFailed,
     Delivery,
     KafkaJobConsumer,
     KafkaJobProducer,
 )
+from whisperx_api.distributed.s3 import S3BlobStore
+from whisperx_api.distributed.s3_store import S3JobStore
+from whisperx_api.domain.job import JobRecord
+from whisperx_api.errors import InvalidRequest, JobCancelled, NotFound, WhisperXApiError
 from whisperx_api.jobs.messages import dump_transcript
 from whisperx_api.jobs.progress import ThrottledProgress
-from whisperx_api.jobs.s3_store import S3JobStore
 from whisperx_api.pipeline.runner import PipelineRunner
 from whisperx_api.pipeline.stage import StageContext
-from whisperx_api.storage.s3 import S3BlobStore
 
 log = logging.getLogger(__name__)
 

@@ -6,10 +6,10 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable
 
+from whisperx_api.distributed.kafka_messages import JobMessage
+from whisperx_api.distributed.kafka_queue import KafkaJobProducer, KafkaQueueError
 from whisperx_api.domain.job import JobRecord
 from whisperx_api.errors import Overloaded, WhisperXApiError
-from whisperx_api.jobs.kafka_messages import JobMessage
-from whisperx_api.jobs.kafka_queue import KafkaJobProducer, KafkaQueueError
 
 _RETRY_AFTER_SECONDS = 5
 
