@@ -40,16 +40,13 @@ from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from whisperx_api.domain.formats import OutputFormat
+from whisperx_api.errors import ConfigError
 
 FieldPath = tuple[str, ...]
 
 CONFIG_ENV_VAR: Final = "WHISPER_API_CONFIG"
 DEFAULT_CONFIG_NAME: Final = "whisper_api.conf"
 NESTED_DELIMITER: Final = "__"
-
-
-class ConfigError(Exception):
-    """The configuration cannot be used; the message names the setting and what is allowed."""
 
 
 def _lower(value: object) -> object:

@@ -10,13 +10,13 @@ from pydantic import SecretStr, ValidationError
 
 from whisperx_api.config import (
     FLAT_ALIASES,
-    ConfigError,
     FieldPath,
     Settings,
     env_name,
     env_names,
     load_settings,
 )
+from whisperx_api.errors import ConfigError
 
 
 def load(env: dict[str, str] | None = None, cwd: Path | None = None, **kwargs: Any) -> Settings:

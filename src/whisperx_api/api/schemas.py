@@ -22,7 +22,7 @@ from whisperx_api.domain.job import JobSpec, ResultStyle
 from whisperx_api.domain.languages import WHISPER_LANGUAGES
 from whisperx_api.domain.options import SubtitleOptions, TranscriptionOptions
 from whisperx_api.domain.transcript import Task
-from whisperx_api.errors import InvalidRequest
+from whisperx_api.errors import InvalidRequest, InvalidValue
 
 
 def _require_upload(value: object) -> object:
@@ -223,7 +223,7 @@ def _invalid(exc: ValidationError) -> InvalidRequest:
     if first["type"] == "missing":
         return InvalidRequest(f"Missing required parameter: '{param}'.", param=param)
     message = str(first["msg"]).removeprefix("Value error, ")
-    return InvalidRequest(f"Invalid '{param}': {message}", param=param, code="invalid_value")
+    return InvalidValue(f"Invalid '{param}': {message}", param=param)
 
 
 class JobAccepted(BaseModel):

@@ -48,7 +48,7 @@ from whisperx_api.distributed.s3 import (
     storage_errors,
 )
 from whisperx_api.domain.job import JobRecord, JobSpec, JobStatus
-from whisperx_api.errors import Conflict, WhisperXApiError
+from whisperx_api.errors import Conflict, StorageError
 from whisperx_api.jobs.messages import dump_spec, load_spec
 from whisperx_api.jobs.store import Delivery
 
@@ -346,9 +346,7 @@ class S3JobStore:
         result = self._read_text(self._result_key(job_id))
         self._purge(outcome.before)
         if result is None:
-            raise WhisperXApiError(
-                f"The result of job '{job_id}' is missing from storage.", code="storage_error"
-            )
+            raise StorageError(f"The result of job '{job_id}' is missing from storage.")
         return Delivery(outcome.before.record, result)
 
     @storage_errors()
@@ -430,10 +428,7 @@ class S3JobStore:
                 return self._landed(_Outcome(current, after))
             pending = (body, _Outcome(current, after))
             time.sleep(random.uniform(0, 0.001 * min(attempt + 1, 20)))
-        raise WhisperXApiError(
-            f"Job '{job_id}' kept changing under {_RETRIES} attempts to update it.",
-            code="storage_error",
-        )
+        raise StorageError(f"Job '{job_id}' kept changing under {_RETRIES} attempts to update it.")
 
     def _mark_intent(self, intent: str | None, current: _Entry, after: _Entry) -> str | None:
         if after.status is current.status:
