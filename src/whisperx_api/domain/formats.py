@@ -4,7 +4,7 @@ from enum import StrEnum
 
 
 class OutputFormat(StrEnum):
-    """Every response format of API.md; `txt` is the second seed's name for `text`."""
+    """Every response format (docs/api.md); `txt` is the job API's name for `text`."""
 
     JSON = "json"
     TEXT = "text"

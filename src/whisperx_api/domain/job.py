@@ -10,7 +10,7 @@ from whisperx_api.domain.options import SubtitleOptions, TranscriptionOptions
 
 
 class JobStatus(StrEnum):
-    """The second seed's status names, as clients see them."""
+    """Status names as clients see them (docs/jobs.md)."""
 
     QUEUED = "Queued"
     PROCESSING = "Processing"

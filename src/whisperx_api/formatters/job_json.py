@@ -1,4 +1,4 @@
-"""The job endpoints' JSON result (second seed): text, detected language, plain segments."""
+"""The job endpoints' JSON result (docs/jobs.md): text, detected language, plain segments."""
 
 from __future__ import annotations
 

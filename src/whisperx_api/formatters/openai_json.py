@@ -98,7 +98,7 @@ def render_verbose_json(transcript: Transcript) -> str:
 
 
 def render_vtt_json(transcript: Transcript, options: SubtitleOptions) -> str:
-    """The first seed's `vtt_json`: `verbose_json` plus the WebVTT document in `vtt_text`."""
+    """`vtt_json`: `verbose_json` plus the WebVTT document in `vtt_text` (docs/api.md)."""
     return dump({**verbose_payload(transcript), "vtt_text": render_vtt(transcript, options)})
 
 

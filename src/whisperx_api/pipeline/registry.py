@@ -95,8 +95,8 @@ def default_registry() -> BackendRegistry:
 
 
 def transcription_backend_name(settings: Settings) -> str:
-    """The configured backend, except that the second seed's `WHISPER_CMD` alone (backend left
-    at its default) means "run that command", as it did in the seed."""
+    """The configured backend, except that `WHISPER_CMD` alone (backend left at its default)
+    means "run that command", as it did for older whisper-api servers."""
     name = settings.backends.transcription
     if settings.whisper.cmd and name == DEFAULT_TRANSCRIPTION:
         return WHISPERX_CLI

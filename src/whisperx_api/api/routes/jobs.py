@@ -1,4 +1,4 @@
-"""The second seed's job API: submit, poll, fetch once, cancel, and the server's status."""
+"""The job API (docs/jobs.md): submit, poll, fetch once, cancel, and the server's status."""
 
 from __future__ import annotations
 
@@ -104,7 +104,7 @@ async def cancel_job(
 
 @router.get("/status")
 async def server_status(request: Request, runtime: RuntimeDep, _: ClientDep) -> dict[str, Any]:
-    """Configuration snapshot and live queue counts, in the second seed's shape."""
+    """Configuration snapshot and live queue counts (docs/api.md, "Health and status")."""
     settings: Settings = request.app.state.settings
     body = status_snapshot(settings)
     try:

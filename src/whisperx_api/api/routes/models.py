@@ -1,4 +1,4 @@
-"""Model listing (OpenAI's `/v1/models`) and the first seed's model management endpoints."""
+"""Model listing (OpenAI's `/v1/models`) and the model management endpoints (docs/api.md)."""
 
 from __future__ import annotations
 

@@ -1,10 +1,10 @@
-"""Transcription by an external WhisperX command line: the second seed's `WHISPER_CMD`.
+"""Transcription by an external WhisperX command line (`WHISPER_CMD`, docs/configuration.md).
 
-The seed ran `whisperx.sh` (a wrapper that activates WhisperX's own virtualenv and calls the
-`whisperx` CLI) once per job and read the file it wrote. This backend does the same, so a
-deployment can keep WhisperX, torch and its models in an environment of their own: each job
-writes its audio to a private temp directory, runs the command there, reads `<stem>.json`
-back and deletes the directory.
+Older whisper-api servers ran `whisperx.sh` (a wrapper that activates WhisperX's own
+virtualenv and calls the `whisperx` CLI) once per job and read the file it wrote. This backend
+does the same, so a deployment can keep WhisperX, torch and its models in an environment of
+their own: each job writes its audio to a private temp directory, runs the command there,
+reads `<stem>.json` back and deletes the directory.
 
 Every flag passed is one the real CLI defines (`whisperx/__main__.py` in m-bain/whisperX).
 Quirks of that CLI that shape this module:

@@ -1,0 +1,102 @@
+"""The repository stands alone: its docs cover the settings, its links resolve, and neither code
+nor docs cite documents a reader of the repository does not have."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from pydantic import BaseModel
+
+from whisperx_api.config import FieldPath, Settings, env_names
+
+ROOT = Path(__file__).resolve().parents[2]
+DOCS = ROOT / "docs"
+
+# Documents that exist only outside this repository, and "seed" used as the name of one. A
+# `seed` parameter of a random generator (`seed: int`, `seed=`, `(seed)`) is not a reference.
+FOREIGN_REFERENCES = (
+    re.compile(r"\bAPI\.md\b"),
+    re.compile(r"\bDESIGN\.md\b"),
+    re.compile(r"\.\./shared\b|/work/shared\b"),
+    re.compile(r"\bseeds?\b(?!\s*(?::\s*int\b|=|\)|,))", re.IGNORECASE),
+)
+
+
+def scanned_files() -> Iterator[Path]:
+    yield ROOT / "README.md"
+    for folder, pattern in ((ROOT / "src", "*.py"), (DOCS, "*.md")):
+        yield from sorted(folder.rglob(pattern))
+
+
+def foreign_references(text: str) -> list[str]:
+    return [
+        f"{number}: {line.strip()}"
+        for number, line in enumerate(text.splitlines(), 1)
+        if any(pattern.search(line) for pattern in FOREIGN_REFERENCES)
+    ]
+
+
+def test_no_code_or_doc_cites_documents_outside_the_repository() -> None:
+    found = {
+        str(path.relative_to(ROOT)): hits
+        for path in scanned_files()
+        if (hits := foreign_references(path.read_text(encoding="utf-8")))
+    }
+    assert found == {}
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "the second seed's flat names",
+        "HTTP worker processes (seed: 0 = cores)",
+        "as in the seed.",
+        "see API.md §2",
+        "described in ../shared/DESIGN.md",
+        "Seeds: both",
+    ],
+)
+def test_the_check_catches_references(line: str) -> None:
+    assert foreign_references(line) != []
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "def kmeans(points: FloatArray, k: int, seed: int = 0) -> IntArray:",
+        "rng = np.random.default_rng(seed)",
+        "make(seed=3)",
+        "a faint, seeded white noise",
+        "see docs/api.md",
+    ],
+)
+def test_the_check_leaves_random_seeds_alone(line: str) -> None:
+    assert foreign_references(line) == []
+
+
+def leaf_paths(model: type[BaseModel], prefix: FieldPath = ()) -> Iterator[FieldPath]:
+    for name, field in model.model_fields.items():
+        annotation = field.annotation
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            yield from leaf_paths(annotation, (*prefix, name))
+        else:
+            yield (*prefix, name)
+
+
+def test_configuration_doc_names_every_setting() -> None:
+    text = (DOCS / "configuration.md").read_text(encoding="utf-8")
+    names = [name for path in leaf_paths(Settings) for name in env_names(path)]
+    assert [name for name in names if f"`{name}`" not in text] == []
+
+
+MARKDOWN_LINK = re.compile(r"\]\(([^)#\s]+)(?:#[^)]*)?\)")
+
+
+@pytest.mark.parametrize("page", [ROOT / "README.md", *sorted(DOCS.glob("*.md"))], ids=str)
+def test_relative_links_resolve(page: Path) -> None:
+    targets = MARKDOWN_LINK.findall(page.read_text(encoding="utf-8"))
+    local = [t for t in targets if "://" not in t and not t.startswith("mailto:")]
+    assert [t for t in local if not (page.parent / t).exists()] == []
