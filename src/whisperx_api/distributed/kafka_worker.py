@@ -221,10 +221,12 @@ class KafkaWorker:
         await asyncio.to_thread(
             self._store.requeue, job.id, verdict.cause, uncount=uncount, worker_id=self.worker_id
         )
-        log.info("job %s: put back (%s)", job.id, verdict.cause)
-        if verdict.action is Action.RETRY:
-            retry = JobMessage(job_id=job.id, attempt=job.attempts + 1, submitted_at=time.time())
-            await self._producer.publish(retry)
+        if verdict.action is Action.PUT_BACK:
+            log.info("job %s: put back (worker stopping)", job.id)
+            return
+        retry = JobMessage(job_id=job.id, attempt=job.attempts + 1, submitted_at=time.time())
+        await self._producer.publish(retry)
+        log.info("job %s: queued again for attempt %d", job.id, retry.attempt)
 
     async def _dead_letter(self, job: JobRecord, verdict: Verdict) -> None:
         """Park the job on the dead-letter topic before failing it (a crash between repeats the

@@ -115,5 +115,9 @@ class WorkerPool:
             self._blobs.delete_job(job.id)
             log.info("job %s: failed: %s", job.id, verdict.message)
             return
-        self._store.requeue(job.id, verdict.cause, uncount=verdict.action is Action.PUT_BACK)
-        log.info("job %s: put back (%s)", job.id, verdict.cause)
+        put_back = verdict.action is Action.PUT_BACK
+        self._store.requeue(job.id, verdict.cause, uncount=put_back)
+        if put_back:
+            log.info("job %s: put back (server stopping)", job.id)
+        else:
+            log.info("job %s: queued again after attempt %d", job.id, job.attempts)
