@@ -11,7 +11,10 @@ COMPOSE_PLUGIN := $(VENV)/lib/docker/cli-plugins/docker-compose
 MOTO_SERIAL := import sys, moto.server as s; run = s.run_simple; \
 	s.run_simple = lambda *a, **k: run(*a, **{**k, 'threaded': False}); s.main(sys.argv[1:])
 
-.PHONY: run test lint typecheck pytest install install-test bench stack clean
+# Debian packages the tests need: headless Chromium and its WebDriver (tests/browser).
+SYSTEM_PACKAGES := chromium chromium-driver
+
+.PHONY: run test lint typecheck pytest install install-test install-system bench stack clean
 
 run: install
 	$(VENV)/bin/whisperx-api serve
@@ -47,7 +50,22 @@ stack: $(VENV)/.installed-test
 
 install: $(VENV)/.installed
 
-install-test: $(VENV)/.installed-test $(COMPOSE_PLUGIN)
+install-test: install-system $(VENV)/.installed-test $(COMPOSE_PLUGIN)
+
+# apt-get runs only when a package is missing, and only as root (as CI runs); otherwise it says
+# what to install.
+install-system:
+	@missing=""; for pkg in $(SYSTEM_PACKAGES); do \
+		dpkg-query -W -f='$${Status}' $$pkg 2>/dev/null | grep -q "ok installed" \
+			|| missing="$$missing $$pkg"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+		if [ "$$(id -u)" != 0 ]; then \
+			echo "missing Debian packages:$$missing (as root: apt-get install$$missing)"; exit 1; \
+		fi; \
+		apt-get update && DEBIAN_FRONTEND=noninteractive \
+			apt-get install -y --no-install-recommends $$missing; \
+	fi
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)

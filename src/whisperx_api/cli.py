@@ -120,6 +120,11 @@ def _worker(args: argparse.Namespace, settings: Settings) -> int:
     require_distributed_extra()
     from whisperx_api.distributed.runtime import prepare_worker
 
+    if settings.worker.metrics_port is not None:
+        from whisperx_api.metrics import serve_worker_metrics
+
+        serve_worker_metrics(settings.worker.metrics_host, settings.worker.metrics_port)
+
     async def work() -> None:
         worker = await prepare_worker(settings)
         loop = asyncio.get_running_loop()

@@ -10,6 +10,8 @@ Every field is set by its nested name (`WHISPER__MODEL`, `API_KEY`); the fields 
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -250,6 +252,72 @@ class S3Settings(BaseModel):
         return value
 
 
+class MetricsSettings(BaseModel):
+    """Prometheus metrics on `/metrics`."""
+
+    model_config = _GROUP_CONFIG
+
+    public: bool = Field(
+        default=False, description="serve /metrics without a key even when auth is on"
+    )
+
+
+class WorkerSettings(BaseModel):
+    """`whisperx-api worker` processes (MODE=kafka)."""
+
+    model_config = _GROUP_CONFIG
+
+    metrics_port: int | None = Field(
+        default=None, ge=1, le=65535, description="serve Prometheus metrics here; unset = off"
+    )
+    metrics_host: str = Field(
+        default="0.0.0.0",  # noqa: S104 - a scraper in another container must reach it
+        description="bind address of the worker's metrics server",
+    )
+
+
+def _webhook_secret(value: SecretStr | None) -> SecretStr | None:
+    """`whsec_` followed by base64 of at least 16 bytes, as Standard Webhooks secrets are."""
+    if value is None or not value.get_secret_value():
+        return None
+    text = value.get_secret_value().strip()
+    if not text.startswith("whsec_"):
+        raise ValueError("must start with 'whsec_' followed by base64 (Standard Webhooks)")
+    encoded = text.removeprefix("whsec_")
+    try:
+        key = base64.b64decode(encoded + "=" * (-len(encoded) % 4), validate=True)
+    except binascii.Error:
+        raise ValueError("the part after 'whsec_' is not valid base64") from None
+    if len(key) < 16:
+        raise ValueError("the key must be at least 16 bytes (24+ base64 characters)")
+    return SecretStr(text)
+
+
+class WebhooksSettings(BaseModel):
+    """Signed callbacks when async jobs end."""
+
+    model_config = _GROUP_CONFIG
+
+    secret: Annotated[SecretStr | None, AfterValidator(_webhook_secret)] = Field(
+        default=None, description="`whsec_<base64>`; without it webhook_url is refused"
+    )
+    max_attempts: int = Field(default=8, ge=1)
+    backoff_seconds: float = Field(
+        default=5.0, gt=0, description="first retry delay; later ones 6x, 24x, 120x, 360x, 720x"
+    )
+    timeout_seconds: float = Field(default=10.0, gt=0, description="per delivery attempt")
+
+
+class FetchSettings(BaseModel):
+    """Outbound requests the server makes for its clients (webhooks)."""
+
+    model_config = _GROUP_CONFIG
+
+    allow_private_networks: bool = Field(
+        default=False, description="allow loopback, private, link-local and multicast targets"
+    )
+
+
 class Settings(BaseSettings):
     """The whole configuration. Built once by the composition root and passed in."""
 
@@ -278,6 +346,10 @@ class Settings(BaseSettings):
     backends: BackendsSettings = Field(default_factory=BackendsSettings)
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
     s3: S3Settings = Field(default_factory=S3Settings)
+    metrics: MetricsSettings = Field(default_factory=MetricsSettings)
+    worker: WorkerSettings = Field(default_factory=WorkerSettings)
+    webhooks: WebhooksSettings = Field(default_factory=WebhooksSettings)
+    fetch: FetchSettings = Field(default_factory=FetchSettings)
 
     @classmethod
     def settings_customise_sources(

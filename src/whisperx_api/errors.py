@@ -13,6 +13,10 @@ Each error code is a class (its `code`), never a string set at the raise site.
     │   ├── UnsupportedParameter     unsupported_parameter: a feature not offered here
     │   ├── MissingExtra             missing_extra: the feature's pip extra is not installed
     │   ├── MissingToken             missing_hf_token: pyannote without a Hugging Face token
+    │   ├── InvalidUrl               invalid_url: not an absolute http(s) URL with a host
+    │   ├── UrlNotAllowed            url_not_allowed: the URL's host is not a public address
+    │   ├── UrlNotResolvable         url_not_resolvable: the URL's host does not resolve
+    │   ├── WebhooksDisabled         webhooks_disabled: no WEBHOOKS__SECRET to sign with
     │   └── JobRejected              a job failed on its input; replays the code it recorded
     ├── PayloadTooLarge              file_too_large: the upload is over MAX_FILE_SIZE
     ├── AuthenticationFailed         invalid_api_key: missing or wrong API key
@@ -55,6 +59,7 @@ __all__ = [
     "CorruptModelFile",
     "InvalidAudio",
     "InvalidRequest",
+    "InvalidUrl",
     "InvalidValue",
     "JobCancelled",
     "JobNotReady",
@@ -74,6 +79,9 @@ __all__ = [
     "UnknownBackend",
     "UnsupportedMessageVersion",
     "UnsupportedParameter",
+    "UrlNotAllowed",
+    "UrlNotResolvable",
+    "WebhooksDisabled",
     "WhisperXApiError",
     "WorkerLost",
     "error_for_code",
@@ -158,6 +166,30 @@ class MissingToken(InvalidRequest):
             "or set HF_TOKEN or WHISPER_HF_TOKEN_FILE on the server.",
             param="hf_token",
         )
+
+
+class InvalidUrl(InvalidRequest):
+    """A URL field that is not an absolute http(s) URL with a host (and a port other than 0)."""
+
+    code = "invalid_url"
+
+
+class UrlNotAllowed(InvalidRequest):
+    """A URL whose host resolves to a private, loopback or otherwise non-public address."""
+
+    code = "url_not_allowed"
+
+
+class UrlNotResolvable(InvalidRequest):
+    """A URL whose host name does not resolve."""
+
+    code = "url_not_resolvable"
+
+
+class WebhooksDisabled(InvalidRequest):
+    """A webhook was asked for, but the server has no secret to sign deliveries with."""
+
+    code = "webhooks_disabled"
 
 
 class JobRejected(InvalidRequest):

@@ -28,6 +28,7 @@ from whisperx_api.pipeline.stages.boundary_refiner import (
     EnergyAligner,
     RefinerConfig,
     refine_word_times,
+    shift_connected,
 )
 from whisperx_api.pipeline.stages.decode import decode_audio
 from whisperx_api.pipeline.stages.faster_whisper import DeviceConfig, FasterWhisperBackend
@@ -140,6 +141,23 @@ def test_a_pause_between_words_beats_a_slightly_nearer_stop_closure() -> None:
     ]
 
 
+def test_a_closure_far_from_a_glued_boundary_is_not_taken_for_a_pause() -> None:
+    # Two words run into each other at 1.0 s; 200 ms later the second one has a 50 ms stop
+    # closure. A 150 ms pause at the same place would be a word boundary worth snapping to.
+    words = (Word(" a", 0.5, 1.0), Word(" b", 1.0, 1.6))
+    hypothesis = Transcript(Task.TRANSCRIBE, "en", 3.0, (Segment(0, 0.5, 1.6, "a b", words),))
+    config = RefinerConfig(use_vad=False, bias_s=0.0, connected_share=0.0)
+    closure = voiced(((0.5, 1.2), (1.25, 1.6)), 3.0)
+    refined = refine_word_times(hypothesis, closure, config)
+    assert refined.words[1].start == pytest.approx(1.0, abs=0.02)
+    pause = voiced(((0.5, 1.2), (1.35, 1.6)), 3.0)
+    refined = refine_word_times(hypothesis, pause, config)
+    assert (refined.words[0].end, refined.words[1].start) == (
+        pytest.approx(1.2, abs=0.02),
+        pytest.approx(1.35, abs=0.02),
+    )
+
+
 def test_without_speech_in_the_signal_nothing_moves() -> None:
     silence = DecodedAudio(np.random.default_rng(1).normal(0, 0.001, 80_000).astype(np.float32))
     hypothesis = glued(SPANS)
@@ -174,6 +192,46 @@ def test_energy_aligner_is_a_model_free_backend() -> None:
         aligner.unload_model("en")
     empty = Transcript(Task.TRANSCRIBE, "en", 5.0, (Segment(0, 0.0, 1.0, ""),))
     assert aligner.align(empty, audio, StageContext()) == empty
+
+
+def test_glued_boundaries_move_by_half_the_offset_seen_at_the_pauses() -> None:
+    raw = [(0.3, 0.8), (0.8, 1.2), (1.2, 1.7)]
+    # The pauses moved the first start and the last end 100 ms later.
+    snapped = [(0.4, 0.8), (0.8, 1.2), (1.2, 1.8)]
+    shifted = shift_connected(raw, snapped, RefinerConfig())
+    assert shifted == [
+        pytest.approx((0.4, 0.85)),
+        pytest.approx((0.85, 1.25)),
+        pytest.approx((1.25, 1.8)),
+    ]
+    assert shift_connected(raw, snapped, RefinerConfig(connected_share=0.0)) == snapped
+
+
+def test_boundaries_a_pause_claimed_or_short_words_limit_the_shift() -> None:
+    raw = [(0.3, 0.8), (0.8, 0.84), (0.84, 1.5), (1.5, 2.0)]
+    # Pauses moved the first start by 50 ms, and the last boundary 50 and 150 ms later: a
+    # median of 50 ms, so glued boundaries move 25 ms (word 1 keeps 30 ms, though).
+    snapped = [(0.35, 0.8), (0.8, 0.84), (0.84, 1.55), (1.65, 2.0)]
+    shifted = shift_connected(raw, snapped, RefinerConfig(min_word_s=0.03))
+    assert shifted[0] == pytest.approx((0.35, 0.81))
+    assert shifted[1] == pytest.approx((0.81, 0.865))
+    assert shifted[2] == pytest.approx((0.865, 1.55))
+    assert shifted[3] == (1.65, 2.0)  # a pause claimed this boundary
+    assert shift_connected(raw, raw, RefinerConfig()) == raw  # no pause, no evidence
+
+
+def test_a_stop_closure_snapped_inside_fluent_speech_is_no_evidence_of_the_offset() -> None:
+    raw = [(0.3, 0.8), (0.8, 1.2), (1.2, 1.6), (1.6, 2.0)]
+    # A 100 ms pause moved the first start 100 ms; a 40 ms closure took the boundary between
+    # words 1 and 2 200 ms later. Only the pause counts: the glued boundaries move 50 ms.
+    snapped = [(0.4, 0.8), (0.8, 1.38), (1.42, 1.6), (1.6, 2.0)]
+    shifted = shift_connected(raw, snapped, RefinerConfig(evidence_gap_s=0.1))
+    assert shifted == [
+        pytest.approx((0.4, 0.85)),
+        pytest.approx((0.85, 1.38)),
+        pytest.approx((1.42, 1.65)),
+        pytest.approx((1.65, 2.0)),
+    ]
 
 
 def test_the_metric_matches_words_by_text() -> None:

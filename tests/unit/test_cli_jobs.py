@@ -87,7 +87,19 @@ def audio(tmp_path: Path) -> Path:
 
 def test_submit_streams_a_multipart_upload_and_prints_only_the_id(audio: Path) -> None:
     cli = Cli(statuses())
-    code = cli("submit", str(audio), "--format", "srt", "--language", "en", "--prompt", "hi")
+    hook = "https://hooks.example/x"
+    code = cli(
+        "submit",
+        str(audio),
+        "--format",
+        "srt",
+        "--language",
+        "en",
+        "--prompt",
+        "hi",
+        "--webhook-url",
+        hook,
+    )
     assert code == 0
     assert cli.out.getvalue() == f"{JOB}\n".encode()
     request = cli.requests[0]
@@ -96,7 +108,13 @@ def test_submit_streams_a_multipart_upload_and_prints_only_the_id(audio: Path) -
     assert request.headers["content-type"].startswith("multipart/form-data")
     body = request.content
     assert audio.read_bytes() in body
-    for name, value in [("response_format", "srt"), ("language", "en"), ("sync", "false")]:
+    sent = [
+        ("response_format", "srt"),
+        ("language", "en"),
+        ("sync", "false"),
+        ("webhook_url", hook),
+    ]
+    for name, value in sent:
         assert f'name="{name}"\r\n\r\n{value}\r\n'.encode() in body
     assert b'name="model"' not in body
 
@@ -110,6 +128,10 @@ def test_no_key_sends_no_authorization_header(audio: Path) -> None:
 def test_submit_options_only_send_what_was_given() -> None:
     assert SubmitOptions().form() == {"sync": "false"}
     assert SubmitOptions(model="tiny.en").form() == {"sync": "false", "model": "tiny.en"}
+    assert SubmitOptions(webhook_url="https://h.example/x").form() == {
+        "sync": "false",
+        "webhook_url": "https://h.example/x",
+    }
 
 
 def test_wait_reports_progress_on_stderr_and_prints_the_result(audio: Path) -> None:

@@ -13,8 +13,10 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from whisperx_api import __version__
 from whisperx_api.api.auth import KeyRing
 from whisperx_api.api.errors import install_error_handlers
+from whisperx_api.api.http_metrics import HttpMetrics
 from whisperx_api.api.limits import BodySizeLimit
-from whisperx_api.api.routes import health, jobs, models, openai_audio
+from whisperx_api.api.routes import health, jobs, metrics, models, openai_audio
+from whisperx_api.api.routes.web import mount_web
 from whisperx_api.config import Settings
 from whisperx_api.runtime.base import Runtime
 from whisperx_api.runtime.extras import require_distributed_extra
@@ -31,9 +33,11 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
     app.state.runtime = runtime
     app.state.keyring = build_keyring(settings)
     install_error_handlers(app)
-    for router in (health.router, openai_audio.router, models.router, jobs.router):
+    for router in (health.router, openai_audio.router, models.router, jobs.router, metrics.router):
         app.include_router(router)
+    mount_web(app)
     app.add_middleware(AccessLog)
+    app.add_middleware(HttpMetrics)
     app.add_middleware(BodySizeLimit, max_file_size=settings.limits.max_file_size)
     return app
 

@@ -23,6 +23,7 @@ from whisperx_api.domain.languages import WHISPER_LANGUAGES
 from whisperx_api.domain.options import SubtitleOptions, TranscriptionOptions
 from whisperx_api.domain.transcript import Task
 from whisperx_api.errors import InvalidRequest, InvalidValue
+from whisperx_api.net_guard import check_url_syntax
 
 
 def _require_upload(value: object) -> object:
@@ -44,6 +45,7 @@ Granularity = Literal["segment", "word"]
 F = TypeVar("F", bound=BaseModel)
 _WORDLESS_FORMATS = frozenset({OutputFormat.JSON, OutputFormat.TEXT, OutputFormat.TXT})
 _STREAMABLE_FORMATS = frozenset({OutputFormat.JSON, OutputFormat.TEXT})
+MAX_URL_LENGTH = 2048
 _LIST_FIELDS = {"timestamp_granularities": ("timestamp_granularities[]", "timestamp_granularities")}
 
 
@@ -67,6 +69,7 @@ class AudioForm(BaseModel):
     chunk_size: int | None = Field(default=None, ge=1, le=30)
     stream: bool = False
     is_async: bool = Field(default=False, alias="async")
+    webhook_url: str | None = Field(default=None, max_length=MAX_URL_LENGTH)
 
     @field_validator("temperature")
     @classmethod
@@ -95,6 +98,13 @@ class AudioForm(BaseModel):
                 "stream=true and async=true cannot be combined: a job's result is fetched later.",
                 param="stream",
             )
+        if self.webhook_url is not None:
+            check_url_syntax(self.webhook_url, "webhook_url")
+            if not self.is_async:
+                raise InvalidRequest(
+                    "webhook_url needs async=true: the webhook announces a job's end.",
+                    param="webhook_url",
+                )
         if self.stream and self.response_format not in _STREAMABLE_FORMATS:
             raise InvalidRequest(
                 "stream=true sends text events; response_format must be json or text.",
@@ -194,6 +204,7 @@ def _spec(
         style=ResultStyle.OPENAI,
         owner=owner,
         streamed=form.stream,
+        webhook_url=form.webhook_url,
     )
 
 
@@ -248,10 +259,13 @@ class JobForm(BaseModel):
     device: Literal["cpu", "cuda", "auto"] | None = None
     device_index: int | None = Field(default=None, ge=0)
     sync: bool | None = None
+    webhook_url: str | None = Field(default=None, max_length=MAX_URL_LENGTH)
 
     def wants_sync(self, default: bool) -> bool:
-        """`sync` if given, else the configured DEFAULT_SYNC_MODE."""
-        return default if self.sync is None else self.sync
+        """`sync` if given, else async with a webhook, else the configured DEFAULT_SYNC_MODE."""
+        if self.sync is None:
+            return default and self.webhook_url is None
+        return self.sync
 
     def to_spec(self, owner: str | None, default_format: str) -> JobSpec:
         """The job this request asks for."""
@@ -260,6 +274,14 @@ class JobForm(BaseModel):
             raise InvalidRequest(
                 "response_format=diarized_json needs diarize=true.", param="response_format"
             )
+        if self.webhook_url is not None:
+            check_url_syntax(self.webhook_url, "webhook_url")
+            if self.sync:
+                raise InvalidRequest(
+                    "webhook_url cannot be combined with sync=true: the webhook announces "
+                    "the end of an async job.",
+                    param="webhook_url",
+                )
         options = TranscriptionOptions(
             model=self.model or "",
             language=self.language,
@@ -270,4 +292,10 @@ class JobForm(BaseModel):
             diarize=self.diarize,
             hf_token=self.hf_token,
         )
-        return JobSpec(options=options, response_format=fmt, style=ResultStyle.JOBS, owner=owner)
+        return JobSpec(
+            options=options,
+            response_format=fmt,
+            style=ResultStyle.JOBS,
+            owner=owner,
+            webhook_url=self.webhook_url,
+        )

@@ -87,6 +87,9 @@ def _add_submit(submit: argparse.ArgumentParser) -> None:
     submit.add_argument("--language", help="ISO-639-1 code (default: detect)")
     submit.add_argument("--model", help="model name (default: the server's)")
     submit.add_argument("--prompt", help="initial prompt")
+    submit.add_argument(
+        "--webhook-url", metavar="URL", help="the server POSTs a signed event here when it ends"
+    )
     submit.add_argument("--wait", action="store_true", help="wait, then print the result")
     submit.add_argument(
         "--poll-interval",
@@ -118,7 +121,7 @@ def run_jobs(
 
 
 def _submit(client: JobsClient, args: argparse.Namespace, streams: Streams) -> int:
-    options = SubmitOptions(args.format, args.language, args.model, args.prompt)
+    options = SubmitOptions(args.format, args.language, args.model, args.prompt, args.webhook_url)
     try:
         job_id = client.submit(args.file, options)
     except OSError as exc:

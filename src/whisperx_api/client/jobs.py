@@ -71,6 +71,7 @@ class SubmitOptions:
     language: str | None = None
     model: str | None = None
     prompt: str | None = None
+    webhook_url: str | None = None
 
     def form(self) -> dict[str, str]:
         """Form fields; always `sync=false`, so a DEFAULT_SYNC_MODE server still answers 202."""
@@ -79,6 +80,7 @@ class SubmitOptions:
             "language": self.language,
             "model": self.model,
             "prompt": self.prompt,
+            "webhook_url": self.webhook_url,
         }
         return {"sync": "false", **{k: v for k, v in fields.items() if v is not None}}
 

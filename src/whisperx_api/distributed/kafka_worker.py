@@ -29,6 +29,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from whisperx_api import metrics
 from whisperx_api.distributed.kafka_messages import DeadLetter, JobMessage
 from whisperx_api.distributed.kafka_queue import Delivery, KafkaJobConsumer, KafkaJobProducer
 from whisperx_api.distributed.s3 import S3BlobStore
@@ -174,12 +175,19 @@ class KafkaWorker:
         )
         workdir = self._scratch / job.id
         try:
-            audio = await asyncio.to_thread(self._audio.download_audio, job.id, workdir / "audio")
-            transcript = await asyncio.to_thread(self._runner.run, audio, job.spec.options, ctx)
-        except BaseException as exc:
-            return await self._settle_failure(job, exc, lease_lost.is_set())
-        else:
-            return await self._settle_success(job, dump_transcript(transcript))
+            with metrics.job_running() as timer:
+                try:
+                    audio = await asyncio.to_thread(
+                        self._audio.download_audio, job.id, workdir / "audio"
+                    )
+                    transcript = await asyncio.to_thread(
+                        self._runner.run, audio, job.spec.options, ctx
+                    )
+                except BaseException as exc:
+                    return await self._settle_failure(job, exc, lease_lost.is_set())
+                if await self._settle_success(job, dump_transcript(transcript)):
+                    timer.completed(transcript.duration)
+                return True
         finally:
             keeper.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -187,6 +195,7 @@ class KafkaWorker:
             await asyncio.to_thread(shutil.rmtree, workdir, True)
 
     async def _settle_success(self, job: JobRecord, result: str) -> bool:
+        """Store the result; False when another worker had taken the job over."""
         stored = await asyncio.to_thread(
             self._store.complete, job.id, result, worker_id=self.worker_id
         )
@@ -195,7 +204,7 @@ class KafkaWorker:
             await asyncio.to_thread(self._audio.delete_job, job.id)
         else:
             log.warning("job %s: finished after losing its lease; result dropped", job.id)
-        return True
+        return stored
 
     async def _settle_failure(self, job: JobRecord, exc: BaseException, lease_lost: bool) -> bool:
         """Carry out the policy's verdict; True when the message may be committed (all but a
@@ -224,6 +233,7 @@ class KafkaWorker:
         if verdict.action is Action.PUT_BACK:
             log.info("job %s: put back (worker stopping)", job.id)
             return
+        metrics.job_outcome("retried")
         retry = JobMessage(job_id=job.id, attempt=job.attempts + 1, submitted_at=time.time())
         await self._producer.publish(retry)
         log.info("job %s: queued again for attempt %d", job.id, retry.attempt)
@@ -242,6 +252,7 @@ class KafkaWorker:
             self._store.fail, job.id, verdict.message, verdict.code, worker_id=self.worker_id
         )
         await asyncio.to_thread(self._audio.delete_job, job.id)
+        metrics.job_outcome("failed")
         log.info("job %s: failed: %s", job.id, verdict.message)
 
     async def _commit(self, delivery: Delivery) -> None:

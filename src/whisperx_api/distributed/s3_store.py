@@ -27,6 +27,12 @@ clocks agree; leases assume clocks within a few seconds too).
 
 Removal (result delivery, `delete`) first swaps the record to a tombstone (`gone`), which exactly
 one caller can do, then deletes the objects, the record last. A tombstone reads as no job.
+
+Webhooks. A job with a `webhook_url` gets its delivery state in the record, in the same write
+that makes it terminal; a `webhooks/<id>` marker, written just before, indexes the pending ones.
+Whoever delivers (an API replica) claims one attempt at a time with the same compare-and-swap, so
+exactly one party owns it; a claim whose owner died lapses after its lease. A removal while the
+webhook is pending keeps the tombstoned record (the rest goes) until the webhook settles.
 """
 
 from __future__ import annotations
@@ -48,6 +54,7 @@ from whisperx_api.distributed.s3 import (
     storage_errors,
 )
 from whisperx_api.domain.job import JobRecord, JobSpec, JobStatus
+from whisperx_api.domain.webhook import WebhookState, ended
 from whisperx_api.errors import Conflict, StorageError
 from whisperx_api.jobs.messages import dump_spec, load_spec
 from whisperx_api.jobs.store import Delivery
@@ -344,7 +351,7 @@ class S3JobStore:
         if outcome.after is None:
             return Delivery(outcome.before.record, None)
         result = self._read_text(self._result_key(job_id))
-        self._purge(outcome.before)
+        self._purge(outcome.before, keep_record=_owes_webhook(outcome.before))
         if result is None:
             raise StorageError(f"The result of job '{job_id}' is missing from storage.")
         return Delivery(outcome.before.record, result)
@@ -372,7 +379,8 @@ class S3JobStore:
 
     @storage_errors()
     def expired(self, before: float) -> list[str]:
-        """Jobs created before `before` that are not processing (reads every record)."""
+        """Jobs created before `before` that are not processing and owe no webhook (reads every
+        record)."""
         found: list[str] = []
         for key in list(list_keys(self._client, self._bucket, f"{self._prefix}jobs/")):
             if not key.endswith("/record.json"):
@@ -382,6 +390,7 @@ class S3JobStore:
                 entry is not None
                 and entry.record.created_at < before
                 and entry.status is not JobStatus.PROCESSING
+                and not _owes_webhook(entry)
             ):
                 found.append(entry.record.id)
         return found
@@ -396,8 +405,84 @@ class S3JobStore:
         outcome = self._transition(job_id, remove)
         if outcome is None or outcome.after is None:
             return False
-        self._purge(outcome.before)
+        self._purge(outcome.before, keep_record=_owes_webhook(outcome.before))
         return True
+
+    # -- webhooks -------------------------------------------------------------------------------
+
+    @storage_errors()
+    def due_webhooks(self, now: float | None = None) -> list[str]:
+        """Jobs whose webhook attempt is due (one LIST, a GET per pending webhook); markers of
+        settled webhooks are deleted on the way, with the tombstones they kept."""
+        at = _now(now)
+        found: list[str] = []
+        prefix = f"{self._prefix}webhooks/"
+        for key in list(list_keys(self._client, self._bucket, prefix)):
+            job_id = key.removeprefix(prefix)
+            stored = self._fetch(job_id)
+            hook = None if stored is None else stored.entry.record.webhook
+            if stored is None or hook is None or not hook.pending:
+                self._forget_webhook(job_id, stored)
+            elif hook.due(at):
+                found.append(job_id)
+        return found
+
+    @storage_errors()
+    def claim_webhook(
+        self, job_id: str, token: str, lease_seconds: float, now: float | None = None
+    ) -> WebhookState | None:
+        """Own the job's next webhook attempt for `lease_seconds`; None if it is not due (or
+        another party claimed it first)."""
+        at = _now(now)
+
+        def take(hook: WebhookState) -> WebhookState | None:
+            return hook.claimed(token, at + lease_seconds) if hook.due(at) else None
+
+        return self._webhook_transition(job_id, take)
+
+    @storage_errors()
+    def settle_webhook(self, job_id: str, token: str, state: WebhookState) -> bool:
+        """Record an attempt's outcome if `token` still owns it."""
+
+        def settle(hook: WebhookState) -> WebhookState | None:
+            return state if hook.claim == token else None
+
+        if self._webhook_transition(job_id, settle) is None:
+            return False
+        if not state.pending:
+            self._forget_webhook(job_id, self._fetch(job_id))
+        return True
+
+    def _webhook_transition(
+        self, job_id: str, change: Callable[[WebhookState], WebhookState | None]
+    ) -> WebhookState | None:
+        """Compare-and-swap on the record's webhook; tombstones kept for it included."""
+        written: bytes | None = None
+        for attempt in range(_RETRIES):
+            found = self._fetch(job_id)
+            if found is None:
+                return None
+            hook = found.entry.record.webhook
+            if written is not None and found.raw == written:
+                return hook  # our write landed; the SDK retried it into a 412
+            after = None if hook is None else change(hook)
+            if after is None:
+                return None
+            entry = found.entry.with_record(webhook=after)
+            written = _dump(replace(entry, rev=entry.rev + 1))
+            if self._put(self._record_key(job_id), written, if_match=found.etag):
+                return after
+            time.sleep(random.uniform(0, 0.001 * min(attempt + 1, 20)))
+        raise StorageError(f"Job '{job_id}' kept changing under {_RETRIES} attempts to update it.")
+
+    def _forget_webhook(self, job_id: str, stored: _Found | None) -> None:
+        """The webhook settled (or its job vanished): drop its marker, and the tombstone that
+        was kept only for it."""
+        if stored is not None and stored.entry.gone:
+            hook = stored.entry.record.webhook
+            if hook is None or not hook.pending:
+                delete_keys(self._client, self._bucket, [self._record_key(job_id)])
+        delete_keys(self._client, self._bucket, [self._webhook_marker(job_id)])
 
     # -- compare-and-swap ---------------------------------------------------------------------
 
@@ -423,6 +508,8 @@ class S3JobStore:
                 return None if current is None else _Outcome(current, None)
             after = replace(after, rev=current.rev + 1)
             intent = self._mark_intent(intent, current, after)
+            if _owes_webhook(after) and not _owes_webhook(current):
+                self._put_marker(self._webhook_marker(job_id))
             body = _dump(after)
             if self._put(self._record_key(job_id), body, if_match=found.etag):
                 return self._landed(_Outcome(current, after))
@@ -509,14 +596,16 @@ class S3JobStore:
     def _put_marker(self, key: str) -> None:
         self._client.put_object(Bucket=self._bucket, Key=key, Body=b"")
 
-    def _purge(self, entry: _Entry) -> None:
-        """Delete a tombstoned job's objects and markers, the record last."""
+    def _purge(self, entry: _Entry, *, keep_record: bool = False) -> None:
+        """Delete a tombstoned job's objects and markers, the record last (unless it is kept
+        for a pending webhook, which deletes it once settled)."""
         record_key = self._record_key(entry.record.id)
         base = record_key.removesuffix("record.json")
         keys = [k for k in list_keys(self._client, self._bucket, base) if k != record_key]
         markers = [self._marker(entry.with_record(status=s)) for s in JobStatus]
         delete_keys(self._client, self._bucket, keys + markers)
-        delete_keys(self._client, self._bucket, [record_key])
+        if not keep_record:
+            delete_keys(self._client, self._bucket, [record_key])
 
     # -- keys ---------------------------------------------------------------------------------
 
@@ -525,6 +614,9 @@ class S3JobStore:
 
     def _result_key(self, job_id: str) -> str:
         return f"{self._prefix}jobs/{job_id}/result.json"
+
+    def _webhook_marker(self, job_id: str) -> str:
+        return f"{self._prefix}webhooks/{job_id}"
 
     def _status_prefix(self, status: JobStatus) -> str:
         return f"{self._prefix}status/{status.value}/"
@@ -558,7 +650,13 @@ def _holds(entry: _Entry, worker_id: str | None) -> bool:
 
 def _finished(entry: _Entry, status: JobStatus, at: float, **changes: Any) -> _Entry:
     done = entry.with_record(status=status, finished_at=at, text_so_far=None, **changes)
+    done = done.with_record(webhook=ended(done.record, at))
     return replace(done, worker=None, lease_until=None)
+
+
+def _owes_webhook(entry: _Entry) -> bool:
+    hook = entry.record.webhook
+    return hook is not None and hook.pending
 
 
 def _requeued(entry: _Entry, error: str | None, uncount: bool) -> _Entry:
@@ -597,6 +695,7 @@ def _dump(entry: _Entry) -> bytes:
         "lease_until": entry.lease_until,
         "gone": entry.gone,
         "announced": entry.announced,
+        "webhook": None if record.webhook is None else record.webhook.to_json(),
     }
     return json.dumps(data, ensure_ascii=False).encode()
 
@@ -617,6 +716,7 @@ def _load(raw: bytes) -> _Entry:
         error_code=data["error_code"],
         started_at=data["started_at"],
         finished_at=data["finished_at"],
+        webhook=WebhookState.from_json(data["webhook"]) if data.get("webhook") else None,
     )
     return _Entry(
         record,

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
 from whisperx_api.domain.formats import OutputFormat
 from whisperx_api.domain.options import SubtitleOptions, TranscriptionOptions
+
+if TYPE_CHECKING:
+    from whisperx_api.domain.webhook import WebhookState
 
 
 class JobStatus(StrEnum):
@@ -54,6 +58,7 @@ class JobSpec:
     style: ResultStyle = ResultStyle.OPENAI
     owner: str | None = None
     streamed: bool = False  # the client reads the text as it is decoded (`stream=true`)
+    webhook_url: str | None = None  # told when the job ends
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,3 +76,4 @@ class JobRecord:
     error_code: str | None = None
     started_at: float | None = None
     finished_at: float | None = None
+    webhook: WebhookState | None = None  # set when a job with a webhook_url ends

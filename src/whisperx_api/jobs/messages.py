@@ -31,6 +31,7 @@ def load_spec(text: str) -> JobSpec:
         style=ResultStyle(data["style"]),
         owner=data["owner"],
         streamed=data.get("streamed", False),  # absent from specs written before streaming
+        webhook_url=data.get("webhook_url"),  # absent from specs written before webhooks
     )
 
 

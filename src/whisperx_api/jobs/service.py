@@ -12,6 +12,7 @@ from collections.abc import AsyncGenerator, Awaitable, Callable, Coroutine
 from dataclasses import dataclass, replace
 from typing import Any, BinaryIO
 
+from whisperx_api import metrics
 from whisperx_api.domain.job import JobRecord, JobSpec, JobStatus
 from whisperx_api.domain.transcript import Transcript
 from whisperx_api.errors import (
@@ -98,6 +99,7 @@ class JobService:
                 await asyncio.to_thread(self._store.delete, job_id)
             await asyncio.to_thread(self._blobs.delete_job, job_id)
             raise
+        metrics.JOBS_SUBMITTED.inc()
         return record
 
     def _with_resolved_model(self, spec: JobSpec) -> JobSpec:
@@ -132,6 +134,7 @@ class JobService:
             current = await self._owned(job_id, owner)
             raise Conflict(f"Job '{job_id}' is {current.status.value.lower()}; cannot cancel.")
         await asyncio.to_thread(self._blobs.delete_job, record.id)
+        metrics.job_outcome("cancelled")
         self._signals.notify_finished(job_id)
 
     async def wait(

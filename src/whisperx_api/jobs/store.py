@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from whisperx_api.domain.job import JobRecord, JobSpec, JobStatus
+from whisperx_api.domain.webhook import WebhookState, ended
 from whisperx_api.jobs.messages import dump_spec, load_spec
 
 _SCHEMA = """
@@ -32,6 +34,14 @@ CREATE TABLE IF NOT EXISTS jobs (
     result TEXT
 );
 CREATE INDEX IF NOT EXISTS jobs_by_status ON jobs (status, seq);
+-- One row per ended job that asked for a webhook; it outlives the job while still pending.
+-- `due` is when the next attempt may start (NULL once delivered or given up).
+CREATE TABLE IF NOT EXISTS webhooks (
+    job_id TEXT PRIMARY KEY,
+    state TEXT NOT NULL,
+    due REAL
+);
+CREATE INDEX IF NOT EXISTS webhooks_by_due ON webhooks (due);
 """
 
 _COLUMNS = (
@@ -90,7 +100,8 @@ class SqliteJobStore:
         """The job, or None."""
         with self._tx() as db:
             row = db.execute(f"SELECT {_COLUMNS} FROM jobs WHERE id = ?", (job_id,)).fetchone()
-        return _record(row) if row else None
+            hook = _webhook_row(db, job_id)
+        return replace(_record(row), webhook=hook) if row else None
 
     def queue_position(self, job_id: str) -> int | None:
         """1-based place among queued jobs, or None when the job is not queued."""
@@ -177,6 +188,7 @@ class SqliteJobStore:
             record = _record(row[:-1])
             if record.status is JobStatus.COMPLETED:
                 db.execute("DELETE FROM jobs WHERE id = ?", (job_id,))
+                _drop_settled_webhook(db, job_id)
         return Delivery(record, row[-1] if record.status is JobStatus.COMPLETED else None)
 
     def interrupted(self) -> list[JobRecord]:
@@ -189,10 +201,11 @@ class SqliteJobStore:
         return [_record(row) for row in rows]
 
     def expired(self, before: float) -> list[str]:
-        """Jobs created before `before` that are not processing."""
+        """Jobs created before `before` that are not processing and owe no webhook."""
         with self._tx() as db:
             rows = db.execute(
-                "SELECT id FROM jobs WHERE created_at < ? AND status != ?",
+                "SELECT id FROM jobs WHERE created_at < ? AND status != ? AND id NOT IN "
+                "(SELECT job_id FROM webhooks WHERE due IS NOT NULL)",
                 (before, JobStatus.PROCESSING.value),
             ).fetchall()
         return [r[0] for r in rows]
@@ -204,7 +217,46 @@ class SqliteJobStore:
                 "DELETE FROM jobs WHERE id = ? AND status != ?",
                 (job_id, JobStatus.PROCESSING.value),
             )
+            if cur.rowcount > 0:
+                _drop_settled_webhook(db, job_id)
         return cur.rowcount > 0
+
+    # -- webhooks: the outbox of the delivery loop ---------------------------------------------
+
+    def claim_due_webhooks(
+        self, token: str, lease_seconds: float, now: float | None = None, limit: int = 16
+    ) -> list[tuple[str, WebhookState]]:
+        """Take the webhooks whose attempt is due, for `lease_seconds`; (job id, state) each.
+
+        A claim whose owner vanished (killed mid-attempt) falls due again when its lease ends.
+        """
+        at = time.time() if now is None else now
+        claimed: list[tuple[str, WebhookState]] = []
+        with self._tx(immediate=True) as db:
+            rows = db.execute(
+                "SELECT job_id, state FROM webhooks WHERE due IS NOT NULL AND due <= ? "
+                "ORDER BY due LIMIT ?",
+                (at, limit),
+            ).fetchall()
+            for job_id, raw in rows:
+                state = _load_webhook(raw).claimed(token, at + lease_seconds)
+                _write_webhook(db, job_id, state)
+                claimed.append((job_id, state))
+        return claimed
+
+    def settle_webhook(self, job_id: str, token: str, state: WebhookState) -> bool:
+        """Record an attempt's outcome if `token` still owns it; a settled webhook whose job
+        is gone is dropped."""
+        with self._tx(immediate=True) as db:
+            current = _webhook_row(db, job_id)
+            if current is None or current.claim != token:
+                return False
+            _write_webhook(db, job_id, state)
+            if not state.pending:
+                exists = db.execute("SELECT 1 FROM jobs WHERE id = ?", (job_id,)).fetchone()
+                if exists is None:
+                    db.execute("DELETE FROM webhooks WHERE job_id = ?", (job_id,))
+        return True
 
     def _update(
         self, job_id: str, expected: JobStatus, assignments: str, params: tuple[object, ...]
@@ -225,13 +277,22 @@ class SqliteJobStore:
         expected: JobStatus = JobStatus.PROCESSING,
         now: float | None = None,
     ) -> bool:
+        """Move to a terminal status; the job's webhook, if it asked for one, in the same
+        transaction."""
         finished = time.time() if now is None else now
-        return self._update(
-            job_id,
-            expected,
-            f"status = ?, finished_at = ?, {assignments}",
-            (status.value, finished, *params),
-        )
+        with self._tx() as db:
+            cur = db.execute(
+                f"UPDATE jobs SET status = ?, finished_at = ?, {assignments} "
+                "WHERE id = ? AND status = ?",
+                (status.value, finished, *params, job_id, expected.value),
+            )
+            if cur.rowcount == 0:
+                return False
+            row = db.execute(f"SELECT {_COLUMNS} FROM jobs WHERE id = ?", (job_id,)).fetchone()
+            hook = ended(_record(row), finished)
+            if hook is not None:
+                _write_webhook(db, job_id, hook)
+        return True
 
     @contextmanager
     def _tx(self, *, immediate: bool = False) -> Iterator[sqlite3.Connection]:
@@ -243,6 +304,29 @@ class SqliteJobStore:
                 self._conn.execute("ROLLBACK")
                 raise
             self._conn.execute("COMMIT")
+
+
+def _webhook_row(db: sqlite3.Connection, job_id: str) -> WebhookState | None:
+    row = db.execute("SELECT state FROM webhooks WHERE job_id = ?", (job_id,)).fetchone()
+    return None if row is None else _load_webhook(row[0])
+
+
+def _load_webhook(raw: str) -> WebhookState:
+    return WebhookState.from_json(json.loads(raw))
+
+
+def _write_webhook(db: sqlite3.Connection, job_id: str, state: WebhookState) -> None:
+    due = state.next_at if state.pending else None
+    db.execute(
+        "INSERT INTO webhooks (job_id, state, due) VALUES (?, ?, ?) "
+        "ON CONFLICT (job_id) DO UPDATE SET state = excluded.state, due = excluded.due",
+        (job_id, json.dumps(state.to_json()), due),
+    )
+
+
+def _drop_settled_webhook(db: sqlite3.Connection, job_id: str) -> None:
+    """The job is gone: its webhook row goes too, unless a delivery is still pending."""
+    db.execute("DELETE FROM webhooks WHERE job_id = ? AND due IS NULL", (job_id,))
 
 
 def _record(row: tuple[Any, ...]) -> JobRecord:

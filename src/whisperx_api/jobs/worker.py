@@ -7,6 +7,7 @@ import contextlib
 import logging
 import threading
 
+from whisperx_api import metrics
 from whisperx_api.domain.job import JobRecord
 from whisperx_api.errors import WorkerLost
 from whisperx_api.jobs.messages import dump_transcript
@@ -91,16 +92,18 @@ class WorkerPool:
         on_text = progress.text if job.spec.streamed else None
         ctx = StageContext(progress.fraction, self._abort.is_set, on_text=on_text)
         audio = self._blobs.audio_path(job.id)
-        try:
-            transcript = await asyncio.to_thread(self._runner.run, audio, job.spec.options, ctx)
-        except BaseException as exc:
-            await asyncio.to_thread(self._settle_failure, job, exc)
-            if not isinstance(exc, Exception):
-                raise
-        else:
-            await asyncio.to_thread(self._store.complete, job.id, dump_transcript(transcript))
-            self._blobs.delete_job(job.id)
-            log.info("job %s: completed", job.id)
+        with metrics.job_running() as timer:
+            try:
+                transcript = await asyncio.to_thread(self._runner.run, audio, job.spec.options, ctx)
+            except BaseException as exc:
+                await asyncio.to_thread(self._settle_failure, job, exc)
+                if not isinstance(exc, Exception):
+                    raise
+            else:
+                await asyncio.to_thread(self._store.complete, job.id, dump_transcript(transcript))
+                self._blobs.delete_job(job.id)
+                timer.completed(transcript.duration)
+                log.info("job %s: completed", job.id)
         self._signals.notify_finished(job.id)
 
     def _settle_failure(self, job: JobRecord, exc: BaseException) -> None:
@@ -113,6 +116,7 @@ class WorkerPool:
         if verdict.fails:
             self._store.fail(job.id, verdict.message, verdict.code)
             self._blobs.delete_job(job.id)
+            metrics.job_outcome("failed")
             log.info("job %s: failed: %s", job.id, verdict.message)
             return
         put_back = verdict.action is Action.PUT_BACK
@@ -120,4 +124,5 @@ class WorkerPool:
         if put_back:
             log.info("job %s: put back (server stopping)", job.id)
         else:
+            metrics.job_outcome("retried")
             log.info("job %s: queued again after attempt %d", job.id, job.attempts)

@@ -9,6 +9,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
+from whisperx_api import metrics
 from whisperx_api.errors import Conflict, NotFound
 from whisperx_api.memory import release_memory
 
@@ -33,8 +34,10 @@ class ModelCache(Generic[M]):
         loader: Callable[[str], M],
         ttl_seconds: float = -1,
         clock: Callable[[], float] = time.monotonic,
+        stage: str = "model",
     ) -> None:
         self._loader = loader
+        self._stage = stage
         self._ttl = ttl_seconds
         self._clock = clock
         self._entries: dict[str, _Entry[M]] = {}
@@ -70,6 +73,7 @@ class ModelCache(Generic[M]):
                 raise Conflict(f"Model '{key}' is in use by {entry.refs} job(s); try again later.")
             del self._entries[key]
         del entry
+        metrics.model_unloaded(self._stage, key)
         release_memory()
 
     def loaded(self) -> list[str]:
@@ -95,6 +99,7 @@ class ModelCache(Generic[M]):
             ]
             for key in idle:
                 del self._entries[key]
+                metrics.model_unloaded(self._stage, key)
         if idle:
             release_memory()
         return idle
@@ -103,6 +108,8 @@ class ModelCache(Generic[M]):
         """Stop the sweeper and drop every model."""
         self._stop.set()
         with self._lock:
+            for key in self._entries:
+                metrics.model_unloaded(self._stage, key)
             self._entries.clear()
         release_memory()
 
@@ -119,6 +126,7 @@ class ModelCache(Generic[M]):
                 entry = _Entry(model=model, refs=1)
                 self._entries[key] = entry
                 self._loads[key] = self._loads.get(key, 0) + 1
+                metrics.model_loaded(self._stage, key)
                 return entry
 
     def _release(self, key: str, entry: _Entry[M]) -> None:

@@ -30,6 +30,7 @@ class Runtime:
     cleanup_interval_seconds: float
     preload: tuple[str, ...] = ()
     shutdown_grace_seconds: float = 30.0
+    webhooks: Background | None = None  # the webhook delivery loop, when a secret is set
     started_at: int = field(default_factory=lambda: int(time.time()))
     _sweeper: asyncio.Task[None] | None = None
 
@@ -44,6 +45,8 @@ class Runtime:
         """Preload what was asked for, start the background work and the retention sweep."""
         await asyncio.to_thread(self.runner.preload, self.preload)
         await self.workers.start()
+        if self.webhooks is not None:
+            await self.webhooks.start()
         self._sweeper = asyncio.create_task(self._sweep_forever(), name="retention-sweep")
 
     async def stop(self) -> None:
@@ -52,6 +55,8 @@ class Runtime:
             self._sweeper.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._sweeper
+        if self.webhooks is not None:
+            await self.webhooks.stop(self.shutdown_grace_seconds)
         await self.workers.stop(self.shutdown_grace_seconds)
         await self.jobs.stop_background()
         self.runner.close()

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from whisperx_api.config import Settings
+from whisperx_api.jobs.ports import Background
 from whisperx_api.jobs.service import JobService
 from whisperx_api.jobs.signals import JobSignals
 from whisperx_api.jobs.store import SqliteJobStore
+from whisperx_api.jobs.webhooks import DeliveryPolicy, WebhookDeliverer, WebhookOutbox
 from whisperx_api.jobs.worker import WorkerPool
 from whisperx_api.pipeline.registry import (
     BackendRegistry,
@@ -58,4 +60,16 @@ def build_embedded(settings: Settings, registry: BackendRegistry | None = None) 
         retention_seconds=settings.jobs.retention_hours * 3600,
         cleanup_interval_seconds=settings.jobs.cleanup_interval_hours * 3600,
         shutdown_grace_seconds=settings.jobs.shutdown_grace_seconds,
+        webhooks=build_webhooks(settings, store),
+    )
+
+
+def build_webhooks(settings: Settings, outbox: WebhookOutbox) -> Background | None:
+    """The delivery loop over `outbox`; none without a secret (webhook_url is refused then,
+    and deliveries left from an earlier configuration wait until a secret is set again)."""
+    secret = settings.webhooks.secret
+    if secret is None:
+        return None
+    return WebhookDeliverer(
+        outbox, secret.get_secret_value(), DeliveryPolicy.from_settings(settings)
     )

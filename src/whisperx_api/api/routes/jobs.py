@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -12,6 +13,7 @@ from whisperx_api.api.responses import transcript_response
 from whisperx_api.api.schemas import JobAccepted, JobForm, parse_form
 from whisperx_api.config import Settings
 from whisperx_api.domain.job import JobStatus
+from whisperx_api.jobs.webhooks import admit_webhook_url
 
 router = APIRouter(tags=["jobs"])
 
@@ -50,6 +52,8 @@ async def submit_transcription(
         form = parse_form(JobForm, raw)
         spec = form.to_spec(client.owner, settings.jobs.output_format)
         runtime.check_upload_size(form.file.size)
+        if spec.webhook_url is not None:
+            await asyncio.to_thread(admit_webhook_url, spec.webhook_url, settings)
         record = await runtime.jobs.submit(spec, form.file.file)
     if not form.wants_sync(settings.jobs.default_sync_mode):
         accepted = JobAccepted(job_id=record.id, status_url=f"/transcription/{record.id}")
@@ -77,6 +81,12 @@ async def job_status(
     if record.status is JobStatus.FAILED:
         body["error"] = record.error
     body["attempts"] = record.attempts
+    if record.spec.webhook_url is not None:
+        body["webhook"] = (
+            record.webhook.public()
+            if record.webhook is not None
+            else {"attempts": 0, "last_status": None, "delivered": False}
+        )
     return JSONResponse(body, headers=cors_headers(request))
 
 

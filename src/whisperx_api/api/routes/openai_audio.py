@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
@@ -16,6 +18,7 @@ from whisperx_api.api.schemas import (
     parse_form,
 )
 from whisperx_api.api.streaming import text_event_stream
+from whisperx_api.jobs.webhooks import admit_webhook_url
 
 router = APIRouter(tags=["openai"])
 
@@ -44,6 +47,8 @@ async def _submit_and_answer(
         form = parse_form(form_type, raw)
         spec = form.to_spec(owner)
         runtime.check_upload_size(form.file.size)
+        if spec.webhook_url is not None:
+            await asyncio.to_thread(admit_webhook_url, spec.webhook_url, request.app.state.settings)
         record = await runtime.jobs.submit(spec, form.file.file)
     if form.stream:
         return text_event_stream(

@@ -60,7 +60,9 @@ class FasterWhisperBackend:
         self._devices = devices
         self._batch_size = batch_size
         self._chunk_size = chunk_size
-        self._cache: ModelCache[_Loaded] = ModelCache(self._load, ttl_seconds)
+        self._cache: ModelCache[_Loaded] = ModelCache(
+            self._load, ttl_seconds, stage="transcription"
+        )
 
     def available_models(self) -> list[str]:
         return self._catalog.available()

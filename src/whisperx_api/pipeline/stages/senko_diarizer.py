@@ -421,7 +421,7 @@ class SenkoBackend:
 
     def __init__(self, device: str = "cpu", ttl_seconds: float = -1) -> None:
         self._cache: ModelCache[SenkoDiarizer] = ModelCache(
-            lambda _name: SenkoDiarizer(device).load(), ttl_seconds
+            lambda _name: SenkoDiarizer(device).load(), ttl_seconds, stage="diarization"
         )
 
     def check_request(self, request: DiarizationRequest) -> None:

@@ -517,7 +517,9 @@ class Wav2Vec2Aligner:
         self._models = models
         self._device = device
         self._token = hf_token
-        self._cache: ModelCache[EmissionModel] = ModelCache(self._load, ttl_seconds)
+        self._cache: ModelCache[EmissionModel] = ModelCache(
+            self._load, ttl_seconds, stage="alignment"
+        )
 
     def available_models(self) -> list[str]:
         """Languages that have an alignment model."""
