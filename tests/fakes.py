@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Sequence
 
 from whisperx_api.domain.audio import DecodedAudio
 from whisperx_api.domain.options import TranscriptionOptions
@@ -124,7 +125,7 @@ def _spread(text: str, start: float, end: float) -> tuple[Word, ...]:
     parts = text.split()
     step = (end - start) / len(parts)
     return tuple(
-        Word(text=f" {w}", start=start + k * step, end=start + (k + 1) * step, score=0.9)
+        Word(f" {w}", start + k * step, start + (k + 1) * step, score=0.9, probability=0.8)
         for k, w in enumerate(parts)
     )
 
@@ -134,6 +135,7 @@ class FakeDiarizer:
 
     def __init__(self) -> None:
         self.requests: list[DiarizationRequest] = []
+        self.voice_clips: list[DecodedAudio] = []
         self._loaded: list[str] = []
 
     def check_request(self, request: DiarizationRequest) -> None:
@@ -156,6 +158,14 @@ class FakeDiarizer:
             else {}
         )
         return Diarization(turns=tuple(turns), embeddings=embeddings)
+
+    # Known speakers: a reference clip of n whole seconds embeds as (n - 2, 1.0), so a 2 s clip
+    # is SPEAKER_00's voice, a 3 s clip SPEAKER_01's, and a 5 s clip nobody's here.
+    voice_threshold = 0.99
+
+    def embed_voices(self, clips: Sequence[DecodedAudio]) -> list[tuple[float, ...]]:
+        self.voice_clips.extend(clips)
+        return [(float(round(clip.duration) - 2), 1.0) for clip in clips]
 
     def loaded_models(self) -> list[str]:
         return list(self._loaded)

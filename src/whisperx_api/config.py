@@ -139,6 +139,20 @@ class LimitsSettings(BaseModel):
     max_queued_jobs: int = Field(default=1000, ge=1)
 
 
+class FetchSettings(BaseModel):
+    """Outbound requests made for clients: audio by `audio_url`, and webhooks."""
+
+    model_config = _GROUP_CONFIG
+
+    allow_private_networks: bool = Field(
+        default=False, description="fetch from loopback/private/link-local addresses too"
+    )
+    connect_timeout_seconds: float = Field(default=10.0, gt=0)
+    read_timeout_seconds: float = Field(default=30.0, gt=0, description="between two reads")
+    total_timeout_seconds: float = Field(default=600.0, gt=0, description="whole download")
+    max_redirects: int = Field(default=3, ge=0, le=10)
+
+
 class JobsSettings(BaseModel):
     """The job engine: storage, retention, concurrency, sync waits."""
 
@@ -306,16 +320,6 @@ class WebhooksSettings(BaseModel):
         default=5.0, gt=0, description="first retry delay; later ones 6x, 24x, 120x, 360x, 720x"
     )
     timeout_seconds: float = Field(default=10.0, gt=0, description="per delivery attempt")
-
-
-class FetchSettings(BaseModel):
-    """Outbound requests the server makes for its clients (webhooks)."""
-
-    model_config = _GROUP_CONFIG
-
-    allow_private_networks: bool = Field(
-        default=False, description="allow loopback, private, link-local and multicast targets"
-    )
 
 
 class Settings(BaseSettings):

@@ -14,8 +14,8 @@ Each error code is a class (its `code`), never a string set at the raise site.
     │   ├── MissingExtra             missing_extra: the feature's pip extra is not installed
     │   ├── MissingToken             missing_hf_token: pyannote without a Hugging Face token
     │   ├── InvalidUrl               invalid_url: not an absolute http(s) URL with a host
-    │   ├── UrlNotAllowed            url_not_allowed: the URL's host is not a public address
-    │   ├── UrlNotResolvable         url_not_resolvable: the URL's host does not resolve
+    │   ├── UrlNotAllowed            url_not_allowed: not http(s), or a non-public address
+    │   ├── DownloadFailed           download_failed: a URL's audio could not be fetched
     │   ├── WebhooksDisabled         webhooks_disabled: no WEBHOOKS__SECRET to sign with
     │   └── JobRejected              a job failed on its input; replays the code it recorded
     ├── PayloadTooLarge              file_too_large: the upload is over MAX_FILE_SIZE
@@ -57,6 +57,7 @@ __all__ = [
     "ConfigError",
     "Conflict",
     "CorruptModelFile",
+    "DownloadFailed",
     "InvalidAudio",
     "InvalidRequest",
     "InvalidUrl",
@@ -80,7 +81,6 @@ __all__ = [
     "UnsupportedMessageVersion",
     "UnsupportedParameter",
     "UrlNotAllowed",
-    "UrlNotResolvable",
     "WebhooksDisabled",
     "WhisperXApiError",
     "WorkerLost",
@@ -136,6 +136,18 @@ class ModelNotFound(InvalidRequest):
         super().__init__(message, param="model")
 
 
+class UrlNotAllowed(InvalidRequest):
+    """A URL the server refuses to fetch: not http(s), or it resolves to a non-public address."""
+
+    code = "url_not_allowed"
+
+
+class DownloadFailed(InvalidRequest):
+    """Audio named by URL could not be fetched (status, timeout, too many redirects)."""
+
+    code = "download_failed"
+
+
 class UnsupportedParameter(InvalidRequest):
     """A parameter this server does not offer (yet)."""
 
@@ -172,18 +184,6 @@ class InvalidUrl(InvalidRequest):
     """A URL field that is not an absolute http(s) URL with a host (and a port other than 0)."""
 
     code = "invalid_url"
-
-
-class UrlNotAllowed(InvalidRequest):
-    """A URL whose host resolves to a private, loopback or otherwise non-public address."""
-
-    code = "url_not_allowed"
-
-
-class UrlNotResolvable(InvalidRequest):
-    """A URL whose host name does not resolve."""
-
-    code = "url_not_resolvable"
 
 
 class WebhooksDisabled(InvalidRequest):

@@ -1,62 +1,139 @@
-"""Which URLs the server may contact for a client: http(s) to public addresses only.
+"""Outbound URLs a client names (`audio_url`, `webhook_url`): public addresses only, after DNS.
 
 A client-supplied URL must not turn the server into a proxy into its own network (cloud metadata
-at 169.254.169.254, an admin port on localhost, a database on 10.x). The host is resolved and
-every address it resolves to is checked, so a public name pointing at a private address is
-refused too. `FETCH__ALLOW_PRIVATE_NETWORKS=true` lifts the address rule (tests, LANs).
+at 169.254.169.254, an admin port on localhost, a database on 10.x).
+
+The check runs on the addresses a name resolves to, not on the name, and the caller then
+connects to one of exactly those addresses: a name that resolves to a public address for the
+check and to a private one for the connection (DNS rebinding) never reaches the private one.
 """
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import socket
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from whisperx_api.errors import InvalidUrl, UrlNotAllowed, UrlNotResolvable
+from whisperx_api.errors import InvalidUrl, UrlNotAllowed
 
-IpAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+Resolver = Callable[[str, int], Awaitable[list[str]]]
+
+_SCHEMES = {"http": 80, "https": 443}
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """A checked URL: where to connect (`address`) and what to call it (`host`, for TLS/Host)."""
+
+    url: str
+    scheme: str
+    host: str
+    port: int
+    address: IPAddress
+
+
+def parse_http_url(url: str, param: str = "audio_url") -> tuple[str, str, int]:
+    """(scheme, host, port) of an absolute http(s) URL without credentials."""
+    try:
+        parts = urlsplit(url.strip())
+        port = parts.port
+    except ValueError as exc:
+        raise UrlNotAllowed(f"'{param}' is not a valid URL.", param=param) from exc
+    if parts.scheme not in _SCHEMES or not parts.hostname:
+        raise UrlNotAllowed(f"'{param}' must be an absolute http or https URL.", param=param)
+    if parts.username or parts.password:
+        raise UrlNotAllowed(f"'{param}' must not carry credentials.", param=param)
+    return parts.scheme, parts.hostname, port or _SCHEMES[parts.scheme]
 
 
 def check_url_syntax(url: str, param: str) -> str:
-    """An absolute http(s) URL with a host, else 400 on `param`."""
+    """An absolute http(s) URL with a host (no DNS), else 400 `invalid_url` on `param`."""
     try:
-        parts = urlsplit(url)
-        port = parts.port
-    except ValueError as exc:
-        message = f"Invalid '{param}': {exc}."
-        raise InvalidUrl(message, param=param) from None
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise InvalidUrl(
-            f"Invalid '{param}': an absolute http:// or https:// URL is required.",
-            param=param,
-        )
-    if port == 0:
-        raise InvalidUrl(f"Invalid '{param}': port 0.", param=param)
+        parse_http_url(url, param)
+    except UrlNotAllowed as exc:
+        raise InvalidUrl(exc.message, param=param) from None
     return url
 
 
-def check_public_url(url: str, param: str, *, allow_private: bool) -> list[IpAddress]:
-    """Resolve the URL's host; 400 `url_not_allowed` if any address is not public.
+def is_public(address: IPAddress) -> bool:
+    """False for loopback, private, link-local, multicast, reserved and unspecified addresses."""
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return is_public(address.ipv4_mapped)
+    refused = (
+        address.is_loopback
+        or address.is_private
+        or address.is_link_local
+        or address.is_multicast
+        or address.is_reserved
+        or address.is_unspecified
+    )
+    return address.is_global and not refused
 
-    Returns the addresses checked. Blocking (DNS): call it off the event loop.
-    """
-    check_url_syntax(url, param)
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    port = parts.port or (443 if parts.scheme == "https" else 80)
-    addresses = resolve(host, port, param)
-    if allow_private:
-        return addresses
-    for address in addresses:
-        if not is_public(address):
+
+async def system_resolver(host: str, port: int) -> list[str]:
+    """The addresses the system resolver gives for `host` (TCP)."""
+    loop = asyncio.get_running_loop()
+    infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    return list(dict.fromkeys(str(info[4][0]) for info in infos))
+
+
+async def resolve_public(
+    host: str,
+    port: int,
+    allow_private: bool,
+    *,
+    resolver: Resolver = system_resolver,
+    param: str = "audio_url",
+) -> list[IPAddress]:
+    """Resolve `host` once; refuse it if any address is not public (unless allowed)."""
+    try:
+        literal: IPAddress | None = ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        literal = None
+    if literal is not None:
+        addresses = [literal]
+    else:
+        addresses = await _resolved(host, port, resolver, param)
+    if not allow_private:
+        refused = [a for a in addresses if not is_public(a)]
+        if refused:
             raise UrlNotAllowed(
-                f"'{param}' points at {address}, which is not a public address; this server "
-                "only contacts public hosts (FETCH__ALLOW_PRIVATE_NETWORKS=true lifts this).",
+                f"'{param}' points at a non-public address ({refused[0]}); this server only "
+                "fetches from public networks.",
                 param=param,
             )
     return addresses
+
+
+async def _resolved(host: str, port: int, resolver: Resolver, param: str) -> list[IPAddress]:
+    try:
+        raw = await resolver(host, port)
+    except (OSError, UnicodeError) as exc:
+        raise UrlNotAllowed(f"The host of '{param}' could not be resolved.", param=param) from exc
+    addresses: list[IPAddress] = []
+    for text in raw:
+        addresses.append(ipaddress.ip_address(text.split("%", 1)[0]))
+    if not addresses:
+        raise UrlNotAllowed(f"The host of '{param}' could not be resolved.", param=param)
+    return addresses
+
+
+async def check_url(
+    url: str,
+    allow_private: bool,
+    *,
+    resolver: Resolver = system_resolver,
+    param: str = "audio_url",
+) -> Target:
+    """Parse and resolve `url`; the first checked address is the one to connect to."""
+    scheme, host, port = parse_http_url(url, param)
+    addresses = await resolve_public(host, port, allow_private, resolver=resolver, param=param)
+    return Target(url=url, scheme=scheme, host=host, port=port, address=addresses[0])
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,39 +145,14 @@ class PinnedRequest:
     extensions: dict[str, Any]
 
 
-def pin(url: str, address: IpAddress) -> PinnedRequest:
-    """`url` with its host replaced by `address`; the original name still goes in `Host` and,
-    for https, in SNI and certificate verification."""
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    literal = f"[{address}]" if address.version == 6 else str(address)
+def pin(target: Target) -> PinnedRequest:
+    """The target's URL with its host replaced by the checked address; the original name still
+    goes in `Host` and, for https, in SNI and certificate verification."""
+    parts = urlsplit(target.url.strip())
+    literal = f"[{target.address}]" if target.address.version == 6 else str(target.address)
     netloc = literal if parts.port is None else f"{literal}:{parts.port}"
     pinned = urlunsplit((parts.scheme, netloc, parts.path, parts.query, ""))
-    shown_host = f"[{host}]" if ":" in host else host
+    shown_host = f"[{target.host}]" if ":" in target.host else target.host
     host_header = shown_host if parts.port is None else f"{shown_host}:{parts.port}"
-    extensions: dict[str, Any] = {"sni_hostname": host} if parts.scheme == "https" else {}
+    extensions: dict[str, Any] = {"sni_hostname": target.host} if target.scheme == "https" else {}
     return PinnedRequest(pinned, {"host": host_header}, extensions)
-
-
-def resolve(host: str, port: int, param: str) -> list[IpAddress]:
-    """Every address `host` resolves to (an IP literal resolves to itself)."""
-    try:
-        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except (socket.gaierror, UnicodeError) as exc:
-        raise UrlNotResolvable(
-            f"'{param}': the host '{host}' cannot be resolved ({exc}).",
-            param=param,
-        ) from None
-    found: list[IpAddress] = []
-    for *_, sockaddr in infos:
-        address = ipaddress.ip_address(str(sockaddr[0]).split("%", 1)[0])
-        if address not in found:
-            found.append(address)
-    return found
-
-
-def is_public(address: IpAddress) -> bool:
-    """Globally routable unicast: not loopback, private, link-local, multicast or reserved."""
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        return is_public(address.ipv4_mapped)
-    return address.is_global and not address.is_multicast

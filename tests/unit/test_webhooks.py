@@ -8,6 +8,7 @@ import json
 import sqlite3
 from datetime import UTC, datetime
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 from standardwebhooks import Webhook, WebhookVerificationError
@@ -20,7 +21,7 @@ from whisperx_api.domain.webhook import WebhookState, backoff_seconds, ended, me
 from whisperx_api.errors import ConfigError, InvalidRequest
 from whisperx_api.jobs.store import SqliteJobStore
 from whisperx_api.jobs.webhooks import admit_webhook_url, signed_headers
-from whisperx_api.net_guard import check_public_url, check_url_syntax, is_public, pin
+from whisperx_api.net_guard import Target, check_url, check_url_syntax, is_public, pin
 
 
 def test_backoff_follows_the_documented_schedule() -> None:
@@ -120,12 +121,13 @@ def test_public_addresses(address: str) -> None:
     "url",
     ["http://127.0.0.1:9/x", "http://[::1]/x", "http://169.254.169.254/", "http://localhost/"],
 )
-def test_private_targets_are_refused_unless_allowed(url: str) -> None:
+@pytest.mark.anyio
+async def test_private_targets_are_refused_unless_allowed(url: str) -> None:
     with pytest.raises(InvalidRequest) as refused:
-        check_public_url(url, "webhook_url", allow_private=False)
+        await check_url(url, False, param="webhook_url")
     assert refused.value.param == "webhook_url"
     assert refused.value.code == "url_not_allowed"
-    assert check_public_url(url, "webhook_url", allow_private=True)
+    assert await check_url(url, True, param="webhook_url")
 
 
 @pytest.mark.parametrize(
@@ -138,10 +140,11 @@ def test_only_absolute_http_urls(url: str) -> None:
     assert refused.value.param == "webhook_url"
 
 
-def test_webhook_url_is_refused_without_a_secret(tmp_path: Path) -> None:
+@pytest.mark.anyio
+async def test_webhook_url_is_refused_without_a_secret(tmp_path: Path) -> None:
     settings = Settings(jobs={"data_dir": tmp_path})
     with pytest.raises(InvalidRequest) as refused:
-        admit_webhook_url("https://hooks.example.com/x", settings)
+        await admit_webhook_url("https://hooks.example.com/x", settings)
     assert refused.value.code == "webhooks_disabled"
 
 
@@ -240,7 +243,11 @@ def _old_spec() -> dict[str, object]:
 def test_a_pinned_request_goes_to_the_checked_address_under_the_original_name(
     url: str, address: str, pinned: str, host: str, sni: str | None
 ) -> None:
-    target = pin(url, ipaddress.ip_address(address))
+    parts = urlsplit(url)
+    assert parts.hostname is not None
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    checked = Target(url, parts.scheme, parts.hostname, port, ipaddress.ip_address(address))
+    target = pin(checked)
     assert target.url == pinned
     assert target.headers == {"host": host}
     assert target.extensions.get("sni_hostname") == sni

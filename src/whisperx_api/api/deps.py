@@ -15,6 +15,8 @@ if TYPE_CHECKING:
     from whisperx_api.runtime.base import Runtime
 
 MAX_FORM_FIELDS = 64
+# A text field may be this large: a known-speaker reference is up to 10 s of audio as a data URL.
+MAX_FIELD_BYTES = 8 * 1024 * 1024
 
 
 def get_runtime(request: Request) -> Runtime:
@@ -34,7 +36,9 @@ def require_client(request: Request) -> Client:
 @asynccontextmanager
 async def multipart_form(request: Request) -> AsyncIterator[FormData]:
     """The request's form; its spooled upload files are closed (deleted) on exit."""
-    async with request.form(max_files=1, max_fields=MAX_FORM_FIELDS) as form:
+    async with request.form(
+        max_files=1, max_fields=MAX_FORM_FIELDS, max_part_size=MAX_FIELD_BYTES
+    ) as form:
         yield form
 
 

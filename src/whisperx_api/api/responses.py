@@ -7,13 +7,16 @@ from fastapi.responses import Response
 from whisperx_api.domain.formats import OutputFormat
 from whisperx_api.domain.job import JobSpec, ResultStyle
 from whisperx_api.domain.transcript import Transcript
-from whisperx_api.formatters import render, render_job_json
+from whisperx_api.formatters import Rendered, render, render_job_json
+from whisperx_api.formatters.logprobs import render_json_with_logprobs
 
 
 def transcript_response(transcript: Transcript, spec: JobSpec) -> Response:
     """Render with the format chosen at submit time."""
     if spec.style is ResultStyle.JOBS and spec.response_format is OutputFormat.JSON:
         rendered = render_job_json(transcript)
+    elif spec.options.include_logprobs and spec.response_format is OutputFormat.JSON:
+        rendered = Rendered(render_json_with_logprobs(transcript), "application/json")
     else:
         rendered = render(transcript, spec.response_format, spec.subtitles)
     media_type = rendered.media_type

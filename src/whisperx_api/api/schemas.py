@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import replace
 from typing import Annotated, Any, Literal, TypeVar
 
@@ -17,10 +18,16 @@ from pydantic import (
 )
 from starlette.datastructures import FormData, UploadFile
 
+from whisperx_api.api.openai_extras import (
+    parse_chunking_strategy,
+    parse_known_speakers,
+    wants_logprobs,
+)
 from whisperx_api.domain.formats import OutputFormat
 from whisperx_api.domain.job import JobSpec, ResultStyle
 from whisperx_api.domain.languages import WHISPER_LANGUAGES
 from whisperx_api.domain.options import SubtitleOptions, TranscriptionOptions
+from whisperx_api.domain.speakers import KnownSpeaker
 from whisperx_api.domain.transcript import Task
 from whisperx_api.errors import InvalidRequest, InvalidValue
 from whisperx_api.net_guard import check_url_syntax
@@ -46,7 +53,16 @@ F = TypeVar("F", bound=BaseModel)
 _WORDLESS_FORMATS = frozenset({OutputFormat.JSON, OutputFormat.TEXT, OutputFormat.TXT})
 _STREAMABLE_FORMATS = frozenset({OutputFormat.JSON, OutputFormat.TEXT})
 MAX_URL_LENGTH = 2048
-_LIST_FIELDS = {"timestamp_granularities": ("timestamp_granularities[]", "timestamp_granularities")}
+_LIST_FIELDS = {
+    name: (f"{name}[]", name)
+    for name in (
+        "timestamp_granularities",
+        "include",
+        "known_speaker_names",
+        "known_speaker_references",
+    )
+}
+_OBJECT_FIELD = re.compile(r"^(?P<name>\w+)\[(?P<key>\w+)\]$")
 
 
 class AudioForm(BaseModel):
@@ -54,7 +70,8 @@ class AudioForm(BaseModel):
 
     model_config = ConfigDict(extra="ignore", frozen=True, arbitrary_types_allowed=True)
 
-    file: Upload
+    file: Upload | None = None
+    audio_url: str | None = None  # instead of `file`: the server downloads it
     model: str | None = None
     prompt: str | None = None
     response_format: OutputFormat = OutputFormat.JSON
@@ -70,6 +87,8 @@ class AudioForm(BaseModel):
     stream: bool = False
     is_async: bool = Field(default=False, alias="async")
     webhook_url: str | None = Field(default=None, max_length=MAX_URL_LENGTH)
+    chunking_strategy: str | dict[str, str] | None = None
+    include: tuple[str, ...] = ()
 
     @field_validator("temperature")
     @classmethod
@@ -119,6 +138,15 @@ class AudioForm(BaseModel):
         """True when the request asks for diarization."""
         return False
 
+    def wants_logprobs(self) -> bool:
+        """`include[]=logprobs`: only `json` bodies carry them, as in OpenAI's API."""
+        logprobs = wants_logprobs(self.include)
+        if logprobs and (self.response_format is not OutputFormat.JSON or self.stream):
+            raise InvalidRequest(
+                "include=logprobs needs response_format=json (and no stream).", param="include"
+            )
+        return logprobs
+
 
 class TranscriptionForm(AudioForm):
     """`POST /v1/audio/transcriptions`."""
@@ -129,6 +157,8 @@ class TranscriptionForm(AudioForm):
     min_speakers: int | None = Field(default=None, ge=1)
     max_speakers: int | None = Field(default=None, ge=1)
     speaker_embeddings: bool = False
+    known_speaker_names: tuple[str, ...] = ()
+    known_speaker_references: tuple[str, ...] = ()
 
     def wants_speakers(self) -> bool:
         return self.diarize
@@ -156,8 +186,15 @@ class TranscriptionForm(AudioForm):
             max_speakers=self.max_speakers,
             speaker_embeddings=self.speaker_embeddings,
             word_timestamps=spec.options.word_timestamps or self.diarize,
+            known_speakers=self.known_speakers(),
         )
         return replace(spec, options=speakers)
+
+    def known_speakers(self) -> tuple[KnownSpeaker, ...]:
+        """The named reference voices; they need diarization."""
+        if (self.known_speaker_names or self.known_speaker_references) and not self.diarize:
+            raise InvalidRequest("Known speakers need diarize=true.", param="known_speaker_names")
+        return parse_known_speakers(self.known_speaker_names, self.known_speaker_references)
 
 
 def check_speaker_fields(diarize: bool, low: int | None, high: int | None) -> None:
@@ -185,13 +222,19 @@ class TranslationForm(AudioForm):
 def _spec(
     form: AudioForm, owner: str | None, task: Task, language: str | None, words: bool
 ) -> JobSpec:
+    vad = parse_chunking_strategy(form.chunking_strategy)
+    logprobs = form.wants_logprobs()
     options = TranscriptionOptions(
         model=form.model or "",
         task=task,
         language=language,
         prompt=form.prompt,
         temperature=form.temperature,
-        word_timestamps=words,
+        word_timestamps=words or logprobs,
+        vad_threshold=vad.threshold,
+        vad_prefix_padding_ms=vad.prefix_padding_ms,
+        vad_silence_duration_ms=vad.silence_duration_ms,
+        include_logprobs=logprobs,
         hotwords=form.hotwords,
         suppress_numerals=form.suppress_numerals,
         batch_size=form.batch_size,
@@ -215,6 +258,11 @@ def parse_form(model: type[F], form: FormData) -> F:
         values = [v for v in form.getlist(key) if v != ""]
         if values and key not in _LIST_ALIASES:
             data[key] = values[-1]
+        if values and (member := _OBJECT_FIELD.match(key)):  # `name[key]=v`: an object field
+            fields = data.get(member["name"])
+            if not isinstance(fields, dict):
+                fields = data[member["name"]] = {}
+            fields[member["key"]] = values[-1]
     for name, spellings in _LIST_FIELDS.items():
         values = [v for s in spellings for v in form.getlist(s) if v != ""]
         if values:
@@ -249,7 +297,8 @@ class JobForm(BaseModel):
 
     model_config = ConfigDict(extra="ignore", frozen=True, arbitrary_types_allowed=True)
 
-    file: Upload
+    file: Upload | None = None
+    audio_url: str | None = None  # instead of `file`: the server downloads it
     language: LanguageCode | None = None
     model: str | None = None
     diarize: bool = False

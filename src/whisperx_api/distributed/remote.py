@@ -7,6 +7,8 @@ Running a job or managing models here is a mistake, answered with a clear 400.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from whisperx_api.domain.audio import DecodedAudio
 from whisperx_api.domain.options import TranscriptionOptions
 from whisperx_api.domain.speakers import Diarization
@@ -45,6 +47,13 @@ class RemoteStage:
     def diarize(
         self, audio: DecodedAudio, request: DiarizationRequest, ctx: StageContext
     ) -> Diarization:
+        raise UnsupportedParameter(_ON_WORKERS)
+
+    @property
+    def voice_threshold(self) -> float:
+        raise UnsupportedParameter(_ON_WORKERS)
+
+    def embed_voices(self, clips: Sequence[DecodedAudio]) -> list[tuple[float, ...]]:
         raise UnsupportedParameter(_ON_WORKERS)
 
 

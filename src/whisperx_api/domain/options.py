@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from whisperx_api.domain.speakers import KnownSpeaker
 from whisperx_api.domain.transcript import Task
 
 
@@ -28,6 +29,12 @@ class TranscriptionOptions:
     device: str | None = None
     device_index: int | None = None
     hf_token: str | None = None
+    # OpenAI's `chunking_strategy` (server_vad), mapped onto the Silero VAD; None = our default.
+    vad_threshold: float | None = None
+    vad_prefix_padding_ms: int | None = None
+    vad_silence_duration_ms: int | None = None
+    include_logprobs: bool = False
+    known_speakers: tuple[KnownSpeaker, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

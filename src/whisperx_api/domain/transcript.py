@@ -23,6 +23,7 @@ class Word:
     end: float
     score: float | None = None
     speaker: str | None = None
+    probability: float | None = None  # the decoder's, kept when an aligner rescores `score`
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,6 +9,7 @@ from typing import Any
 from whisperx_api.domain.formats import OutputFormat
 from whisperx_api.domain.job import JobSpec, ResultStyle
 from whisperx_api.domain.options import SubtitleOptions, TranscriptionOptions
+from whisperx_api.domain.speakers import KnownSpeaker
 from whisperx_api.domain.transcript import Segment, Task, Transcript, Word
 
 SCHEMA_VERSION = 1
@@ -24,6 +25,7 @@ def load_spec(text: str) -> JobSpec:
     data = _versioned(text)
     options = dict(data["options"])
     options["task"] = Task(options["task"])
+    options["known_speakers"] = tuple(KnownSpeaker(**k) for k in options.get("known_speakers", ()))
     return JobSpec(
         options=TranscriptionOptions(**options),
         response_format=OutputFormat(data["response_format"]),

@@ -25,10 +25,10 @@ from typing import Protocol
 import httpx
 from standardwebhooks import Webhook
 
+from whisperx_api import net_guard
 from whisperx_api.config import Settings
 from whisperx_api.domain.webhook import WebhookState
 from whisperx_api.errors import InvalidRequest, WebhooksDisabled
-from whisperx_api.net_guard import check_public_url, check_url_syntax, pin
 
 log = logging.getLogger(__name__)
 
@@ -80,16 +80,16 @@ class SharedOutbox:
         return self._store.settle_webhook(job_id, token, state)
 
 
-def admit_webhook_url(url: str, settings: Settings) -> str:
-    """Submit-time checks (blocking: DNS): an http(s) URL to a public host, and a secret to sign
-    with (without one the server refuses webhooks rather than send them unsigned)."""
-    check_url_syntax(url, PARAM)
+async def admit_webhook_url(url: str, settings: Settings) -> str:
+    """Submit-time checks: an http(s) URL to a public host, and a secret to sign with (without
+    one the server refuses webhooks rather than send them unsigned)."""
+    net_guard.check_url_syntax(url, PARAM)
     if settings.webhooks.secret is None:
         raise WebhooksDisabled(
             "webhook_url needs the server's WEBHOOKS__SECRET to sign deliveries; it is not set.",
             param=PARAM,
         )
-    check_public_url(url, PARAM, allow_private=settings.fetch.allow_private_networks)
+    await net_guard.check_url(url, settings.fetch.allow_private_networks, param=PARAM)
     return url
 
 
@@ -201,13 +201,11 @@ class WebhookDeliverer:
         """One POST; its status, or None for no answer (timeout, refused, unreachable)."""
         assert self._client is not None
         try:
-            addresses = await asyncio.to_thread(
-                check_public_url, state.url, PARAM, allow_private=self._policy.allow_private
-            )
+            checked = await net_guard.check_url(state.url, self._policy.allow_private, param=PARAM)
         except InvalidRequest as exc:
             log.warning("job %s: webhook target refused: %s", job_id, exc.message)
             return None
-        target = pin(state.url, addresses[0])  # the address just checked, not a fresh lookup
+        target = net_guard.pin(checked)  # the address just checked, not a fresh lookup
         headers = {**signed_headers(self._signer, state, datetime.now(UTC)), **target.headers}
         try:
             response = await self._client.post(

@@ -10,6 +10,7 @@ from pathlib import Path
 from whisperx_api.domain.options import TranscriptionOptions
 from whisperx_api.domain.transcript import Transcript
 from whisperx_api.errors import UnsupportedParameter
+from whisperx_api.pipeline.known_speakers import name_known_speakers
 from whisperx_api.pipeline.speakers import assign_speakers, split_at_speaker_changes
 from whisperx_api.pipeline.stage import (
     AlignmentBackend,
@@ -97,12 +98,19 @@ class PipelineRunner:
             diarization = self.diarizer.diarize(
                 audio, _diarization_request(options), ctx.scaled(share, 1.0)
             )
+            if options.known_speakers:
+                diarization = name_known_speakers(
+                    diarization, self.diarizer, options.known_speakers
+                )
+                if not options.speaker_embeddings:  # fetched for matching only
+                    diarization = replace(diarization, embeddings={})
             transcript = split_at_speaker_changes(assign_speakers(transcript, diarization))
         ctx.report(1.0)
         return transcript
 
 
 def _diarization_request(options: TranscriptionOptions) -> DiarizationRequest:
+    want_embeddings = options.speaker_embeddings or bool(options.known_speakers)
     return DiarizationRequest(
-        options.min_speakers, options.max_speakers, options.speaker_embeddings, options.hf_token
+        options.min_speakers, options.max_speakers, want_embeddings, options.hf_token
     )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -147,4 +147,13 @@ class DiarizationBackend(ManagedModels, Protocol):
         self, audio: DecodedAudio, request: DiarizationRequest, ctx: StageContext
     ) -> Diarization:
         """Speaker turns (labels SPEAKER_00, ... by first appearance)."""
+        ...
+
+    @property
+    def voice_threshold(self) -> float:
+        """Cosine similarity from which a reference voice names a diarized speaker."""
+        ...
+
+    def embed_voices(self, clips: Sequence[DecodedAudio]) -> list[tuple[float, ...]]:
+        """One speaker embedding per clip, in the space of `diarize`'s embeddings."""
         ...

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
+from whisperx_api.api.audio_source import audio_source
 from whisperx_api.api.deps import ClientDep, RuntimeDep, multipart_form
 from whisperx_api.api.responses import transcript_response
 from whisperx_api.api.schemas import JobAccepted, JobForm, parse_form
@@ -51,10 +51,10 @@ async def submit_transcription(
     async with multipart_form(request) as raw:
         form = parse_form(JobForm, raw)
         spec = form.to_spec(client.owner, settings.jobs.output_format)
-        runtime.check_upload_size(form.file.size)
         if spec.webhook_url is not None:
-            await asyncio.to_thread(admit_webhook_url, spec.webhook_url, settings)
-        record = await runtime.jobs.submit(spec, form.file.file)
+            await admit_webhook_url(spec.webhook_url, settings)
+        async with audio_source(runtime, settings, form.file, form.audio_url) as audio:
+            record = await runtime.jobs.submit(spec, audio)
     if not form.wants_sync(settings.jobs.default_sync_mode):
         accepted = JobAccepted(job_id=record.id, status_url=f"/transcription/{record.id}")
         return JSONResponse(accepted.model_dump(), 202, headers=cors_headers(request))

@@ -3,11 +3,10 @@
 
 from __future__ import annotations
 
-import asyncio
-
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
+from whisperx_api.api.audio_source import audio_source
 from whisperx_api.api.deps import ClientDep, RuntimeDep, multipart_form
 from whisperx_api.api.responses import transcript_response
 from whisperx_api.api.schemas import (
@@ -46,10 +45,11 @@ async def _submit_and_answer(
     async with multipart_form(request) as raw:
         form = parse_form(form_type, raw)
         spec = form.to_spec(owner)
-        runtime.check_upload_size(form.file.size)
+        settings = request.app.state.settings
         if spec.webhook_url is not None:
-            await asyncio.to_thread(admit_webhook_url, spec.webhook_url, request.app.state.settings)
-        record = await runtime.jobs.submit(spec, form.file.file)
+            await admit_webhook_url(spec.webhook_url, settings)
+        async with audio_source(runtime, settings, form.file, form.audio_url) as audio:
+            record = await runtime.jobs.submit(spec, audio)
     if form.stream:
         return text_event_stream(
             runtime.jobs, record, runtime.sync_timeout, request.is_disconnected

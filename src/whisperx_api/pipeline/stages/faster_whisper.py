@@ -132,6 +132,7 @@ class FasterWhisperBackend:
             "batch_size": options.batch_size or self._batch_size,
             "chunk_length": options.chunk_size or self._chunk_size,
             "vad_filter": True,
+            "vad_parameters": vad_parameters(options),
             "condition_on_previous_text": False,
             "beam_size": 5,
         }
@@ -208,7 +209,13 @@ def _collect(raw: Iterable[Any], duration: float, ctx: StageContext) -> tuple[Se
 
 def _segment(index: int, item: Any) -> Segment:
     words = tuple(
-        Word(text=w.word, start=float(w.start), end=float(w.end), score=float(w.probability))
+        Word(
+            text=w.word,
+            start=float(w.start),
+            end=float(w.end),
+            score=float(w.probability),
+            probability=float(w.probability),
+        )
         for w in (item.words or ())
     )
     return Segment(
@@ -224,6 +231,23 @@ def _segment(index: int, item: Any) -> Segment:
         compression_ratio=float(item.compression_ratio),
         no_speech_prob=float(item.no_speech_prob),
     )
+
+
+# faster-whisper's own choice for batched decoding when no VAD parameters are given.
+_BATCHED_MIN_SILENCE_MS = 160
+
+
+def vad_parameters(options: TranscriptionOptions) -> dict[str, float] | None:
+    """OpenAI's server_vad fields as Silero VadOptions; None keeps faster-whisper's defaults."""
+    given = {
+        "threshold": options.vad_threshold,
+        "speech_pad_ms": options.vad_prefix_padding_ms,
+        "min_silence_duration_ms": options.vad_silence_duration_ms,
+    }
+    chosen = {k: v for k, v in given.items() if v is not None}
+    if not chosen:
+        return None
+    return {"min_silence_duration_ms": _BATCHED_MIN_SILENCE_MS, **chosen}
 
 
 def _numeral_tokens(model: Any) -> list[int]:

@@ -7,18 +7,21 @@ pyannote's pipelines are gated on the hub: without a token (per request, `HF_TOK
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import numpy as np
 
 from whisperx_api.domain.audio import SAMPLE_RATE, DecodedAudio
 from whisperx_api.domain.speakers import Diarization, SpeakerTurn
-from whisperx_api.errors import InvalidRequest, MissingToken, NotFound
+from whisperx_api.errors import BackendError, InvalidRequest, MissingToken, NotFound
 from whisperx_api.pipeline.stage import DiarizationRequest, StageContext
 from whisperx_api.pipeline.stages.extras import require
 
 DEFAULT_PYANNOTE_MODEL = "pyannote/speaker-diarization-3.1"
+# Cosine similarity from which a reference voice names a speaker. Not calibrated here (the gated
+# weights are not available offline); pyannote's own clustering merges centroids at about this.
+PYANNOTE_VOICE_THRESHOLD = 0.5
 
 # (model name, token, device) -> a pyannote-like pipeline: called with {"waveform", "sample_rate"}
 PipelineLoader = Callable[[str, str, str], Any]
@@ -59,6 +62,26 @@ class PyannoteDiarizer:
         )
         return parse_output(output, request.want_embeddings)
 
+    @property
+    def voice_threshold(self) -> float:
+        return PYANNOTE_VOICE_THRESHOLD
+
+    def embed_voices(self, clips: Sequence[DecodedAudio]) -> list[tuple[float, ...]]:
+        """Each clip diarized as one speaker by the same pipeline: its centroid embedding."""
+        pipeline = self._loaded_pipeline()
+        vectors: list[tuple[float, ...]] = []
+        for clip in clips:
+            output = pipeline(
+                {"waveform": _waveform(clip), "sample_rate": SAMPLE_RATE},
+                num_speakers=1,
+                return_embeddings=True,
+            )
+            found = parse_output(output, want_embeddings=True).embeddings
+            if not found:
+                raise BackendError("pyannote found no speech in a known-speaker reference.")
+            vectors.append(next(iter(found.values())))
+        return vectors
+
     def loaded_models(self) -> list[str]:
         return sorted(self._pipelines)
 
@@ -77,6 +100,16 @@ class PyannoteDiarizer:
     def close(self) -> None:
         with self._lock:
             self._pipelines.clear()
+
+    def _loaded_pipeline(self) -> Any:
+        """The pipeline `diarize` just used (loaded with the default token if need be)."""
+        with self._lock:
+            loaded = self._pipelines.get(self._model)
+        if loaded is not None:
+            return loaded
+        if not self._default_token:
+            raise MissingToken
+        return self._pipeline(self._default_token)
 
     def _pipeline(self, token: str, name: str | None = None) -> Any:
         model = name or self._model

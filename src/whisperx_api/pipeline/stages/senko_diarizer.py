@@ -33,6 +33,11 @@ MODEL_NAME = "senko"
 SENKO_VERSION = "0.2.2"
 EXTRA = "diarization"
 
+# Cosine similarity between a reference clip's centroid and a diarized speaker's centroid from
+# which the reference names that speaker: the midpoint between the lowest same-voice score (0.70)
+# and the highest different-voice score (0.64) that `bench/known_speakers.py` measures on the
+# tests/data conversations, with every 2-10 s turn of every voice as a reference.
+SENKO_VOICE_THRESHOLD = 0.67
 # senko clusters with spectral clustering below this length and UMAP+HDBSCAN above it.
 _LONG_AUDIO_SECONDS = 1200.0
 # The private senko members this backend drives; all exist in SENKO_VERSION.
@@ -126,6 +131,21 @@ class SenkoDiarizer:
         result = build_diarization(regions, windows, labels, units if want_embeddings else None)
         ctx.report(1.0)
         return result
+
+    def embed_voices(self, clips: Sequence[DecodedAudio]) -> list[tuple[float, ...]]:
+        """One unit embedding per clip: the mean of its windows' CAM++ embeddings, as for a
+        diarized speaker's centroid (silence left out by senko's VAD when it finds speech)."""
+        engine = self.load()._engine
+        vectors: list[tuple[float, ...]] = []
+        with self._lock, _senko_errors():
+            for clip in clips:
+                samples = _prepared(clip.samples)
+                regions = [(float(s), float(e)) for s, e in engine._perform_vad(samples)]
+                windows = _windows(engine, regions or [(0.0, clip.duration)])
+                units = unit_rows(_embed(engine, samples, windows))
+                centroid = unit_rows(units.mean(axis=0, keepdims=True))[0]
+                vectors.append(tuple(float(x) for x in centroid))
+        return vectors
 
     def _run_senko(
         self, audio: DecodedAudio, ctx: StageContext
@@ -434,6 +454,14 @@ class SenkoBackend:
             return diarizer.diarize(
                 audio, request.min_speakers, request.max_speakers, request.want_embeddings, ctx
             )
+
+    @property
+    def voice_threshold(self) -> float:
+        return SENKO_VOICE_THRESHOLD
+
+    def embed_voices(self, clips: Sequence[DecodedAudio]) -> list[tuple[float, ...]]:
+        with self._cache.acquire(MODEL_NAME) as diarizer:
+            return diarizer.embed_voices(clips)
 
     def loaded_models(self) -> list[str]:
         return self._cache.loaded()

@@ -1,0 +1,149 @@
+"""OpenAI's newer transcription fields: `chunking_strategy`, `include[]`, known speakers.
+
+Each parser turns raw form values into domain options or an `InvalidRequest` naming the field.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import re
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from whisperx_api.domain.speakers import KnownSpeaker
+from whisperx_api.errors import InvalidRequest, InvalidValue
+from whisperx_api.pipeline.stages.decode import decode_audio
+
+MAX_KNOWN_SPEAKERS = 4
+MAX_SPEAKER_NAME = 32
+MIN_REFERENCE_SECONDS = 2.0
+MAX_REFERENCE_SECONDS = 10.0
+INCLUDABLE = frozenset({"logprobs"})
+_DATA_URL = re.compile(
+    r"^data:(?P<media>[\w.+-]+/[\w.+-]+)?(?:;[^,;]*)*;base64,(?P<data>.*)$", re.S
+)
+_NAMES = "known_speaker_names"
+_REFERENCES = "known_speaker_references"
+_CHUNKING = "chunking_strategy"
+
+
+@dataclass(frozen=True, slots=True)
+class VadChoice:
+    """The VAD fields of a `server_vad` strategy; all None for `auto`."""
+
+    threshold: float | None = None
+    prefix_padding_ms: int | None = None
+    silence_duration_ms: int | None = None
+
+
+class _ServerVad(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    type: str = "server_vad"
+    threshold: float | None = Field(default=None, ge=0.0, le=1.0)
+    prefix_padding_ms: int | None = Field(default=None, ge=0, le=10_000)
+    silence_duration_ms: int | None = Field(default=None, ge=0, le=10_000)
+
+
+def parse_chunking_strategy(raw: str | dict[str, str] | None) -> VadChoice:
+    """`auto` (or nothing) keeps the server's VAD; a `server_vad` object tunes it.
+
+    The object comes as JSON text (curl) or as `chunking_strategy[threshold]=...` fields
+    (the official SDK's multipart encoding).
+    """
+    if raw is None or (isinstance(raw, str) and raw.strip() == "auto"):
+        return VadChoice()
+    try:
+        data = json.loads(raw) if isinstance(raw, str) else raw
+        vad = _ServerVad.model_validate(data)
+    except (json.JSONDecodeError, ValidationError) as exc:
+        raise _bad_chunking() from exc
+    if vad.type != "server_vad":
+        raise _bad_chunking()
+    return VadChoice(vad.threshold, vad.prefix_padding_ms, vad.silence_duration_ms)
+
+
+def _bad_chunking() -> InvalidRequest:
+    return InvalidValue(
+        "Invalid 'chunking_strategy': use \"auto\" or a JSON object "
+        '{"type": "server_vad", "threshold": 0..1, "prefix_padding_ms": int, '
+        '"silence_duration_ms": int}.',
+        param=_CHUNKING,
+    )
+
+
+def wants_logprobs(include: Sequence[str]) -> bool:
+    """True when `include[]` asks for logprobs; unknown entries are refused."""
+    unknown = sorted(set(include) - INCLUDABLE)
+    if unknown:
+        raise InvalidValue(
+            f"Invalid 'include': {', '.join(unknown)}; this server can include: logprobs.",
+            param="include",
+        )
+    return "logprobs" in include
+
+
+def parse_known_speakers(
+    names: Sequence[str], references: Sequence[str]
+) -> tuple[KnownSpeaker, ...]:
+    """Names with their reference clips, checked (count, lengths, decodable, 2-10 s)."""
+    if not names and not references:
+        return ()
+    if len(names) != len(references):
+        raise InvalidRequest(
+            f"{len(names)} known_speaker_names but {len(references)} known_speaker_references; "
+            "give one reference per name.",
+            param=_REFERENCES,
+        )
+    if len(names) > MAX_KNOWN_SPEAKERS:
+        raise InvalidRequest(
+            f"At most {MAX_KNOWN_SPEAKERS} known speakers, got {len(names)}.", param=_NAMES
+        )
+    _check_names(names)
+    return tuple(
+        KnownSpeaker.from_samples(name, _reference_samples(ref, index))
+        for index, (name, ref) in enumerate(zip(names, references, strict=True))
+    )
+
+
+def _check_names(names: Sequence[str]) -> None:
+    for name in names:
+        if not name.strip() or len(name) > MAX_SPEAKER_NAME:
+            raise InvalidRequest(
+                f"Each known speaker name must be 1 to {MAX_SPEAKER_NAME} characters.",
+                param=_NAMES,
+            )
+    if len(set(names)) != len(names):
+        raise InvalidRequest("Known speaker names must be distinct.", param=_NAMES)
+
+
+def _reference_samples(reference: str, index: int) -> npt.NDArray[np.float32]:
+    match = _DATA_URL.match(reference.strip())
+    if match is None:
+        raise _bad_reference(index, "is not a base64 data URL (data:audio/wav;base64,...)")
+    try:
+        raw = base64.b64decode(match["data"], validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise _bad_reference(index, "has invalid base64 data") from exc
+    with tempfile.TemporaryDirectory(prefix="whisperx-ref-") as folder:
+        path = Path(folder) / "reference"
+        path.write_bytes(raw)
+        try:
+            audio = decode_audio(path, MAX_REFERENCE_SECONDS + 0.5)
+        except InvalidRequest as exc:
+            raise _bad_reference(index, "is not audio of at most 10 s") from exc
+    if not MIN_REFERENCE_SECONDS <= audio.duration <= MAX_REFERENCE_SECONDS + 0.05:
+        raise _bad_reference(index, f"lasts {audio.duration:.1f} s; references must be 2-10 s")
+    return audio.samples
+
+
+def _bad_reference(index: int, why: str) -> InvalidRequest:
+    return InvalidRequest(f"known_speaker_references[{index}] {why}.", param=_REFERENCES)

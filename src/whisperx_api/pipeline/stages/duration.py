@@ -1,0 +1,29 @@
+"""A container's declared duration, read from its header without decoding the audio."""
+
+from __future__ import annotations
+
+from typing import BinaryIO
+
+import av
+
+
+def declared_seconds(source: BinaryIO) -> float | None:
+    """The first audio stream's duration as the container states it; None when unknown.
+
+    Cheap and only a hint: the decoder still enforces the real limit on the samples.
+    """
+    start = source.tell()
+    try:
+        with av.open(source, mode="r", metadata_errors="ignore") as container:
+            if not container.streams.audio:
+                return None
+            stream = container.streams.audio[0]
+            if stream.duration is not None and stream.time_base is not None:
+                return float(stream.duration * stream.time_base)
+            if container.duration is not None:
+                return float(container.duration) / av.time_base
+            return None
+    except av.error.FFmpegError:
+        return None  # not audio: the probe at submit answers that with its own error
+    finally:
+        source.seek(start)

@@ -1,0 +1,108 @@
+"""`audio_url` and known speakers in `MODE=kafka` (Tansu + moto): the API replica downloads the
+audio (workers need no network), and the reference voices reach the worker inside the job's
+stored spec."""
+
+from __future__ import annotations
+
+import base64
+import io
+import wave
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+import pytest
+
+pytest.importorskip("aiokafka")
+pytest.importorskip("boto3")
+
+from tests.audio import DATA
+from tests.distributed_stack import KEY, Stack, deployed
+from tests.job_client import api_client, wait_for
+from tests.kafka_broker import kafka_bootstrap
+from tests.known_voices import audio, correctly_named, cut, reference_turns, truth
+from tests.s3_server import s3_endpoint
+from tests.url_server import Routes, serving
+from tests.wer import normalized_wer
+from whisperx_api.domain.speakers import Diarization, SpeakerTurn
+
+__all__ = ["kafka_bootstrap", "s3_endpoint"]  # the fixtures, imported for pytest
+
+pytestmark = pytest.mark.slow
+
+JOB_SECONDS = 300
+
+
+@pytest.fixture(scope="module")
+def stack(
+    kafka_bootstrap: str, s3_endpoint: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Stack]:
+    root = tmp_path_factory.mktemp("hosted-kafka")
+    with deployed(
+        kafka_bootstrap,
+        s3_endpoint,
+        root,
+        apis=1,
+        workers=1,
+        FETCH__ALLOW_PRIVATE_NETWORKS="true",
+    ) as running:
+        yield running
+
+
+def test_audio_url_is_downloaded_by_the_api_replica(stack: Stack) -> None:
+    routes = Routes(bodies={"/speech.flac": ((DATA / "en_espeak.flac").read_bytes(), "audio/flac")})
+    with serving(routes) as files, api_client(stack.apis[0], KEY) as client:
+        response = client.post(
+            "/v1/audio/transcriptions",
+            data={"audio_url": f"{files}/speech.flac"},
+            timeout=JOB_SECONDS,
+        )
+    assert response.status_code == 200, response.text
+    reference = (DATA / "en_espeak.txt").read_text()
+    assert normalized_wer(reference, response.json()["text"]) <= 0.10
+    assert routes.hits == ["/speech.flac"]
+
+
+def data_url(samples: np.ndarray) -> str:
+    buffer = io.BytesIO()
+    with wave.open(buffer, "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(16_000)
+        out.writeframes((np.clip(samples, -1, 1) * 32767).astype("<i2").tobytes())
+    return "data:audio/wav;base64," + base64.b64encode(buffer.getvalue()).decode()
+
+
+def test_known_speakers_reach_the_worker(stack: Stack) -> None:
+    source, turns = audio("conv2"), truth("conv2")
+    refs = reference_turns(turns)
+    names = sorted(refs)
+    fields: dict[str, Any] = {
+        "diarize": "true",
+        "response_format": "diarized_json",
+        "async": "true",
+        "known_speaker_names[]": names,
+        "known_speaker_references[]": [data_url(cut(source, refs[n])) for n in names],
+    }
+    with api_client(stack.apis[0], KEY) as client, (DATA / "conv2.flac").open("rb") as f:
+        accepted = client.post(
+            "/v1/audio/transcriptions", files={"file": ("conv2.flac", f)}, data=fields
+        )
+        assert accepted.status_code == 202, accepted.text
+        job_id = accepted.json()["job_id"]
+
+        def finished() -> str | None:
+            state = str(client.get(f"/transcription/{job_id}").json()["status"])
+            return state if state in ("Completed", "Failed") else None
+
+        assert wait_for(finished, f"job {job_id}", JOB_SECONDS, 0.5) == "Completed"
+        body = client.get(f"/transcription/{job_id}/result").json()
+    segments = body["segments"]
+    hypothesis = Diarization(
+        turns=tuple(SpeakerTurn(s["start"], s["end"], s["speaker"]) for s in segments)
+    )
+    assert {s["speaker"] for s in segments} == set(names)
+    assert correctly_named(hypothesis, turns, excluded=list(refs.values())) >= 0.9
+    sample = fields["known_speaker_references[]"][0][200:280]
+    for log in [w.log() for w in stack.workers] + [a.log() for a in stack.apis]:
+        assert sample not in log  # the references are never logged
