@@ -141,10 +141,13 @@ def _transcribe(args: argparse.Namespace, settings: Settings) -> int:
     from whisperx_api.pipeline.registry import default_registry, transcription_backend_name
     from whisperx_api.pipeline.runner import PipelineRunner
     from whisperx_api.pipeline.stage import StageContext
+    from whisperx_api.runtime.embedded import segment_rules
 
     fmt = OutputFormat(args.format)
     backend = default_registry().transcription(transcription_backend_name(settings))(settings)
-    runner = PipelineRunner(backend, settings.limits.max_audio_seconds)
+    runner = PipelineRunner(
+        backend, settings.limits.max_audio_seconds, segment_rules=segment_rules(settings)
+    )
     options = TranscriptionOptions(
         model=args.model,
         task=Task.TRANSLATE if args.translate else Task.TRANSCRIBE,

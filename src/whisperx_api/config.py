@@ -222,6 +222,16 @@ class BackendsSettings(BaseModel):
         return value
 
 
+class SubtitlesSettings(BaseModel):
+    """How transcripts are cut into sentence-like segments and subtitle cues."""
+
+    model_config = _GROUP_CONFIG
+
+    pause_seconds: float = Field(
+        default=0.6, gt=0, le=30, description="a pause this long between words ends a segment"
+    )
+
+
 class KafkaSettings(BaseModel):
     """The job queue in `MODE=kafka`."""
 
@@ -348,6 +358,7 @@ class Settings(BaseSettings):
     limits: LimitsSettings = Field(default_factory=LimitsSettings)
     jobs: JobsSettings = Field(default_factory=JobsSettings)
     backends: BackendsSettings = Field(default_factory=BackendsSettings)
+    subtitles: SubtitlesSettings = Field(default_factory=SubtitlesSettings)
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
     s3: S3Settings = Field(default_factory=S3Settings)
     metrics: MetricsSettings = Field(default_factory=MetricsSettings)

@@ -196,3 +196,29 @@ def test_no_files_left_behind(
     data_dirs = list(Path(tmp_path_factory.getbasetemp()).glob("openai-server*/data/jobs"))
     assert data_dirs
     assert all(list(d.iterdir()) == [] for d in data_dirs)
+
+
+@pytest.mark.parametrize("name", ["narration", "en_recorded"])
+def test_verbose_json_segments_are_the_srt_cue_boundaries(client: OpenAI, name: str) -> None:
+    with (DATA / f"{name}.flac").open("rb") as f:
+        verbose = client.audio.transcriptions.create(
+            model="whisper-1", file=f, response_format="verbose_json"
+        )
+    with (DATA / f"{name}.flac").open("rb") as f:
+        srt_text = client.audio.transcriptions.create(
+            model="whisper-1", file=f, response_format="srt"
+        )
+    segments = verbose.segments or []
+    cues = list(srt.parse(str(srt_text)))
+    assert len(segments) >= 5
+    assert [s.id for s in segments] == list(range(len(segments)))
+    assert all(s.seek == round(s.start * 100) for s in segments)
+    assert all(s.end - s.start <= 7.0 for s in segments)
+    assert " ".join(s.text.strip() for s in segments) == verbose.text
+    # Every segment starts a cue, and the cues up to the next segment spell exactly its text.
+    bounds = [*(s.start for s in segments), float("inf")]
+    for segment, upto in zip(segments, bounds[1:], strict=True):
+        own = [c for c in cues if segment.start <= c.start.total_seconds() < upto]
+        assert own, segment
+        assert own[0].start.total_seconds() == pytest.approx(segment.start, abs=0.0015)
+        assert " ".join(" ".join(c.content for c in own).split()) == segment.text.strip()

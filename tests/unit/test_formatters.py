@@ -73,14 +73,14 @@ def test_json_formats_are_valid_json_with_raw_unicode(fmt: OutputFormat) -> None
 # --- byte-for-byte goldens on FIXED ---------------------------------------------------------
 
 GOLDEN_SRT = (
-    "1\n00:00:00,000 --> 00:00:02,500\n[SPEAKER_00]: Bonjour à tous.\n\n"
+    "1\n00:00:00,100 --> 00:00:02,400\n[SPEAKER_00]: Bonjour à tous.\n\n"
     "2\n00:00:03,000 --> 00:00:05,250\n[SPEAKER_01]: Ça va bien ?\n\n"
     "3\n01:02:03,456 --> 01:02:05,500\nUne heure plus tard.\n\n"
 )
 
 GOLDEN_VTT = (
     "WEBVTT\n\n"
-    "00:00:00.000 --> 00:00:02.500\n[SPEAKER_00]: Bonjour à tous.\n\n"
+    "00:00:00.100 --> 00:00:02.400\n[SPEAKER_00]: Bonjour à tous.\n\n"
     "00:00:03.000 --> 00:00:05.250\n[SPEAKER_01]: Ça va bien ?\n\n"
     "01:02:03.456 --> 01:02:05.500\nUne heure plus tard.\n\n"
 )
@@ -115,7 +115,7 @@ GOLDEN_VTT_JSON = (
     '{"word": "tous.", "start": 0.9, "end": 2.4, "score": 0.75, "speaker": "SPEAKER_00"}], '
     '"usage": {"type": "duration", "seconds": 3726}, "language_probability": 0.98, '
     '"vtt_text": "WEBVTT\\n\\n'
-    "00:00:00.000 --> 00:00:02.500\\n[SPEAKER_00]: Bonjour à tous.\\n\\n"
+    "00:00:00.100 --> 00:00:02.400\\n[SPEAKER_00]: Bonjour à tous.\\n\\n"
     "00:00:03.000 --> 00:00:05.250\\n[SPEAKER_01]: Ça va bien ?\\n\\n"
     '01:02:03.456 --> 01:02:05.500\\nUne heure plus tard.\\n\\n"}'
 )
@@ -363,25 +363,37 @@ def test_srt_and_vtt_parse_with_real_parsers(
     assert all(text and text == text.strip() for _, _, text in from_srt)
 
 
-@pytest.mark.parametrize("transcript", [PLAIN, ALIGNED, LONG])
-def test_unshaped_cues_are_the_segments(transcript: Transcript) -> None:
-    expected = [
-        (round(s.start * 1000), round(s.end * 1000), " ".join(s.text.split()))
-        for s in transcript.segments
-        if s.text.strip()
+@pytest.mark.parametrize("transcript", [FIXED, PLAIN, ALIGNED])
+def test_short_segments_are_one_cue_each_timed_by_their_words(transcript: Transcript) -> None:
+    expected = []
+    for s in transcript.segments:
+        if not s.text.strip():
+            continue
+        start, end = (s.words[0].start, s.words[-1].end) if s.words else (s.start, s.end)
+        text = " ".join(s.text.split())
+        expected.append(
+            (
+                round(start * 1000),
+                round(end * 1000),
+                f"[{s.speaker}]: {text}" if s.speaker else text,
+            )
+        )
+    unbroken = [
+        (a, b, t.replace("\n", " ")) for a, b, t in srt_cues(body(transcript, OutputFormat.SRT))
     ]
-    prefixed = [
-        (start, end, f"[{s.speaker}]: {text}" if s.speaker else text)
-        for (start, end, text), s in zip(expected, transcript.segments, strict=False)
+    assert unbroken == expected
+    unbroken = [
+        (a, b, t.replace("\n", " ")) for a, b, t in vtt_cues(body(transcript, OutputFormat.VTT))
     ]
-    assert srt_cues(body(transcript, OutputFormat.SRT)) == prefixed
-    assert vtt_cues(body(transcript, OutputFormat.VTT)) == prefixed
+    assert unbroken == expected
 
 
 def test_timestamps_past_an_hour() -> None:
-    assert srt_cues(body(LONG, OutputFormat.SRT))[1][:2] == (3_600_000, 3_725_250)
-    assert "01:00:00,000 --> 01:02:05,250" in body(LONG, OutputFormat.SRT)
-    assert "01:00:00.000 --> 01:02:05.250" in body(LONG, OutputFormat.VTT)
+    assert srt_cues(body(LONG, OutputFormat.SRT))[1][0] == 3_600_000
+    assert srt_cues(body(LONG, OutputFormat.SRT))[-1][1] == 3_725_250
+    assert "\n01:00:00,000 --> " in body(LONG, OutputFormat.SRT)
+    assert " --> 01:02:05,250\n" in body(LONG, OutputFormat.SRT)
+    assert "\n01:00:00.000 --> " in body(LONG, OutputFormat.VTT)
 
 
 def test_speaker_prefix_only_when_diarized() -> None:

@@ -19,7 +19,9 @@ def test_spec_round_trip() -> None:
             model="tiny.en", task=Task.TRANSLATE, language="fr", hotwords="a,b"
         ),
         response_format=OutputFormat.SRT,
-        subtitles=SubtitleOptions(highlight_words=True, max_line_width=42, max_line_count=2),
+        subtitles=SubtitleOptions(
+            highlight_words=True, max_line_width=42, max_line_count=2, max_words_per_line=7
+        ),
         style=ResultStyle.JOBS,
         owner="abc",
         streamed=True,

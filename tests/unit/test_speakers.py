@@ -10,7 +10,7 @@ import pytest
 from whisperx_api.domain.speakers import Diarization, SpeakerTurn, speaker_label
 from whisperx_api.domain.transcript import Segment, Task, Transcript, Word
 from whisperx_api.errors import InvalidRequest, MissingExtra
-from whisperx_api.pipeline.speakers import assign_speakers, split_at_speaker_changes
+from whisperx_api.pipeline.speakers import assign_speakers
 from whisperx_api.pipeline.stages.extras import require
 from whisperx_api.pipeline.stages.senko_diarizer import (
     Window,
@@ -232,31 +232,3 @@ def test_senko_backend_without_the_extra_says_what_to_install(monkeypatch):
     with pytest.raises(MissingExtra) as info:
         SenkoDiarizer("cpu").load()
     assert "whisperx-api[diarization]" in info.value.message
-
-
-def test_split_at_speaker_changes_gives_one_speaker_per_segment() -> None:
-    words = (
-        Word(" Hi", 0.0, 0.4, speaker="SPEAKER_00"),
-        Word(" there.", 0.4, 0.9, speaker="SPEAKER_00"),
-        Word(" Hello", 1.5, 1.9, speaker="SPEAKER_01"),
-        Word(" back.", 1.9, 2.3, speaker="SPEAKER_01"),
-    )
-    whole = Segment(
-        id=0, start=0.0, end=2.3, text="Hi there. Hello back.", words=words, tokens=(1, 2)
-    )
-    solo = Segment(
-        id=1,
-        start=3.0,
-        end=3.5,
-        text="Yes.",
-        words=(Word(" Yes.", 3.0, 3.5, speaker="SPEAKER_01"),),
-        speaker="SPEAKER_01",
-    )
-    transcript = Transcript(Task.TRANSCRIBE, "en", 4.0, (whole, solo))
-    split = split_at_speaker_changes(transcript)
-    assert [(s.id, s.speaker, s.text, s.start, s.end) for s in split.segments] == [
-        (0, "SPEAKER_00", "Hi there.", 0.0, 0.9),
-        (1, "SPEAKER_01", "Hello back.", 1.5, 2.3),
-        (2, "SPEAKER_01", "Yes.", 3.0, 3.5),
-    ]
-    assert split.words == transcript.words

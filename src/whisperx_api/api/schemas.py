@@ -63,12 +63,34 @@ _LIST_FIELDS = {
     )
 }
 _OBJECT_FIELD = re.compile(r"^(?P<name>\w+)\[(?P<key>\w+)\]$")
+# Beyond these a layout is no longer subtitles; such values are refused, not clamped.
+MAX_LINE_WIDTH = 500
+MAX_LINE_COUNT = 20
+MAX_WORDS_PER_LINE = 100
 
 
-class AudioForm(BaseModel):
-    """Fields shared by transcription and translation requests."""
+class SubtitleFields(BaseModel):
+    """Cue layout fields, on every form whose result may be srt or vtt."""
 
     model_config = ConfigDict(extra="ignore", frozen=True, arbitrary_types_allowed=True)
+
+    highlight_words: bool = False
+    max_line_width: int | None = Field(default=None, ge=1, le=MAX_LINE_WIDTH)
+    max_line_count: int | None = Field(default=None, ge=1, le=MAX_LINE_COUNT)
+    max_words_per_line: int | None = Field(default=None, ge=1, le=MAX_WORDS_PER_LINE)
+
+    def subtitle_options(self) -> SubtitleOptions:
+        """How srt/vtt cues are shaped."""
+        return SubtitleOptions(
+            highlight_words=self.highlight_words,
+            max_line_width=self.max_line_width,
+            max_line_count=self.max_line_count,
+            max_words_per_line=self.max_words_per_line,
+        )
+
+
+class AudioForm(SubtitleFields):
+    """Fields shared by transcription and translation requests."""
 
     file: Upload | None = None
     audio_url: str | None = None  # instead of `file`: the server downloads it
@@ -77,9 +99,6 @@ class AudioForm(BaseModel):
     response_format: OutputFormat = OutputFormat.JSON
     temperature: float = Field(default=0.0, ge=0.0, le=1.0)
     timestamp_granularities: tuple[Granularity, ...] = ("segment",)
-    highlight_words: bool = False
-    max_line_width: int | None = Field(default=None, ge=1)
-    max_line_count: int | None = Field(default=None, ge=1)
     suppress_numerals: bool = False
     hotwords: str | None = None
     batch_size: int | None = Field(default=None, ge=1, le=256)
@@ -98,13 +117,10 @@ class AudioForm(BaseModel):
         return value
 
     def word_timestamps(self, align: bool) -> bool:
-        """Words are computed when asked for, unless the reply could never show them."""
-        wanted = align or "word" in self.timestamp_granularities
+        """Words are computed when asked for (karaoke cues need them too), unless the reply
+        could never show them."""
+        wanted = align or "word" in self.timestamp_granularities or self.highlight_words
         return wanted and (self.is_async or self.response_format not in _WORDLESS_FORMATS)
-
-    def subtitle_options(self) -> SubtitleOptions:
-        """How srt/vtt cues are shaped."""
-        return SubtitleOptions(self.highlight_words, self.max_line_width, self.max_line_count)
 
     def to_spec(self, owner: str | None) -> JobSpec:
         """The job this request asks for."""
@@ -292,10 +308,8 @@ class JobAccepted(BaseModel):
     status_url: str
 
 
-class JobForm(BaseModel):
+class JobForm(SubtitleFields):
     """`POST /transcription`, the job API's form (docs/jobs.md)."""
-
-    model_config = ConfigDict(extra="ignore", frozen=True, arbitrary_types_allowed=True)
 
     file: Upload | None = None
     audio_url: str | None = None  # instead of `file`: the server downloads it
@@ -344,6 +358,7 @@ class JobForm(BaseModel):
         return JobSpec(
             options=options,
             response_format=fmt,
+            subtitles=self.subtitle_options(),
             style=ResultStyle.JOBS,
             owner=owner,
             webhook_url=self.webhook_url,

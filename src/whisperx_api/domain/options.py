@@ -39,8 +39,10 @@ class TranscriptionOptions:
 
 @dataclass(frozen=True, slots=True)
 class SubtitleOptions:
-    """How subtitle cues are shaped; all optional."""
+    """How subtitle cues are shaped; `None` means the default layout (42 characters, 2 lines,
+    no limit on words per line)."""
 
     highlight_words: bool = False
     max_line_width: int | None = None
     max_line_count: int | None = None
+    max_words_per_line: int | None = None

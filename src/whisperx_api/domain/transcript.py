@@ -6,6 +6,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from whisperx_api.domain.breaks import spaces_words
+
 
 class Task(StrEnum):
     """What the model was asked to do."""
@@ -44,9 +46,9 @@ class Segment:
     no_speech_prob: float = 0.0
 
 
-def join_texts(texts: Iterable[str]) -> str:
-    """Texts stripped and joined with single spaces, empty ones left out."""
-    return " ".join(stripped for text in texts if (stripped := text.strip()))
+def join_texts(texts: Iterable[str], separator: str = " ") -> str:
+    """Texts stripped and joined with single spaces (or `separator`), empty ones left out."""
+    return separator.join(stripped for text in texts if (stripped := text.strip()))
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,8 +64,10 @@ class Transcript:
 
     @property
     def text(self) -> str:
-        """Segment texts joined with single spaces, as OpenAI's `json` format has it."""
-        return join_texts(s.text for s in self.segments)
+        """Segment texts joined with single spaces, as OpenAI's `json` format has it (with
+        nothing between them in scripts that do not space words)."""
+        separator = " " if spaces_words(self.language) else ""
+        return join_texts((s.text for s in self.segments), separator)
 
     @property
     def words(self) -> tuple[Word, ...]:

@@ -32,7 +32,7 @@ VTT = "text/vtt"
 BodyRenderer = Callable[[Transcript, SubtitleOptions], str]
 
 NO_SHAPING = SubtitleOptions()
-"""One segment per cue, one line per cue, no highlighting."""
+"""The default cue layout: 42 characters a line, 2 lines, no highlighting."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,4 +1,4 @@
-"""The one place the stage order lives: decode -> (VAD + transcribe) -> align -> diarize."""
+"""The one place the stage order lives: decode, transcribe (VAD), align, diarize, segment."""
 
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ from whisperx_api.domain.options import TranscriptionOptions
 from whisperx_api.domain.transcript import Transcript
 from whisperx_api.errors import UnsupportedParameter
 from whisperx_api.pipeline.known_speakers import name_known_speakers
-from whisperx_api.pipeline.speakers import assign_speakers, split_at_speaker_changes
+from whisperx_api.pipeline.segmentation import SegmentRules, resegment
+from whisperx_api.pipeline.speakers import assign_speakers
 from whisperx_api.pipeline.stage import (
     AlignmentBackend,
     DiarizationBackend,
@@ -38,10 +39,12 @@ class PipelineRunner:
         max_audio_seconds: float,
         aligner: AlignmentBackend | None = None,
         diarizer: DiarizationBackend | None = None,
+        segment_rules: SegmentRules | None = None,
     ) -> None:
         self.transcriber = transcriber
         self.aligner = aligner
         self.diarizer = diarizer
+        self.segment_rules = segment_rules or SegmentRules()
         self._max_seconds = max_audio_seconds
 
     def check(self, options: TranscriptionOptions) -> TranscriptionOptions:
@@ -84,7 +87,8 @@ class PipelineRunner:
         probe_audio(audio_path)
 
     def run(self, audio_path: Path, options: TranscriptionOptions, ctx: StageContext) -> Transcript:
-        """Decode, transcribe (VAD-batched), refine word times, find speakers."""
+        """Decode, transcribe (VAD-batched), refine word times, find speakers, then cut the
+        words into sentence-like segments (every format and mode shows these)."""
         audio = decode_audio(audio_path, self._max_seconds)
         ctx.check_cancelled()
         ctx.report(0.0)
@@ -104,7 +108,8 @@ class PipelineRunner:
                 )
                 if not options.speaker_embeddings:  # fetched for matching only
                     diarization = replace(diarization, embeddings={})
-            transcript = split_at_speaker_changes(assign_speakers(transcript, diarization))
+            transcript = assign_speakers(transcript, diarization)
+        transcript = resegment(transcript, self.segment_rules)
         ctx.report(1.0)
         return transcript
 

@@ -71,37 +71,3 @@ def _majority(words: tuple[Word, ...]) -> str | None:
     if not weights:
         return None
     return max(weights, key=lambda speaker: weights[speaker])
-
-
-def split_at_speaker_changes(transcript: Transcript) -> Transcript:
-    """Cut segments where the speaker of their words changes, so each segment has one speaker.
-
-    Batched decoding yields VAD chunks of up to 30 s, which often hold several turns; a
-    diarized transcript must not credit a whole chunk to one voice.
-    """
-    pieces = [piece for segment in transcript.segments for piece in _by_speaker(segment)]
-    numbered = tuple(dataclasses.replace(p, id=i) for i, p in enumerate(pieces))
-    return dataclasses.replace(transcript, segments=numbered)
-
-
-def _by_speaker(segment: Segment) -> list[Segment]:
-    runs: list[list[Word]] = []
-    for word in segment.words:
-        if runs and runs[-1][-1].speaker == word.speaker:
-            runs[-1].append(word)
-        else:
-            runs.append([word])
-    if len(runs) <= 1:
-        return [segment]
-    return [
-        dataclasses.replace(
-            segment,
-            start=run[0].start,
-            end=run[-1].end,
-            text="".join(w.text for w in run).strip(),
-            words=tuple(run),
-            speaker=run[0].speaker,
-            tokens=(),
-        )
-        for run in runs
-    ]

@@ -15,6 +15,7 @@ from whisperx_api.pipeline.registry import (
     transcription_backend_name,
 )
 from whisperx_api.pipeline.runner import PipelineRunner
+from whisperx_api.pipeline.segmentation import SegmentRules
 from whisperx_api.runtime.base import Runtime
 from whisperx_api.storage.local import LocalBlobStore
 
@@ -27,7 +28,13 @@ def build_runner(settings: Settings, registry: BackendRegistry) -> PipelineRunne
         settings.limits.max_audio_seconds,
         aligner=registry.alignment_backends.factory(backends.alignment)(settings),
         diarizer=registry.diarization_backends.factory(backends.diarization)(settings),
+        segment_rules=segment_rules(settings),
     )
+
+
+def segment_rules(settings: Settings) -> SegmentRules:
+    """The configured segmentation: where a pause ends a segment."""
+    return SegmentRules(pause_seconds=settings.subtitles.pause_seconds)
 
 
 def build_embedded(settings: Settings, registry: BackendRegistry | None = None) -> Runtime:
