@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import sys
 
-from whisperx_api.jobs.kafka_queue import KafkaJobConsumer
+from whisperx_api.distributed.kafka_queue import KafkaJobConsumer
 
 SESSION_TIMEOUT_MS = 6_000
 

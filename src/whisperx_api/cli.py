@@ -12,11 +12,11 @@ from pathlib import Path
 from typing import TextIO
 
 from whisperx_api.client.commands import DEFAULT_SERVER, Streams, add_jobs_parser, run_jobs
-from whisperx_api.config import ConfigError, Settings, load_settings
+from whisperx_api.config import Settings, load_settings
 from whisperx_api.domain.formats import OutputFormat
 from whisperx_api.domain.options import SubtitleOptions, TranscriptionOptions
 from whisperx_api.domain.transcript import Task
-from whisperx_api.errors import WhisperXApiError
+from whisperx_api.errors import ConfigError, WhisperXApiError
 from whisperx_api.memory import fix_malloc_thresholds
 
 log = logging.getLogger("whisperx_api")
@@ -118,8 +118,7 @@ def _worker(args: argparse.Namespace, settings: Settings) -> int:
     if settings.mode != "kafka":
         raise ConfigError("'whisperx-api worker' needs MODE=kafka (and KAFKA__*, S3__* settings)")
     require_distributed_extra()
-    from whisperx_api.runtime.distributed import build_worker, prepare_infrastructure
-    from whisperx_api.storage.s3 import make_s3_client
+    from whisperx_api.distributed.runtime import prepare_worker
 
     if settings.worker.metrics_port is not None:
         from whisperx_api.metrics import serve_worker_metrics
@@ -127,8 +126,7 @@ def _worker(args: argparse.Namespace, settings: Settings) -> int:
         serve_worker_metrics(settings.worker.metrics_host, settings.worker.metrics_port)
 
     async def work() -> None:
-        await prepare_infrastructure(settings, make_s3_client(settings.s3))
-        worker = build_worker(settings)
+        worker = await prepare_worker(settings)
         loop = asyncio.get_running_loop()
         for stop_signal in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(stop_signal, worker.request_stop)

@@ -36,10 +36,6 @@ FieldPath = tuple[str, ...]
 NESTED_DELIMITER: Final = "__"
 
 
-class ConfigError(Exception):
-    """The configuration cannot be used; the message names the setting and what is allowed."""
-
-
 def _lower(value: object) -> object:
     """Enum-like values are matched case-insensitively (`LOG_LEVEL=INFO`, `WHISPER_DEVICE=CPU`)."""
     return value.strip().lower() if isinstance(value, str) else value

@@ -1,30 +1,93 @@
-"""The one exception tree of whisperx-api.
+"""The one exception tree of whisperx-api: every error class the package defines is here.
 
 Library errors are translated into these where they enter our code; `api.errors` maps each
 class to an HTTP status and OpenAI's error envelope. Domain code never raises HTTP errors.
+Each error code is a class (its `code`), never a string set at the raise site.
 
     WhisperXApiError                 server_error, a bug or an unexpected failure
     ├── InvalidRequest               invalid_request_error: the client sent something wrong
+    │   ├── InvalidValue             invalid_value: a field that does not parse or is out of range
+    │   ├── CorsNotAllowed           cors_not_allowed: a preflight this server does not allow
     │   ├── InvalidAudio             invalid_audio: empty, not audio, truncated, corrupt
     │   ├── AudioTooLong             audio_too_long: past the configured duration budget
     │   ├── ModelNotFound            model_not_found: a name no resolver knows
+    │   ├── UnsupportedParameter     unsupported_parameter: a feature not offered here
+    │   ├── MissingExtra             missing_extra: the feature's pip extra is not installed
+    │   ├── MissingToken             missing_hf_token: pyannote without a Hugging Face token
+    │   ├── InvalidUrl               invalid_url: not an absolute http(s) URL with a host
     │   ├── UrlNotAllowed            url_not_allowed: not http(s), or a non-public address
     │   ├── DownloadFailed           download_failed: a URL's audio could not be fetched
-    │   └── UnsupportedParameter     unsupported_parameter: a feature not offered here
-    ├── PayloadTooLarge              the upload is over MAX_FILE_SIZE
-    ├── AuthenticationFailed         missing or wrong API key
-    ├── NotFound                     no such job (or not yours)
-    ├── Conflict                     the resource is in the wrong state for this
-    ├── Overloaded                   too much queued work; retry later
-    ├── SyncTimeout                  a sync wait ran out; the job keeps running
-    ├── JobCancelled                 the job was cancelled while someone waited
-    └── BackendError                 an inference backend failed (job fails with this reason)
-        └── CorruptModelFile         a bundled model file fails its pinned SHA-256 check
+    │   ├── WebhooksDisabled         webhooks_disabled: no WEBHOOKS__SECRET to sign with
+    │   └── JobRejected              a job failed on its input; replays the code it recorded
+    ├── PayloadTooLarge              file_too_large: the upload is over MAX_FILE_SIZE
+    ├── AuthenticationFailed         invalid_api_key: missing or wrong API key
+    ├── NotFound                     not_found: no such job (or not yours), model not loaded
+    ├── Conflict                     conflict: the resource is in the wrong state for this
+    │   └── JobNotReady              job_not_ready: asked for the result of an unfinished job
+    ├── Overloaded                   overloaded: too much queued work; retry later
+    │   └── QueueUnavailable         queue_unavailable: the Kafka broker cannot take the job
+    ├── SyncTimeout                  timeout: a sync wait ran out; the job keeps running
+    ├── JobCancelled                 job_cancelled: cancelled while someone waited
+    ├── BackendError                 backend_error: an inference backend failed
+    │   ├── AttemptsExhausted        max_attempts: the job failed on every attempt
+    │   └── CorruptModelFile         a bundled model file fails its pinned SHA-256 check
+    ├── WorkerLost                   a worker stopped in the middle of a job (never raised)
+    ├── StorageError                 storage_error: object storage failed or lost data
+    └── KafkaQueueError              the broker could not do what was asked
+        └── CommitFailed             an offset was not committed; the message comes again
+
+    ConfigError                      the configuration cannot be used (startup, not requests)
+    ├── KeyFileError                 the API keys file cannot be used
+    └── UnknownBackend               a configured backend name nobody registered
+
+    MessageError (ValueError)        bytes on a Kafka topic that are not the expected message
+    └── UnsupportedMessageVersion    a message of a schema version this build does not know
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+
+__all__ = [
+    "AttemptsExhausted",
+    "AudioTooLong",
+    "AuthenticationFailed",
+    "BackendError",
+    "CommitFailed",
+    "ConfigError",
+    "Conflict",
+    "CorruptModelFile",
+    "CorsNotAllowed",
+    "DownloadFailed",
+    "InvalidAudio",
+    "InvalidRequest",
+    "InvalidUrl",
+    "InvalidValue",
+    "JobCancelled",
+    "JobNotReady",
+    "JobRejected",
+    "KafkaQueueError",
+    "KeyFileError",
+    "MessageError",
+    "MissingExtra",
+    "MissingToken",
+    "ModelNotFound",
+    "NotFound",
+    "Overloaded",
+    "PayloadTooLarge",
+    "QueueUnavailable",
+    "StorageError",
+    "SyncTimeout",
+    "UnknownBackend",
+    "UnsupportedMessageVersion",
+    "UnsupportedParameter",
+    "UrlNotAllowed",
+    "WebhooksDisabled",
+    "WhisperXApiError",
+    "WorkerLost",
+    "error_for_code",
+]
 
 
 class WhisperXApiError(Exception):
@@ -32,16 +95,26 @@ class WhisperXApiError(Exception):
 
     code: str | None = None
 
-    def __init__(self, message: str, *, param: str | None = None, code: str | None = None) -> None:
+    def __init__(self, message: str, *, param: str | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.param = param
-        if code is not None:
-            self.code = code
 
 
 class InvalidRequest(WhisperXApiError):
     """The client sent something we cannot accept."""
+
+
+class InvalidValue(InvalidRequest):
+    """A field whose value does not parse or is out of range."""
+
+    code = "invalid_value"
+
+
+class CorsNotAllowed(InvalidRequest):
+    """A CORS preflight for an origin, method or header this server does not allow."""
+
+    code = "cors_not_allowed"
 
 
 class InvalidAudio(InvalidRequest):
@@ -89,6 +162,56 @@ class UnsupportedParameter(InvalidRequest):
     code = "unsupported_parameter"
 
 
+class MissingExtra(InvalidRequest):
+    """A feature was asked for whose optional dependencies (a pip extra) are not installed."""
+
+    code = "missing_extra"
+
+    def __init__(self, feature: str, extra: str, *, param: str | None = None) -> None:
+        super().__init__(
+            f"{feature} is not installed on this server: pip install 'whisperx-api[{extra}]'",
+            param=param,
+        )
+        self.extra = extra
+
+
+class MissingToken(InvalidRequest):
+    """pyannote needs a Hugging Face token and none was given."""
+
+    code = "missing_hf_token"
+
+    def __init__(self) -> None:
+        super().__init__(
+            "The pyannote diarization backend needs a Hugging Face token: send 'hf_token', "
+            "or set HF_TOKEN or WHISPER_HF_TOKEN_FILE on the server.",
+            param="hf_token",
+        )
+
+
+class InvalidUrl(InvalidRequest):
+    """A URL field that is not an absolute http(s) URL with a host (and a port other than 0)."""
+
+    code = "invalid_url"
+
+
+class WebhooksDisabled(InvalidRequest):
+    """A webhook was asked for, but the server has no secret to sign deliveries with."""
+
+    code = "webhooks_disabled"
+
+
+class JobRejected(InvalidRequest):
+    """A job its worker refused for its input, rebuilt from the record for a waiting client.
+
+    The worker stored the refusing error's code (perhaps a third-party backend's own); it is
+    given back as it was, so both modes and every waiter answer alike.
+    """
+
+    def __init__(self, message: str, code: str | None) -> None:
+        super().__init__(message)
+        self.code = code
+
+
 class PayloadTooLarge(WhisperXApiError):
     """The upload exceeds MAX_FILE_SIZE."""
 
@@ -116,6 +239,12 @@ class Conflict(WhisperXApiError):
     code = "conflict"
 
 
+class JobNotReady(Conflict):
+    """The job has no result yet (queued or processing)."""
+
+    code = "job_not_ready"
+
+
 class Overloaded(WhisperXApiError):
     """Too much work is queued; the client should retry later."""
 
@@ -124,6 +253,12 @@ class Overloaded(WhisperXApiError):
     def __init__(self, message: str, *, retry_after: int = 30) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+
+
+class QueueUnavailable(Overloaded):
+    """MODE=kafka: the broker cannot take the job now; it was withdrawn."""
+
+    code = "queue_unavailable"
 
 
 class SyncTimeout(WhisperXApiError):
@@ -148,6 +283,12 @@ class BackendError(WhisperXApiError):
     code = "backend_error"
 
 
+class AttemptsExhausted(BackendError):
+    """The job failed on each of its attempts; the message names the last cause."""
+
+    code = "max_attempts"
+
+
 class CorruptModelFile(BackendError):
     """A bundled model file does not have its pinned SHA-256: a damaged install or cache."""
 
@@ -163,15 +304,64 @@ class CorruptModelFile(BackendError):
         return cls(path, f"is corrupt: its SHA-256 is {actual}, expected {expected}")
 
 
+class WorkerLost(WhisperXApiError):
+    """A worker stopped (killed, crashed, restarted) before it settled its job.
+
+    Never raised: the worker that finds such a job hands this to the attempts policy as the
+    cause of the attempt that never ended.
+    """
+
+    def __init__(self, message: str = "its worker stopped before finishing it") -> None:
+        super().__init__(message)
+
+
+class StorageError(WhisperXApiError):
+    """Object storage failed, refused a request, or lost an object it should hold."""
+
+    code = "storage_error"
+
+
+class KafkaQueueError(WhisperXApiError):
+    """The broker could not do what was asked: unreachable, topic missing, request rejected."""
+
+
+class CommitFailed(KafkaQueueError):
+    """An offset was not committed; the message will be delivered again (maybe elsewhere)."""
+
+
+class ConfigError(Exception):
+    """The configuration cannot be used; the message names the setting and what is allowed."""
+
+
+class KeyFileError(ConfigError):
+    """The API keys file cannot be used."""
+
+
+class UnknownBackend(ConfigError):
+    """A configured backend name nobody registered."""
+
+
+class MessageError(ValueError):
+    """Bytes on a topic that this build cannot read as the expected message."""
+
+
+class UnsupportedMessageVersion(MessageError):
+    """A message written by another (usually newer) schema version."""
+
+
 def error_for_code(code: str | None, message: str) -> WhisperXApiError:
     """Rebuild the error a failed job recorded, so a waiting client gets the same answer."""
-    for cls in (InvalidAudio, AudioTooLong, ModelNotFound):
-        if cls.code == code:
-            return cls(message)
-    if code in _SERVER_SIDE_CODES:
-        return BackendError(message, code=code)
-    return InvalidRequest(message, code=code)
+    rebuild = _REBUILT.get(code)
+    return rebuild(message) if rebuild is not None else JobRejected(message, code)
 
 
-# Codes a worker records for failures that were not the client's doing.
-_SERVER_SIDE_CODES = frozenset({None, "max_attempts", BackendError.code})
+# Recorded codes whose class takes the message alone. A failure that was not the client's doing
+# is a server error; any other code was the job's input (see `jobs.retry.settle`).
+_REBUILT: dict[str | None, Callable[[str], WhisperXApiError]] = {
+    None: BackendError,
+    BackendError.code: BackendError,
+    AttemptsExhausted.code: AttemptsExhausted,
+    InvalidAudio.code: InvalidAudio,
+    AudioTooLong.code: AudioTooLong,
+    ModelNotFound.code: ModelNotFound,
+}

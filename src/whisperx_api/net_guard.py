@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from whisperx_api.errors import InvalidRequest, UrlNotAllowed
+from whisperx_api.errors import InvalidUrl, UrlNotAllowed
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 Resolver = Callable[[str, int], Awaitable[list[str]]]
@@ -56,7 +56,7 @@ def check_url_syntax(url: str, param: str) -> str:
     try:
         parse_http_url(url, param)
     except UrlNotAllowed as exc:
-        raise InvalidRequest(exc.message, param=param, code="invalid_url") from None
+        raise InvalidUrl(exc.message, param=param) from None
     return url
 
 

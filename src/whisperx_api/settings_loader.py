@@ -36,11 +36,11 @@ from whisperx_api.config import (
     ALIAS_CONVERTERS,
     FLAT_ALIASES,
     NESTED_DELIMITER,
-    ConfigError,
     FieldPath,
     Settings,
     env_name,
 )
+from whisperx_api.errors import ConfigError
 
 CONFIG_ENV_VAR: Final = "WHISPER_API_CONFIG"
 DEFAULT_CONFIG_NAME: Final = "whisper_api.conf"

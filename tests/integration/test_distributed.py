@@ -49,11 +49,11 @@ from tests.s3_server import s3_endpoint
 from tests.server import ServerProcess
 from tests.wer import normalized_wer
 from whisperx_api.config import S3Settings
+from whisperx_api.distributed.kafka_messages import DeadLetter, JobMessage
+from whisperx_api.distributed.s3 import S3BlobStore, make_s3_client
+from whisperx_api.distributed.s3_store import S3JobStore
 from whisperx_api.domain.job import JobSpec
 from whisperx_api.domain.options import TranscriptionOptions
-from whisperx_api.jobs.kafka_messages import DeadLetter, JobMessage
-from whisperx_api.jobs.s3_store import S3JobStore
-from whisperx_api.storage.s3 import S3BlobStore, make_s3_client
 
 __all__ = ["kafka_bootstrap", "s3_endpoint"]  # the fixtures, imported for pytest
 

@@ -23,8 +23,8 @@ from aiokafka import (  # type: ignore[import-untyped]
 )
 
 from tests.kafka_broker import kafka_bootstrap
-from whisperx_api.jobs.kafka_messages import DeadLetter, JobMessage
-from whisperx_api.jobs.kafka_queue import KafkaJobConsumer, KafkaJobProducer, ensure_topics
+from whisperx_api.distributed.kafka_messages import DeadLetter, JobMessage
+from whisperx_api.distributed.kafka_queue import KafkaJobConsumer, KafkaJobProducer, ensure_topics
 
 __all__ = ["kafka_bootstrap"]  # the fixture, imported for pytest
 

@@ -23,14 +23,14 @@ from whisperx_api.errors import Conflict, NotFound, PayloadTooLarge
 
 pytest.importorskip("boto3")
 
-from whisperx_api.jobs.s3_store import S3JobStore
-from whisperx_api.storage.s3 import (
+from whisperx_api.distributed.s3 import (
     MIN_PART_SIZE,
     S3BlobStore,
     ensure_bucket,
     list_keys,
     make_s3_client,
 )
+from whisperx_api.distributed.s3_store import S3JobStore
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client

@@ -17,9 +17,9 @@ from whisperx_api.config import S3Settings
 
 pytest.importorskip("boto3")
 
-from whisperx_api.jobs.s3_store import S3JobStore
+from whisperx_api.distributed.s3 import ensure_bucket, list_keys, make_s3_client
+from whisperx_api.distributed.s3_store import S3JobStore
 from whisperx_api.jobs.webhooks import SharedOutbox
-from whisperx_api.storage.s3 import ensure_bucket, list_keys, make_s3_client
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client

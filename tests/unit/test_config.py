@@ -10,7 +10,6 @@ from pydantic import SecretStr, ValidationError
 
 from whisperx_api.config import (
     FLAT_ALIASES,
-    ConfigError,
     FieldPath,
     Settings,
     WhisperSettings,
@@ -18,6 +17,7 @@ from whisperx_api.config import (
     env_names,
     load_settings,
 )
+from whisperx_api.errors import ConfigError
 
 
 def load(env: dict[str, str] | None = None, cwd: Path | None = None, **kwargs: Any) -> Settings:

@@ -14,9 +14,8 @@ import pytest
 
 from whisperx_api.domain.audio import SAMPLE_RATE, DecodedAudio
 from whisperx_api.domain.transcript import Segment, Task, Transcript, Word
-from whisperx_api.errors import ModelNotFound
+from whisperx_api.errors import MissingExtra, ModelNotFound
 from whisperx_api.pipeline.stage import StageContext
-from whisperx_api.pipeline.stages.extras import MissingExtra
 from whisperx_api.pipeline.stages.wav2vec2_aligner import (
     AlignmentModels,
     Spelling,

@@ -14,15 +14,15 @@ import pytest
 
 from tests.audio import DATA
 from whisperx_api.config import Settings
+from whisperx_api.distributed.kafka_dispatch import KafkaDispatch
+from whisperx_api.distributed.kafka_queue import KafkaJobProducer
+from whisperx_api.distributed.runtime import build_distributed_api
 from whisperx_api.domain.job import JobSpec, JobStatus
 from whisperx_api.domain.options import TranscriptionOptions
 from whisperx_api.errors import ModelNotFound, Overloaded, UnsupportedParameter
-from whisperx_api.jobs.kafka_dispatch import KafkaDispatch
-from whisperx_api.jobs.kafka_queue import KafkaJobProducer
 from whisperx_api.jobs.service import JobService
 from whisperx_api.jobs.signals import JobSignals
 from whisperx_api.jobs.store import SqliteJobStore
-from whisperx_api.runtime.distributed import build_distributed_api
 from whisperx_api.storage.local import LocalBlobStore
 
 INFERENCE_MODULES = ("faster_whisper", "ctranslate2", "torch", "onnxruntime", "senko")

@@ -83,20 +83,14 @@ def test_cancel_only_while_queued(store: SqliteJobStore) -> None:
     assert store.claim_next() is None
 
 
-def test_recover_requeues_interrupted_and_fails_exhausted(store: SqliteJobStore) -> None:
-    store.insert("a", spec())
-    store.insert("b", spec())
+def test_interrupted_lists_the_jobs_left_processing(store: SqliteJobStore) -> None:
+    for job_id in ("a", "b", "c"):
+        store.insert(job_id, spec())
     store.claim_next()
     store.claim_next()
     store.requeue("b")
     store.claim_next()  # b's second attempt
-    requeued, failed = store.recover(max_attempts=2)
-    assert requeued == ["a"]
-    assert failed == ["b"]
-    record = store.get("b")
-    assert record is not None
-    assert record.status is JobStatus.FAILED
-    assert record.error is not None
+    assert [(job.id, job.attempts) for job in store.interrupted()] == [("a", 1), ("b", 2)]
 
 
 def test_requeue_keeps_place_in_line(store: SqliteJobStore) -> None:

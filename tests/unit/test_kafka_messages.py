@@ -6,13 +6,8 @@ import json
 
 import pytest
 
-from whisperx_api.jobs.kafka_messages import (
-    MESSAGE_VERSION,
-    DeadLetter,
-    JobMessage,
-    MessageError,
-    UnsupportedMessageVersion,
-)
+from whisperx_api.distributed.kafka_messages import MESSAGE_VERSION, DeadLetter, JobMessage
+from whisperx_api.errors import MessageError, UnsupportedMessageVersion
 
 
 def test_job_message_round_trip() -> None:

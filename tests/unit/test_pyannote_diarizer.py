@@ -9,12 +9,9 @@ import numpy as np
 import pytest
 
 from whisperx_api.domain.audio import DecodedAudio
+from whisperx_api.errors import MissingToken
 from whisperx_api.pipeline.stage import DiarizationRequest, StageContext
-from whisperx_api.pipeline.stages.pyannote_diarizer import (
-    MissingToken,
-    PyannoteDiarizer,
-    parse_output,
-)
+from whisperx_api.pipeline.stages.pyannote_diarizer import PyannoteDiarizer, parse_output
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,8 @@ from collections.abc import Callable
 
 import pytest
 
-from whisperx_api.config import ConfigError, Settings
+from whisperx_api.config import Settings
+from whisperx_api.errors import ConfigError
 from whisperx_api.pipeline.registry import default_registry
 from whisperx_api.pipeline.stages.boundary_refiner import EnergyAligner
 from whisperx_api.pipeline.stages.pyannote_diarizer import PyannoteDiarizer

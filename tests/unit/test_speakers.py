@@ -9,9 +9,9 @@ import pytest
 
 from whisperx_api.domain.speakers import Diarization, SpeakerTurn, speaker_label
 from whisperx_api.domain.transcript import Segment, Task, Transcript, Word
-from whisperx_api.errors import InvalidRequest
+from whisperx_api.errors import InvalidRequest, MissingExtra
 from whisperx_api.pipeline.speakers import assign_speakers
-from whisperx_api.pipeline.stages.extras import MissingExtra, require
+from whisperx_api.pipeline.stages.extras import require
 from whisperx_api.pipeline.stages.senko_diarizer import (
     Window,
     build_diarization,

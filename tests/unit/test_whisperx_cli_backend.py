@@ -17,11 +17,11 @@ import pytest
 from tests.audio import tone_bytes
 from tests.conftest import running
 from whisperx_api.api.app import create_app
-from whisperx_api.config import ConfigError, Settings
+from whisperx_api.config import Settings
 from whisperx_api.domain.audio import SAMPLE_RATE, DecodedAudio
 from whisperx_api.domain.options import TranscriptionOptions
 from whisperx_api.domain.transcript import Task
-from whisperx_api.errors import BackendError, JobCancelled
+from whisperx_api.errors import BackendError, ConfigError, JobCancelled
 from whisperx_api.pipeline.registry import default_registry, transcription_backend_name
 from whisperx_api.pipeline.stage import StageContext
 from whisperx_api.pipeline.stages.whisperx_cli import (

@@ -73,7 +73,7 @@ def build_runtime(settings: Settings) -> Runtime:
     """The composition root's one choice: embedded, or an API replica of the distributed mode."""
     if settings.mode == "kafka":
         require_distributed_extra()
-        from whisperx_api.runtime.distributed import build_distributed_api
+        from whisperx_api.distributed.runtime import build_distributed_api
 
         return build_distributed_api(settings)
     from whisperx_api.runtime.embedded import build_embedded

@@ -10,14 +10,9 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-from whisperx_api.config import ConfigError
-from whisperx_api.errors import AuthenticationFailed, WhisperXApiError
+from whisperx_api.errors import AuthenticationFailed, KeyFileError, WhisperXApiError
 
 log = logging.getLogger(__name__)
-
-
-class KeyFileError(ConfigError):
-    """The API keys file cannot be used."""
 
 
 @dataclass(frozen=True, slots=True)

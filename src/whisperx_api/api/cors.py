@@ -6,11 +6,12 @@ from collections.abc import Sequence
 
 from starlette.datastructures import Headers
 from starlette.middleware.cors import CORSMiddleware
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from whisperx_api.api.errors import envelope
+from whisperx_api.api.errors import error_response
+from whisperx_api.errors import CorsNotAllowed
 
 ALLOWED_METHODS = ("OPTIONS", "POST", "GET", "DELETE")
 ALLOWED_HEADERS = ("Authorization", "Content-Type")
@@ -49,8 +50,9 @@ class Cors(CORSMiddleware):
         answer = self.preflight_response(request_headers=headers)
         if answer.status_code != 200:
             reason = bytes(answer.body).decode()
-            body = envelope(f"{reason}.", "invalid_request_error", code="cors_not_allowed")
-            return JSONResponse(body, status_code=400, headers={"Vary": "Origin"})
+            refused = error_response(CorsNotAllowed(f"{reason}."))
+            refused.headers["Vary"] = "Origin"
+            return refused
         methods = self._path_methods(scope)
         if methods:
             answer.headers["Allow"] = ", ".join(methods)

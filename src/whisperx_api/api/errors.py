@@ -73,9 +73,7 @@ async def _on_validation(_: Request, exc: RequestValidationError) -> JSONRespons
     first = exc.errors()[0] if exc.errors() else {}
     loc = [str(p) for p in first.get("loc", ()) if p not in ("body", "query", "path", "form")]
     message = f"{'.'.join(loc) or 'request'}: {first.get('msg', 'invalid value')}"
-    return JSONResponse(
-        envelope(message, "invalid_request_error", loc[0] if loc else None, "invalid_value"), 400
-    )
+    return error_response(e.InvalidValue(message, param=loc[0] if loc else None))
 
 
 async def _on_http(_: Request, exc: StarletteHTTPException) -> JSONResponse:

@@ -19,7 +19,7 @@ from pydantic import BaseModel, ValidationError
 from starlette.datastructures import FormData
 
 from whisperx_api.api.deps import multipart_form
-from whisperx_api.errors import InvalidRequest
+from whisperx_api.errors import InvalidRequest, InvalidValue
 
 F = TypeVar("F", bound=BaseModel)
 
@@ -135,4 +135,4 @@ def _invalid(exc: ValidationError) -> InvalidRequest:
     if first["type"] == "missing":
         return InvalidRequest(f"Missing required parameter: '{param}'.", param=param)
     message = str(first["msg"]).removeprefix("Value error, ")
-    return InvalidRequest(f"Invalid '{param}': {message}", param=param, code="invalid_value")
+    return InvalidValue(f"Invalid '{param}': {message}", param=param)

@@ -19,7 +19,7 @@ import numpy.typing as npt
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from whisperx_api.domain.speakers import KnownSpeaker
-from whisperx_api.errors import InvalidRequest
+from whisperx_api.errors import InvalidRequest, InvalidValue
 from whisperx_api.pipeline.stages.decode import decode_audio
 
 MAX_KNOWN_SPEAKERS = 4
@@ -72,12 +72,11 @@ def parse_chunking_strategy(raw: str | dict[str, str] | None) -> VadChoice:
 
 
 def _bad_chunking() -> InvalidRequest:
-    return InvalidRequest(
+    return InvalidValue(
         "Invalid 'chunking_strategy': use \"auto\" or a JSON object "
         '{"type": "server_vad", "threshold": 0..1, "prefix_padding_ms": int, '
         '"silence_duration_ms": int}.',
         param=_CHUNKING,
-        code="invalid_value",
     )
 
 
@@ -85,10 +84,9 @@ def wants_logprobs(include: Sequence[str]) -> bool:
     """True when `include[]` asks for logprobs; unknown entries are refused."""
     unknown = sorted(set(include) - INCLUDABLE)
     if unknown:
-        raise InvalidRequest(
+        raise InvalidValue(
             f"Invalid 'include': {', '.join(unknown)}; this server can include: logprobs.",
             param="include",
-            code="invalid_value",
         )
     return "logprobs" in include
 

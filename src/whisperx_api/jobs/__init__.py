@@ -1,1 +1,1 @@
-"""The job engine: submit, status, result, cancel, wait; stores, queue and workers."""
+"""The job engine: submit, status, result, cancel, wait; the SQLite store and the worker pool."""

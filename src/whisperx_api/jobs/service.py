@@ -18,6 +18,7 @@ from whisperx_api.domain.transcript import Transcript
 from whisperx_api.errors import (
     Conflict,
     JobCancelled,
+    JobNotReady,
     NotFound,
     Overloaded,
     SyncTimeout,
@@ -264,7 +265,6 @@ def _not_ready(record: JobRecord) -> WhisperXApiError:
         return error_for_code(record.error_code, record.error or "The job failed.")
     if record.status is JobStatus.CANCELLED:
         return JobCancelled(f"Job '{record.id}' was cancelled.")
-    return Conflict(
-        f"Job '{record.id}' is {record.status.value.lower()}; the result is not ready.",
-        code="job_not_ready",
+    return JobNotReady(
+        f"Job '{record.id}' is {record.status.value.lower()}; the result is not ready."
     )

@@ -191,19 +191,14 @@ class SqliteJobStore:
                 _drop_settled_webhook(db, job_id)
         return Delivery(record, row[-1] if record.status is JobStatus.COMPLETED else None)
 
-    def recover(self, max_attempts: int) -> tuple[list[str], list[str]]:
-        """After a restart: requeue interrupted jobs, fail those out of attempts."""
-        with self._tx(immediate=True) as db:
+    def interrupted(self) -> list[JobRecord]:
+        """Jobs left processing, oldest first: at startup, their worker is gone."""
+        with self._tx() as db:
             rows = db.execute(
-                "SELECT id, attempts FROM jobs WHERE status = ?", (JobStatus.PROCESSING.value,)
+                f"SELECT {_COLUMNS} FROM jobs WHERE status = ? ORDER BY seq",
+                (JobStatus.PROCESSING.value,),
             ).fetchall()
-        requeued = [job_id for job_id, n in rows if n < max_attempts]
-        failed = [job_id for job_id, n in rows if n >= max_attempts]
-        for job_id in requeued:
-            self.requeue(job_id, "interrupted by a restart")
-        for job_id in failed:
-            self.fail(job_id, f"interrupted {max_attempts} times; giving up", "max_attempts")
-        return requeued, failed
+        return [_record(row) for row in rows]
 
     def expired(self, before: float) -> list[str]:
         """Jobs created before `before` that are not processing and owe no webhook."""

@@ -28,7 +28,7 @@ from standardwebhooks import Webhook
 from whisperx_api import net_guard
 from whisperx_api.config import Settings
 from whisperx_api.domain.webhook import WebhookState
-from whisperx_api.errors import InvalidRequest
+from whisperx_api.errors import InvalidRequest, WebhooksDisabled
 
 log = logging.getLogger(__name__)
 
@@ -85,10 +85,9 @@ async def admit_webhook_url(url: str, settings: Settings) -> str:
     one the server refuses webhooks rather than send them unsigned)."""
     net_guard.check_url_syntax(url, PARAM)
     if settings.webhooks.secret is None:
-        raise InvalidRequest(
+        raise WebhooksDisabled(
             "webhook_url needs the server's WEBHOOKS__SECRET to sign deliveries; it is not set.",
             param=PARAM,
-            code="webhooks_disabled",
         )
     await net_guard.check_url(url, settings.fetch.allow_private_networks, param=PARAM)
     return url

@@ -9,9 +9,10 @@ import threading
 
 from whisperx_api import metrics
 from whisperx_api.domain.job import JobRecord
-from whisperx_api.errors import InvalidRequest, JobCancelled, WhisperXApiError
+from whisperx_api.errors import WorkerLost
 from whisperx_api.jobs.messages import dump_transcript
 from whisperx_api.jobs.progress import ThrottledProgress
+from whisperx_api.jobs.retry import Action, Verdict, settle
 from whisperx_api.jobs.signals import JobSignals
 from whisperx_api.jobs.store import SqliteJobStore
 from whisperx_api.pipeline.runner import PipelineRunner
@@ -47,12 +48,13 @@ class WorkerPool:
         self._abort = threading.Event()
 
     async def start(self) -> None:
-        """Recover interrupted jobs, then start the workers."""
-        requeued, failed = await asyncio.to_thread(self._store.recover, self._max_attempts)
-        for job_id in failed:
-            self._blobs.delete_job(job_id)
-        if requeued or failed:
-            log.info("recovered jobs: %d requeued, %d failed", len(requeued), len(failed))
+        """Settle the jobs a previous run left processing, then start the workers."""
+        interrupted = await asyncio.to_thread(self._store.interrupted)
+        for job in interrupted:
+            verdict = settle(WorkerLost(), job.attempts, self._max_attempts)
+            await asyncio.to_thread(self._carry_out, job, verdict)
+        if interrupted:
+            log.info("recovered %d interrupted job(s)", len(interrupted))
         self._tasks = [
             asyncio.create_task(self._loop(), name=f"worker-{i}") for i in range(self._size)
         ]
@@ -105,23 +107,22 @@ class WorkerPool:
         self._signals.notify_finished(job.id)
 
     def _settle_failure(self, job: JobRecord, exc: BaseException) -> None:
-        if isinstance(exc, JobCancelled) or not isinstance(exc, Exception):
-            self._store.requeue(job.id, "interrupted by shutdown", uncount=True)
-            log.info("job %s: put back (server stopping)", job.id)
-            return
-        if isinstance(exc, InvalidRequest):
-            self._fail(job, exc.message, exc.code)
-            return
-        reason = exc.message if isinstance(exc, WhisperXApiError) else "internal error"
-        log.exception("job %s: attempt %d failed", job.id, job.attempts, exc_info=exc)
-        if job.attempts >= self._max_attempts:
-            self._fail(job, f"failed after {job.attempts} attempt(s): {reason}", "max_attempts")
-        else:
-            self._store.requeue(job.id, reason)
-            metrics.job_outcome("retried")
+        verdict = settle(exc, job.attempts, self._max_attempts)
+        if verdict.action in (Action.RETRY, Action.GIVE_UP):
+            log.error("job %s: attempt %d failed", job.id, job.attempts, exc_info=exc)
+        self._carry_out(job, verdict)
 
-    def _fail(self, job: JobRecord, message: str, code: str | None) -> None:
-        self._store.fail(job.id, message, code)
-        self._blobs.delete_job(job.id)
-        metrics.job_outcome("failed")
-        log.info("job %s: failed: %s", job.id, message)
+    def _carry_out(self, job: JobRecord, verdict: Verdict) -> None:
+        if verdict.fails:
+            self._store.fail(job.id, verdict.message, verdict.code)
+            self._blobs.delete_job(job.id)
+            metrics.job_outcome("failed")
+            log.info("job %s: failed: %s", job.id, verdict.message)
+            return
+        put_back = verdict.action is Action.PUT_BACK
+        self._store.requeue(job.id, verdict.cause, uncount=put_back)
+        if put_back:
+            log.info("job %s: put back (server stopping)", job.id)
+        else:
+            metrics.job_outcome("retried")
+            log.info("job %s: queued again after attempt %d", job.id, job.attempts)

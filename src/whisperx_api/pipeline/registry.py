@@ -6,7 +6,7 @@ from collections.abc import Callable
 from importlib.metadata import entry_points
 from typing import TYPE_CHECKING, Generic, TypeVar
 
-from whisperx_api.config import ConfigError
+from whisperx_api.errors import ConfigError, UnknownBackend
 from whisperx_api.pipeline.stage import (
     AlignmentBackend,
     DiarizationBackend,
@@ -28,10 +28,6 @@ ENTRY_POINT_GROUPS = {
 DEFAULT_TRANSCRIPTION = "faster-whisper"
 DEFAULT_ALIGNMENT = "faster-whisper"
 WHISPERX_CLI = "whisperx-cli"
-
-
-class UnknownBackend(ConfigError):
-    """A configured backend name nobody registered."""
 
 
 class StageBackends(Generic[T]):

@@ -1,1 +1,1 @@
-"""Composition: the only place that picks implementations (embedded or distributed)."""
+"""Composition roots: the Runtime bundle and the embedded wiring (MODE=kafka: `distributed`)."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 
-from whisperx_api.config import ConfigError
+from whisperx_api.errors import ConfigError
 
 DISTRIBUTED_MODULES = ("aiokafka", "boto3")
 

@@ -5,20 +5,7 @@ from __future__ import annotations
 import importlib
 from types import ModuleType
 
-from whisperx_api.errors import InvalidRequest
-
-
-class MissingExtra(InvalidRequest):
-    """A feature was asked for whose optional dependencies (a pip extra) are not installed."""
-
-    code = "missing_extra"
-
-    def __init__(self, feature: str, extra: str, *, param: str | None = None) -> None:
-        super().__init__(
-            f"{feature} is not installed on this server: pip install 'whisperx-api[{extra}]'",
-            param=param,
-        )
-        self.extra = extra
+from whisperx_api.errors import MissingExtra
 
 
 def require(

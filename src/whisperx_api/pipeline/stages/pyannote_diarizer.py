@@ -14,7 +14,7 @@ import numpy as np
 
 from whisperx_api.domain.audio import SAMPLE_RATE, DecodedAudio
 from whisperx_api.domain.speakers import Diarization, SpeakerTurn
-from whisperx_api.errors import BackendError, InvalidRequest, NotFound
+from whisperx_api.errors import BackendError, InvalidRequest, MissingToken, NotFound
 from whisperx_api.pipeline.stage import DiarizationRequest, StageContext
 from whisperx_api.pipeline.stages.extras import require
 
@@ -25,19 +25,6 @@ PYANNOTE_VOICE_THRESHOLD = 0.5
 
 # (model name, token, device) -> a pyannote-like pipeline: called with {"waveform", "sample_rate"}
 PipelineLoader = Callable[[str, str, str], Any]
-
-
-class MissingToken(InvalidRequest):
-    """pyannote needs a Hugging Face token and none was given."""
-
-    code = "missing_hf_token"
-
-    def __init__(self) -> None:
-        super().__init__(
-            "The pyannote diarization backend needs a Hugging Face token: send 'hf_token', "
-            "or set HF_TOKEN or WHISPER_HF_TOKEN_FILE on the server.",
-            param="hf_token",
-        )
 
 
 class PyannoteDiarizer:

@@ -31,11 +31,10 @@ import numpy.typing as npt
 
 from whisperx_api.domain.audio import SAMPLE_RATE, DecodedAudio
 from whisperx_api.domain.transcript import Segment, Task, Transcript, Word
-from whisperx_api.errors import BackendError, ModelNotFound, WhisperXApiError
+from whisperx_api.errors import BackendError, MissingExtra, ModelNotFound, WhisperXApiError
 from whisperx_api.pipeline.models import ModelCache
 from whisperx_api.pipeline.stage import StageContext
 from whisperx_api.pipeline.stages.boundary_refiner import refine_word_times
-from whisperx_api.pipeline.stages.extras import MissingExtra
 
 log = logging.getLogger(__name__)
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import BinaryIO
 
+from whisperx_api.distributed.s3 import S3BlobStore
 from whisperx_api.storage.local import LocalBlobStore
-from whisperx_api.storage.s3 import S3BlobStore
 
 
 class StagedS3Audio:

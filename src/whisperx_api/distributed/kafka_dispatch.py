@@ -6,10 +6,10 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable
 
+from whisperx_api.distributed.kafka_messages import JobMessage
+from whisperx_api.distributed.kafka_queue import KafkaJobProducer
 from whisperx_api.domain.job import JobRecord
-from whisperx_api.errors import Overloaded, WhisperXApiError
-from whisperx_api.jobs.kafka_messages import JobMessage
-from whisperx_api.jobs.kafka_queue import KafkaJobProducer, KafkaQueueError
+from whisperx_api.errors import KafkaQueueError, QueueUnavailable, StorageError
 
 _RETRY_AFTER_SECONDS = 5
 
@@ -46,13 +46,9 @@ class KafkaDispatch:
         try:
             await self._producer.publish(message)
         except KafkaQueueError as exc:
-            unavailable = Overloaded(
+            raise QueueUnavailable(
                 "The job queue is unavailable; try again later.",
                 retry_after=_RETRY_AFTER_SECONDS,
-            )
-            unavailable.code = "queue_unavailable"
-            raise unavailable from exc
+            ) from exc
         if not await asyncio.to_thread(self._mark_announced, record.id):
-            raise WhisperXApiError(
-                f"Job '{record.id}' vanished while it was being queued.", code="storage_error"
-            )
+            raise StorageError(f"Job '{record.id}' vanished while it was being queued.")

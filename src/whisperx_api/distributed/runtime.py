@@ -13,21 +13,21 @@ import socket
 from typing import TYPE_CHECKING
 
 from whisperx_api.config import Settings
-from whisperx_api.jobs.kafka_dispatch import KafkaDispatch
-from whisperx_api.jobs.kafka_queue import KafkaJobConsumer, KafkaJobProducer, ensure_topics
-from whisperx_api.jobs.kafka_worker import KafkaWorker, WorkerPolicy
-from whisperx_api.jobs.s3_store import S3JobStore
+from whisperx_api.distributed.kafka_dispatch import KafkaDispatch
+from whisperx_api.distributed.kafka_queue import KafkaJobConsumer, KafkaJobProducer, ensure_topics
+from whisperx_api.distributed.kafka_worker import KafkaWorker, WorkerPolicy
+from whisperx_api.distributed.remote import RemoteStage, RemoteTranscriber
+from whisperx_api.distributed.s3 import S3BlobStore, ensure_bucket, make_s3_client
+from whisperx_api.distributed.s3_store import S3JobStore
+from whisperx_api.distributed.staged_s3 import StagedS3Audio
 from whisperx_api.jobs.service import JobService
 from whisperx_api.jobs.signals import JobSignals
 from whisperx_api.jobs.webhooks import SharedOutbox
 from whisperx_api.pipeline.registry import BackendRegistry, default_registry, model_catalog
-from whisperx_api.pipeline.remote import RemoteStage, RemoteTranscriber
 from whisperx_api.pipeline.runner import PipelineRunner
 from whisperx_api.runtime.base import Runtime
 from whisperx_api.runtime.embedded import build_runner, build_webhooks
 from whisperx_api.storage.local import LocalBlobStore
-from whisperx_api.storage.s3 import S3BlobStore, ensure_bucket, make_s3_client
-from whisperx_api.storage.staged_s3 import StagedS3Audio
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -74,6 +74,12 @@ def build_distributed_api(settings: Settings, registry: BackendRegistry | None =
         cleanup_interval_seconds=settings.jobs.cleanup_interval_hours * 3600,
         webhooks=build_webhooks(settings, SharedOutbox(store)),  # workers need no egress
     )
+
+
+async def prepare_worker(settings: Settings) -> KafkaWorker:
+    """What `whisperx-api worker` runs: the bucket and topics made sure of, then the worker."""
+    await prepare_infrastructure(settings, make_s3_client(settings.s3))
+    return build_worker(settings)
 
 
 def build_worker(settings: Settings, registry: BackendRegistry | None = None) -> KafkaWorker:

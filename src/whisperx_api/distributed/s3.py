@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, BinaryIO, Literal, cast
 from pydantic import SecretStr
 
 from whisperx_api.config import S3Settings
-from whisperx_api.errors import NotFound, PayloadTooLarge, WhisperXApiError
+from whisperx_api.errors import NotFound, PayloadTooLarge, StorageError
 
 try:
     import boto3
@@ -251,10 +251,8 @@ def delete_keys(client: S3Client, bucket: str, keys: list[str]) -> None:
         )
         failed = [e for e in answer.get("Errors", []) if e.get("Code") not in _MISSING_CODES]
         if failed:
-            raise WhisperXApiError(
-                f"Object storage refused to delete {len(failed)} object(s): "
-                f"{failed[0].get('Code')}",
-                code="storage_error",
+            raise StorageError(
+                f"Object storage refused to delete {len(failed)} object(s): {failed[0].get('Code')}"
             )
 
 
@@ -279,14 +277,11 @@ def storage_errors() -> Iterator[None]:
     try:
         yield
     except ClientError as exc:
-        raise WhisperXApiError(
-            f"Object storage request failed ({error_code(exc) or 'unknown error'}).",
-            code="storage_error",
+        raise StorageError(
+            f"Object storage request failed ({error_code(exc) or 'unknown error'})."
         ) from exc
     except BotoCoreError as exc:
-        raise WhisperXApiError(
-            f"Object storage is unreachable ({type(exc).__name__}).", code="storage_error"
-        ) from exc
+        raise StorageError(f"Object storage is unreachable ({type(exc).__name__}).") from exc
 
 
 def _reveal(secret: SecretStr | None) -> str | None:

@@ -9,8 +9,9 @@ run the pipeline while renewing the lease, store the outcome, and only then comm
   already committed elsewhere, the lapsed-lease sweep publishes it again).
 - A result is written once: `complete` is refused to a worker that no longer holds the lease, and
   the result object is create-only.
-- A failure is retried by a fresh message at the back of the topic; after `max_attempts` the job
-  goes to the dead-letter topic and turns Failed with the reason. Bad input fails at once.
+- What a failed attempt leads to is `jobs.retry.settle`'s verdict, as in the embedded pool: a
+  retry is a fresh message at the back of the topic; giving up after `max_attempts` parks the
+  job on the dead-letter topic and turns it Failed with the reason; bad input fails at once.
 - Stopping (SIGTERM) lets the running job finish within the grace period, else puts it back in
   line uncounted and leaves its message uncommitted.
 - A queued job whose message was never published (its API replica died in between) is deleted
@@ -29,21 +30,17 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from whisperx_api import metrics
+from whisperx_api.distributed.kafka_messages import DeadLetter, JobMessage
+from whisperx_api.distributed.kafka_queue import Delivery, KafkaJobConsumer, KafkaJobProducer
+from whisperx_api.distributed.s3 import S3BlobStore
+from whisperx_api.distributed.s3_store import S3JobStore
 from whisperx_api.domain.job import JobRecord
-from whisperx_api.errors import InvalidRequest, JobCancelled, NotFound, WhisperXApiError
-from whisperx_api.jobs.kafka_messages import DeadLetter, JobMessage
-from whisperx_api.jobs.kafka_queue import (
-    CommitFailed,
-    Delivery,
-    KafkaJobConsumer,
-    KafkaJobProducer,
-)
+from whisperx_api.errors import CommitFailed, WhisperXApiError, WorkerLost
 from whisperx_api.jobs.messages import dump_transcript
 from whisperx_api.jobs.progress import ThrottledProgress
-from whisperx_api.jobs.s3_store import S3JobStore
+from whisperx_api.jobs.retry import Action, Verdict, settle
 from whisperx_api.pipeline.runner import PipelineRunner
 from whisperx_api.pipeline.stage import StageContext
-from whisperx_api.storage.s3 import S3BlobStore
 
 log = logging.getLogger(__name__)
 
@@ -135,9 +132,8 @@ class KafkaWorker:
             job = await self._claim(job_id)
             if job is None:
                 await self._commit(delivery)
-            elif job.attempts > self._policy.max_attempts:
-                reason = "its worker stopped before finishing it"
-                await self._dead_letter(job, job.attempts - 1, reason)
+            elif (exhausted := self._exhausted_by_lost_worker(job)) is not None:
+                await self._carry_out(job, exhausted)
                 await self._commit(delivery)
             elif await self._process(job):
                 await self._commit(delivery)
@@ -156,6 +152,12 @@ class KafkaWorker:
         if claimed is None:
             log.info("job %s: skipped (another worker holds it)", job_id)
         return claimed
+
+    def _exhausted_by_lost_worker(self, job: JobRecord) -> Verdict | None:
+        """The claim counted a new attempt. When the one before it never settled (its worker
+        died) and was the last the policy allows, the job gives up instead of running again."""
+        verdict = settle(WorkerLost(), job.attempts - 1, self._policy.max_attempts)
+        return verdict if verdict.action is Action.GIVE_UP else None
 
     async def _process(self, job: JobRecord) -> bool:
         """Run the job and store its outcome; True when the message may be committed."""
@@ -205,48 +207,53 @@ class KafkaWorker:
         return stored
 
     async def _settle_failure(self, job: JobRecord, exc: BaseException, lease_lost: bool) -> bool:
+        """Carry out the policy's verdict; True when the message may be committed (all but a
+        job put back by a shutdown, whose message another worker must get)."""
         if lease_lost:
             log.warning("job %s: lease lost to another worker; abandoned", job.id)
             return True
-        if isinstance(exc, JobCancelled) or not isinstance(exc, Exception):
-            await asyncio.to_thread(
-                self._store.requeue,
-                job.id,
-                "interrupted by a worker shutdown",
-                uncount=True,
-                worker_id=self.worker_id,
-            )
+        verdict = settle(exc, job.attempts, self._policy.max_attempts)
+        if verdict.action in (Action.RETRY, Action.GIVE_UP):
+            log.error("job %s: attempt %d failed", job.id, job.attempts, exc_info=exc)
+        await self._carry_out(job, verdict)
+        if not isinstance(exc, Exception):
+            raise exc
+        return verdict.action is not Action.PUT_BACK
+
+    async def _carry_out(self, job: JobRecord, verdict: Verdict) -> None:
+        if verdict.action is Action.GIVE_UP:
+            await self._dead_letter(job, verdict)
+        if verdict.fails:
+            await self._fail(job, verdict)
+            return
+        uncount = verdict.action is Action.PUT_BACK
+        await asyncio.to_thread(
+            self._store.requeue, job.id, verdict.cause, uncount=uncount, worker_id=self.worker_id
+        )
+        if verdict.action is Action.PUT_BACK:
             log.info("job %s: put back (worker stopping)", job.id)
-            if not isinstance(exc, Exception):
-                raise exc
-            return False
-        if isinstance(exc, InvalidRequest | NotFound):
-            await self._fail(job, exc.message, exc.code)
-            return True
-        reason = exc.message if isinstance(exc, WhisperXApiError) else "internal error"
-        log.error("job %s: attempt %d failed", job.id, job.attempts, exc_info=exc)
-        if job.attempts >= self._policy.max_attempts:
-            await self._dead_letter(job, job.attempts, reason)
-            return True
-        await asyncio.to_thread(self._store.requeue, job.id, reason, worker_id=self.worker_id)
+            return
         metrics.job_outcome("retried")
         retry = JobMessage(job_id=job.id, attempt=job.attempts + 1, submitted_at=time.time())
         await self._producer.publish(retry)
-        return True
+        log.info("job %s: queued again for attempt %d", job.id, retry.attempt)
 
-    async def _dead_letter(self, job: JobRecord, attempts: int, reason: str) -> None:
-        """Park the job on the dead-letter topic first, then fail it (a crash between repeats
-        the letter, never loses it)."""
-        letter = DeadLetter(job_id=job.id, attempts=attempts, reason=reason, failed_at=time.time())
+    async def _dead_letter(self, job: JobRecord, verdict: Verdict) -> None:
+        """Park the job on the dead-letter topic before failing it (a crash between repeats the
+        letter, never loses it)."""
+        letter = DeadLetter(
+            job_id=job.id, attempts=verdict.attempt, reason=verdict.cause, failed_at=time.time()
+        )
         await self._producer.publish_dead_letter(letter)
-        await self._fail(job, f"failed after {attempts} attempt(s): {reason}", "max_attempts")
-        log.info("job %s: dead-lettered after %d attempt(s)", job.id, attempts)
+        log.info("job %s: dead-lettered after %d attempt(s)", job.id, verdict.attempt)
 
-    async def _fail(self, job: JobRecord, message: str, code: str | None) -> None:
-        await asyncio.to_thread(self._store.fail, job.id, message, code, worker_id=self.worker_id)
+    async def _fail(self, job: JobRecord, verdict: Verdict) -> None:
+        await asyncio.to_thread(
+            self._store.fail, job.id, verdict.message, verdict.code, worker_id=self.worker_id
+        )
         await asyncio.to_thread(self._audio.delete_job, job.id)
         metrics.job_outcome("failed")
-        log.info("job %s: failed: %s", job.id, message)
+        log.info("job %s: failed: %s", job.id, verdict.message)
 
     async def _commit(self, delivery: Delivery) -> None:
         try:

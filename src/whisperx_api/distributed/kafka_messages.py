@@ -12,15 +12,9 @@ import math
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, ClassVar, Self
 
+from whisperx_api.errors import MessageError, UnsupportedMessageVersion
+
 MESSAGE_VERSION = 1
-
-
-class MessageError(ValueError):
-    """Bytes on a topic that this build cannot read as the expected message."""
-
-
-class UnsupportedMessageVersion(MessageError):
-    """A message written by another (usually newer) schema version."""
 
 
 class _Message:

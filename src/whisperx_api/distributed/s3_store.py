@@ -45,12 +45,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
-from whisperx_api.domain.job import JobRecord, JobSpec, JobStatus
-from whisperx_api.domain.webhook import WebhookState, ended
-from whisperx_api.errors import Conflict, WhisperXApiError
-from whisperx_api.jobs.messages import dump_spec, load_spec
-from whisperx_api.jobs.store import Delivery
-from whisperx_api.storage.s3 import (
+from whisperx_api.distributed.s3 import (
     ClientError,
     delete_keys,
     is_conflict,
@@ -58,6 +53,11 @@ from whisperx_api.storage.s3 import (
     list_keys,
     storage_errors,
 )
+from whisperx_api.domain.job import JobRecord, JobSpec, JobStatus
+from whisperx_api.domain.webhook import WebhookState, ended
+from whisperx_api.errors import Conflict, StorageError
+from whisperx_api.jobs.messages import dump_spec, load_spec
+from whisperx_api.jobs.store import Delivery
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -353,9 +353,7 @@ class S3JobStore:
         result = self._read_text(self._result_key(job_id))
         self._purge(outcome.before, keep_record=_owes_webhook(outcome.before))
         if result is None:
-            raise WhisperXApiError(
-                f"The result of job '{job_id}' is missing from storage.", code="storage_error"
-            )
+            raise StorageError(f"The result of job '{job_id}' is missing from storage.")
         return Delivery(outcome.before.record, result)
 
     @storage_errors()
@@ -475,10 +473,7 @@ class S3JobStore:
             if self._put(self._record_key(job_id), written, if_match=found.etag):
                 return after
             time.sleep(random.uniform(0, 0.001 * min(attempt + 1, 20)))
-        raise WhisperXApiError(
-            f"Job '{job_id}' kept changing under {_RETRIES} attempts to update it.",
-            code="storage_error",
-        )
+        raise StorageError(f"Job '{job_id}' kept changing under {_RETRIES} attempts to update it.")
 
     def _forget_webhook(self, job_id: str, stored: _Found | None) -> None:
         """The webhook settled (or its job vanished): drop its marker, and the tombstone that
@@ -520,10 +515,7 @@ class S3JobStore:
                 return self._landed(_Outcome(current, after))
             pending = (body, _Outcome(current, after))
             time.sleep(random.uniform(0, 0.001 * min(attempt + 1, 20)))
-        raise WhisperXApiError(
-            f"Job '{job_id}' kept changing under {_RETRIES} attempts to update it.",
-            code="storage_error",
-        )
+        raise StorageError(f"Job '{job_id}' kept changing under {_RETRIES} attempts to update it.")
 
     def _mark_intent(self, intent: str | None, current: _Entry, after: _Entry) -> str | None:
         if after.status is current.status:

@@ -55,20 +55,12 @@ from aiokafka.errors import (  # type: ignore[import-untyped]
 from aiokafka.structs import OffsetAndMetadata  # type: ignore[import-untyped]
 
 from whisperx_api.config import KafkaSettings
-from whisperx_api.errors import WhisperXApiError
-from whisperx_api.jobs.kafka_messages import DeadLetter, JobMessage, MessageError
+from whisperx_api.distributed.kafka_messages import DeadLetter, JobMessage
+from whisperx_api.errors import CommitFailed, KafkaQueueError, MessageError
 
 log = logging.getLogger(__name__)
 
 _RETRY_SECONDS = 0.5
-
-
-class KafkaQueueError(WhisperXApiError):
-    """The broker could not do what was asked: unreachable, topic missing, request rejected."""
-
-
-class CommitFailed(KafkaQueueError):
-    """An offset was not committed; the message will be delivered again (maybe elsewhere)."""
 
 
 @contextlib.contextmanager
