@@ -694,9 +694,14 @@ def test_a_job_never_published_is_deleted_and_queued_jobs_are_not(
             blobs.save_audio(orphan, f, 1 << 30)
         store.insert(orphan, JobSpec(TranscriptionOptions(model="tiny.en")))
 
-        busy = submit(client, long_speech.path.name, long_speech.path.read_bytes())
-        waiting = submit(client, SHORT)  # queued behind `busy` for longer than 4 s
         (worker,) = stack.workers
+        busy = submit(client, long_speech.path.name, long_speech.path.read_bytes())
+        wait_for(  # its own partition may be read later: `waiting` goes in only once it runs
+            lambda: True if (busy, 1) in worker.processing() else None,
+            "the worker to start the long job",
+            JOB_SECONDS,
+        )
+        waiting = submit(client, SHORT)  # queued behind `busy` for longer than 4 s
         wait_for(
             lambda: True if f"job {orphan}: deleted" in worker.log() else None,
             "the worker to delete the orphan",
