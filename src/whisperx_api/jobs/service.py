@@ -230,7 +230,7 @@ class JobService:
         return QueueCounts(counts[JobStatus.QUEUED], counts[JobStatus.PROCESSING])
 
     async def sweep_expired(self, older_than_seconds: float) -> list[str]:
-        """Delete jobs (and files) created longer ago than the retention; never processing ones."""
+        """Delete jobs (and files) unchanged for longer than the retention; never processing."""
         ids = await asyncio.to_thread(self._store.expired, time.time() - older_than_seconds)
         deleted = [job_id for job_id in ids if await asyncio.to_thread(self._store.delete, job_id)]
         for job_id in deleted:

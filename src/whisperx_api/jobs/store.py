@@ -206,10 +206,12 @@ class SqliteJobStore:
         return requeued, failed
 
     def expired(self, before: float) -> list[str]:
-        """Jobs created before `before` that are not processing and owe no webhook."""
+        """Jobs last changed before `before` (finished, or created if never finished) that are
+        not processing and owe no webhook: a job that just finished keeps its full retention."""
         with self._tx() as db:
             rows = db.execute(
-                "SELECT id FROM jobs WHERE created_at < ? AND status != ? AND id NOT IN "
+                "SELECT id FROM jobs WHERE COALESCE(finished_at, created_at) < ? "
+                "AND status != ? AND id NOT IN "
                 "(SELECT job_id FROM webhooks WHERE due IS NOT NULL)",
                 (before, JobStatus.PROCESSING.value),
             ).fetchall()
