@@ -357,6 +357,26 @@ def test_result_written_twice_is_harmless(store: S3JobStore, client: S3Client, b
     assert body == b'{"text": "first"}'
 
 
+def test_read_result_leaves_the_job_until_it_is_deleted(
+    store: S3JobStore, client: S3Client, bucket: str
+) -> None:
+    store.insert("a", spec())
+    early = store.read_result("a")
+    assert early is not None
+    assert early.result is None
+    store.claim("a", "w1", lease_seconds=60)
+    assert store.complete("a", '{"x": 1}', worker_id="w1")
+    for _ in range(2):  # reading twice (a failed render, a dropped download) loses nothing
+        read = store.read_result("a")
+        assert read is not None
+        assert read.result == '{"x": 1}'
+        assert read.record.status is JobStatus.COMPLETED
+    assert store.delete("a")
+    assert store.read_result("a") is None
+    assert store.read_result("missing") is None
+    assert all_keys(client, bucket) == []
+
+
 def test_take_result_before_completion_changes_nothing(store: S3JobStore) -> None:
     store.insert("a", spec())
     early = store.take_result("a")

@@ -72,6 +72,23 @@ def test_result_is_delivered_once(store: SqliteJobStore) -> None:
     assert store.get("a") is None
 
 
+def test_read_result_leaves_the_job_until_it_is_deleted(store: SqliteJobStore) -> None:
+    store.insert("a", spec())
+    early = store.read_result("a")
+    assert early is not None
+    assert early.result is None
+    store.claim_next()
+    assert store.complete("a", '{"x": 1}')
+    for _ in range(2):  # reading twice (a failed render, a dropped download) loses nothing
+        read = store.read_result("a")
+        assert read is not None
+        assert read.result == '{"x": 1}'
+        assert read.record.status is JobStatus.COMPLETED
+    assert store.delete("a")
+    assert store.read_result("a") is None
+    assert store.read_result("missing") is None
+
+
 def test_cancel_only_while_queued(store: SqliteJobStore) -> None:
     store.insert("a", spec())
     store.insert("b", spec())

@@ -339,6 +339,23 @@ class S3JobStore:
         return self._applied(job_id, stop)
 
     @storage_errors()
+    def read_result(self, job_id: str) -> Delivery | None:
+        """The job and, once completed, its result; nothing is deleted (see `delete`)."""
+        entry = self._load(job_id)
+        if entry is None:
+            return None
+        if entry.status is not JobStatus.COMPLETED:
+            return Delivery(entry.record, None)
+        result = self._read_text(self._result_key(job_id))
+        if result is None:
+            if self._load(job_id) is None:  # removed while we read: no job, as for `get`
+                return None
+            raise WhisperXApiError(
+                f"The result of job '{job_id}' is missing from storage.", code="storage_error"
+            )
+        return Delivery(entry.record, result)
+
+    @storage_errors()
     def take_result(self, job_id: str) -> Delivery | None:
         """Hand out a completed job's result and delete the job: exactly once across replicas."""
 

@@ -113,18 +113,22 @@ class JobService:
             position = None if raw is None else math.ceil(raw / self._batch_width)
         return JobView(record, position)
 
-    async def take_result(self, job_id: str, owner: str | None) -> tuple[JobRecord, Transcript]:
-        """A completed job's transcript; the job and its files are deleted as it is handed out."""
+    async def read_result(self, job_id: str, owner: str | None) -> tuple[JobRecord, Transcript]:
+        """A completed job's transcript, left in place: the caller calls `release_result` once
+        the body has been sent, so a failed render or a dropped download loses nothing."""
         await self._owned(job_id, owner)
-        delivery = await asyncio.to_thread(self._store.take_result, job_id)
+        delivery = await asyncio.to_thread(self._store.read_result, job_id)
         if delivery is None:
             raise NotFound(f"No job with id '{job_id}'.")
-        record = delivery.record
         if delivery.result is None:
-            raise _not_ready(record)
+            raise _not_ready(delivery.record)
+        return delivery.record, load_transcript(delivery.result)
+
+    async def release_result(self, job_id: str) -> None:
+        """The result went out: delete the job and its files (a second fetch answers 404)."""
+        await asyncio.to_thread(self._store.delete, job_id)
         await asyncio.to_thread(self._blobs.delete_job, job_id)
         self._signals.forget(job_id)
-        return record, load_transcript(delivery.result)
 
     async def cancel(self, job_id: str, owner: str | None) -> None:
         """Cancel a queued job and delete its files; processing jobs cannot be cancelled."""
@@ -203,7 +207,7 @@ class JobService:
         with contextlib.suppress(WhisperXApiError):
             record = await self.wait(job_id, owner, None)
             if record.status is JobStatus.COMPLETED:
-                await self.take_result(job_id, owner)
+                await self.release_result(job_id)
                 log.info("job %s: result discarded; its client had gone", job_id)
 
     def _detach(self, work: Coroutine[Any, Any, None]) -> None:
@@ -217,12 +221,13 @@ class JobService:
         timeout: float | None,
         disconnected: Disconnected | None = None,
     ) -> tuple[JobRecord, Transcript]:
-        """Wait for a just-submitted job and hand back its transcript (sync requests)."""
+        """Wait for a just-submitted job and hand back its transcript (sync requests); the
+        caller releases it once sent."""
         owner = record.spec.owner
         finished = await self.wait(record.id, owner, timeout, disconnected)
         if finished.status is not JobStatus.COMPLETED:
             raise _not_ready(finished)
-        return await self.take_result(record.id, owner)
+        return await self.read_result(record.id, owner)
 
     async def counts(self) -> QueueCounts:
         """Queued and processing jobs right now."""

@@ -1,4 +1,4 @@
-"""The SQLite job store: WAL mode, claims under `BEGIN IMMEDIATE`, results deleted on delivery."""
+"""The SQLite job store: WAL mode, claims under `BEGIN IMMEDIATE`, results read then deleted."""
 
 from __future__ import annotations
 
@@ -176,6 +176,17 @@ class SqliteJobStore:
         return self._finish(
             job_id, JobStatus.CANCELLED, "progress = NULL", (), JobStatus.QUEUED, now
         )
+
+    def read_result(self, job_id: str) -> Delivery | None:
+        """The job and, once completed, its result; nothing is deleted (see `delete`)."""
+        with self._tx() as db:
+            row = db.execute(
+                f"SELECT {_COLUMNS}, result FROM jobs WHERE id = ?", (job_id,)
+            ).fetchone()
+        if row is None:
+            return None
+        record = _record(row[:-1])
+        return Delivery(record, row[-1] if record.status is JobStatus.COMPLETED else None)
 
     def take_result(self, job_id: str) -> Delivery | None:
         """Return a completed job's result and delete the job in the same transaction."""

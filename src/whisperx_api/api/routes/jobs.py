@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
 from whisperx_api.api.audio_source import audio_source
+from whisperx_api.api.delivery import DeliveredResponse
 from whisperx_api.api.deps import ClientDep, RuntimeDep, multipart_form
 from whisperx_api.api.responses import transcript_response
 from whisperx_api.api.schemas import JobAccepted, JobForm, parse_form
@@ -63,7 +65,7 @@ async def submit_transcription(
     )
     response = transcript_response(transcript, done.spec)
     response.headers.update(cors_headers(request))
-    return response
+    return DeliveredResponse(response, partial(runtime.jobs.release_result, done.id))
 
 
 @router.get("/transcription/{job_id}")
@@ -94,11 +96,11 @@ async def job_status(
 async def job_result(
     job_id: str, request: Request, runtime: RuntimeDep, client: ClientDep
 ) -> Response:
-    """The transcript in the job's format; the job and its files are deleted as it is sent."""
-    record, transcript = await runtime.jobs.take_result(job_id, client.owner)
+    """The transcript in the job's format; the job and its files are deleted once it is sent."""
+    record, transcript = await runtime.jobs.read_result(job_id, client.owner)
     response = transcript_response(transcript, record.spec)
     response.headers.update(cors_headers(request))
-    return response
+    return DeliveredResponse(response, partial(runtime.jobs.release_result, record.id))
 
 
 @router.delete("/transcription/{job_id}")
