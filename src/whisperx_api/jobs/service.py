@@ -24,6 +24,7 @@ from whisperx_api.errors import (
     WhisperXApiError,
     error_for_code,
 )
+from whisperx_api.executors import run_io
 from whisperx_api.jobs.messages import load_transcript
 from whisperx_api.jobs.ports import Admission, AudioIntake, Dispatcher, JobStore
 from whisperx_api.jobs.signals import JobSignals, LocalDispatch
@@ -82,21 +83,19 @@ class JobService:
         counts = await self.counts()
         if counts.queued >= self._max_queued:
             raise Overloaded(f"{counts.queued} jobs are queued; try again later.", retry_after=30)
-        spec = await asyncio.to_thread(self._with_resolved_model, spec)
+        spec = await run_io(self._with_resolved_model, spec)
         job_id = str(uuid.uuid4())
         record: JobRecord | None = None
         try:
-            path = await asyncio.to_thread(
-                self._blobs.stage_audio, job_id, upload, self._max_file_size
-            )
-            await asyncio.to_thread(self._admission.probe, path)
-            await asyncio.to_thread(self._blobs.commit_audio, job_id)
-            record = await asyncio.to_thread(self._store.insert, job_id, spec)
+            path = await run_io(self._blobs.stage_audio, job_id, upload, self._max_file_size)
+            await run_io(self._admission.probe, path)
+            await run_io(self._blobs.commit_audio, job_id)
+            record = await run_io(self._store.insert, job_id, spec)
             await self._dispatcher.job_queued(record)
         except BaseException:
             if record is not None:  # queued but nobody was told: take it back
-                await asyncio.to_thread(self._store.delete, job_id)
-            await asyncio.to_thread(self._blobs.delete_job, job_id)
+                await run_io(self._store.delete, job_id)
+            await run_io(self._blobs.delete_job, job_id)
             raise
         metrics.JOBS_SUBMITTED.inc()
         return record
@@ -109,7 +108,7 @@ class JobService:
         record = await self._owned(job_id, owner)
         position = None
         if record.status is JobStatus.QUEUED:
-            raw = await asyncio.to_thread(self._store.queue_position, job_id)
+            raw = await run_io(self._store.queue_position, job_id)
             position = None if raw is None else math.ceil(raw / self._batch_width)
         return JobView(record, position)
 
@@ -117,7 +116,7 @@ class JobService:
         """A completed job's transcript, left in place: the caller calls `release_result` once
         the body has been sent, so a failed render or a dropped download loses nothing."""
         await self._owned(job_id, owner)
-        delivery = await asyncio.to_thread(self._store.read_result, job_id)
+        delivery = await run_io(self._store.read_result, job_id)
         if delivery is None:
             raise NotFound(f"No job with id '{job_id}'.")
         if delivery.result is None:
@@ -126,17 +125,17 @@ class JobService:
 
     async def release_result(self, job_id: str) -> None:
         """The result went out: delete the job and its files (a second fetch answers 404)."""
-        await asyncio.to_thread(self._store.delete, job_id)
-        await asyncio.to_thread(self._blobs.delete_job, job_id)
+        await run_io(self._store.delete, job_id)
+        await run_io(self._blobs.delete_job, job_id)
         self._signals.forget(job_id)
 
     async def cancel(self, job_id: str, owner: str | None) -> None:
         """Cancel a queued job and delete its files; processing jobs cannot be cancelled."""
         record = await self._owned(job_id, owner)
-        if not await asyncio.to_thread(self._store.cancel, job_id):
+        if not await run_io(self._store.cancel, job_id):
             current = await self._owned(job_id, owner)
             raise Conflict(f"Job '{job_id}' is {current.status.value.lower()}; cannot cancel.")
-        await asyncio.to_thread(self._blobs.delete_job, record.id)
+        await run_io(self._blobs.delete_job, record.id)
         metrics.job_outcome("cancelled")
         self._signals.notify_finished(job_id)
 
@@ -231,20 +230,20 @@ class JobService:
 
     async def counts(self) -> QueueCounts:
         """Queued and processing jobs right now."""
-        counts = await asyncio.to_thread(self._store.counts)
+        counts = await run_io(self._store.counts)
         return QueueCounts(counts[JobStatus.QUEUED], counts[JobStatus.PROCESSING])
 
     async def sweep_expired(self, older_than_seconds: float) -> list[str]:
         """Delete jobs (and files) unchanged for longer than the retention; never processing."""
-        ids = await asyncio.to_thread(self._store.expired, time.time() - older_than_seconds)
-        deleted = [job_id for job_id in ids if await asyncio.to_thread(self._store.delete, job_id)]
+        ids = await run_io(self._store.expired, time.time() - older_than_seconds)
+        deleted = [job_id for job_id in ids if await run_io(self._store.delete, job_id)]
         for job_id in deleted:
-            await asyncio.to_thread(self._blobs.delete_job, job_id)
+            await run_io(self._blobs.delete_job, job_id)
             self._signals.forget(job_id)
         return deleted
 
     async def _owned(self, job_id: str, owner: str | None) -> JobRecord:
-        record = await asyncio.to_thread(self._store.get, job_id)
+        record = await run_io(self._store.get, job_id)
         if record is None or (owner is not None and record.spec.owner != owner):
             raise NotFound(f"No job with id '{job_id}'.")
         return record
