@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import logging
 import os
 import signal
@@ -82,13 +83,6 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
 
     from whisperx_api.api.app import create_app
 
-    workers = settings.server.worker_number
-    if workers > 1:
-        raise ConfigError(
-            f"HTTP_WORKER_NUMBER={workers}: this server runs one job engine per process and "
-            "shares models between requests; run one HTTP worker (0 or 1) and raise "
-            "MAX_CONCURRENT_JOBS, or use MODE=kafka with several workers to scale out."
-        )
     server = settings.server.model_copy(
         update={
             "host": args.host or settings.server.host,
@@ -96,6 +90,14 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
         }
     )
     settings = settings.model_copy(update={"server": server})
+    _refuse_open_exposure(settings)
+    workers = settings.server.worker_number
+    if workers > 1:
+        raise ConfigError(
+            f"HTTP_WORKER_NUMBER={workers}: this server runs one job engine per process and "
+            "shares models between requests; run one HTTP worker (0 or 1) and raise "
+            "MAX_CONCURRENT_JOBS, or use MODE=kafka with several workers to scale out."
+        )
     # uvicorn re-raises the signal that stopped it once shutdown is done; with the default
     # SIGTERM handler that would turn a clean, graceful exit into death by signal.
     signal.signal(signal.SIGTERM, lambda *_: None)
@@ -107,6 +109,27 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
         log_level=settings.log_level,
     )
     return 0
+
+
+def _refuse_open_exposure(settings: Settings) -> None:
+    """No server reachable from other machines without keys, unless that was asked for."""
+    host = settings.server.host
+    if settings.auth_enabled or settings.enable_authorization is False or _is_loopback(host):
+        return
+    raise ConfigError(
+        f"refusing to listen on {host} without authentication: anyone who reaches this port "
+        "could use the server. Set API_KEY (or API_KEYS_FILE), listen on 127.0.0.1, or set "
+        "ENABLE_AUTHORIZATION=false to serve without keys on purpose."
+    )
+
+
+def _is_loopback(host: str) -> bool:
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:  # a host name: it may resolve to anything
+        return False
 
 
 def _worker(args: argparse.Namespace, settings: Settings) -> int:

@@ -159,7 +159,10 @@ async def test_retention_sweep_deletes_expired_jobs_only(
         await wait_status(client, old_done, "Completed")
         await wait_status(client, old_running, "Processing")
         with sqlite3.connect(settings.jobs.data_dir / "jobs.sqlite3") as db:
-            db.execute("UPDATE jobs SET created_at = 0 WHERE id IN (?, ?)", (old_done, old_running))
+            db.execute(
+                "UPDATE jobs SET created_at = 0, finished_at = 1 WHERE id IN (?, ?)",
+                (old_done, old_running),
+            )
         deleted = await app.state.runtime.jobs.sweep_expired(3600)
         states = {
             job_id: (await client.get(f"/transcription/{job_id}")).status_code
@@ -183,6 +186,37 @@ async def test_periodic_sweep_runs_on_its_interval(
             await asyncio.sleep(0.1)
         else:
             raise AssertionError("the expired job was never swept")
+
+
+async def test_a_failing_sweep_is_logged_and_the_next_one_still_runs(
+    make_settings: Callable[..., Settings], tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    settings = make_settings(jobs={"retention_hours": 0.0002, "cleanup_interval_hours": 0.0001})
+    app = fake_app(settings, FakeTranscriber())
+    store = app.state.runtime.store
+    real_expired = store.expired
+    failures = 0
+
+    def flaky_expired(before: float) -> list[str]:
+        nonlocal failures
+        if failures < 2:
+            failures += 1
+            raise sqlite3.OperationalError("disk I/O error")
+        result: list[str] = real_expired(before)
+        return result
+
+    store.expired = flaky_expired
+    async with running(app) as client:
+        job_id = await submit(client, tone_bytes(tmp_path, 1.0))
+        await wait_status(client, job_id, "Completed")
+        for _ in range(200):
+            if (await client.get(f"/transcription/{job_id}")).status_code == 404:
+                break
+            await asyncio.sleep(0.1)
+        else:
+            raise AssertionError("the sweeper stopped after a failed sweep")
+    assert failures == 2
+    assert "retention sweep failed" in caplog.text
 
 
 async def test_sync_timeout_answers_504_and_the_job_goes_on(

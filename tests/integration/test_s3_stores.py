@@ -357,6 +357,26 @@ def test_result_written_twice_is_harmless(store: S3JobStore, client: S3Client, b
     assert body == b'{"text": "first"}'
 
 
+def test_read_result_leaves_the_job_until_it_is_deleted(
+    store: S3JobStore, client: S3Client, bucket: str
+) -> None:
+    store.insert("a", spec())
+    early = store.read_result("a")
+    assert early is not None
+    assert early.result is None
+    store.claim("a", "w1", lease_seconds=60)
+    assert store.complete("a", '{"x": 1}', worker_id="w1")
+    for _ in range(2):  # reading twice (a failed render, a dropped download) loses nothing
+        read = store.read_result("a")
+        assert read is not None
+        assert read.result == '{"x": 1}'
+        assert read.record.status is JobStatus.COMPLETED
+    assert store.delete("a")
+    assert store.read_result("a") is None
+    assert store.read_result("missing") is None
+    assert all_keys(client, bucket) == []
+
+
 def test_take_result_before_completion_changes_nothing(store: S3JobStore) -> None:
     store.insert("a", spec())
     early = store.take_result("a")
@@ -416,7 +436,7 @@ def test_expired_skips_processing_and_delete(
     store.insert("old-done", spec(), now=100.0)
     store.insert("old-running", spec(), now=100.0)
     store.insert("new", spec(), now=10_000.0)
-    store.cancel("old-done")
+    store.cancel("old-done", now=200.0)
     store.claim("old-running", "w1", lease_seconds=60)
     assert store.expired(before=5_000.0) == ["old-done"]
     assert store.expired(before=50.0) == []
@@ -460,3 +480,20 @@ def test_unannounced_jobs_are_the_old_queued_ones_never_published(store: S3JobSt
     assert store.delete("orphan")
     assert not store.mark_announced("orphan")  # gone: its replica's 202 must not go out
     assert store.unannounced(60, now=later) == ["young"]
+
+
+def test_expiry_counts_from_the_last_change_not_from_creation(store: S3JobStore) -> None:
+    for name in ("finished-just-now", "finished-long-ago", "cancelled-lately", "queued-long-ago"):
+        store.insert(name, spec(), now=100.0)
+    store.claim("finished-just-now", "w1", lease_seconds=60)
+    assert store.complete("finished-just-now", "{}", worker_id="w1")  # finished now
+    store.claim("finished-long-ago", "w1", lease_seconds=60)
+    assert store.fail("finished-long-ago", "boom", None, worker_id="w1", now=200.0)
+    assert store.cancel("cancelled-lately", now=9_000.0)
+    a_minute_ago = time.time() - 60
+    assert sorted(store.expired(before=a_minute_ago)) == [
+        "cancelled-lately",
+        "finished-long-ago",
+        "queued-long-ago",
+    ]
+    assert sorted(store.expired(before=5_000.0)) == ["finished-long-ago", "queued-long-ago"]

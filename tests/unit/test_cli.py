@@ -14,6 +14,8 @@ import srt
 
 from tests.audio import DATA
 
+ALL_INTERFACES = "0.0.0.0"  # noqa: S104  (what these tests bind, to be refused)
+
 
 def run_cli(
     args: list[str],
@@ -91,6 +93,45 @@ def test_serve_refuses_a_broken_keys_file(tmp_path: Path, content: str) -> None:
     result = run_cli(["serve", "--port", "1"], env, timeout=60)
     assert result.returncode == 2
     assert "API_KEYS_FILE" in result.stderr
+
+
+@pytest.mark.parametrize("host", [ALL_INTERFACES, "::", "192.0.2.7", "example.com"])
+def test_serve_refuses_a_public_bind_without_keys(tmp_path: Path, host: str) -> None:
+    env = {"WHISPER_TMP_FILES": str(tmp_path / "data")}
+    result = run_cli(["serve", "--host", host, "--port", "1"], env, timeout=60)
+    assert result.returncode == 2
+    assert f"refusing to listen on {host} without authentication" in result.stderr
+    assert "ENABLE_AUTHORIZATION=false" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_a_public_bind_from_settings_is_refused_too(tmp_path: Path) -> None:
+    env = {"WHISPER_TMP_FILES": str(tmp_path / "data"), "WHISPER_API_HOST": ALL_INTERFACES}
+    result = run_cli(["serve", "--port", "1"], env, timeout=60)
+    assert result.returncode == 2
+    assert "refusing to listen on 0.0.0.0 without authentication" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("host", "env"),
+    [
+        (ALL_INTERFACES, {"API_KEY": "sk-test"}),
+        (ALL_INTERFACES, {"ENABLE_AUTHORIZATION": "false"}),
+        ("127.0.0.1", {}),
+        ("::1", {}),
+        ("localhost", {}),
+    ],
+    ids=["keyed", "explicitly open", "loopback", "loopback v6", "localhost"],
+)
+def test_serve_starts_when_keyed_open_on_purpose_or_on_loopback(
+    tmp_path: Path, host: str, env: dict[str, str]
+) -> None:
+    """Past the exposure check, startup goes on to the next refusal (several HTTP workers)."""
+    env = {"WHISPER_TMP_FILES": str(tmp_path / "data"), "HTTP_WORKER_NUMBER": "4", **env}
+    result = run_cli(["serve", "--host", host, "--port", "1"], env, timeout=60)
+    assert result.returncode == 2
+    assert "refusing to listen" not in result.stderr
+    assert "HTTP_WORKER_NUMBER=4" in result.stderr
 
 
 WITHOUT_AIOKAFKA = (

@@ -46,6 +46,9 @@ APP_ENV = {
     "JOBS__MAX_ATTEMPTS",
     "API_KEY",
 }
+# What the tests run compose with unless they say otherwise: both files refuse to start without.
+DEFAULT_API_KEY = "t-default-key"
+API_KEY_REQUIRED = "set API_KEY (the bearer key clients must send)"
 # Set for the container runtime, not read by the app.
 NOT_SETTINGS = {"NVIDIA_DRIVER_CAPABILITIES"}
 
@@ -80,15 +83,22 @@ def compose_command() -> list[str]:
 
 
 def run_compose(
-    tmp_path: Path, *args: str, env: Mapping[str, str] | None = None, file: Path = COMPOSE_FILE
+    tmp_path: Path,
+    *args: str,
+    env: Mapping[str, str] | None = None,
+    file: Path = COMPOSE_FILE,
+    api_key: str | None = DEFAULT_API_KEY,
 ) -> subprocess.CompletedProcess[str]:
-    """Run compose on `file` with only `env` set: nothing leaks in from the caller's shell."""
+    """Run compose on `file` with only `env` set: nothing leaks in from the caller's shell.
+
+    Both files require API_KEY; `api_key` sets it (None leaves it unset), `env` may override."""
     env_file = tmp_path / "empty.env"  # instead of a `.env` a developer may keep in the repo
     env_file.touch()
     environ = {
         "PATH": "/usr/local/bin:/usr/bin:/bin",
         "HOME": str(tmp_path),
         "DOCKER_CONFIG": str(DOCKER_CONFIG),
+        **({} if api_key is None else {"API_KEY": api_key}),
         **(env or {}),
     }
     command = [*compose_command(), "--env-file", str(env_file), "--project-directory", str(REPO)]
@@ -187,7 +197,7 @@ def test_defaults_build_settings_the_app_accepts(tmp_path: Path) -> None:
         assert settings.kafka.dead_letter_topic == "whisperx.jobs.dlq"
         assert settings.kafka.partitions == 6
         assert settings.s3.endpoint_url == "http://minio:9000"
-        assert settings.api_key is None, "an unset API_KEY must leave the API open, not keyed ''"
+        assert plain(settings.api_key) == DEFAULT_API_KEY
     assert services["worker-cpu"]["deploy"]["replicas"] == 2
     assert services["worker-cuda"]["deploy"]["replicas"] == 1
 
@@ -221,6 +231,14 @@ def test_environment_reaches_the_settings(tmp_path: Path) -> None:
     (device,) = services["worker-cuda"]["deploy"]["resources"]["reservations"]["devices"]
     assert device["device_ids"] == ["1"]
     assert services["api"]["ports"][0]["published"] == "8181"
+
+
+def test_refuses_to_start_without_an_api_key(tmp_path: Path) -> None:
+    for key in (None, ""):
+        done = run_compose(tmp_path, "--profile", "cpu", "config", api_key=key)
+        assert done.returncode != 0, key
+        assert API_KEY_REQUIRED in done.stderr, done.stderr
+    assert run_compose(tmp_path, "--profile", "cpu", "config", api_key="k").returncode == 0
 
 
 def test_config_rejects_a_broken_file(tmp_path: Path) -> None:

@@ -8,8 +8,14 @@ import re
 from pathlib import Path
 from typing import Any
 
+from tests.unit.test_compose_file import (
+    API_KEY_REQUIRED,
+    DEFAULT_API_KEY,
+    REPO,
+    run_compose,
+    setting_names,
+)
 from tests.unit.test_compose_file import COMPOSE_FILE as KAFKA_FILE
-from tests.unit.test_compose_file import REPO, run_compose, setting_names
 from whisperx_api.config import load_settings
 
 SINGLE_FILE = REPO / "compose.yaml"
@@ -51,6 +57,18 @@ def test_config_passes_for_each_profile(tmp_path: Path) -> None:
         assert "WARN" not in done.stderr, "every variable the file uses needs a default"
 
 
+def test_refuses_to_start_without_an_api_key(tmp_path: Path) -> None:
+    for profile in ("cpu", "cuda"):
+        for key in (None, ""):
+            done = run_compose(
+                tmp_path, "--profile", profile, "config", file=SINGLE_FILE, api_key=key
+            )
+            assert done.returncode != 0, (profile, key)
+            assert API_KEY_REQUIRED in done.stderr, done.stderr
+    with_key = run_compose(tmp_path, "--profile", "cpu", "config", file=SINGLE_FILE, api_key="k")
+    assert with_key.returncode == 0, with_key.stderr
+
+
 def test_each_profile_starts_one_server(tmp_path: Path) -> None:
     for service, profile in SERVERS.items():
         services = render(tmp_path, profile)["services"]
@@ -90,7 +108,8 @@ def test_environment_is_real_settings_that_load(tmp_path: Path) -> None:
         assert not unknown, f"{service} sets {unknown}, which the app does not read"
         settings = load_settings(environment, cwd=tmp_path)
         assert settings.mode == "direct"
-        assert settings.api_key is None
+        assert settings.api_key is not None
+        assert settings.api_key.get_secret_value() == DEFAULT_API_KEY
         assert settings.metrics.public is False
     assert services["server-cpu"]["environment"]["WHISPER__INFERENCE_DEVICE"] == "cpu"
     cuda = services["server-cuda"]

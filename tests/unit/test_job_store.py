@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -71,6 +72,23 @@ def test_result_is_delivered_once(store: SqliteJobStore) -> None:
     assert store.get("a") is None
 
 
+def test_read_result_leaves_the_job_until_it_is_deleted(store: SqliteJobStore) -> None:
+    store.insert("a", spec())
+    early = store.read_result("a")
+    assert early is not None
+    assert early.result is None
+    store.claim_next()
+    assert store.complete("a", '{"x": 1}')
+    for _ in range(2):  # reading twice (a failed render, a dropped download) loses nothing
+        read = store.read_result("a")
+        assert read is not None
+        assert read.result == '{"x": 1}'
+        assert read.record.status is JobStatus.COMPLETED
+    assert store.delete("a")
+    assert store.read_result("a") is None
+    assert store.read_result("missing") is None
+
+
 def test_cancel_only_while_queued(store: SqliteJobStore) -> None:
     store.insert("a", spec())
     store.insert("b", spec())
@@ -109,11 +127,34 @@ def test_expired_skips_processing(store: SqliteJobStore) -> None:
     store.insert("old-done", spec(), now=100.0)
     store.insert("old-running", spec(), now=100.0)
     store.insert("new", spec(), now=10_000.0)
-    store.cancel("old-done")
+    store.cancel("old-done", now=200.0)
     store.claim_next()  # old-done is cancelled, so this claims old-running
     assert sorted(store.expired(before=5_000.0)) == ["old-done"]
     assert store.delete("old-done")
     assert not store.delete("old-running")
+
+
+def test_expiry_counts_from_the_last_change_not_from_creation(
+    store: SqliteJobStore, tmp_path: Path
+) -> None:
+    store.insert("finished-just-now", spec(), now=100.0)
+    store.insert("finished-long-ago", spec(), now=100.0)
+    store.insert("cancelled-lately", spec(), now=100.0)
+    store.insert("queued-long-ago", spec(), now=100.0)
+    store.claim_next()
+    assert store.complete("finished-just-now", "{}")  # finished now, created long ago
+    store.claim_next()
+    store.fail("finished-long-ago", "boom", None)
+    with sqlite3.connect(tmp_path / "jobs.sqlite3") as db:
+        db.execute("UPDATE jobs SET finished_at = 200 WHERE id = 'finished-long-ago'")
+    assert store.cancel("cancelled-lately", now=9_000.0)
+    a_minute_ago = time.time() - 60
+    assert sorted(store.expired(before=a_minute_ago)) == [
+        "cancelled-lately",
+        "finished-long-ago",
+        "queued-long-ago",
+    ]
+    assert sorted(store.expired(before=5_000.0)) == ["finished-long-ago", "queued-long-ago"]
 
 
 def test_counts(store: SqliteJobStore) -> None:

@@ -50,13 +50,14 @@ async def text_events(
                     sent += grown
                     yield _event({"type": "transcript.text.delta", "delta": grown})
         _, transcript = await jobs.wait_for_result(record, timeout)
-        settled = True
         rest = _growth(sent, transcript.text)
         if rest:
             yield _event({"type": "transcript.text.delta", "delta": rest})
         yield _event(
             {"type": "transcript.text.done", "text": transcript.text, "usage": usage(transcript)}
         )
+        await jobs.release_result(record.id)
+        settled = True
     except WhisperXApiError as exc:
         settled = True
         yield _event(error_status(exc)[1])

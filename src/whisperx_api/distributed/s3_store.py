@@ -339,6 +339,21 @@ class S3JobStore:
         return self._applied(job_id, stop)
 
     @storage_errors()
+    def read_result(self, job_id: str) -> Delivery | None:
+        """The job and, once completed, its result; nothing is deleted (see `delete`)."""
+        entry = self._load(job_id)
+        if entry is None:
+            return None
+        if entry.status is not JobStatus.COMPLETED:
+            return Delivery(entry.record, None)
+        result = self._read_text(self._result_key(job_id))
+        if result is None:
+            if self._load(job_id) is None:  # removed while we read: no job, as for `get`
+                return None
+            raise StorageError(f"The result of job '{job_id}' is missing from storage.")
+        return Delivery(entry.record, result)
+
+    @storage_errors()
     def take_result(self, job_id: str) -> Delivery | None:
         """Hand out a completed job's result and delete the job: exactly once across replicas."""
 
@@ -379,8 +394,8 @@ class S3JobStore:
 
     @storage_errors()
     def expired(self, before: float) -> list[str]:
-        """Jobs created before `before` that are not processing and owe no webhook (reads every
-        record)."""
+        """Jobs last changed before `before` (finished, or created if never finished) that are
+        not processing and owe no webhook (reads every record)."""
         found: list[str] = []
         for key in list(list_keys(self._client, self._bucket, f"{self._prefix}jobs/")):
             if not key.endswith("/record.json"):
@@ -388,7 +403,7 @@ class S3JobStore:
             entry = self._load(key.rsplit("/", 2)[-2])
             if (
                 entry is not None
-                and entry.record.created_at < before
+                and _last_change(entry.record) < before
                 and entry.status is not JobStatus.PROCESSING
                 and not _owes_webhook(entry)
             ):
@@ -652,6 +667,10 @@ def _finished(entry: _Entry, status: JobStatus, at: float, **changes: Any) -> _E
     done = entry.with_record(status=status, finished_at=at, text_so_far=None, **changes)
     done = done.with_record(webhook=ended(done.record, at))
     return replace(done, worker=None, lease_until=None)
+
+
+def _last_change(record: JobRecord) -> float:
+    return record.created_at if record.finished_at is None else record.finished_at
 
 
 def _owes_webhook(entry: _Entry) -> bool:

@@ -25,6 +25,7 @@ from whisperx_api.errors import (
     WhisperXApiError,
     error_for_code,
 )
+from whisperx_api.executors import run_io
 from whisperx_api.jobs.messages import load_transcript
 from whisperx_api.jobs.ports import Admission, AudioIntake, Dispatcher, JobStore
 from whisperx_api.jobs.signals import JobSignals, LocalDispatch
@@ -83,21 +84,19 @@ class JobService:
         counts = await self.counts()
         if counts.queued >= self._max_queued:
             raise Overloaded(f"{counts.queued} jobs are queued; try again later.", retry_after=30)
-        spec = await asyncio.to_thread(self._with_resolved_model, spec)
+        spec = await run_io(self._with_resolved_model, spec)
         job_id = str(uuid.uuid4())
         record: JobRecord | None = None
         try:
-            path = await asyncio.to_thread(
-                self._blobs.stage_audio, job_id, upload, self._max_file_size
-            )
-            await asyncio.to_thread(self._admission.probe, path)
-            await asyncio.to_thread(self._blobs.commit_audio, job_id)
-            record = await asyncio.to_thread(self._store.insert, job_id, spec)
+            path = await run_io(self._blobs.stage_audio, job_id, upload, self._max_file_size)
+            await run_io(self._admission.probe, path)
+            await run_io(self._blobs.commit_audio, job_id)
+            record = await run_io(self._store.insert, job_id, spec)
             await self._dispatcher.job_queued(record)
         except BaseException:
             if record is not None:  # queued but nobody was told: take it back
-                await asyncio.to_thread(self._store.delete, job_id)
-            await asyncio.to_thread(self._blobs.delete_job, job_id)
+                await run_io(self._store.delete, job_id)
+            await run_io(self._blobs.delete_job, job_id)
             raise
         metrics.JOBS_SUBMITTED.inc()
         return record
@@ -110,30 +109,34 @@ class JobService:
         record = await self._owned(job_id, owner)
         position = None
         if record.status is JobStatus.QUEUED:
-            raw = await asyncio.to_thread(self._store.queue_position, job_id)
+            raw = await run_io(self._store.queue_position, job_id)
             position = None if raw is None else math.ceil(raw / self._batch_width)
         return JobView(record, position)
 
-    async def take_result(self, job_id: str, owner: str | None) -> tuple[JobRecord, Transcript]:
-        """A completed job's transcript; the job and its files are deleted as it is handed out."""
+    async def read_result(self, job_id: str, owner: str | None) -> tuple[JobRecord, Transcript]:
+        """A completed job's transcript, left in place: the caller calls `release_result` once
+        the body has been sent, so a failed render or a dropped download loses nothing."""
         await self._owned(job_id, owner)
-        delivery = await asyncio.to_thread(self._store.take_result, job_id)
+        delivery = await run_io(self._store.read_result, job_id)
         if delivery is None:
             raise NotFound(f"No job with id '{job_id}'.")
-        record = delivery.record
         if delivery.result is None:
-            raise _not_ready(record)
-        await asyncio.to_thread(self._blobs.delete_job, job_id)
+            raise _not_ready(delivery.record)
+        return delivery.record, load_transcript(delivery.result)
+
+    async def release_result(self, job_id: str) -> None:
+        """The result went out: delete the job and its files (a second fetch answers 404)."""
+        await run_io(self._store.delete, job_id)
+        await run_io(self._blobs.delete_job, job_id)
         self._signals.forget(job_id)
-        return record, load_transcript(delivery.result)
 
     async def cancel(self, job_id: str, owner: str | None) -> None:
         """Cancel a queued job and delete its files; processing jobs cannot be cancelled."""
         record = await self._owned(job_id, owner)
-        if not await asyncio.to_thread(self._store.cancel, job_id):
+        if not await run_io(self._store.cancel, job_id):
             current = await self._owned(job_id, owner)
             raise Conflict(f"Job '{job_id}' is {current.status.value.lower()}; cannot cancel.")
-        await asyncio.to_thread(self._blobs.delete_job, record.id)
+        await run_io(self._blobs.delete_job, record.id)
         metrics.job_outcome("cancelled")
         self._signals.notify_finished(job_id)
 
@@ -204,7 +207,7 @@ class JobService:
         with contextlib.suppress(WhisperXApiError):
             record = await self.wait(job_id, owner, None)
             if record.status is JobStatus.COMPLETED:
-                await self.take_result(job_id, owner)
+                await self.release_result(job_id)
                 log.info("job %s: result discarded; its client had gone", job_id)
 
     def _detach(self, work: Coroutine[Any, Any, None]) -> None:
@@ -218,29 +221,30 @@ class JobService:
         timeout: float | None,
         disconnected: Disconnected | None = None,
     ) -> tuple[JobRecord, Transcript]:
-        """Wait for a just-submitted job and hand back its transcript (sync requests)."""
+        """Wait for a just-submitted job and hand back its transcript (sync requests); the
+        caller releases it once sent."""
         owner = record.spec.owner
         finished = await self.wait(record.id, owner, timeout, disconnected)
         if finished.status is not JobStatus.COMPLETED:
             raise _not_ready(finished)
-        return await self.take_result(record.id, owner)
+        return await self.read_result(record.id, owner)
 
     async def counts(self) -> QueueCounts:
         """Queued and processing jobs right now."""
-        counts = await asyncio.to_thread(self._store.counts)
+        counts = await run_io(self._store.counts)
         return QueueCounts(counts[JobStatus.QUEUED], counts[JobStatus.PROCESSING])
 
     async def sweep_expired(self, older_than_seconds: float) -> list[str]:
-        """Delete jobs (and files) created longer ago than the retention; never processing ones."""
-        ids = await asyncio.to_thread(self._store.expired, time.time() - older_than_seconds)
-        deleted = [job_id for job_id in ids if await asyncio.to_thread(self._store.delete, job_id)]
+        """Delete jobs (and files) unchanged for longer than the retention; never processing."""
+        ids = await run_io(self._store.expired, time.time() - older_than_seconds)
+        deleted = [job_id for job_id in ids if await run_io(self._store.delete, job_id)]
         for job_id in deleted:
-            await asyncio.to_thread(self._blobs.delete_job, job_id)
+            await run_io(self._blobs.delete_job, job_id)
             self._signals.forget(job_id)
         return deleted
 
     async def _owned(self, job_id: str, owner: str | None) -> JobRecord:
-        record = await asyncio.to_thread(self._store.get, job_id)
+        record = await run_io(self._store.get, job_id)
         if record is None or (owner is not None and record.spec.owner != owner):
             raise NotFound(f"No job with id '{job_id}'.")
         return record

@@ -1,4 +1,4 @@
-"""The SQLite job store: WAL mode, claims under `BEGIN IMMEDIATE`, results deleted on delivery."""
+"""The SQLite job store: WAL mode, claims under `BEGIN IMMEDIATE`, results read then deleted."""
 
 from __future__ import annotations
 
@@ -177,6 +177,17 @@ class SqliteJobStore:
             job_id, JobStatus.CANCELLED, "progress = NULL", (), JobStatus.QUEUED, now
         )
 
+    def read_result(self, job_id: str) -> Delivery | None:
+        """The job and, once completed, its result; nothing is deleted (see `delete`)."""
+        with self._tx() as db:
+            row = db.execute(
+                f"SELECT {_COLUMNS}, result FROM jobs WHERE id = ?", (job_id,)
+            ).fetchone()
+        if row is None:
+            return None
+        record = _record(row[:-1])
+        return Delivery(record, row[-1] if record.status is JobStatus.COMPLETED else None)
+
     def take_result(self, job_id: str) -> Delivery | None:
         """Return a completed job's result and delete the job in the same transaction."""
         with self._tx(immediate=True) as db:
@@ -201,10 +212,12 @@ class SqliteJobStore:
         return [_record(row) for row in rows]
 
     def expired(self, before: float) -> list[str]:
-        """Jobs created before `before` that are not processing and owe no webhook."""
+        """Jobs last changed before `before` (finished, or created if never finished) that are
+        not processing and owe no webhook: a job that just finished keeps its full retention."""
         with self._tx() as db:
             rows = db.execute(
-                "SELECT id FROM jobs WHERE created_at < ? AND status != ? AND id NOT IN "
+                "SELECT id FROM jobs WHERE COALESCE(finished_at, created_at) < ? "
+                "AND status != ? AND id NOT IN "
                 "(SELECT job_id FROM webhooks WHERE due IS NOT NULL)",
                 (before, JobStatus.PROCESSING.value),
             ).fetchall()

@@ -29,6 +29,7 @@ from whisperx_api import net_guard
 from whisperx_api.config import Settings
 from whisperx_api.domain.webhook import WebhookState
 from whisperx_api.errors import InvalidRequest, WebhooksDisabled
+from whisperx_api.executors import run_io
 
 log = logging.getLogger(__name__)
 
@@ -162,7 +163,7 @@ class WebhookDeliverer:
     async def _loop(self) -> None:
         while True:
             try:
-                claimed = await asyncio.to_thread(
+                claimed = await run_io(
                     self._outbox.claim_due_webhooks, self._token, self._policy.lease_seconds
                 )
                 await self._attempt_all(claimed)
@@ -186,7 +187,7 @@ class WebhookDeliverer:
         after = state.after_attempt(
             status, time.time(), policy.max_attempts, policy.backoff_seconds
         )
-        recorded = await asyncio.to_thread(self._outbox.settle_webhook, job_id, self._token, after)
+        recorded = await run_io(self._outbox.settle_webhook, job_id, self._token, after)
         outcome = "delivered" if after.delivered else "gave up" if after.gave_up else "will retry"
         log.info(
             "job %s: webhook attempt %d answered %s; %s%s",

@@ -10,6 +10,7 @@ import threading
 from whisperx_api import metrics
 from whisperx_api.domain.job import JobRecord
 from whisperx_api.errors import WorkerLost
+from whisperx_api.executors import pipeline_pool, run_in, run_io
 from whisperx_api.jobs.messages import dump_transcript
 from whisperx_api.jobs.progress import ThrottledProgress
 from whisperx_api.jobs.retry import Action, Verdict, settle
@@ -46,13 +47,14 @@ class WorkerPool:
         self._tasks: list[asyncio.Task[None]] = []
         self._stopping = False
         self._abort = threading.Event()
+        self._pipeline = pipeline_pool(size)  # pipeline calls only: store calls use `run_io`
 
     async def start(self) -> None:
         """Settle the jobs a previous run left processing, then start the workers."""
-        interrupted = await asyncio.to_thread(self._store.interrupted)
+        interrupted = await run_io(self._store.interrupted)
         for job in interrupted:
             verdict = settle(WorkerLost(), job.attempts, self._max_attempts)
-            await asyncio.to_thread(self._carry_out, job, verdict)
+            await run_io(self._carry_out, job, verdict)
         if interrupted:
             log.info("recovered %d interrupted job(s)", len(interrupted))
         self._tasks = [
@@ -69,10 +71,11 @@ class WorkerPool:
         if pending:
             self._abort.set()
             await asyncio.wait(pending)
+        self._pipeline.shutdown(wait=False)
 
     async def _loop(self) -> None:
         while not self._stopping:
-            job = await asyncio.to_thread(self._store.claim_next)
+            job = await run_io(self._store.claim_next)
             if job is None:
                 await self._idle()
                 continue
@@ -94,13 +97,15 @@ class WorkerPool:
         audio = self._blobs.audio_path(job.id)
         with metrics.job_running() as timer:
             try:
-                transcript = await asyncio.to_thread(self._runner.run, audio, job.spec.options, ctx)
+                transcript = await run_in(
+                    self._pipeline, self._runner.run, audio, job.spec.options, ctx
+                )
             except BaseException as exc:
-                await asyncio.to_thread(self._settle_failure, job, exc)
+                await run_io(self._settle_failure, job, exc)
                 if not isinstance(exc, Exception):
                     raise
             else:
-                await asyncio.to_thread(self._store.complete, job.id, dump_transcript(transcript))
+                await run_io(self._store.complete, job.id, dump_transcript(transcript))
                 self._blobs.delete_job(job.id)
                 timer.completed(transcript.duration)
                 log.info("job %s: completed", job.id)

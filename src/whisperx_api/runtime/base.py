@@ -63,8 +63,16 @@ class Runtime:
         self.store.close()
 
     async def _sweep_forever(self) -> None:
+        """Sweep on every interval; a failed sweep (storage down, a bad record) is logged and
+        the next one runs as planned, so retention never silently stops."""
         while True:
-            deleted = await self.jobs.sweep_expired(self.retention_seconds)
-            if deleted:
-                log.info("retention sweep deleted %d job(s)", len(deleted))
+            try:
+                deleted = await self.jobs.sweep_expired(self.retention_seconds)
+            except Exception:
+                log.exception(
+                    "retention sweep failed; retrying in %g s", self.cleanup_interval_seconds
+                )
+            else:
+                if deleted:
+                    log.info("retention sweep deleted %d job(s)", len(deleted))
             await asyncio.sleep(self.cleanup_interval_seconds)

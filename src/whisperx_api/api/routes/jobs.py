@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -9,6 +10,7 @@ from fastapi.responses import JSONResponse, Response
 
 from whisperx_api.api.audio_source import audio_source
 from whisperx_api.api.cors import ALLOWED_HEADERS, MAX_AGE_SECONDS
+from whisperx_api.api.delivery import DeliveredResponse
 from whisperx_api.api.deps import ClientDep, RuntimeDep
 from whisperx_api.api.forms import read_form
 from whisperx_api.api.openapi import error_responses, form_body, transcript_responses
@@ -67,7 +69,8 @@ async def submit_transcription(
     done, transcript = await runtime.jobs.wait_for_result(
         record, runtime.sync_timeout, request.is_disconnected
     )
-    return transcript_response(transcript, done.spec)
+    response = transcript_response(transcript, done.spec)
+    return DeliveredResponse(response, partial(runtime.jobs.release_result, done.id))
 
 
 @router.get(
@@ -107,9 +110,10 @@ async def job_status(job_id: str, runtime: RuntimeDep, client: ClientDep) -> Job
     },
 )
 async def job_result(job_id: str, runtime: RuntimeDep, client: ClientDep) -> Response:
-    """The transcript in the job's format; the job and its files are deleted as it is sent."""
-    record, transcript = await runtime.jobs.take_result(job_id, client.owner)
-    return transcript_response(transcript, record.spec)
+    """The transcript in the job's format; the job and its files are deleted once it is sent."""
+    record, transcript = await runtime.jobs.read_result(job_id, client.owner)
+    response = transcript_response(transcript, record.spec)
+    return DeliveredResponse(response, partial(runtime.jobs.release_result, record.id))
 
 
 @router.delete(

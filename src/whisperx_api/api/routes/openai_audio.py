@@ -3,10 +3,13 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
 from whisperx_api.api.audio_source import audio_source
+from whisperx_api.api.delivery import DeliveredResponse
 from whisperx_api.api.deps import ClientDep, RuntimeDep
 from whisperx_api.api.forms import read_form
 from whisperx_api.api.openapi import error_responses, form_body, transcript_responses
@@ -68,4 +71,5 @@ async def _submit_and_answer(
     done, transcript = await runtime.jobs.wait_for_result(
         record, runtime.sync_timeout, request.is_disconnected
     )
-    return transcript_response(transcript, done.spec)
+    response = transcript_response(transcript, done.spec)
+    return DeliveredResponse(response, partial(runtime.jobs.release_result, done.id))
