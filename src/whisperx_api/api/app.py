@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Scope
 
 from whisperx_api import __version__
 from whisperx_api.api.auth import KeyRing
@@ -17,6 +16,7 @@ from whisperx_api.api.docs import install_docs
 from whisperx_api.api.errors import install_error_handlers
 from whisperx_api.api.http_metrics import HttpMetrics
 from whisperx_api.api.limits import BodySizeLimit
+from whisperx_api.api.observe import ResponseObserver
 from whisperx_api.api.openapi import install_openapi
 from whisperx_api.api.routes import health, jobs, metrics, models, openai_audio
 from whisperx_api.api.routes.web import mount_web
@@ -97,39 +97,16 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         await runtime.stop()
 
 
-class AccessLog:
-    """One log line per request, with the client's name (never its key).
+class AccessLog(ResponseObserver):
+    """One log line per request, with the client's name (never its key)."""
 
-    A pure ASGI middleware: Starlette's `BaseHTTPMiddleware` would hide client disconnects
-    from `Request.is_disconnected()`, and sync waits rely on those to cancel queued jobs.
-    """
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        started = time.perf_counter()
-        status = 0
-
-        async def tracking_send(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
-        try:
-            await self.app(scope, receive, tracking_send)
-        finally:
-            client = scope.get("state", {}).get("client_name", "-")
-            elapsed_ms = (time.perf_counter() - started) * 1000
-            log.info(
-                "%s %s %d %.0fms client=%s",
-                scope["method"],
-                scope["path"],
-                status,
-                elapsed_ms,
-                client,
-            )
+    def observe(self, scope: Scope, status: int, seconds: float) -> None:
+        client = scope.get("state", {}).get("client_name", "-")
+        log.info(
+            "%s %s %d %.0fms client=%s",
+            scope["method"],
+            scope["path"],
+            status,
+            seconds * 1000,
+            client,
+        )

@@ -7,45 +7,26 @@ cannot grow the series.
 
 from __future__ import annotations
 
-import time
-
 from starlette.routing import BaseRoute
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Scope
 
 from whisperx_api import metrics
+from whisperx_api.api.observe import ResponseObserver
 
 UNMATCHED = "<unmatched>"
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
 
-class HttpMetrics:
+class HttpMetrics(ResponseObserver):
     """Request counter and latency histogram per method, route template and status."""
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
+    unanswered_status = 500  # what the client gets when the app raised
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        started = time.perf_counter()
-        status = 500
-
-        async def tracking_send(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
-        try:
-            await self.app(scope, receive, tracking_send)
-        finally:
-            route = route_template(scope)
-            method = scope["method"] if scope["method"] in METHODS else "OTHER"
-            metrics.HTTP_REQUESTS.labels(method=method, route=route, status=str(status)).inc()
-            metrics.HTTP_SECONDS.labels(method=method, route=route).observe(
-                time.perf_counter() - started
-            )
+    def observe(self, scope: Scope, status: int, seconds: float) -> None:
+        route = route_template(scope)
+        method = scope["method"] if scope["method"] in METHODS else "OTHER"
+        metrics.HTTP_REQUESTS.labels(method=method, route=route, status=str(status)).inc()
+        metrics.HTTP_SECONDS.labels(method=method, route=route).observe(seconds)
 
 
 def route_template(scope: Scope) -> str:

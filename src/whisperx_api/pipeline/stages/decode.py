@@ -26,7 +26,7 @@ def decode_audio(path: Path, max_seconds: float) -> DecodedAudio:
     try:
         with av.open(str(path), metadata_errors="ignore") as container:
             samples = _collect(container, max_seconds)
-            declared = _declared_seconds(container)
+            declared = declared_container_seconds(container)
             is_wav = container.format.name == "wav"
     except av.error.FFmpegError as exc:
         raise InvalidAudio("The uploaded file is not audio this server can decode.") from exc
@@ -69,7 +69,8 @@ def _as_mono(frame: av.AudioFrame) -> npt.NDArray[np.float32]:
     return np.asarray(frame.to_ndarray(), dtype=np.float32).reshape(-1)
 
 
-def _declared_seconds(container: av.container.InputContainer) -> float | None:
+def declared_container_seconds(container: av.container.InputContainer) -> float | None:
+    """The first audio stream's duration as the container states it; None when unknown."""
     stream = container.streams.audio[0]
     if stream.duration is not None and stream.time_base is not None:
         return float(stream.duration * stream.time_base)

@@ -6,6 +6,8 @@ from typing import BinaryIO
 
 import av
 
+from whisperx_api.pipeline.stages.decode import declared_container_seconds
+
 
 def declared_seconds(source: BinaryIO) -> float | None:
     """The first audio stream's duration as the container states it; None when unknown.
@@ -17,12 +19,7 @@ def declared_seconds(source: BinaryIO) -> float | None:
         with av.open(source, mode="r", metadata_errors="ignore") as container:
             if not container.streams.audio:
                 return None
-            stream = container.streams.audio[0]
-            if stream.duration is not None and stream.time_base is not None:
-                return float(stream.duration * stream.time_base)
-            if container.duration is not None:
-                return float(container.duration) / av.time_base
-            return None
+            return declared_container_seconds(container)
     except av.error.FFmpegError:
         return None  # not audio: the probe at submit answers that with its own error
     finally:
