@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from tests.s3_server import s3_endpoint
-from tests.webhook_outbox_cases import CASES, LEASE, Harness, finished_job
+from tests.webhook_outbox_cases import CASES, LEASE, Harness, finished_job, ids, spec
 from whisperx_api.config import S3Settings
 
 pytest.importorskip("boto3")
@@ -67,6 +67,22 @@ def test_settled_webhooks_leave_no_marker_and_no_kept_tombstone(
     assert h.outbox.settle_webhook("kept", "a", state.after_attempt(200, time.time(), 8, 5.0))
     assert list(list_keys(client, bucket, "webhooks/")) == []
     assert list(list_keys(client, bucket, "jobs/")) == []
+
+
+def test_a_round_between_the_marker_and_the_ending_record_keeps_the_marker(
+    new_client: Callable[[], S3Client], bucket: str
+) -> None:
+    """The marker goes in just before the record that ends the job: a delivery round that reads
+    in between sees a job still processing, and must not take the marker away."""
+    client = new_client()
+    h = harness(client, bucket)
+    h.store.insert("racing", spec())
+    h.start("racing")
+    client.put_object(Bucket=bucket, Key="webhooks/racing", Body=b"")  # the ending's first step
+    assert h.outbox.claim_due_webhooks("a", LEASE, time.time()) == []
+    assert list(list_keys(client, bucket, "webhooks/")) == ["webhooks/racing"]
+    assert h.store.complete("racing", '{"v": 1}')  # the ending's second step
+    assert ids(h.outbox.claim_due_webhooks("a", LEASE, time.time())) == ["racing"]
 
 
 def test_racing_replicas_claim_each_attempt_exactly_once(

@@ -435,10 +435,11 @@ class S3JobStore:
         for key in list(list_keys(self._client, self._bucket, prefix)):
             job_id = key.removeprefix(prefix)
             stored = self._fetch(job_id)
-            hook = None if stored is None else stored.entry.record.webhook
-            if stored is None or hook is None or not hook.pending:
+            if stored is None or _webhook_settled(stored.entry):
                 self._forget_webhook(job_id, stored)
-            elif hook.due(at):
+                continue
+            hook = stored.entry.record.webhook
+            if hook is not None and hook.due(at):  # None: the job's ending is still being written
                 found.append(job_id)
         return found
 
@@ -671,6 +672,16 @@ def _finished(entry: _Entry, status: JobStatus, at: float, **changes: Any) -> _E
 
 def _last_change(record: JobRecord) -> float:
     return record.created_at if record.finished_at is None else record.finished_at
+
+
+def _webhook_settled(entry: _Entry) -> bool:
+    """Nothing more to send: no webhook asked for, or delivered, or given up. A job that asked
+    for one but has not ended yet is not settled: its marker is written just before the record
+    that ends it, so a round reading between the two must keep the marker."""
+    hook = entry.record.webhook
+    if hook is None:
+        return entry.record.spec.webhook_url is None
+    return not hook.pending
 
 
 def _owes_webhook(entry: _Entry) -> bool:
