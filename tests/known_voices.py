@@ -3,6 +3,9 @@ turn of each voice, and how much of the other speech time a labelling gets right
 
 from __future__ import annotations
 
+import base64
+import io
+import wave
 from collections import defaultdict
 from dataclasses import dataclass
 
@@ -81,3 +84,14 @@ def correctly_named(result: Diarization, turns: list[Turn], excluded: list[Turn]
 def named_time(result: Diarization, name: str) -> float:
     """Seconds of hypothesis turns labelled `name`."""
     return sum(t.duration for t in result.turns if t.speaker == name)
+
+
+def wav_data_url(samples: npt.NDArray[np.float32]) -> str:
+    """16 kHz mono PCM16 WAV of `samples`, as a `data:audio/wav;base64,...` URL."""
+    buffer = io.BytesIO()
+    with wave.open(buffer, "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(SAMPLE_RATE)
+        out.writeframes((np.clip(samples, -1, 1) * 32767).astype("<i2").tobytes())
+    return "data:audio/wav;base64," + base64.b64encode(buffer.getvalue()).decode()

@@ -4,13 +4,9 @@ stored spec."""
 
 from __future__ import annotations
 
-import base64
-import io
-import wave
 from collections.abc import Iterator
 from typing import Any
 
-import numpy as np
 import pytest
 
 pytest.importorskip("aiokafka")
@@ -20,7 +16,7 @@ from tests.audio import DATA
 from tests.distributed_stack import KEY, Stack, deployed
 from tests.job_client import api_client, wait_for
 from tests.kafka_broker import kafka_bootstrap
-from tests.known_voices import audio, correctly_named, cut, reference_turns, truth
+from tests.known_voices import audio, correctly_named, cut, reference_turns, truth, wav_data_url
 from tests.s3_server import s3_endpoint
 from tests.url_server import Routes, serving
 from tests.wer import normalized_wer
@@ -63,16 +59,6 @@ def test_audio_url_is_downloaded_by_the_api_replica(stack: Stack) -> None:
     assert routes.hits == ["/speech.flac"]
 
 
-def data_url(samples: np.ndarray) -> str:
-    buffer = io.BytesIO()
-    with wave.open(buffer, "wb") as out:
-        out.setnchannels(1)
-        out.setsampwidth(2)
-        out.setframerate(16_000)
-        out.writeframes((np.clip(samples, -1, 1) * 32767).astype("<i2").tobytes())
-    return "data:audio/wav;base64," + base64.b64encode(buffer.getvalue()).decode()
-
-
 def test_known_speakers_reach_the_worker(stack: Stack) -> None:
     source, turns = audio("conv2"), truth("conv2")
     refs = reference_turns(turns)
@@ -82,7 +68,7 @@ def test_known_speakers_reach_the_worker(stack: Stack) -> None:
         "response_format": "diarized_json",
         "async": "true",
         "known_speaker_names[]": names,
-        "known_speaker_references[]": [data_url(cut(source, refs[n])) for n in names],
+        "known_speaker_references[]": [wav_data_url(cut(source, refs[n])) for n in names],
     }
     with api_client(stack.apis[0], KEY) as client, (DATA / "conv2.flac").open("rb") as f:
         accepted = client.post(

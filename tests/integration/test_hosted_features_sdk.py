@@ -4,19 +4,15 @@ known speakers through `extra_body`, and `audio_url` served by a local HTTP serv
 
 from __future__ import annotations
 
-import base64
-import io
 import math
-import wave
 from collections.abc import Iterator
 
 import httpx
-import numpy as np
 import pytest
 from openai import OpenAI
 
 from tests.audio import DATA
-from tests.known_voices import audio, cut, reference_turns, truth
+from tests.known_voices import audio, cut, reference_turns, truth, wav_data_url
 from tests.server import ServerProcess, serving
 from tests.url_server import Routes
 from tests.url_server import serving as serving_files
@@ -80,16 +76,6 @@ def test_sdk_chunking_strategy_is_accepted(client: OpenAI) -> None:
             },
         )
     assert normalized_wer(reference("en_recorded"), result.text) <= 0.10
-
-
-def wav_data_url(samples: np.ndarray) -> str:
-    buffer = io.BytesIO()
-    with wave.open(buffer, "wb") as out:
-        out.setnchannels(1)
-        out.setsampwidth(2)
-        out.setframerate(16_000)
-        out.writeframes((np.clip(samples, -1, 1) * 32767).astype("<i2").tobytes())
-    return "data:audio/wav;base64," + base64.b64encode(buffer.getvalue()).decode()
 
 
 def test_sdk_known_speakers_through_extra_body(client: OpenAI) -> None:
