@@ -26,7 +26,7 @@ from whisperx_api.jobs.webhooks import SharedOutbox
 from whisperx_api.pipeline.registry import BackendRegistry, default_registry, model_catalog
 from whisperx_api.pipeline.runner import PipelineRunner
 from whisperx_api.runtime.base import Runtime
-from whisperx_api.runtime.embedded import build_runner, build_webhooks
+from whisperx_api.runtime.embedded import build_runner, build_webhooks, configured_sealer
 from whisperx_api.storage.local import LocalBlobStore
 
 if TYPE_CHECKING:
@@ -48,6 +48,7 @@ def build_distributed_api(settings: Settings, registry: BackendRegistry | None =
         settings.limits.max_audio_seconds,
         aligner=RemoteStage("language"),
         diarizer=RemoteStage("model"),
+        sealer=configured_sealer(settings),  # none: a worker elsewhere could not open a token
     )
     dispatch = KafkaDispatch(
         KafkaJobProducer.from_settings(settings.kafka, client_id="whisperx-api"),
