@@ -381,4 +381,5 @@ _REBUILT: dict[str | None, Callable[[str], WhisperXApiError]] = {
     InvalidAudio.code: InvalidAudio,
     AudioTooLong.code: AudioTooLong,
     ModelNotFound.code: ModelNotFound,
+    TokenUnavailable.code: lambda _message: TokenUnavailable(),  # keeps its param
 }
