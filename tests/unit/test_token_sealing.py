@@ -8,8 +8,9 @@ import pytest
 
 from tests.audio import tone_wav
 from tests.fakes import FakeDiarizer, FakeTranscriber
+from whisperx_api.config import load_settings
 from whisperx_api.domain.options import TranscriptionOptions
-from whisperx_api.errors import TokenUnavailable, UnsupportedParameter
+from whisperx_api.errors import ConfigError, TokenUnavailable, UnsupportedParameter
 from whisperx_api.pipeline.runner import PipelineRunner
 from whisperx_api.pipeline.sealing import SEALED_PREFIX, TokenSealer, open_token
 from whisperx_api.pipeline.stage import StageContext
@@ -78,3 +79,12 @@ def test_the_diarizer_gets_the_opened_token(tmp_path: Path) -> None:
     restarted = PipelineRunner(FakeTranscriber(), 600.0, diarizer=FakeDiarizer())
     with pytest.raises(TokenUnavailable):
         restarted.run(tone_wav(tmp_path / "a.wav", 2.0), stored, StageContext())
+
+
+def test_secrets_key_comes_from_the_environment_and_must_be_long(tmp_path: Path) -> None:
+    loaded = load_settings(environ={"SECRETS__KEY": SECRET}, cwd=tmp_path)
+    assert loaded.secrets.key is not None
+    assert loaded.secrets.key.get_secret_value() == SECRET
+    assert load_settings(environ={"SECRETS__KEY": ""}, cwd=tmp_path).secrets.key is None
+    with pytest.raises(ConfigError, match="SECRETS__KEY"):
+        load_settings(environ={"SECRETS__KEY": "too-short"}, cwd=tmp_path)
