@@ -331,7 +331,7 @@ async def test_the_data_directory_and_its_files_are_private(
     data = settings.jobs.data_dir
     data.mkdir()
     os.chmod(data, 0o755)  # noqa: S103 - as an operator might have created it
-    async with running(fake_app(settings, FakeTranscriber(delay=2.0))) as client:
+    async with running(fake_app(settings, FakeTranscriber(delay=5.0))) as client:
         job_id = await submit(client, tone_bytes(tmp_path, 1.0))
         await wait_status(client, job_id, "Processing")
         seen = {p: p.stat().st_mode for p in [data, *data.rglob("*")]}
