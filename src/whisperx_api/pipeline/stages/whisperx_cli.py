@@ -416,11 +416,13 @@ def _read_json(path: Path) -> Any:
     except FileNotFoundError:
         raise BackendError(f"The whisperx command wrote no JSON output ({path.name})") from None
     except (OSError, UnicodeDecodeError) as exc:
-        raise BackendError(f"The whisperx JSON output could not be read: {exc}") from exc
+        log.error("the whisperx JSON output could not be read: %s", exc)
+        raise BackendError("The whisperx JSON output could not be read.") from exc
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
-        raise BackendError(f"The whisperx JSON output is not valid JSON: {exc}") from exc
+        log.error("the whisperx JSON output is not valid JSON: %s", exc)
+        raise BackendError("The whisperx JSON output is not valid JSON.") from exc
 
 
 def parse_result(data: Any, options: TranscriptionOptions, duration: float) -> Transcript:
