@@ -107,6 +107,9 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
         port=server.port,
         timeout_keep_alive=int(server.keepalive),
         log_level=settings.log_level,
+        # Live-session events up to REALTIME__MAX_EVENT_BYTES are read and answered; up to
+        # twice that they are read and refused with an error event; past it, the socket closes.
+        ws_max_size=2 * settings.realtime.max_event_bytes,
     )
     return 0
 
