@@ -44,13 +44,18 @@ def serve_in_thread(app: Any, **config: Any) -> Iterator[str]:
         thread.join(DEADLINE)
 
 
-def open_session(url: str, key: str | None = None, **kwargs: Any) -> Any:
-    """`websockets.connect` with the key as a bearer header."""
-    headers = {"Authorization": f"Bearer {key}"} if key else {}
+def open_session(
+    url: str, key: str | None = None, headers: dict[str, str] | None = None, **kwargs: Any
+) -> Any:
+    """`websockets.connect` with the key as a bearer header (or `headers` as given)."""
+    if headers is None:
+        headers = {"Authorization": f"Bearer {key}"} if key else {}
     return connect(url, additional_headers=headers, max_size=None, **kwargs)
 
 
-async def next_event(ws: ClientConnection, *types: str, deadline: float = DEADLINE) -> dict[str, Any]:
+async def next_event(
+    ws: ClientConnection, *types: str, deadline: float = DEADLINE
+) -> dict[str, Any]:
     """The next event of one of `types` (others are skipped), within `deadline` seconds."""
     async with asyncio.timeout(deadline):
         while True:

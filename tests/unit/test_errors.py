@@ -107,7 +107,13 @@ HTTP_ANSWERS: list[tuple[e.WhisperXApiError, int, str, str | None, str | None]] 
     (e.WebhooksDisabled("x"), 400, "invalid_request_error", "webhooks_disabled", None),
     (e.JobRejected("x", "not_found"), 400, "invalid_request_error", "not_found", None),
     (e.InvalidEvent("x"), 400, "invalid_request_error", "invalid_event", None),
-    (e.UnknownEventType("x", param="type"), 400, "invalid_request_error", "unknown_event_type", "type"),
+    (
+        e.UnknownEventType("x", param="type"),
+        400,
+        "invalid_request_error",
+        "unknown_event_type",
+        "type",
+    ),
     (e.EventTooLarge("x"), 400, "invalid_request_error", "event_too_large", None),
     (e.InvalidBase64("x", param="audio"), 400, "invalid_request_error", "invalid_base64", "audio"),
     (

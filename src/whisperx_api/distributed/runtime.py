@@ -30,8 +30,8 @@ from whisperx_api.pipeline.registry import (
     transcription_backend_name,
 )
 from whisperx_api.pipeline.runner import PipelineRunner
-from whisperx_api.runtime.base import Runtime
 from whisperx_api.realtime.engine import LiveEngine
+from whisperx_api.runtime.base import Runtime
 from whisperx_api.runtime.embedded import build_live, build_runner, build_webhooks
 from whisperx_api.storage.local import LocalBlobStore
 

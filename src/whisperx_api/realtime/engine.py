@@ -88,7 +88,7 @@ class LiveEngine:
         )
 
     def close(self) -> None:
-        """Stop taking decodes (one running finishes in its thread); release a backend of its own."""
+        """Stop taking decodes (one running finishes in its thread); release an own backend."""
         self._pool.shutdown(wait=False, cancel_futures=True)
         if self._owns_transcriber:
             self.transcriber.close()

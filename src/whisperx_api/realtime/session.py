@@ -3,7 +3,8 @@ events out.
 
 Client events are handled one at a time, in order. Decodes run in a separate task, at most one
 at a time per session: the final decode of committed turns first, in order, then a partial
-decode of the turn still being spoken whenever it has grown by `partial_interval_seconds`.
+decode of the turn still being spoken whenever it has grown by `partial_interval_seconds` (not
+while the VAD counts what may be its closing silence: its final decode must not wait on one).
 Every error is an `error` event in OpenAI's shape; only the idle timeout ends the session.
 """
 
@@ -46,7 +47,7 @@ from whisperx_api.realtime.turns import Edge, TurnDetector, ms_to_samples
 log = logging.getLogger(__name__)
 
 MIN_COMMIT_MS = 100  # OpenAI refuses to commit less than this
-FIRST_PARTIAL_SECONDS = 1.0  # a turn's first partial decode waits for this much audio
+FIRST_PARTIAL_SECONDS = 0.8  # a turn's first partial decode waits for this much audio
 CLOSE_NORMAL = 1000
 _MODEL_PARAM = "session.audio.input.transcription.model"
 
@@ -279,7 +280,9 @@ class LiveSession:
             return
         if self._turn is not None:
             await self._emit(
-                "input_audio_buffer.speech_stopped", audio_end_ms=_ms(at), item_id=self._turn.item_id
+                "input_audio_buffer.speech_stopped",
+                audio_end_ms=_ms(at),
+                item_id=self._turn.item_id,
             )
             await self._commit_turn(at)
 
@@ -347,11 +350,14 @@ class LiveSession:
 
     def _due_partial(self) -> tuple[str, npt.NDArray[np.float32]] | None:
         turn = self._turn
-        if turn is None:
-            return None
+        if turn is None or (self._detector is not None and self._detector.hearing_silence):
+            return None  # (a turn that may be ending: its final decode must not wait on this)
         length = self._tail.end - turn.start
         interval = ms_to_samples(self._settings.partial_interval_seconds * 1000)
-        if length < ms_to_samples(FIRST_PARTIAL_SECONDS * 1000) or length - turn.partial_at < interval:
+        if (
+            length < ms_to_samples(FIRST_PARTIAL_SECONDS * 1000)
+            or length - turn.partial_at < interval
+        ):
             return None
         turn.partial_at = length
         return turn.item_id, self._tail.slice(turn.start, self._tail.end)
@@ -362,9 +368,9 @@ class LiveSession:
         except WhisperXApiError:
             log.warning("a partial decode failed; the final one will tell", exc_info=True)
             return
-        if self._turn is None or self._turn.item_id != item_id:
-            if not self._is_committed(item_id):
-                return  # cleared meanwhile
+        still_open = self._turn is not None and self._turn.item_id == item_id
+        if not still_open and not self._is_committed(item_id):
+            return  # cleared meanwhile
         delta = self._decoding.captions.setdefault(item_id, Captions()).partial(text)
         if delta:
             await self._delta(item_id, delta)

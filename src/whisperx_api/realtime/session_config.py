@@ -47,7 +47,7 @@ class SessionConfig:
 
     model: str  # as the client named it (reported back); "" = the server's default
     rate: int = 24_000
-    turn_detection: ServerVad | None = ServerVad()  # noqa: RUF009 - frozen, so shared safely
+    turn_detection: ServerVad | None = ServerVad()
     language: str | None = None
     prompt: str = ""
 
@@ -180,9 +180,7 @@ def _string(value: object, param: str) -> str:
     return value
 
 
-def _number(
-    value: object, param: str, low: float, high: float, *, integer: bool = False
-) -> float:
+def _number(value: object, param: str, low: float, high: float, *, integer: bool = False) -> float:
     kind = "an integer" if integer else "a number"
     problem = InvalidValue(f"'{param}' must be {kind} from {low:g} to {high:g}.", param=param)
     if isinstance(value, bool) or not isinstance(value, int | float):

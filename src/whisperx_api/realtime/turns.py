@@ -28,7 +28,7 @@ class Edge:
 
 def ms_to_samples(ms: float) -> int:
     """Milliseconds as 16 kHz samples."""
-    return int(round(ms * SAMPLE_RATE / 1000))
+    return round(ms * SAMPLE_RATE / 1000)
 
 
 class TurnDetector:
@@ -48,6 +48,11 @@ class TurnDetector:
     def window(self) -> int:
         """Samples per probability."""
         return self._window
+
+    @property
+    def hearing_silence(self) -> bool:
+        """True while a turn's closing silence is being counted: it may be about to end."""
+        return self._silence_from is not None
 
     def feed(self, probabilities: list[float]) -> list[Edge]:
         """The edges found in the next windows."""

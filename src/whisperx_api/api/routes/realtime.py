@@ -4,6 +4,7 @@ error envelope); everything after it is an event, errors included."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 from typing import Any
@@ -51,10 +52,8 @@ async def realtime(websocket: WebSocket) -> None:
     websocket.state.client_name = client.name
     offered = websocket.scope.get("subprotocols", [])
     await websocket.accept(subprotocol=SUBPROTOCOL if SUBPROTOCOL in offered else None)
-    try:
+    with contextlib.suppress(WebSocketDisconnect):
         await _serve(websocket)
-    except WebSocketDisconnect:
-        pass
 
 
 async def _serve(websocket: WebSocket) -> None:
@@ -133,5 +132,3 @@ class _Socket:
 
     async def close(self, code: int, reason: str) -> None:
         await self._websocket.close(code, reason)
-
-
