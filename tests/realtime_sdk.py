@@ -36,6 +36,7 @@ class Streamed:
     turns: dict[str, Turn] = field(default_factory=dict)
     errors: list[Any] = field(default_factory=list)
     types: list[str] = field(default_factory=list)
+    speaking: asyncio.Event = field(default_factory=asyncio.Event)
 
     def text(self) -> str:
         done = [t for t in self.turns.values() if t.transcript is not None]
@@ -51,12 +52,14 @@ async def stream_file(
     language: str | None = "en",
     trailing_silence: float = 1.5,
     deadline: float = 300.0,
+    speaking: asyncio.Event | None = None,
 ) -> Streamed:
     """Send `path` as 100 ms appends at `speed` x real time; collect events until every turn
-    that started has completed (or `deadline` seconds pass)."""
+    that started has completed (or `deadline` seconds pass). `speaking` is set at the first
+    speech_started."""
     client = AsyncOpenAI(api_key=key, base_url=f"{base_url}/v1", max_retries=0)
     pcm = pcm16(path, RATE) + silence(trailing_silence, RATE)
-    result = Streamed()
+    result = Streamed(speaking=speaking or asyncio.Event())
     async with client.realtime.connect(extra_query={"intent": "transcription"}) as conn:
         await conn.session.update(
             session={
@@ -112,6 +115,7 @@ async def _receive(conn: Any, result: Streamed, clock: _Clock, sender: asyncio.T
             pass
         elif event.type == "input_audio_buffer.speech_started":
             turn.start_ms = event.audio_start_ms
+            result.speaking.set()
         elif event.type == "input_audio_buffer.speech_stopped":
             turn.end_ms = event.audio_end_ms
         elif event.type == "conversation.item.input_audio_transcription.delta":
