@@ -46,9 +46,7 @@ def client(server: ServerProcess) -> OpenAI:
 def batch_text(client: OpenAI) -> str:
     """The same call transcribed as a file, by the same server and model."""
     with CALL.open("rb") as audio:
-        return client.audio.transcriptions.create(
-            model="whisper-1", file=audio, language="en"
-        ).text
+        return client.audio.transcriptions.create(model="whisper-1", file=audio, language="en").text
 
 
 def check_session(streamed: Streamed, batch_text: str) -> None:
@@ -70,7 +68,8 @@ def test_the_sdk_streams_a_call_and_gets_deltas_and_completed_turns(
     with_deltas = [t for t in streamed.turns.values() if t.deltas]
     assert with_deltas, "no transcription delta arrived"
     for turn in with_deltas:  # deltas come before their turn's completed transcript
-        assert turn.first_delta_at is not None and turn.completed_at is not None
+        assert turn.first_delta_at is not None
+        assert turn.completed_at is not None
         assert turn.first_delta_at <= turn.completed_at
 
 
