@@ -5,6 +5,8 @@ streams at real speed and measures the delays)."""
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -106,3 +108,31 @@ def test_two_sessions_at_once_each_get_their_own_turns(server: ServerProcess) ->
     for streamed in (first, second):
         assert streamed.errors == []
         assert all(t.transcript for t in streamed.turns.values())
+
+
+def test_the_live_command_prints_the_captions_of_a_recording(server: ServerProcess) -> None:
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "whisperx_api.cli",
+            "live",
+            str(DATA / "en_recorded.flac"),
+            "--fast",
+            "--language",
+            "en",
+            "--server",
+            server.base_url,
+            "--api-key",
+            KEY,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert len(lines) >= 3  # six prompts with pauses between them: several turns
+    reference = (DATA / "en_recorded.txt").read_text()
+    assert normalized_wer(reference, " ".join(lines)) <= 0.15
