@@ -49,7 +49,8 @@ def test_stdin_pcm_at_16_khz_is_streamed(
     code = main(["live", "-", "--rate", "16000", "--server", server, "--api-key", KEY])
     out, err = capsys.readouterr()
     assert code == 0, err
-    assert out.splitlines() and set(out.splitlines()) == {FAKE_TEXT}
+    assert out.splitlines()
+    assert set(out.splitlines()) == {FAKE_TEXT}
 
 
 def test_a_wrong_key_is_reported_with_the_servers_message(
