@@ -195,3 +195,11 @@ def test_the_streaming_vad_gives_the_whole_recordings_probabilities() -> None:
     assert len(streamed) == len(whole)
     assert np.abs(np.array(streamed) - whole).max() < 1e-5
     assert 0.3 < float((whole > 0.5).mean()) < 0.95  # speech and pauses both present
+
+
+def test_the_model_has_a_decode_lane_for_live_sessions_beside_the_job_slots() -> None:
+    from whisperx_api.config import Settings
+    from whisperx_api.pipeline.registry import model_workers
+
+    assert model_workers(Settings(jobs={"enable_concurrency": True, "max_concurrent_jobs": 3})) == 4
+    assert model_workers(Settings(realtime={"max_sessions": 0})) == 1
