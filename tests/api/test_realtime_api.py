@@ -37,10 +37,13 @@ MANUAL = {"type": "transcription", "audio": {"input": {"turn_detection": None}}}
 
 @contextmanager
 def live_server(
-    make_settings: Callable[..., Settings], delay: float = 0.0, **realtime: Any
+    make_settings: Callable[..., Settings],
+    delay: float = 0.0,
+    backend: FakeTranscriber | None = None,
+    **realtime: Any,
 ) -> Iterator[str]:
     settings = make_settings(api_key=KEY, realtime=realtime)
-    app = fake_app(settings, FakeTranscriber(delay=delay))
+    app = fake_app(settings, backend or FakeTranscriber(delay=delay))
     with serve_in_thread(app, ws_max_size=2 * settings.realtime.max_event_bytes) as url:
         yield url
 
@@ -136,6 +139,29 @@ async def test_server_vad_turns_have_started_stopped_committed_deltas_and_comple
     assert order.index("input_audio_buffer.speech_stopped") < order.index(
         "input_audio_buffer.committed"
     )
+
+
+async def test_a_session_never_has_more_than_one_decode_in_flight(
+    make_settings: Callable[..., Settings],
+) -> None:
+    """Appends far faster than real time: partial and final decodes queue, never overlap."""
+    backend = FakeTranscriber(delay=0.3)
+    pcm = pcm16(DATA / "en_recorded.flac")[: 2 * 24_000 * 12] + silence(1.5)
+    with live_server(make_settings, backend=backend) as url:
+        async with open_session(url, KEY) as ws:
+            await next_event(ws, "session.created")
+            for event in appends(pcm):
+                await send(ws, event)
+            stopped = []
+            while True:
+                event = await next_event(ws, "input_audio_buffer.committed", COMPLETED)
+                if event["type"] != COMPLETED:
+                    stopped.append(event["item_id"])
+                elif event["item_id"] == stopped[-1]:
+                    break
+    assert len(stopped) >= 2
+    assert len(backend.calls) > len(stopped)  # partial decodes ran too
+    assert backend.max_running == 1
 
 
 async def test_partial_deltas_arrive_while_the_turn_is_still_spoken(

@@ -49,6 +49,7 @@ log = logging.getLogger(__name__)
 MIN_COMMIT_MS = 100  # OpenAI refuses to commit less than this
 FIRST_PARTIAL_SECONDS = 0.8  # a turn's first partial decode waits for this much audio
 CLOSE_NORMAL = 1000
+CLOSE_INTERNAL = 1011
 _MODEL_PARAM = "session.audio.input.transcription.model"
 
 ErrorFields = Callable[[WhisperXApiError], dict[str, Any]]
@@ -339,14 +340,19 @@ class LiveSession:
     # -- decodes ------------------------------------------------------------------------------
 
     async def _decode_forever(self) -> None:
-        while True:
-            if self._committed:
-                await self._final(self._committed.popleft())
-            elif (partial := self._due_partial()) is not None:
-                await self._partial(*partial)
-            else:
-                self._wake.clear()
-                await self._wake.wait()
+        try:
+            while True:
+                if self._committed:
+                    await self._final(self._committed.popleft())
+                elif (partial := self._due_partial()) is not None:
+                    await self._partial(*partial)
+                else:
+                    self._wake.clear()
+                    await self._wake.wait()
+        except Exception:  # the client left mid-send, or a bug: the session cannot go on
+            log.warning("live session %s: decoding stopped", self._id, exc_info=True)
+            with contextlib.suppress(Exception):
+                await self._channel.close(CLOSE_INTERNAL, "decoding stopped")
 
     def _due_partial(self) -> tuple[str, npt.NDArray[np.float32]] | None:
         turn = self._turn
