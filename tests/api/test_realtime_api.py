@@ -201,6 +201,28 @@ async def test_manual_commit_transcribes_the_buffer_and_chains_item_ids(
     assert items[1]["previous_item_id"] == items[0]["item_id"]
 
 
+async def test_a_commit_mid_speech_commits_the_turn_the_vad_opened(
+    make_settings: Callable[..., Settings],
+) -> None:
+    with live_server(make_settings) as url:
+        async with open_session(url, KEY) as ws:
+            await next_event(ws, "session.created")
+            await send(ws, append(2.0))
+            started = await next_event(ws, "input_audio_buffer.speech_started")
+            await send(ws, {"type": "input_audio_buffer.commit"})
+            committed = await next_event(ws, "input_audio_buffer.committed")
+            assert committed["item_id"] == started["item_id"]
+            completed = await next_event(ws, COMPLETED)
+            assert completed["item_id"] == started["item_id"]
+            assert completed["usage"]["seconds"] == pytest.approx(
+                2.0 - started["audio_start_ms"] / 1000, abs=0.05
+            )
+            await send(ws, append(2.0))  # the VAD listens again after the commit
+            again = await next_event(ws, "input_audio_buffer.speech_started")
+            assert again["item_id"] != started["item_id"]
+            assert again["audio_start_ms"] >= 2000 - 300
+
+
 async def test_commit_of_an_empty_or_cleared_buffer_is_an_error_event(
     make_settings: Callable[..., Settings],
 ) -> None:

@@ -224,6 +224,10 @@ class LiveSession:
         self._pcm = PcmDecoder(self._config.rate)
         self._turn = None
         self._tail.keep_from(self._tail.end)
+        self._restart_vad()
+
+    def _restart_vad(self) -> None:
+        """Fresh VAD state from the current end of the input (none for manual commits)."""
         vad = self._config.turn_detection
         self._vad = self._engine.new_vad() if vad is not None else None
         self._detector = None
@@ -255,7 +259,7 @@ class LiveSession:
             for edge in self._detector.feed(probabilities):
                 await self._on_edge(edge)
             if self._turn is None:  # keep what a turn starting next may reach back to
-                reach = ms_to_samples(self._vad_config_padding()) + 2 * self._detector.window
+                reach = ms_to_samples(self._padding_ms()) + 2 * self._detector.window
                 self._tail.keep_from(self._tail.end - reach)
         self._wake.set()
 
@@ -265,7 +269,7 @@ class LiveSession:
         probabilities = self._vad.feed(samples) if self._vad is not None else []
         return samples, probabilities
 
-    def _vad_config_padding(self) -> int:
+    def _padding_ms(self) -> int:
         vad = self._config.turn_detection
         return vad.prefix_padding_ms if vad is not None else 0
 
@@ -294,17 +298,8 @@ class LiveSession:
                 f"The input audio buffer holds less than {MIN_COMMIT_MS} ms of audio to commit."
             )
         if self._detector is not None:  # a manual commit mid-speech: VAD starts over after it
-            self._restart_vad_after_commit()
+            self._restart_vad()
         await self._commit_turn(self._tail.end)
-
-    def _restart_vad_after_commit(self) -> None:
-        vad = self._config.turn_detection
-        if vad is None:
-            return
-        self._vad = self._engine.new_vad()
-        max_turn = ms_to_samples(self._settings.max_turn_seconds * 1000)
-        self._detector = TurnDetector(vad, self._vad.window, max_turn)
-        self._detector_origin = self._tail.end
 
     async def _commit_turn(self, end: int) -> None:
         turn = self._turn
