@@ -385,7 +385,9 @@ async def test_the_beta_transcription_session_update_is_read_too(
                 "turn_detection": None,
             }
             await send(ws, {"type": "transcription_session.update", "session": beta})
-            audio = (await next_event(ws, "session.updated"))["session"]["audio"]["input"]
+            updated = await next_event(ws)
+            assert updated["type"] == "transcription_session.updated"  # the beta's answer
+            audio = updated["session"]["audio"]["input"]
     assert audio["transcription"]["language"] == "fr"
     assert audio["turn_detection"] is None
 

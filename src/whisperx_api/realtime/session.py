@@ -202,12 +202,13 @@ class LiveSession:
         return event
 
     async def _session_update(self, event: dict[str, Any]) -> None:
-        await self._update(apply_update(self._config, event.get("session")))
+        await self._update(apply_update(self._config, event.get("session")), "session.updated")
 
     async def _beta_session_update(self, event: dict[str, Any]) -> None:
-        await self._update(apply_update(self._config, event.get("session"), beta=True))
+        config = apply_update(self._config, event.get("session"), beta=True)
+        await self._update(config, "transcription_session.updated")
 
-    async def _update(self, config: SessionConfig) -> None:
+    async def _update(self, config: SessionConfig, answer: str) -> None:
         if config.decode_model != self._config.decode_model:
             self._resolved = await self._engine.resolve_model(config.decode_model, _MODEL_PARAM)
         restart = (config.rate, config.turn_detection) != (
@@ -217,7 +218,7 @@ class LiveSession:
         self._config = config
         if restart:
             self._restart_input()
-        await self._emit("session.updated", session=session_object(config, self._id))
+        await self._emit(answer, session=session_object(config, self._id))
 
     def _restart_input(self) -> None:
         """A new format or turn detection starts a fresh input buffer."""

@@ -49,11 +49,14 @@ async def realtime(websocket: WebSocket) -> None:
     except WhisperXApiError as exc:
         await _deny(websocket, error_response(exc))
         return
-    websocket.state.client_name = client.name
     offered = websocket.scope.get("subprotocols", [])
     await websocket.accept(subprotocol=SUBPROTOCOL if SUBPROTOCOL in offered else None)
-    with contextlib.suppress(WebSocketDisconnect):
-        await _serve(websocket)
+    log.info("live session opened client=%s", client.name)
+    try:
+        with contextlib.suppress(WebSocketDisconnect):
+            await _serve(websocket)
+    finally:
+        log.info("live session closed client=%s", client.name)
 
 
 async def _serve(websocket: WebSocket) -> None:
