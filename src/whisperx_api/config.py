@@ -361,6 +361,41 @@ class SecretsSettings(BaseModel):
     )
 
 
+class RealtimeSettings(BaseModel):
+    """Live transcription sessions on `/v1/realtime` (OpenAI's Realtime protocol)."""
+
+    model_config = _GROUP_CONFIG
+
+    max_sessions: int = Field(
+        default=4, ge=0, description="live sessions at once; 0 turns the endpoint off"
+    )
+    idle_timeout: float = Field(
+        default=60.0, gt=0, description="seconds without a client event before a session closes"
+    )
+    max_event_bytes: int = Field(
+        default=16 * 1024 * 1024,
+        ge=1024,
+        description="largest client event; up to twice this is answered with an error event, "
+        "anything larger closes the connection",
+    )
+    max_buffered_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        description="speech held by a session and not yet transcribed; audio past it is refused",
+    )
+    max_turn_seconds: float = Field(
+        default=30.0, gt=1, le=300, description="a turn this long is committed even mid-speech"
+    )
+    partial_interval_seconds: float = Field(
+        default=0.5, ge=0.1, description="new audio between two partial decodes of a turn"
+    )
+    allow_in_kafka_mode: bool = Field(
+        default=False,
+        description="MODE=kafka: load the transcription model on this API replica to serve "
+        "live sessions (otherwise they are refused there)",
+    )
+
+
 class Settings(BaseSettings):
     """The whole configuration. Built once by the composition root and passed in."""
 
@@ -395,6 +430,7 @@ class Settings(BaseSettings):
     webhooks: WebhooksSettings = Field(default_factory=WebhooksSettings)
     fetch: FetchSettings = Field(default_factory=FetchSettings)
     secrets: SecretsSettings = Field(default_factory=SecretsSettings)
+    realtime: RealtimeSettings = Field(default_factory=RealtimeSettings)
 
     @classmethod
     def settings_customise_sources(

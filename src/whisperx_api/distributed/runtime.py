@@ -23,10 +23,21 @@ from whisperx_api.distributed.staged_s3 import StagedS3Audio
 from whisperx_api.jobs.service import JobService
 from whisperx_api.jobs.signals import JobSignals
 from whisperx_api.jobs.webhooks import SharedOutbox
-from whisperx_api.pipeline.registry import BackendRegistry, default_registry, model_catalog
+from whisperx_api.pipeline.registry import (
+    BackendRegistry,
+    default_registry,
+    model_catalog,
+    transcription_backend_name,
+)
 from whisperx_api.pipeline.runner import PipelineRunner
+from whisperx_api.realtime.engine import LiveEngine
 from whisperx_api.runtime.base import Runtime
-from whisperx_api.runtime.embedded import build_runner, build_webhooks, configured_sealer
+from whisperx_api.runtime.embedded import (
+    build_live,
+    build_runner,
+    build_webhooks,
+    configured_sealer,
+)
 from whisperx_api.storage.local import LocalBlobStore
 from whisperx_api.storage.private import private_dir
 
@@ -76,7 +87,17 @@ def build_distributed_api(settings: Settings, registry: BackendRegistry | None =
         retention_seconds=settings.jobs.retention_hours * 3600,
         cleanup_interval_seconds=settings.jobs.cleanup_interval_hours * 3600,
         webhooks=build_webhooks(settings, SharedOutbox(store)),  # workers need no egress
+        live=build_replica_live(settings, registry),
     )
+
+
+def build_replica_live(settings: Settings, registry: BackendRegistry) -> LiveEngine | None:
+    """Live sessions need a model in this process: an API replica has one only when
+    `REALTIME__ALLOW_IN_KAFKA_MODE` asks for it (loaded at the first session)."""
+    if not settings.realtime.allow_in_kafka_mode:
+        return None
+    backend = registry.transcription(transcription_backend_name(settings))(settings)
+    return build_live(settings, backend, owns_transcriber=True)
 
 
 async def prepare_worker(settings: Settings) -> KafkaWorker:
