@@ -40,12 +40,14 @@ class PipelineRunner:
         aligner: AlignmentBackend | None = None,
         diarizer: DiarizationBackend | None = None,
         segment_rules: SegmentRules | None = None,
+        max_decode_seconds: float | None = None,
     ) -> None:
         self.transcriber = transcriber
         self.aligner = aligner
         self.diarizer = diarizer
         self.segment_rules = segment_rules or SegmentRules()
         self._max_seconds = max_audio_seconds
+        self._max_decode_seconds = max_decode_seconds
 
     def check(self, options: TranscriptionOptions) -> TranscriptionOptions:
         """Validate a job's options at submit time; returns them with the model resolved."""
@@ -83,13 +85,18 @@ class PipelineRunner:
         return stages[name]
 
     def probe(self, audio_path: Path) -> None:
-        """Reject obviously bad uploads before they are queued."""
-        probe_audio(audio_path)
+        """Reject bad uploads before they are queued: not audio, or declared too long."""
+        probe_audio(audio_path, self._max_seconds)
 
     def run(self, audio_path: Path, options: TranscriptionOptions, ctx: StageContext) -> Transcript:
         """Decode, transcribe (VAD-batched), refine word times, find speakers, then cut the
         words into sentence-like segments (every format and mode shows these)."""
-        audio = decode_audio(audio_path, self._max_seconds)
+        audio = decode_audio(
+            audio_path,
+            self._max_seconds,
+            check_cancelled=ctx.check_cancelled,
+            time_limit=self._max_decode_seconds,
+        )
         ctx.check_cancelled()
         ctx.report(0.0)
         share = _TRANSCRIBE_SHARE_WITH_SPEAKERS if options.diarize else 1.0

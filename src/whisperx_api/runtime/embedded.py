@@ -29,6 +29,7 @@ def build_runner(settings: Settings, registry: BackendRegistry) -> PipelineRunne
         aligner=registry.alignment_backends.factory(backends.alignment)(settings),
         diarizer=registry.diarization_backends.factory(backends.diarization)(settings),
         segment_rules=segment_rules(settings),
+        max_decode_seconds=settings.limits.max_decode_seconds,
     )
 
 
