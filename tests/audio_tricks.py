@@ -17,7 +17,8 @@ _STREAMINFO_FIELDS = 18  # "fLaC" + block header (4) + block/frame sizes (10)
 def flac_declaring(path: Path, seconds: float, source: Path = FLAC_FIXTURE) -> Path:
     """A copy of a real FLAC file whose STREAMINFO claims `seconds` of audio."""
     data = bytearray(source.read_bytes())
-    assert data[:4] == b"fLaC" and data[4] & 0x7F == 0, "STREAMINFO must come first"
+    assert data[:4] == b"fLaC"
+    assert data[4] & 0x7F == 0, "STREAMINFO must come first"
     (packed,) = struct.unpack(">Q", bytes(data[_STREAMINFO_FIELDS : _STREAMINFO_FIELDS + 8]))
     rate = packed >> 44
     total = int(seconds * rate)
