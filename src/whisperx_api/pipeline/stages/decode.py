@@ -44,6 +44,9 @@ _MPEG_CODECS = ("mp3", "mp2", "mp1")
 _DECLARED_HEADROOM = 1.01
 _HEADROOM_SECONDS = 1.0
 _UNDECLARED_START_SECONDS = 300.0
+# Reserved up front at most (230 MB of address space; pages count only once written). Growing
+# past it reallocates in place (glibc moves large blocks with mremap: no copy, no double peak).
+_MAX_UPFRONT_SECONDS = 3600.0
 _GROWTH = 1.5
 # How often (wall time) the loop asks whether the job was cancelled.
 _CHECK_INTERVAL_SECONDS = 0.2
@@ -86,7 +89,7 @@ def initial_capacity(declared: float | None, budget: int) -> int:
         wanted = _UNDECLARED_START_SECONDS * SAMPLE_RATE
     else:
         wanted = (declared * _DECLARED_HEADROOM + _HEADROOM_SECONDS) * SAMPLE_RATE
-    return max(1, min(budget + 1, int(wanted)))
+    return max(1, min(budget + 1, int(wanted), int(_MAX_UPFRONT_SECONDS * SAMPLE_RATE)))
 
 
 class SampleBuffer:
