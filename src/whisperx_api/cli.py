@@ -175,7 +175,10 @@ def _transcribe(args: argparse.Namespace, settings: Settings) -> int:
     fmt = OutputFormat(args.format)
     backend = default_registry().transcription(transcription_backend_name(settings))(settings)
     runner = PipelineRunner(
-        backend, settings.limits.max_audio_seconds, segment_rules=segment_rules(settings)
+        backend,
+        settings.limits.max_audio_seconds,
+        segment_rules=segment_rules(settings),
+        max_decode_seconds=settings.limits.max_decode_seconds,
     )
     options = TranscriptionOptions(
         model=args.model,

@@ -142,6 +142,9 @@ class LimitsSettings(BaseModel):
 
     max_file_size: int = Field(default=536_870_912, gt=0, description="upload limit, bytes")
     max_audio_seconds: float = Field(default=14_400.0, gt=0)
+    max_decode_seconds: float = Field(
+        default=900.0, gt=0, description="wall time one file may take to decode"
+    )
     max_concurrent_transcriptions: int | None = Field(default=None, ge=1)
     max_queued_jobs: int = Field(default=1000, ge=1)
 

@@ -41,12 +41,12 @@ def test_empty_file(tmp_path: Path) -> None:
     with pytest.raises(InvalidAudio, match="empty"):
         decode_audio(empty, 600)
     with pytest.raises(InvalidAudio, match="empty"):
-        probe_audio(empty)
+        probe_audio(empty, 600)
 
 
 def test_text_named_wav() -> None:
     with pytest.raises(InvalidAudio, match="not audio"):
-        probe_audio(DATA / "bad_not_audio.wav")
+        probe_audio(DATA / "bad_not_audio.wav", 600)
     with pytest.raises(InvalidAudio, match="not audio"):
         decode_audio(DATA / "bad_not_audio.wav", 600)
 

@@ -33,6 +33,7 @@ def build_runner(settings: Settings, registry: BackendRegistry) -> PipelineRunne
         diarizer=registry.diarization_backends.factory(backends.diarization)(settings),
         segment_rules=segment_rules(settings),
         sealer=configured_sealer(settings) or TokenSealer.ephemeral(),
+        max_decode_seconds=settings.limits.max_decode_seconds,
     )
 
 

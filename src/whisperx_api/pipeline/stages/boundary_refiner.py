@@ -43,6 +43,7 @@ from whisperx_api.domain.audio import SAMPLE_RATE, DecodedAudio
 from whisperx_api.domain.transcript import Segment, Transcript, Word
 from whisperx_api.errors import NotFound
 from whisperx_api.pipeline.stage import StageContext
+from whisperx_api.pipeline.stages.vad_probs import WINDOW, speech_probabilities
 
 BoolArray = npt.NDArray[np.bool_]
 FloatArray = npt.NDArray[np.float64]
@@ -350,14 +351,14 @@ def _segment_over(segment: Segment, words: tuple[Word, ...]) -> Segment:
 
 
 def _vad_speech(samples: npt.NDArray[np.float32], frames: int, config: RefinerConfig) -> BoolArray:
-    """Frames where Silero VAD does not rule speech out (its 32 ms windows, spread to frames)."""
-    from faster_whisper.vad import get_vad_model
+    """Frames where Silero VAD does not rule speech out (its 32 ms windows, spread to frames).
 
-    window = 512
-    padded = np.pad(samples, (0, -len(samples) % window))
-    probs = np.asarray(get_vad_model()(padded), dtype=np.float64).reshape(-1)
+    The probabilities come batch by batch from views of `samples`: no padded or context-laden
+    copy of the whole file (that was 490 MB at once for an hour of audio).
+    """
+    probs = speech_probabilities(samples)
     frame_times = (np.arange(frames) + 0.5) * config.frame_s
-    index = np.minimum((frame_times * SAMPLE_RATE / window).astype(np.int64), len(probs) - 1)
+    index = np.minimum((frame_times * SAMPLE_RATE / WINDOW).astype(np.int64), len(probs) - 1)
     allowed: BoolArray = probs[index] >= config.vad_silence_prob
     return allowed
 

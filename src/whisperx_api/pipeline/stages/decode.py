@@ -1,8 +1,19 @@
-"""Decode any container PyAV reads into 16 kHz mono float32, streamed, with a duration budget."""
+"""Decode any audio container into 16 kHz mono float32, in one preallocated buffer.
+
+A file's size says little about its length: a few hundred kilobytes of FLAC can declare hours.
+So the header is checked at submit (`probe_audio`: declared duration, sample rate, one frame),
+and decoding itself stays bounded whatever the header claimed: samples go into one buffer sized
+from the declared duration and the limit, grown geometrically only when the declaration was
+low and never past the limit; the loop checks the job's cancellation and a wall-time limit.
+Peak memory is the buffer (4 bytes a sample: 64 KB a second, 230 MB an hour) plus what FFmpeg
+holds for one packet, never a list of chunks joined at the end.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import math
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import av
@@ -11,55 +22,140 @@ import numpy.typing as npt
 
 from whisperx_api.domain.audio import SAMPLE_RATE, DecodedAudio
 from whisperx_api.errors import AudioTooLong, InvalidAudio
-from whisperx_api.pipeline.stages.truncation import is_cut_short, wav_is_cut_short
+from whisperx_api.pipeline.stages.audio_container import (
+    NOT_AUDIO,
+    audio_stream,
+    declared_container_seconds,
+    open_audio,
+)
+from whisperx_api.pipeline.stages.truncation import (
+    is_cut_short,
+    wav_declared_seconds,
+    wav_is_cut_short,
+)
 
 # A decoded stream this much shorter than its container declares was cut off.
 _TRUNCATION_TOLERANCE = 0.9
 _TRUNCATION_SLACK_SECONDS = 0.5
 _MPEG_CODECS = ("mp3", "mp2", "mp1")
 
+# Buffer sizing: the declared length plus a little (resampler delay, rounding); with no
+# declaration, a guess; growth by half again each time the audio runs past the buffer.
+_DECLARED_HEADROOM = 1.01
+_HEADROOM_SECONDS = 1.0
+_UNDECLARED_START_SECONDS = 300.0
+# Reserved up front at most (230 MB of address space; pages count only once written). Growing
+# past it reallocates in place (glibc moves large blocks with mremap: no copy, no double peak).
+_MAX_UPFRONT_SECONDS = 3600.0
+_GROWTH = 1.5
+# How often (wall time) the loop asks whether the job was cancelled.
+_CHECK_INTERVAL_SECONDS = 0.2
 
-def decode_audio(path: Path, max_seconds: float) -> DecodedAudio:
-    """Decode the first audio stream of `path`; raise InvalidAudio or AudioTooLong."""
+
+def decode_audio(
+    path: Path,
+    max_seconds: float,
+    *,
+    check_cancelled: Callable[[], None] | None = None,
+    time_limit: float | None = None,
+) -> DecodedAudio:
+    """Decode the first audio stream of `path`; raise InvalidAudio or AudioTooLong.
+
+    `check_cancelled` raises to stop (it is called a few times a second); past `time_limit`
+    seconds of decoding the file is refused as InvalidAudio.
+    """
     if path.stat().st_size == 0:
         raise InvalidAudio("The uploaded file is empty.")
+    guard = _Guard(check_cancelled, time_limit)
+    budget = int(max_seconds * SAMPLE_RATE)
     try:
-        with av.open(str(path), metadata_errors="ignore") as container:
-            samples = _collect(container, max_seconds)
+        with open_audio(str(path)) as container:
+            stream = audio_stream(container)
             declared = declared_container_seconds(container)
+            buffer = SampleBuffer(initial_capacity(declared, budget), budget, max_seconds)
+            for chunk in _resampled(container, stream, guard):
+                buffer.append(chunk)
             is_wav = container.format.name == "wav"
     except av.error.FFmpegError as exc:
-        raise InvalidAudio("The uploaded file is not audio this server can decode.") from exc
+        raise InvalidAudio(NOT_AUDIO) from exc
     if is_wav and wav_is_cut_short(path):
         raise InvalidAudio("The audio is truncated: the file ends before its declared data.")
-    return _checked(samples, declared)
+    return _checked(buffer.finish(), declared)
 
 
-def _collect(container: av.container.InputContainer, max_seconds: float) -> npt.NDArray[np.float32]:
-    if not container.streams.audio:
-        raise InvalidAudio("The uploaded file has no audio stream.")
-    budget = int(max_seconds * SAMPLE_RATE)
-    chunks: list[npt.NDArray[np.float32]] = []
-    total = 0
-    for chunk in _resampled(container):
-        total += len(chunk)
-        if total > budget:
-            raise AudioTooLong(f"The audio is longer than the maximum of {max_seconds:g} seconds.")
-        chunks.append(chunk)
-    return np.concatenate(chunks) if chunks else np.zeros(0, dtype=np.float32)
+def initial_capacity(declared: float | None, budget: int) -> int:
+    """Samples to allocate up front: the declared length with headroom, within the budget."""
+    if declared is None or not math.isfinite(declared) or declared <= 0:
+        wanted = _UNDECLARED_START_SECONDS * SAMPLE_RATE
+    else:
+        wanted = (declared * _DECLARED_HEADROOM + _HEADROOM_SECONDS) * SAMPLE_RATE
+    return max(1, min(budget + 1, int(wanted), int(_MAX_UPFRONT_SECONDS * SAMPLE_RATE)))
 
 
-def _resampled(container: av.container.InputContainer) -> Iterator[npt.NDArray[np.float32]]:
-    stream = container.streams.audio[0]
+class SampleBuffer:
+    """float32 samples appended in place; one allocation, resized (realloc) only when needed.
+
+    It holds at most `budget + 1` samples: one past the budget is how AudioTooLong is told.
+    """
+
+    def __init__(self, capacity: int, budget: int, max_seconds: float) -> None:
+        self._data: npt.NDArray[np.float32] = np.empty(capacity, dtype=np.float32)
+        self._size = 0
+        self._budget = budget
+        self._max_seconds = max_seconds
+
+    def append(self, chunk: npt.NDArray[np.float32]) -> None:
+        end = self._size + len(chunk)
+        if end > self._budget:
+            raise AudioTooLong(
+                f"The audio is longer than the maximum of {self._max_seconds:g} seconds."
+            )
+        if end > len(self._data):
+            grown = max(end, int(len(self._data) * _GROWTH))
+            self._data.resize(min(grown, self._budget + 1), refcheck=False)
+        self._data[self._size : end] = chunk
+        self._size = end
+
+    def finish(self) -> npt.NDArray[np.float32]:
+        """The samples; the unused tail is handed back to the allocator (no copy)."""
+        self._data.resize(self._size, refcheck=False)
+        return self._data
+
+
+class _Guard:
+    """Cancellation and the wall-time limit, checked from inside the decode loop."""
+
+    def __init__(self, check_cancelled: Callable[[], None] | None, limit: float | None) -> None:
+        self._check_cancelled = check_cancelled
+        self._limit = limit
+        self._started = time.monotonic()
+        self._next_check = self._started
+
+    def tick(self) -> None:
+        now = time.monotonic()
+        if self._limit is not None and now - self._started > self._limit:
+            raise InvalidAudio(
+                f"Decoding the audio took longer than the limit of {self._limit:g} seconds."
+            )
+        if self._check_cancelled is not None and now >= self._next_check:
+            self._next_check = now + _CHECK_INTERVAL_SECONDS
+            self._check_cancelled()
+
+
+def _resampled(
+    container: av.container.InputContainer, stream: av.AudioStream, guard: _Guard
+) -> Iterator[npt.NDArray[np.float32]]:
     resampler = av.AudioResampler(format="flt", layout="mono", rate=SAMPLE_RATE)
+    check_mpeg = stream.codec_context.name.startswith(_MPEG_CODECS)
     last_packet = b""
     for packet in container.demux(stream):
-        if packet.size:
+        guard.tick()
+        if check_mpeg and packet.size:
             last_packet = bytes(packet)
         for frame in packet.decode():
             for out in resampler.resample(frame):
                 yield _as_mono(out)
-    if stream.codec_context.name.startswith(_MPEG_CODECS) and is_cut_short(last_packet):
+    if check_mpeg and is_cut_short(last_packet):
         raise InvalidAudio("The audio is truncated: its last frame is incomplete.")
     for out in resampler.resample(None):
         yield _as_mono(out)
@@ -67,16 +163,6 @@ def _resampled(container: av.container.InputContainer) -> Iterator[npt.NDArray[n
 
 def _as_mono(frame: av.AudioFrame) -> npt.NDArray[np.float32]:
     return np.asarray(frame.to_ndarray(), dtype=np.float32).reshape(-1)
-
-
-def declared_container_seconds(container: av.container.InputContainer) -> float | None:
-    """The first audio stream's duration as the container states it; None when unknown."""
-    stream = container.streams.audio[0]
-    if stream.duration is not None and stream.time_base is not None:
-        return float(stream.duration * stream.time_base)
-    if container.duration is not None:
-        return float(container.duration) / av.time_base
-    return None
 
 
 def _checked(samples: npt.NDArray[np.float32], declared: float | None) -> DecodedAudio:
@@ -90,16 +176,30 @@ def _checked(samples: npt.NDArray[np.float32], declared: float | None) -> Decode
     return DecodedAudio(samples=samples)
 
 
-def probe_audio(path: Path) -> None:
-    """Cheap check at submit time: the file opens and its first audio frame decodes."""
+def probe_audio(path: Path, max_seconds: float) -> None:
+    """Cheap check at submit time, before anything is queued: the file opens with an audio
+    demuxer, its header declares a sane sample rate and at most `max_seconds`, and its first
+    audio frame decodes."""
     if path.stat().st_size == 0:
         raise InvalidAudio("The uploaded file is empty.")
     try:
-        with av.open(str(path), metadata_errors="ignore") as container:
-            if not container.streams.audio:
-                raise InvalidAudio("The uploaded file has no audio stream.")
-            first = next(container.decode(container.streams.audio[0]), None)
+        with open_audio(str(path)) as container:
+            stream = audio_stream(container)
+            _check_declared(declared_container_seconds(container), max_seconds)
+            is_wav = container.format.name == "wav"
+            first = next(container.decode(stream), None)
     except av.error.FFmpegError as exc:
-        raise InvalidAudio("The uploaded file is not audio this server can decode.") from exc
+        raise InvalidAudio(NOT_AUDIO) from exc
+    if is_wav:
+        _check_declared(wav_declared_seconds(path), max_seconds)
+        if wav_is_cut_short(path):
+            raise InvalidAudio("The audio is truncated: the file ends before its declared data.")
     if first is None:
         raise InvalidAudio("The uploaded file contains no audio samples.")
+
+
+def _check_declared(seconds: float | None, max_seconds: float) -> None:
+    if seconds is not None and seconds > max_seconds:
+        raise AudioTooLong(
+            f"The audio declares {seconds:.0f} seconds; the maximum is {max_seconds:g} seconds."
+        )

@@ -6,7 +6,8 @@ from typing import BinaryIO
 
 import av
 
-from whisperx_api.pipeline.stages.decode import declared_container_seconds
+from whisperx_api.errors import InvalidAudio
+from whisperx_api.pipeline.stages.audio_container import declared_container_seconds, open_audio
 
 
 def declared_seconds(source: BinaryIO) -> float | None:
@@ -16,11 +17,11 @@ def declared_seconds(source: BinaryIO) -> float | None:
     """
     start = source.tell()
     try:
-        with av.open(source, mode="r", metadata_errors="ignore") as container:
+        with open_audio(source) as container:
             if not container.streams.audio:
                 return None
             return declared_container_seconds(container)
-    except av.error.FFmpegError:
+    except (av.error.FFmpegError, InvalidAudio):
         return None  # not audio: the probe at submit answers that with its own error
     finally:
         source.seek(start)

@@ -8,6 +8,7 @@ declares its size, but FFmpeg quietly clamps it to what is there.
 from __future__ import annotations
 
 import struct
+from dataclasses import dataclass
 from pathlib import Path
 
 _RIFF_SCAN_BYTES = 1 << 16
@@ -52,17 +53,47 @@ def is_cut_short(packet: bytes) -> bool:
 
 def wav_is_cut_short(path: Path) -> bool:
     """True when a RIFF/WAVE file's data chunk declares more bytes than the file holds."""
+    header = wav_header(path)
+    if header is None or header.data_size in _STREAMING_SIZES:
+        return False
+    return header.data_offset + header.data_size > path.stat().st_size
+
+
+def wav_declared_seconds(path: Path) -> float | None:
+    """The duration a RIFF/WAVE header states (data size over byte rate); None when unknown.
+
+    FFmpeg reports the duration of the data actually present, so a header claiming hours of
+    audio in a small file is only visible here.
+    """
+    header = wav_header(path)
+    if header is None or header.data_size in _STREAMING_SIZES or not header.byte_rate:
+        return None
+    return header.data_size / header.byte_rate
+
+
+@dataclass(frozen=True, slots=True)
+class WavHeader:
+    """What a RIFF/WAVE file's chunks declare."""
+
+    data_offset: int
+    data_size: int
+    byte_rate: int | None
+
+
+def wav_header(path: Path) -> WavHeader | None:
+    """The data chunk's place and size and the format's byte rate; None when not RIFF/WAVE."""
     with path.open("rb") as f:
         head = f.read(_RIFF_SCAN_BYTES)
     if head[:4] != b"RIFF" or head[8:12] != b"WAVE":
-        return False
+        return None
     offset = 12
+    byte_rate: int | None = None
     while offset + 8 <= len(head):
-        chunk_id, size = (
-            head[offset : offset + 4],
-            struct.unpack("<I", head[offset + 4 : offset + 8])[0],
-        )
+        chunk_id = head[offset : offset + 4]
+        size: int = struct.unpack("<I", head[offset + 4 : offset + 8])[0]
+        if chunk_id == b"fmt " and offset + 20 <= len(head):
+            byte_rate = struct.unpack("<I", head[offset + 16 : offset + 20])[0] or None
         if chunk_id == b"data":
-            return size not in _STREAMING_SIZES and offset + 8 + size > path.stat().st_size
+            return WavHeader(offset + 8, size, byte_rate)
         offset += 8 + size + (size & 1)
-    return False
+    return None

@@ -1,0 +1,55 @@
+"""Silero VAD speech probabilities over a whole file, without whole-file copies.
+
+faster-whisper's `SileroVADModel.__call__` wants its input padded to whole 512-sample windows
+and then builds a second array with each window's 64-sample context in front: for an hour of
+16 kHz float32 (230 MB) that is a 230 MB padded copy plus a 259 MB model input, at once. This
+runs the same ONNX session on the same 10 000-window batches, carrying the LSTM state from one
+batch to the next exactly as that method does, but builds each batch's input (23 MB) from views
+of the caller's samples. The probabilities are bit-identical to
+`get_vad_model()(np.pad(samples, (0, -len(samples) % 512)))`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import numpy.typing as npt
+
+WINDOW = 512
+CONTEXT = 64
+BATCH_WINDOWS = 10_000  # faster-whisper's encoder batch: same batches, same results
+
+
+def speech_probabilities(samples: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+    """One speech probability per 512-sample window (the last window zero-padded)."""
+    from faster_whisper.vad import get_vad_model
+
+    session = get_vad_model().session
+    windows = -(-len(samples) // WINDOW)
+    probs = np.empty(windows, dtype=np.float32)
+    h = np.zeros((1, 1, 128), dtype=np.float32)
+    c = np.zeros((1, 1, 128), dtype=np.float32)
+    for first in range(0, windows, BATCH_WINDOWS):
+        batch = _batch(samples, first, min(windows, first + BATCH_WINDOWS), windows)
+        output, h, c = session.run(None, {"input": batch, "h": h, "c": c})
+        probs[first : first + len(batch)] = np.asarray(output, dtype=np.float32).reshape(-1)
+    return probs
+
+
+def _batch(
+    samples: npt.NDArray[np.float32], first: int, stop: int, windows: int
+) -> npt.NDArray[np.float32]:
+    """Rows of [previous window's last 64 samples, this window], as faster-whisper builds them:
+    the first window's context is zeros, and so are the last window's final 64 samples."""
+    rows = stop - first
+    batch = np.zeros((rows, CONTEXT + WINDOW), dtype=np.float32)
+    flat = samples[first * WINDOW : stop * WINDOW]
+    whole = len(flat) // WINDOW
+    batch[:whole, CONTEXT:] = flat[: whole * WINDOW].reshape(whole, WINDOW)
+    tail = flat[whole * WINDOW :]
+    batch[whole:, CONTEXT : CONTEXT + len(tail)] = tail  # the zero-padded last window
+    if first > 0:
+        batch[0, :CONTEXT] = samples[first * WINDOW - CONTEXT : first * WINDOW]
+    batch[1:, :CONTEXT] = batch[:-1, -CONTEXT:]
+    if stop == windows:
+        batch[-1, -CONTEXT:] = 0.0
+    return batch
