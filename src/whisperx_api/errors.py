@@ -21,11 +21,13 @@ Each error code is a class (its `code`), never a string set at the raise site.
     │   └── JobRejected              a job failed on its input; replays the code it recorded
     ├── PayloadTooLarge              file_too_large: the upload is over MAX_FILE_SIZE
     ├── AuthenticationFailed         invalid_api_key: missing or wrong API key
+    ├── PermissionDenied             admin_key_required: a valid key without the admin right
     ├── NotFound                     not_found: no such job (or not yours), model not loaded
     ├── Conflict                     conflict: the resource is in the wrong state for this
     │   └── JobNotReady              job_not_ready: asked for the result of an unfinished job
     ├── Overloaded                   overloaded: too much queued work; retry later
-    │   └── QueueUnavailable         queue_unavailable: the Kafka broker cannot take the job
+    │   ├── QueueUnavailable         queue_unavailable: the Kafka broker cannot take the job
+    │   └── ModelSlotsBusy           model_slots_busy: every MODELS__MAX_LOADED slot is in use
     ├── SyncTimeout                  timeout: a sync wait ran out; the job keeps running
     ├── JobCancelled                 job_cancelled: cancelled while someone waited
     ├── BackendError                 backend_error: an inference backend failed
@@ -73,9 +75,11 @@ __all__ = [
     "MissingExtra",
     "MissingToken",
     "ModelNotFound",
+    "ModelSlotsBusy",
     "NotFound",
     "Overloaded",
     "PayloadTooLarge",
+    "PermissionDenied",
     "QueueUnavailable",
     "StorageError",
     "SyncTimeout",
@@ -140,8 +144,8 @@ class ModelNotFound(InvalidRequest):
 
     code = "model_not_found"
 
-    def __init__(self, message: str) -> None:
-        super().__init__(message, param="model")
+    def __init__(self, message: str, *, param: str = "model") -> None:
+        super().__init__(message, param=param)
 
 
 class UrlNotAllowed(InvalidRequest):
@@ -227,6 +231,12 @@ class AuthenticationFailed(WhisperXApiError):
     code = "invalid_api_key"
 
 
+class PermissionDenied(WhisperXApiError):
+    """A known key asked for something only an admin key may do (loading models)."""
+
+    code = "admin_key_required"
+
+
 class NotFound(WhisperXApiError):
     """The resource does not exist, or belongs to another key."""
 
@@ -259,6 +269,15 @@ class QueueUnavailable(Overloaded):
     """MODE=kafka: the broker cannot take the job now; it was withdrawn."""
 
     code = "queue_unavailable"
+
+
+class ModelSlotsBusy(Overloaded):
+    """A stage already holds `MODELS__MAX_LOADED` models and every one is in use by a job."""
+
+    code = "model_slots_busy"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, retry_after=10)
 
 
 class SyncTimeout(WhisperXApiError):
