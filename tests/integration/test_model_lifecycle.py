@@ -21,7 +21,7 @@ HEADERS = {"Authorization": f"Bearer {KEY}"}
 
 def env(root: Path, **extra: str) -> dict[str, str]:
     return {
-        "API_KEY": KEY,
+        "ADMIN_API_KEY": KEY,  # loads and unloads models
         "WHISPER_TMP_FILES": str(root / "data"),
         "WHISPER__CACHE_DIR": str(root / "cache"),
         "WHISPER__MODEL": "base",
