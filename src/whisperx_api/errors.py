@@ -14,6 +14,7 @@ Each error code is a class (its `code`), never a string set at the raise site.
     │   ├── UnsupportedParameter     unsupported_parameter: a feature not offered here
     │   ├── MissingExtra             missing_extra: the feature's pip extra is not installed
     │   ├── MissingToken             missing_hf_token: pyannote without a Hugging Face token
+    │   ├── TokenUnavailable         hf_token_unavailable: a job's sealed token can't be opened
     │   ├── InvalidUrl               invalid_url: not an absolute http(s) URL with a host
     │   ├── UrlNotAllowed            url_not_allowed: not http(s), or a non-public address
     │   ├── DownloadFailed           download_failed: a URL's audio could not be fetched
@@ -83,6 +84,7 @@ __all__ = [
     "QueueUnavailable",
     "StorageError",
     "SyncTimeout",
+    "TokenUnavailable",
     "UnknownBackend",
     "UnsupportedMessageVersion",
     "UnsupportedParameter",
@@ -188,6 +190,21 @@ class MissingToken(InvalidRequest):
         super().__init__(
             "The pyannote diarization backend needs a Hugging Face token: send 'hf_token', "
             "or set HF_TOKEN or WHISPER_HF_TOKEN_FILE on the server.",
+            param="hf_token",
+        )
+
+
+class TokenUnavailable(InvalidRequest):
+    """A job's sealed `hf_token` cannot be opened: the key that sealed it is gone (a restart
+    without `SECRETS__KEY`, or a changed key). Running without it would not be what was asked."""
+
+    code = "hf_token_unavailable"
+
+    def __init__(self) -> None:
+        super().__init__(
+            "This job's hf_token can no longer be read: the server restarted (or its "
+            "SECRETS__KEY changed) after the job was submitted, and per-request tokens are never "
+            "stored in readable form. Submit the job again.",
             param="hf_token",
         )
 
@@ -383,4 +400,5 @@ _REBUILT: dict[str | None, Callable[[str], WhisperXApiError]] = {
     InvalidAudio.code: InvalidAudio,
     AudioTooLong.code: AudioTooLong,
     ModelNotFound.code: ModelNotFound,
+    TokenUnavailable.code: lambda _message: TokenUnavailable(),  # keeps its param
 }

@@ -89,6 +89,7 @@ HTTP_ANSWERS: list[tuple[e.WhisperXApiError, int, str, str | None, str | None]] 
     (e.UnsupportedParameter("x"), 400, "invalid_request_error", "unsupported_parameter", None),
     (e.MissingExtra("X", "alignment"), 400, "invalid_request_error", "missing_extra", None),
     (e.MissingToken(), 400, "invalid_request_error", "missing_hf_token", "hf_token"),
+    (e.TokenUnavailable(), 400, "invalid_request_error", "hf_token_unavailable", "hf_token"),
     (
         e.InvalidUrl("x", param="webhook_url"),
         400,

@@ -26,8 +26,9 @@ from whisperx_api.jobs.webhooks import SharedOutbox
 from whisperx_api.pipeline.registry import BackendRegistry, default_registry, model_catalog
 from whisperx_api.pipeline.runner import PipelineRunner
 from whisperx_api.runtime.base import Runtime
-from whisperx_api.runtime.embedded import build_runner, build_webhooks
+from whisperx_api.runtime.embedded import build_runner, build_webhooks, configured_sealer
 from whisperx_api.storage.local import LocalBlobStore
+from whisperx_api.storage.private import private_dir
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -40,6 +41,7 @@ def build_distributed_api(settings: Settings, registry: BackendRegistry | None =
     registry.alignment_backends.factory(settings.backends.alignment)
     client = make_s3_client(settings.s3)
     store = S3JobStore(client, settings.s3.bucket)
+    private_dir(settings.jobs.data_dir)
     audio = StagedS3Audio(
         LocalBlobStore(settings.jobs.data_dir / "staging"), S3BlobStore(client, settings.s3.bucket)
     )
@@ -48,6 +50,7 @@ def build_distributed_api(settings: Settings, registry: BackendRegistry | None =
         settings.limits.max_audio_seconds,
         aligner=RemoteStage("language"),
         diarizer=RemoteStage("model"),
+        sealer=configured_sealer(settings),  # none: a worker elsewhere could not open a token
     )
     dispatch = KafkaDispatch(
         KafkaJobProducer.from_settings(settings.kafka, client_id="whisperx-api"),
@@ -87,6 +90,7 @@ def build_worker(settings: Settings, registry: BackendRegistry | None = None) ->
     worker_id = f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}"
     client = make_s3_client(settings.s3)
     kafka = settings.kafka
+    private_dir(settings.jobs.data_dir)  # the scratch copies of job audio go under it
     return KafkaWorker(
         worker_id,
         KafkaJobConsumer.from_settings(kafka, client_id=f"whisperx-worker-{worker_id}"),

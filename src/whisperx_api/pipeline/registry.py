@@ -156,6 +156,8 @@ def _whisperx_cli(settings: Settings) -> TranscriptionBackend:
         threads=whisper.cpu_threads,
         models_dir=whisper.models_dir,
         output_dir=whisper.output_dir,
+        timeout_seconds=whisper.cmd_timeout_seconds,
+        inherit_env=tuple(whisper.cmd_env),
     )
     return WhisperXCommandBackend(config)
 

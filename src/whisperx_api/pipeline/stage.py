@@ -71,6 +71,10 @@ class TranscriptionBackend(Protocol):
         """Raise `InvalidRequest` when a per-request device cannot be used here."""
         ...
 
+    def check_options(self, options: TranscriptionOptions) -> None:
+        """Raise `InvalidRequest` (at submit) for options this backend could never run."""
+        ...
+
     def loaded_models(self) -> list[str]:
         """Names of the models now in memory (`name@device:index` when not the default)."""
         ...

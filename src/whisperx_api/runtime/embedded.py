@@ -15,6 +15,7 @@ from whisperx_api.pipeline.registry import (
     transcription_backend_name,
 )
 from whisperx_api.pipeline.runner import PipelineRunner
+from whisperx_api.pipeline.sealing import TokenSealer
 from whisperx_api.pipeline.segmentation import SegmentRules
 from whisperx_api.runtime.base import Runtime
 from whisperx_api.storage.local import LocalBlobStore
@@ -29,7 +30,14 @@ def build_runner(settings: Settings, registry: BackendRegistry) -> PipelineRunne
         aligner=registry.alignment_backends.factory(backends.alignment)(settings),
         diarizer=registry.diarization_backends.factory(backends.diarization)(settings),
         segment_rules=segment_rules(settings),
+        sealer=configured_sealer(settings) or TokenSealer.ephemeral(),
     )
+
+
+def configured_sealer(settings: Settings) -> TokenSealer | None:
+    """The sealer keyed by `SECRETS__KEY`, or None when no key is configured."""
+    key = settings.secrets.key
+    return TokenSealer.from_secret(key.get_secret_value()) if key is not None else None
 
 
 def segment_rules(settings: Settings) -> SegmentRules:
