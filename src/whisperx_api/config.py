@@ -232,6 +232,20 @@ class BackendsSettings(BaseModel):
         return value
 
 
+class ModelsSettings(BaseModel):
+    """How many models each stage keeps in memory."""
+
+    model_config = _GROUP_CONFIG
+
+    max_loaded: int = Field(
+        default=2,
+        ge=1,
+        le=64,
+        description="models resident per stage (transcription, alignment, diarization); a new "
+        "one unloads the least recently used idle one, never one in use",
+    )
+
+
 class SubtitlesSettings(BaseModel):
     """How transcripts are cut into sentence-like segments and subtitle cues."""
 
@@ -412,6 +426,7 @@ class Settings(BaseSettings):
 
     mode: Annotated[Mode, Lowered] = "direct"
     api_key: SecretStr | None = None
+    admin_api_key: SecretStr | None = None
     api_keys_file: ExpandedPath | None = None
     enable_authorization: bool | None = Field(
         default=None, description="None = on iff an API key or key file is configured"
@@ -425,6 +440,7 @@ class Settings(BaseSettings):
     limits: LimitsSettings = Field(default_factory=LimitsSettings)
     jobs: JobsSettings = Field(default_factory=JobsSettings)
     backends: BackendsSettings = Field(default_factory=BackendsSettings)
+    models: ModelsSettings = Field(default_factory=ModelsSettings)
     subtitles: SubtitlesSettings = Field(default_factory=SubtitlesSettings)
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
     s3: S3Settings = Field(default_factory=S3Settings)
@@ -459,7 +475,11 @@ class Settings(BaseSettings):
 
     @property
     def _has_key(self) -> bool:
-        return self.api_key is not None or self.api_keys_file is not None
+        return (
+            self.api_key is not None
+            or self.admin_api_key is not None
+            or self.api_keys_file is not None
+        )
 
     def default_hf_token(self) -> str | None:
         """`HF_TOKEN`, else the contents of `WHISPER_HF_TOKEN_FILE` (unreadable = none)."""

@@ -30,12 +30,14 @@ Each error code is a class (its `code`), never a string set at the raise site.
     │   └── JobRejected              a job failed on its input; replays the code it recorded
     ├── PayloadTooLarge              file_too_large: the upload is over MAX_FILE_SIZE
     ├── AuthenticationFailed         invalid_api_key: missing or wrong API key
+    ├── PermissionDenied             admin_key_required: a valid key without the admin right
     ├── NotFound                     not_found: no such job (or not yours), model not loaded
     ├── Conflict                     conflict: the resource is in the wrong state for this
     │   └── JobNotReady              job_not_ready: asked for the result of an unfinished job
     ├── Overloaded                   overloaded: too much queued work; retry later
     │   ├── QueueUnavailable         queue_unavailable: the Kafka broker cannot take the job
-    │   └── TooManySessions          too_many_sessions: REALTIME__MAX_SESSIONS are open
+    │   ├── TooManySessions          too_many_sessions: REALTIME__MAX_SESSIONS are open
+    │   └── ModelSlotsBusy           model_slots_busy: every MODELS__MAX_LOADED slot is in use
     ├── SyncTimeout                  timeout: a sync wait ran out; the job keeps running
     ├── JobCancelled                 job_cancelled: cancelled while someone waited
     ├── BackendError                 backend_error: an inference backend failed
@@ -88,9 +90,11 @@ __all__ = [
     "MissingExtra",
     "MissingToken",
     "ModelNotFound",
+    "ModelSlotsBusy",
     "NotFound",
     "Overloaded",
     "PayloadTooLarge",
+    "PermissionDenied",
     "QueueUnavailable",
     "RealtimeUnavailable",
     "SessionIdle",
@@ -160,8 +164,8 @@ class ModelNotFound(InvalidRequest):
 
     code = "model_not_found"
 
-    def __init__(self, message: str) -> None:
-        super().__init__(message, param="model")
+    def __init__(self, message: str, *, param: str = "model") -> None:
+        super().__init__(message, param=param)
 
 
 class UrlNotAllowed(InvalidRequest):
@@ -313,6 +317,12 @@ class AuthenticationFailed(WhisperXApiError):
     code = "invalid_api_key"
 
 
+class PermissionDenied(WhisperXApiError):
+    """A known key asked for something only an admin key may do (loading models)."""
+
+    code = "admin_key_required"
+
+
 class NotFound(WhisperXApiError):
     """The resource does not exist, or belongs to another key."""
 
@@ -351,6 +361,15 @@ class TooManySessions(Overloaded):
     """`REALTIME__MAX_SESSIONS` live sessions are open; the new one is closed at once."""
 
     code = "too_many_sessions"
+
+
+class ModelSlotsBusy(Overloaded):
+    """A stage already holds `MODELS__MAX_LOADED` models and every one is in use by a job."""
+
+    code = "model_slots_busy"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, retry_after=10)
 
 
 class SyncTimeout(WhisperXApiError):

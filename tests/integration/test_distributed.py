@@ -96,7 +96,13 @@ def shared(
     """2 API replicas + 2 workers, shared by the acceptance checks that fit on one deployment."""
     root = tmp_path_factory.mktemp("shared-stack")
     with deployed(
-        kafka_bootstrap, s3_endpoint, root, apis=2, workers=2, cache_dir=cache_dir
+        kafka_bootstrap,
+        s3_endpoint,
+        root,
+        apis=2,
+        workers=2,
+        cache_dir=cache_dir,
+        WHISPER_MODELS_DIR=str(root / "models"),  # tests add models by name (never by path)
     ) as stack:
         yield stack
 
@@ -336,10 +342,10 @@ async def read_dead_letters(bootstrap: str, topic: str) -> list[DeadLetter]:
 def test_always_failing_job_is_dead_lettered_after_max_attempts(
     shared: Stack, tmp_path: Path
 ) -> None:
-    model = broken_model(tmp_path / "broken-model")
+    broken_model(Path(shared.env["WHISPER_MODELS_DIR"]) / "broken-model")
     a, b = shared.apis
     with api(a) as client_a, api(b) as client_b:
-        job_id = submit(client_a, SHORT, model=str(model), response_format="json")
+        job_id = submit(client_a, SHORT, model="broken-model", response_format="json")
         failed = wait_status(client_b, job_id, "Failed", RETRYING, timeout=2 * JOB_SECONDS)
         assert failed == status(client_a, job_id)
         assert failed["attempts"] == MAX_ATTEMPTS, failed

@@ -24,7 +24,7 @@ AUDIO = "good_short.mp3"  # 7 s of speech
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     root = tmp_path_factory.mktemp("metrics")
     env = {
-        "API_KEY": KEY,
+        "ADMIN_API_KEY": KEY,  # the test also unloads a model
         "METRICS__PUBLIC": "true",
         "WHISPER_TMP_FILES": str(root / "data"),
         "WHISPER__CACHE_DIR": str(root / "cache"),

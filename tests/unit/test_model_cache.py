@@ -1,4 +1,5 @@
-"""The ref-counted model cache: load once, share, refuse unload in use, expire when idle."""
+"""The ref-counted model cache: load once, share, refuse unload in use, expire when idle, and
+hold at most `max_loaded` models, evicting the least recently used idle one (never one in use)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import time
 
 import pytest
 
-from whisperx_api.errors import Conflict, NotFound
+from whisperx_api.errors import Conflict, ModelSlotsBusy, NotFound
 from whisperx_api.pipeline.models import ModelCache
 
 
@@ -82,3 +83,97 @@ def test_negative_ttl_never_unloads() -> None:
     clock.now = 10**9
     assert cache.sweep() == []
     assert cache.loaded() == ["base"]
+
+
+class CountingLoader:
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+
+    def __call__(self, name: str) -> str:
+        self.calls.append(name)
+        return name.upper()
+
+
+def test_a_full_cache_unloads_the_least_recently_used_idle_model() -> None:
+    loader = CountingLoader()
+    cache: ModelCache[str] = ModelCache(loader, max_loaded=2)
+    cache.load("a")
+    cache.load("b")
+    with cache.acquire("a"):  # a is now more recent than b
+        pass
+    cache.load("c")
+    assert cache.loaded() == ["a", "c"]
+    cache.load("b")
+    assert cache.loaded() == ["b", "c"]
+    assert loader.calls == ["a", "b", "c", "b"]
+    assert cache.max_loaded == 2
+
+
+def test_a_model_in_use_is_never_evicted_and_a_load_says_the_slots_are_busy() -> None:
+    loader = CountingLoader()
+    cache: ModelCache[str] = ModelCache(loader, max_loaded=1, stage="transcription")
+    with cache.acquire("a"):
+        with pytest.raises(ModelSlotsBusy) as info:
+            cache.load("b")
+        assert cache.loaded() == ["a"]
+    assert info.value.code == "model_slots_busy"
+    assert "MODELS__MAX_LOADED" in info.value.message
+    assert loader.calls == ["a"], "nothing was loaded for the refused request"
+    cache.load("b")  # a is idle now: it goes
+    assert cache.loaded() == ["b"]
+
+
+def test_a_job_waits_for_a_slot_instead_of_failing() -> None:
+    cache: ModelCache[str] = ModelCache(str.upper, max_loaded=1)
+    holding = threading.Event()
+    release = threading.Event()
+    got: list[str] = []
+
+    def job_a() -> None:
+        with cache.acquire("a"):
+            holding.set()
+            release.wait(30)
+
+    def job_b() -> None:
+        with cache.acquire("b") as model:
+            got.append(model)
+
+    first = threading.Thread(target=job_a)
+    first.start()
+    assert holding.wait(30)
+    second = threading.Thread(target=job_b)
+    second.start()
+    second.join(0.2)
+    assert second.is_alive(), "b must wait while a is in use"
+    assert cache.loaded() == ["a"]
+    release.set()
+    first.join(30)
+    second.join(30)
+    assert got == ["B"]
+    assert cache.loaded() == ["b"]
+
+
+def test_copies_on_other_devices_take_slots_like_any_model() -> None:
+    cache: ModelCache[str] = ModelCache(str.upper, max_loaded=2)
+    cache.load("base")
+    cache.load("base@cuda:1")
+    cache.load("base@cuda:2")
+    assert cache.loaded() == ["base@cuda:1", "base@cuda:2"]
+
+
+def test_a_failed_load_gives_its_slot_back() -> None:
+    def loader(name: str) -> str:
+        if name == "bad":
+            raise RuntimeError("corrupt")
+        return name
+
+    cache: ModelCache[str] = ModelCache(loader, max_loaded=1)
+    with pytest.raises(RuntimeError):
+        cache.load("bad")
+    cache.load("good")
+    assert cache.loaded() == ["good"]
+
+
+def test_a_bound_below_one_is_refused() -> None:
+    with pytest.raises(ValueError, match="at least 1"):
+        ModelCache(str.upper, max_loaded=0)

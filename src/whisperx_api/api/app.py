@@ -83,9 +83,11 @@ def build_runtime(settings: Settings) -> Runtime:
 
 
 def build_keyring(settings: Settings) -> KeyRing:
-    """Keys from API_KEY and API_KEYS_FILE; auth is on when enabled or when a key exists."""
+    """Keys from API_KEY, ADMIN_API_KEY and API_KEYS_FILE; auth is on when enabled or when a
+    key exists."""
     key = settings.api_key.get_secret_value() if settings.api_key else None
-    return KeyRing(key, settings.api_keys_file, settings.auth_enabled)
+    admin = settings.admin_api_key.get_secret_value() if settings.admin_api_key else None
+    return KeyRing(key, settings.api_keys_file, settings.auth_enabled, admin_key=admin)
 
 
 @asynccontextmanager

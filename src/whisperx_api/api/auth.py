@@ -1,4 +1,8 @@
-"""API keys: one key and/or a JSON key file reloaded on change; constant-time comparison."""
+"""API keys: one key and/or a JSON key file reloaded on change; constant-time comparison.
+
+A key is a client's or an admin's. Admin keys (`ADMIN_API_KEY`, or a keys-file entry
+`{"name": ..., "admin": true}`) may also load and unload models; see README "Security".
+"""
 
 from __future__ import annotations
 
@@ -23,9 +27,18 @@ class Client:
 
     name: str
     owner: str | None
+    admin: bool = False
 
 
 ANONYMOUS = Client(name="anonymous", owner=None)
+
+
+@dataclass(frozen=True, slots=True)
+class KeyHolder:
+    """What a key stands for: the client name logs show, and whether it is an admin's."""
+
+    name: str
+    admin: bool = False
 
 
 class KeyRing:
@@ -37,15 +50,22 @@ class KeyRing:
     only after a successful parse, so the fixed file is picked up on the next request.
     """
 
-    def __init__(self, single_key: str | None, keys_file: Path | None, enabled: bool) -> None:
+    def __init__(
+        self,
+        single_key: str | None,
+        keys_file: Path | None,
+        enabled: bool,
+        admin_key: str | None = None,
+    ) -> None:
         self.enabled = enabled
         self._single = single_key
+        self._admin = admin_key
         self._file = keys_file
         self._signature: _Signature | None = None  # of the file as last parsed successfully
         self._last_failure: tuple[_Signature | None, str] | None = None  # logged once
         self._lock = threading.Lock()
         signature = _signature(keys_file) if keys_file is not None else None
-        self._keys: dict[str, str] = self._read_keys()
+        self._keys: dict[str, KeyHolder] = self._read_keys()
         self._signature = signature
 
     def identify(self, authorization: str | None) -> Client:
@@ -55,20 +75,20 @@ class KeyRing:
         token = _bearer(authorization)
         if token is None:
             raise AuthenticationFailed("Missing API key: send 'Authorization: Bearer <key>'.")
-        name = self._match(token)
-        if name is None:
+        holder = self._match(token)
+        if holder is None:
             raise AuthenticationFailed("Incorrect API key provided.")
-        return Client(name=name, owner=_fingerprint(token))
+        return Client(name=holder.name, owner=_fingerprint(token), admin=holder.admin)
 
-    def _match(self, token: str) -> str | None:
+    def _match(self, token: str) -> KeyHolder | None:
         keys = self._current_keys()
         found = None
-        for key, name in keys.items():
+        for key, holder in keys.items():
             if hmac.compare_digest(key.encode(), token.encode()):
-                found = name
+                found = holder
         return found
 
-    def _current_keys(self) -> dict[str, str]:
+    def _current_keys(self) -> dict[str, KeyHolder]:
         if self._file is not None and _signature(self._file) != self._signature:
             self._reload(self._file)
         return self._keys
@@ -91,25 +111,45 @@ class KeyRing:
             self._last_failure = None
             log.info("API keys file reloaded: %d key(s)", len(keys))
 
-    def _read_keys(self) -> dict[str, str]:
-        keys = {self._single: "default"} if self._single else {}
+    def _read_keys(self) -> dict[str, KeyHolder]:
+        keys = {self._single: KeyHolder("default")} if self._single else {}
         if self._file is not None:
             keys.update(_read_key_file(self._file))
+        if self._admin:
+            keys[self._admin] = KeyHolder("admin", admin=True)
         return keys
 
 
-def _read_key_file(path: Path) -> dict[str, str]:
+def _read_key_file(path: Path) -> dict[str, KeyHolder]:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         raise KeyFileError(f"API_KEYS_FILE: cannot read {path}: {exc}") from exc
-    if not isinstance(data, dict) or not all(
-        isinstance(k, str) and k and isinstance(v, str) for k, v in data.items()
-    ):
+    holders = (
+        {k: _holder(v) for k, v in data.items() if isinstance(k, str) and k}
+        if isinstance(data, dict)
+        else {}
+    )
+    if not isinstance(data, dict) or len(holders) != len(data) or None in holders.values():
         raise KeyFileError(
-            f'API_KEYS_FILE: {path} must be a JSON object {{"<key>": "<client name>"}}'
+            f'API_KEYS_FILE: {path} must be a JSON object {{"<key>": "<client name>"}}; an '
+            'admin key\'s value is {"name": "<client name>", "admin": true}'
         )
-    return dict(data)
+    return {k: v for k, v in holders.items() if v is not None}
+
+
+def _holder(value: object) -> KeyHolder | None:
+    """A plain string names a client; `{"name": str, "admin": bool}` may make it an admin."""
+    if isinstance(value, str):
+        return KeyHolder(value)
+    if (
+        isinstance(value, dict)
+        and set(value) <= {"name", "admin"}
+        and isinstance(value.get("name"), str)
+        and isinstance(value.get("admin", False), bool)
+    ):
+        return KeyHolder(value["name"], admin=value.get("admin", False))
+    return None
 
 
 def _signature(path: Path) -> _Signature | None:

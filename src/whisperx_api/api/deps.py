@@ -11,6 +11,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.datastructures import FormData
 
 from whisperx_api.api.auth import Client, KeyRing
+from whisperx_api.errors import PermissionDenied
 
 if TYPE_CHECKING:
     from whisperx_api.runtime.base import Runtime
@@ -55,5 +56,20 @@ def bearer_client(
     return require_client(request)
 
 
+def admin_client(
+    request: Request, _: Annotated[HTTPAuthorizationCredentials | None, Depends(BEARER)]
+) -> Client:
+    """`require_client`, then 403 unless the key is an admin's (when auth is on)."""
+    client = require_client(request)
+    keyring: KeyRing = request.app.state.keyring
+    if keyring.enabled and not client.admin:
+        raise PermissionDenied(
+            "Loading and unloading models needs an admin key (ADMIN_API_KEY, or a keys-file "
+            'entry with "admin": true).'
+        )
+    return client
+
+
 RuntimeDep = Annotated["Runtime", Depends(get_runtime)]
 ClientDep = Annotated[Client, Depends(bearer_client)]
+AdminDep = Annotated[Client, Depends(admin_client)]

@@ -18,6 +18,7 @@ ERROR_TABLE: tuple[tuple[type[e.WhisperXApiError], int, str], ...] = (
     (e.InvalidRequest, 400, "invalid_request_error"),
     (e.PayloadTooLarge, 413, "invalid_request_error"),
     (e.AuthenticationFailed, 401, "authentication_error"),
+    (e.PermissionDenied, 403, "permission_error"),
     (e.NotFound, 404, "not_found_error"),
     (e.Conflict, 409, "conflict_error"),
     (e.JobCancelled, 409, "conflict_error"),

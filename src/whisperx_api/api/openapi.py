@@ -56,11 +56,16 @@ class TranscriptJson(BaseModel):
 _ERRORS: dict[int, tuple[type[ErrorEnvelope], str]] = {
     400: (ErrorEnvelope, "Invalid request: a bad field (see `param`), or not audio."),
     401: (ErrorEnvelope, "Missing or unknown API key."),
+    403: (ErrorEnvelope, "A valid key without the admin right (model load/unload)."),
     404: (ErrorEnvelope, "No such job or model (a job of another key counts as none)."),
     409: (ErrorEnvelope, "The resource is in the wrong state (job not ready, model in use)."),
     413: (ErrorEnvelope, "The upload is larger than the server's `MAX_FILE_SIZE`."),
     500: (ErrorEnvelope, "The job failed, or the server had an error."),
-    503: (ErrorEnvelope, "Too much work is queued; retry after `Retry-After` seconds."),
+    503: (
+        ErrorEnvelope,
+        "Too much work is queued, or every model slot is in use; retry after `Retry-After` "
+        "seconds.",
+    ),
     504: (SyncTimeoutEnvelope, "A sync wait ran out; the job goes on (see `job_id`)."),
 }
 

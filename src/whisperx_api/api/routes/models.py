@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 
-from whisperx_api.api.deps import ClientDep
+from whisperx_api.api.deps import AdminDep, ClientDep
 from whisperx_api.api.forms import read_form
 from whisperx_api.api.model_service import (
     LoadedModels,
@@ -20,8 +20,8 @@ from whisperx_api.api.schemas import AlignModelForm, ModelForm, ModelTargetForm
 router = APIRouter(tags=["models"])
 
 _LIST_ERRORS = error_responses(401, 500)
-_LOAD_ERRORS = error_responses(400, 401, 413, 500)
-_UNLOAD_ERRORS = error_responses(400, 401, 404, 409, 413, 500)
+_LOAD_ERRORS = error_responses(400, 401, 403, 413, 500, 503)
+_UNLOAD_ERRORS = error_responses(400, 401, 403, 404, 409, 413, 500)
 
 
 def _body(form: type[ModelTargetForm]) -> dict[str, object]:
@@ -42,14 +42,14 @@ async def list_loaded_models(models: ModelServiceDep, _: ClientDep) -> Transcrip
 
 
 @router.post("/models/load", openapi_extra=_body(ModelForm), responses=_LOAD_ERRORS)
-async def load_model(request: Request, models: ModelServiceDep, _: ClientDep) -> ModelChanged:
-    """Load a transcription model now."""
+async def load_model(request: Request, models: ModelServiceDep, _: AdminDep) -> ModelChanged:
+    """Load a transcription model now (admin key); 503 when every slot holds a model in use."""
     name = await _model_name(request, ModelForm)
     return await models.load(Stage.TRANSCRIPTION, name, "model")
 
 
 @router.post("/models/unload", openapi_extra=_body(ModelForm), responses=_UNLOAD_ERRORS)
-async def unload_model(request: Request, models: ModelServiceDep, _: ClientDep) -> ModelChanged:
+async def unload_model(request: Request, models: ModelServiceDep, _: AdminDep) -> ModelChanged:
     """Unload a transcription model; 409 while a job uses it."""
     name = await _model_name(request, ModelForm)
     return await models.unload(Stage.TRANSCRIPTION, name, "model")
@@ -65,11 +65,11 @@ def _stage_router(stage: Stage, form: type[ModelTargetForm]) -> APIRouter:
         return models.loaded(stage)
 
     @sub.post(f"/{stage.value}_models/load", openapi_extra=_body(form), responses=_LOAD_ERRORS)
-    async def load(request: Request, models: ModelServiceDep, _: ClientDep) -> ModelChanged:
+    async def load(request: Request, models: ModelServiceDep, _: AdminDep) -> ModelChanged:
         return await models.load(stage, await _model_name(request, form), param)
 
     @sub.post(f"/{stage.value}_models/unload", openapi_extra=_body(form), responses=_UNLOAD_ERRORS)
-    async def unload(request: Request, models: ModelServiceDep, _: ClientDep) -> ModelChanged:
+    async def unload(request: Request, models: ModelServiceDep, _: AdminDep) -> ModelChanged:
         return await models.unload(stage, await _model_name(request, form), param)
 
     return sub

@@ -42,6 +42,7 @@ import numpy.typing as npt
 from whisperx_api.domain.audio import SAMPLE_RATE, DecodedAudio
 from whisperx_api.domain.transcript import Segment, Transcript, Word
 from whisperx_api.errors import NotFound
+from whisperx_api.pipeline.catalog import language_code
 from whisperx_api.pipeline.stage import StageContext
 from whisperx_api.pipeline.stages.vad_probs import WINDOW, speech_probabilities
 
@@ -379,11 +380,11 @@ class EnergyAligner:
         return []
 
     def load_model(self, name: str) -> str:
-        """Nothing to load: every language works with the transcriber's own timings."""
-        return name
+        """Nothing to load: every known language works with the transcriber's own timings."""
+        return language_code(name) if name.strip() else ""
 
     def unload_model(self, name: str) -> str:
-        raise NotFound(f"Model '{name}' is not loaded.")
+        raise NotFound(f"Model '{language_code(name)}' is not loaded.")
 
     def close(self) -> None:
         """Nothing to release."""

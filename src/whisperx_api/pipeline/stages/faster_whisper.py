@@ -51,6 +51,7 @@ class FasterWhisperBackend:
         batch_size: int = 8,
         chunk_size: int = 30,
         ttl_seconds: float = -1,
+        max_loaded: int | None = None,
     ) -> None:
         # The library and its Silero VAD session (which every request uses and nothing unloads)
         # are set up now, not at the first request: a broken install fails at startup, and the
@@ -61,7 +62,7 @@ class FasterWhisperBackend:
         self._batch_size = batch_size
         self._chunk_size = chunk_size
         self._cache: ModelCache[_Loaded] = ModelCache(
-            self._load, ttl_seconds, stage="transcription"
+            self._load, ttl_seconds, stage="transcription", max_loaded=max_loaded
         )
 
     def available_models(self) -> list[str]:
@@ -79,7 +80,16 @@ class FasterWhisperBackend:
         return canonical
 
     def unload_model(self, name: str) -> str:
-        key = name if "@" in name else self._catalog.canonical(name)
+        """`name`, or a listed `name@device:index`, canonicalised the way `transcribe` keys it."""
+        base, at, placement = name.partition("@")
+        device: str | None = None
+        index: int | None = None
+        if at:
+            device, _, number = placement.partition(":")
+            if device not in ("cpu", "cuda") or not number.isdigit() or len(number) > 3:
+                raise ModelNotFound(f"'{name}' is not a loaded model's name; see /models/list.")
+            index = int(number)
+        key = self._cache_key(self._catalog.canonical(base), device, index)
         self._cache.unload(key)
         return key
 
@@ -88,6 +98,8 @@ class FasterWhisperBackend:
 
     def check_device(self, device: str | None, device_index: int | None) -> None:
         wanted, index = self._placement(device, device_index)
+        if wanted not in ("cpu", "cuda"):
+            raise InvalidRequest(f"Unknown device '{wanted}'; use cpu or cuda.", param="device")
         if wanted == "cuda":
             import ctranslate2
 
@@ -148,9 +160,14 @@ class FasterWhisperBackend:
         return [-1, *loaded.numeral_tokens]
 
     def _cache_key(self, name: str, device: str | None, device_index: int | None) -> str:
-        """The default placement keeps the plain name; others are `name@device:index`."""
+        """The default placement keeps the plain name; others are `name@device:index`.
+
+        A placement is checked against the devices that exist before it becomes a key, so no
+        path (submit, worker, unload) can key a copy on a device this machine lacks.
+        """
         if device is None and device_index is None:
             return name
+        self.check_device(device, device_index)
         placement = self._placement(device, device_index)
         if placement == self._placement(None, None):
             return name

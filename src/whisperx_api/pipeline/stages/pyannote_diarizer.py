@@ -3,6 +3,10 @@
 pyannote's pipelines are gated on the hub: without a token (per request, `HF_TOKEN`, or
 `WHISPER_HF_TOKEN_FILE`) the request is refused with a clear 400 — never a silent fallback.
 
+The pipeline's name comes from configuration only (`BACKENDS__DIARIZATION_MODEL`): a pipeline's
+config on the hub names a Python class for pyannote to instantiate, so no request may choose it.
+`/diarize_models/load` accepts just that configured name.
+
 A pipeline is cached per model *and token* (by the token's SHA-256, never the token itself): a
 pipeline loaded with one caller's token never serves another caller, whose token the hub has
 not checked.
@@ -19,7 +23,13 @@ import numpy as np
 
 from whisperx_api.domain.audio import SAMPLE_RATE, DecodedAudio
 from whisperx_api.domain.speakers import Diarization, SpeakerTurn
-from whisperx_api.errors import BackendError, InvalidRequest, MissingToken, NotFound
+from whisperx_api.errors import (
+    BackendError,
+    InvalidRequest,
+    MissingToken,
+    ModelNotFound,
+    NotFound,
+)
 from whisperx_api.pipeline.stage import DiarizationRequest, StageContext
 from whisperx_api.pipeline.stages.extras import require
 
@@ -95,20 +105,30 @@ class PyannoteDiarizer:
             return sorted({model for model, _ in self._pipelines})
 
     def load_model(self, name: str) -> str:
+        model = self._configured(name)
         if not self._default_token:
             raise MissingToken
-        self._pipeline(self._default_token, name or self._model)
-        return name or self._model
+        self._pipeline(self._default_token)
+        return model
 
     def unload_model(self, name: str) -> str:
-        model = name or self._model
+        model = self._configured(name)
         with self._lock:
             keys = [key for key in self._pipelines if key[0] == model]
             if not keys:
-                raise NotFound(f"Diarization model '{name}' is not loaded.")
+                raise NotFound(f"Diarization model '{model}' is not loaded.")
             for key in keys:  # every caller's copy
                 del self._pipelines[key]
         return model
+
+    def _configured(self, name: str) -> str:
+        """The configured pipeline, the only one a request may name (or leave empty)."""
+        if name.strip() not in ("", self._model):
+            raise ModelNotFound(
+                f"Unknown diarization model '{name.strip()[:80]}'; this server runs "
+                f"'{self._model}' (set by BACKENDS__DIARIZATION_MODEL)."
+            )
+        return self._model
 
     def close(self) -> None:
         with self._lock:
@@ -121,8 +141,8 @@ class PyannoteDiarizer:
             raise MissingToken
         return self._pipeline(self._default_token)
 
-    def _pipeline(self, token: str, name: str | None = None) -> Any:
-        key = (name or self._model, _digest(token))
+    def _pipeline(self, token: str) -> Any:
+        key = (self._model, _digest(token))
         with self._lock:
             if key not in self._pipelines:
                 self._pipelines[key] = self._loader(key[0], token, self._device)

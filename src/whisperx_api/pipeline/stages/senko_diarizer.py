@@ -483,6 +483,6 @@ class SenkoBackend:
 
     @staticmethod
     def _known(name: str) -> str:
-        if name not in ("", MODEL_NAME):
+        if name.strip() not in ("", MODEL_NAME):
             raise ModelNotFound(f"Unknown diarization model '{name}'; available: {MODEL_NAME}.")
         return MODEL_NAME

@@ -30,8 +30,10 @@ import numpy as np
 import numpy.typing as npt
 
 from whisperx_api.domain.audio import SAMPLE_RATE, DecodedAudio
+from whisperx_api.domain.languages import WHISPER_LANGUAGES
 from whisperx_api.domain.transcript import Segment, Task, Transcript, Word
 from whisperx_api.errors import BackendError, MissingExtra, ModelNotFound, WhisperXApiError
+from whisperx_api.pipeline.catalog import language_code
 from whisperx_api.pipeline.models import ModelCache
 from whisperx_api.pipeline.stage import StageContext
 from whisperx_api.pipeline.stages.boundary_refiner import refine_word_times
@@ -387,7 +389,11 @@ class ModelSource:
 
 
 class AlignmentModels:
-    """Language -> model: configured names or paths, `models_dir/<language>`, the hub table."""
+    """Language -> model: configured names or paths, `models_dir/<language>`, the hub table.
+
+    Only known language codes are looked up (`language_code`); the configured overrides are
+    the operator's, so they may name a path or a hub repository.
+    """
 
     def __init__(
         self,
@@ -401,6 +407,7 @@ class AlignmentModels:
 
     def resolve(self, language: str) -> ModelSource:
         """The model for `language`, or ModelNotFound naming the languages that have one."""
+        language = language_code(language)
         configured = self._overrides.get(language)
         if configured is not None:
             local = _is_model_dir(Path(configured).expanduser())
@@ -413,14 +420,19 @@ class AlignmentModels:
             return ModelSource(language, DEFAULT_MODELS[language], is_local=False)
         known = ", ".join(self.available()) or "none"
         raise ModelNotFound(
-            f"No alignment model for language '{language}'. Languages with one: {known}."
+            f"No alignment model for language '{language}'. Languages with one: {known}.",
+            param="language",
         )
 
     def available(self) -> list[str]:
         """Languages that have a model here (or on the hub, when downloads are allowed)."""
         names = {k for k, v in self._overrides.items() if _is_model_dir(Path(v).expanduser())}
         if self._models_dir is not None and self._models_dir.is_dir():
-            names.update(p.name for p in self._models_dir.iterdir() if _is_model_dir(p))
+            names.update(
+                p.name
+                for p in self._models_dir.iterdir()
+                if p.name in WHISPER_LANGUAGES and _is_model_dir(p)
+            )
         if self._allow_download:
             names.update(DEFAULT_MODELS)
             names.update(self._overrides)
@@ -513,12 +525,13 @@ class Wav2Vec2Aligner:
         device: str = "auto",
         hf_token: str | None = None,
         ttl_seconds: float = -1,
+        max_loaded: int | None = None,
     ) -> None:
         self._models = models
         self._device = device
         self._token = hf_token
         self._cache: ModelCache[EmissionModel] = ModelCache(
-            self._load, ttl_seconds, stage="alignment"
+            self._load, ttl_seconds, stage="alignment", max_loaded=max_loaded
         )
 
     def available_models(self) -> list[str]:
@@ -529,13 +542,14 @@ class Wav2Vec2Aligner:
         return self._cache.loaded()
 
     def load_model(self, name: str) -> str:
-        self._models.resolve(name)
-        self._cache.load(name)
-        return name
+        language = self._models.resolve(name).language
+        self._cache.load(language)
+        return language
 
     def unload_model(self, name: str) -> str:
-        self._cache.unload(name)
-        return name
+        language = language_code(name)
+        self._cache.unload(language)
+        return language
 
     def close(self) -> None:
         self._cache.close()
@@ -546,8 +560,8 @@ class Wav2Vec2Aligner:
         if transcript.task is Task.TRANSLATE or not transcript.segments:
             return refine_word_times(transcript, audio)
         try:
-            self._models.resolve(transcript.language)
-            with self._cache.acquire(transcript.language) as model:
+            language = self._models.resolve(transcript.language).language
+            with self._cache.acquire(language) as model:
                 return self._aligned(model, transcript, audio, ctx)
         except ModelNotFound as exc:
             log.warning("word alignment falls back to faster-whisper timings: %s", exc)

@@ -52,7 +52,7 @@ from whisperx_api.domain.audio import SAMPLE_RATE, DecodedAudio
 from whisperx_api.domain.options import TranscriptionOptions
 from whisperx_api.domain.transcript import Segment, Transcript, Word
 from whisperx_api.errors import BackendError, InvalidValue
-from whisperx_api.pipeline.catalog import OPENAI_ALIAS
+from whisperx_api.pipeline.catalog import OPENAI_ALIAS, plain_name
 from whisperx_api.pipeline.stage import StageContext
 
 log = logging.getLogger(__name__)
@@ -128,9 +128,12 @@ class WhisperXCommandBackend:
         return sorted({self._config.default_model, *_models_in(self._config.models_dir)})
 
     def resolve_model(self, name: str) -> str:
-        """Any name goes through to the CLI, which resolves (or rejects) it itself."""
+        """A plain name goes through to the CLI, which resolves (or rejects) it itself; a path
+        never does (`plain_name`), except the configured default."""
         name = name.strip()
-        return self._config.default_model if not name or name == OPENAI_ALIAS else name
+        if not name or name in (OPENAI_ALIAS, self._config.default_model):
+            return self._config.default_model
+        return plain_name(name)
 
     def check_device(self, device: str | None, device_index: int | None) -> None:
         """Nothing to check here: the command runs elsewhere and reports a bad device itself."""
