@@ -30,7 +30,6 @@ import shlex
 import shutil
 import signal
 import subprocess
-import tempfile
 import threading
 import wave
 from collections.abc import Mapping, Sequence
@@ -47,6 +46,7 @@ from whisperx_api.domain.transcript import Segment, Transcript, Word
 from whisperx_api.errors import BackendError
 from whisperx_api.pipeline.catalog import OPENAI_ALIAS
 from whisperx_api.pipeline.stage import StageContext
+from whisperx_api.pipeline.stages.workdirs import make_workdir, record_child, sweep_orphans
 
 AUDIO_STEM = "audio"
 STDERR_NAME = "whisperx.stderr"
@@ -90,6 +90,7 @@ class WhisperXCommandBackend:
         self._command = _command_prefix(config.cmd)
         self._runs: dict[str, int] = {}
         self._lock = threading.Lock()
+        sweep_orphans(config.output_dir)  # what a server killed mid-job left running
 
     def available_models(self) -> list[str]:
         """The default plus the models found in `models_dir`; the CLI may fetch others."""
@@ -188,10 +189,7 @@ class WhisperXCommandBackend:
 
     def _make_workdir(self) -> Path:
         """A fresh 0700 directory under `output_dir` (created if needed), else the system temp."""
-        parent = self._config.output_dir
-        if parent is not None:
-            parent.mkdir(parents=True, exist_ok=True)
-        return Path(tempfile.mkdtemp(prefix="whisperx-", dir=parent))
+        return make_workdir(self._config.output_dir)
 
     def _count_run(self, model: str) -> None:
         with self._lock:
@@ -203,6 +201,7 @@ class WhisperXCommandBackend:
         with stderr_path.open("wb") as stderr:
             proc = _start(argv, workdir, stderr)
             try:
+                record_child(workdir, proc.pid)
                 code = _wait(proc, ctx, self._config.poll_seconds)
             except BaseException:
                 _kill_group(proc)
