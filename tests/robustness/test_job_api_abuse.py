@@ -7,6 +7,7 @@ left behind (its directory and temp files go once the result is fetched).
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
 
 import httpx
@@ -128,7 +129,7 @@ def test_a_job_is_visible_only_to_the_key_that_made_it(
     deployment.assert_nothing_left()
 
 
-def test_kill_9_mid_job_then_restart_delivers_every_job_exactly_once(
+def test_kill_9_mid_job_then_restart_delivers_every_job_exactly_once_and_sweeps_orphans(
     cli_deployment: Callable[..., Deployment],
 ) -> None:
     deployment = cli_deployment()
@@ -137,8 +138,13 @@ def test_kill_9_mid_job_then_restart_delivers_every_job_exactly_once(
         running = hold_the_worker(client)
         waiting = [submit(client) for _ in range(3)]
     deployment.kill()
+    # What a kill in the middle of a submit leaves: staged audio the store never recorded.
+    orphan = deployment.data / "jobs" / str(uuid.uuid4())
+    orphan.mkdir()
+    (orphan / "audio").write_bytes((DATA / AUDIO).read_bytes())
 
     deployment.start()
+    assert orphan.name not in deployment.job_dirs()  # swept before the server answers
     with deployment.client() as client:
         # the interrupted job is retried (and holds the worker 30 s again): let the others pass
         for job_id in waiting:
