@@ -8,7 +8,8 @@ language and model it was given, the second holding a number the "aligner" could
 
 Triggers, matched in the input stem or the model name (the backend picks the WAV's name, a
 client picks the model): "fail" -> exit 3 with a traceback-like stderr; "slow" -> sleep 30 s.
-With `$FAKE_WHISPERX_LOG` set, each run appends `{"argv": [...], "pid": N}` to that file.
+With `$FAKE_WHISPERX_LOG` set, each run appends `{"argv": [...], "pid": N, "env": {...}}` to
+that file (`env`: the environment it was given, to check what it inherits).
 Standard library only: it runs under whatever `python3` is on PATH.
 """
 
@@ -120,7 +121,8 @@ def main() -> None:
     log = os.environ.get("FAKE_WHISPERX_LOG")
     if log:
         with open(log, "a", encoding="utf-8") as handle:
-            handle.write(json.dumps({"argv": sys.argv[1:], "pid": os.getpid()}) + "\n")
+            entry = {"argv": sys.argv[1:], "pid": os.getpid(), "env": dict(os.environ)}
+            handle.write(json.dumps(entry) + "\n")
     audio = args.audio[0]
     triggers = Path(audio).stem + " " + args.model
     if "fail" in triggers:

@@ -40,6 +40,9 @@ class FakeTranscriber:
             )
         return canonical
 
+    def check_options(self, options: TranscriptionOptions) -> None:
+        pass
+
     def check_device(self, device: str | None, device_index: int | None) -> None:
         if device == "cuda":
             raise InvalidRequest("CUDA device 0 is not available.", param="device")

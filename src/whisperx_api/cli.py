@@ -1,4 +1,5 @@
-"""`whisperx-api serve | worker | transcribe FILE | jobs ...`: the composition root for the CLI."""
+"""`whisperx-api serve | worker | transcribe FILE | jobs ... | live FILE|-`: the composition root
+for the CLI."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from pathlib import Path
 from typing import TextIO
 
 from whisperx_api.client.commands import DEFAULT_SERVER, Streams, add_jobs_parser, run_jobs
+from whisperx_api.client.live import add_live_parser, run_live
 from whisperx_api.config import Settings, load_settings
 from whisperx_api.domain.formats import OutputFormat
 from whisperx_api.domain.options import SubtitleOptions, TranscriptionOptions
@@ -28,6 +30,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "jobs":  # a client of some server: this machine's server config is moot
         return run_jobs(args, Streams(sys.stdout.buffer, sys.stderr))
+    if args.command == "live":
+        return run_live(args, sys.stdout, sys.stderr)
     try:
         settings = load_settings()
     except ConfigError as exc:
@@ -70,11 +74,10 @@ def _parser() -> argparse.ArgumentParser:
     transcribe.add_argument("--translate", action="store_true", help="translate to English")
     transcribe.add_argument("--no-progress", action="store_true", help="no progress bar")
     transcribe.set_defaults(handler=_transcribe)
-    add_jobs_parser(
-        sub,
-        server=os.environ.get("WHISPERX_API_URL") or DEFAULT_SERVER,
-        api_key=os.environ.get("WHISPERX_API_KEY") or None,
-    )
+    server = os.environ.get("WHISPERX_API_URL") or DEFAULT_SERVER
+    api_key = os.environ.get("WHISPERX_API_KEY") or None
+    add_jobs_parser(sub, server=server, api_key=api_key)
+    add_live_parser(sub, server=server, api_key=api_key)
     return parser
 
 
@@ -107,6 +110,9 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
         port=server.port,
         timeout_keep_alive=int(server.keepalive),
         log_level=settings.log_level,
+        # Live-session events up to REALTIME__MAX_EVENT_BYTES are read and answered; up to
+        # twice that they are read and refused with an error event; past it, the socket closes.
+        ws_max_size=2 * settings.realtime.max_event_bytes,
     )
     return 0
 

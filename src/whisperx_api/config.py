@@ -115,6 +115,13 @@ class WhisperSettings(BaseModel):
         default=True, description="unknown model names may be fetched from the hub"
     )
     cmd: str | None = None
+    cmd_timeout_seconds: float = Field(
+        default=3600.0, gt=0, description="a WHISPER_CMD run longer than this is killed"
+    )
+    cmd_env: StrList = Field(
+        default_factory=list,
+        description="environment variables WHISPER_CMD inherits beyond the minimal set",
+    )
     output_dir: ExpandedPath | None = None
     model_ttl_seconds: float = Field(
         default=-1.0, description="idle seconds before unloading; -1 = never"
@@ -332,6 +339,63 @@ class WebhooksSettings(BaseModel):
     timeout_seconds: float = Field(default=10.0, gt=0, description="per delivery attempt")
 
 
+def _sealing_secret(value: SecretStr | None) -> SecretStr | None:
+    """Long enough to be a key rather than a password (HKDF does not stretch it)."""
+    if value is None or not value.get_secret_value().strip():
+        return None
+    text = value.get_secret_value().strip()
+    if len(text) < 32:
+        raise ValueError("must be at least 32 characters (e.g. `openssl rand -base64 32`)")
+    return SecretStr(text)
+
+
+class SecretsSettings(BaseModel):
+    """How per-request secrets (a job's `hf_token`) are kept until the job runs."""
+
+    model_config = _GROUP_CONFIG
+
+    key: Annotated[SecretStr | None, AfterValidator(_sealing_secret)] = Field(
+        default=None,
+        description="seals job tokens at rest; unset = a key in memory only (MODE=kafka: "
+        "per-request tokens refused)",
+    )
+
+
+class RealtimeSettings(BaseModel):
+    """Live transcription sessions on `/v1/realtime` (OpenAI's Realtime protocol)."""
+
+    model_config = _GROUP_CONFIG
+
+    max_sessions: int = Field(
+        default=4, ge=0, description="live sessions at once; 0 turns the endpoint off"
+    )
+    idle_timeout: float = Field(
+        default=60.0, gt=0, description="seconds without a client event before a session closes"
+    )
+    max_event_bytes: int = Field(
+        default=16 * 1024 * 1024,
+        ge=1024,
+        description="largest client event; up to twice this is answered with an error event, "
+        "anything larger closes the connection",
+    )
+    max_buffered_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        description="speech held by a session and not yet transcribed; audio past it is refused",
+    )
+    max_turn_seconds: float = Field(
+        default=30.0, gt=1, le=300, description="a turn this long is committed even mid-speech"
+    )
+    partial_interval_seconds: float = Field(
+        default=0.5, ge=0.1, description="new audio between two partial decodes of a turn"
+    )
+    allow_in_kafka_mode: bool = Field(
+        default=False,
+        description="MODE=kafka: load the transcription model on this API replica to serve "
+        "live sessions (otherwise they are refused there)",
+    )
+
+
 class Settings(BaseSettings):
     """The whole configuration. Built once by the composition root and passed in."""
 
@@ -365,6 +429,8 @@ class Settings(BaseSettings):
     worker: WorkerSettings = Field(default_factory=WorkerSettings)
     webhooks: WebhooksSettings = Field(default_factory=WebhooksSettings)
     fetch: FetchSettings = Field(default_factory=FetchSettings)
+    secrets: SecretsSettings = Field(default_factory=SecretsSettings)
+    realtime: RealtimeSettings = Field(default_factory=RealtimeSettings)
 
     @classmethod
     def settings_customise_sources(

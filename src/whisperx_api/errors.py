@@ -14,10 +14,19 @@ Each error code is a class (its `code`), never a string set at the raise site.
     │   ├── UnsupportedParameter     unsupported_parameter: a feature not offered here
     │   ├── MissingExtra             missing_extra: the feature's pip extra is not installed
     │   ├── MissingToken             missing_hf_token: pyannote without a Hugging Face token
+    │   ├── TokenUnavailable         hf_token_unavailable: a job's sealed token can't be opened
     │   ├── InvalidUrl               invalid_url: not an absolute http(s) URL with a host
     │   ├── UrlNotAllowed            url_not_allowed: not http(s), or a non-public address
     │   ├── DownloadFailed           download_failed: a URL's audio could not be fetched
     │   ├── WebhooksDisabled         webhooks_disabled: no WEBHOOKS__SECRET to sign with
+    │   ├── InvalidEvent             invalid_event: a realtime event that is not a JSON object
+    │   ├── UnknownEventType         unknown_event_type: a realtime event type not served here
+    │   ├── EventTooLarge            event_too_large: a realtime event over its size limit
+    │   ├── InvalidBase64            invalid_base64: appended audio that is not base64
+    │   ├── BufferOverflow           input_audio_buffer_overflow: audio sent faster than heard
+    │   ├── CommitEmpty              input_audio_buffer_commit_empty: nothing to commit
+    │   ├── SessionIdle              idle_timeout: a live session without client events
+    │   ├── RealtimeUnavailable      realtime_unavailable: no model here to serve live sessions
     │   └── JobRejected              a job failed on its input; replays the code it recorded
     ├── PayloadTooLarge              file_too_large: the upload is over MAX_FILE_SIZE
     ├── AuthenticationFailed         invalid_api_key: missing or wrong API key
@@ -25,7 +34,8 @@ Each error code is a class (its `code`), never a string set at the raise site.
     ├── Conflict                     conflict: the resource is in the wrong state for this
     │   └── JobNotReady              job_not_ready: asked for the result of an unfinished job
     ├── Overloaded                   overloaded: too much queued work; retry later
-    │   └── QueueUnavailable         queue_unavailable: the Kafka broker cannot take the job
+    │   ├── QueueUnavailable         queue_unavailable: the Kafka broker cannot take the job
+    │   └── TooManySessions          too_many_sessions: REALTIME__MAX_SESSIONS are open
     ├── SyncTimeout                  timeout: a sync wait ran out; the job keeps running
     ├── JobCancelled                 job_cancelled: cancelled while someone waited
     ├── BackendError                 backend_error: an inference backend failed
@@ -54,13 +64,18 @@ __all__ = [
     "AudioTooLong",
     "AuthenticationFailed",
     "BackendError",
+    "BufferOverflow",
+    "CommitEmpty",
     "CommitFailed",
     "ConfigError",
     "Conflict",
     "CorruptModelFile",
     "CorsNotAllowed",
     "DownloadFailed",
+    "EventTooLarge",
     "InvalidAudio",
+    "InvalidBase64",
+    "InvalidEvent",
     "InvalidRequest",
     "InvalidUrl",
     "InvalidValue",
@@ -77,9 +92,14 @@ __all__ = [
     "Overloaded",
     "PayloadTooLarge",
     "QueueUnavailable",
+    "RealtimeUnavailable",
+    "SessionIdle",
     "StorageError",
     "SyncTimeout",
+    "TokenUnavailable",
+    "TooManySessions",
     "UnknownBackend",
+    "UnknownEventType",
     "UnsupportedMessageVersion",
     "UnsupportedParameter",
     "UrlNotAllowed",
@@ -188,6 +208,21 @@ class MissingToken(InvalidRequest):
         )
 
 
+class TokenUnavailable(InvalidRequest):
+    """A job's sealed `hf_token` cannot be opened: the key that sealed it is gone (a restart
+    without `SECRETS__KEY`, or a changed key). Running without it would not be what was asked."""
+
+    code = "hf_token_unavailable"
+
+    def __init__(self) -> None:
+        super().__init__(
+            "This job's hf_token can no longer be read: the server restarted (or its "
+            "SECRETS__KEY changed) after the job was submitted, and per-request tokens are never "
+            "stored in readable form. Submit the job again.",
+            param="hf_token",
+        )
+
+
 class InvalidUrl(InvalidRequest):
     """A URL field that is not an absolute http(s) URL with a host (and a port other than 0)."""
 
@@ -198,6 +233,57 @@ class WebhooksDisabled(InvalidRequest):
     """A webhook was asked for, but the server has no secret to sign deliveries with."""
 
     code = "webhooks_disabled"
+
+
+class InvalidEvent(InvalidRequest):
+    """A realtime client event that is not a JSON object with a string `type`, or whose fields
+    have the wrong shape."""
+
+    code = "invalid_event"
+
+
+class UnknownEventType(InvalidRequest):
+    """A realtime client event type that a transcription session does not serve."""
+
+    code = "unknown_event_type"
+
+
+class EventTooLarge(InvalidRequest):
+    """A realtime client event over `REALTIME__MAX_EVENT_BYTES`; it was dropped unread."""
+
+    code = "event_too_large"
+
+
+class InvalidBase64(InvalidRequest):
+    """`input_audio_buffer.append` audio that is not base64."""
+
+    code = "invalid_base64"
+
+
+class BufferOverflow(InvalidRequest):
+    """Audio arrived faster than the session transcribes it: more than
+    `REALTIME__MAX_BUFFERED_SECONDS` would wait. The appended audio was dropped."""
+
+    code = "input_audio_buffer_overflow"
+
+
+class CommitEmpty(InvalidRequest):
+    """`input_audio_buffer.commit` with less than 100 ms of audio in the buffer."""
+
+    code = "input_audio_buffer_commit_empty"
+
+
+class SessionIdle(InvalidRequest):
+    """No client event for `REALTIME__IDLE_TIMEOUT` seconds; the session is closed."""
+
+    code = "idle_timeout"
+
+
+class RealtimeUnavailable(InvalidRequest):
+    """This process holds no transcription model for live sessions (an API replica in
+    MODE=kafka without `REALTIME__ALLOW_IN_KAFKA_MODE`, or `REALTIME__MAX_SESSIONS=0`)."""
+
+    code = "realtime_unavailable"
 
 
 class JobRejected(InvalidRequest):
@@ -259,6 +345,12 @@ class QueueUnavailable(Overloaded):
     """MODE=kafka: the broker cannot take the job now; it was withdrawn."""
 
     code = "queue_unavailable"
+
+
+class TooManySessions(Overloaded):
+    """`REALTIME__MAX_SESSIONS` live sessions are open; the new one is closed at once."""
+
+    code = "too_many_sessions"
 
 
 class SyncTimeout(WhisperXApiError):
@@ -364,4 +456,5 @@ _REBUILT: dict[str | None, Callable[[str], WhisperXApiError]] = {
     InvalidAudio.code: InvalidAudio,
     AudioTooLong.code: AudioTooLong,
     ModelNotFound.code: ModelNotFound,
+    TokenUnavailable.code: lambda _message: TokenUnavailable(),  # keeps its param
 }

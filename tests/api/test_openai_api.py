@@ -210,8 +210,7 @@ async def test_keys_file_is_reloaded_when_it_changes(
         broken = await client.get("/v1/models", headers={"Authorization": "Bearer sk-bob"})
     assert (alice.status_code, bob_before.status_code) == (200, 401)
     assert (bob_after.status_code, alice_after.status_code) == (200, 401)
-    assert broken.status_code == 500
-    assert "key configuration" in broken.json()["error"]["message"]
+    assert broken.status_code == 200  # a broken file keeps the last good key set in force
 
 
 async def test_health_is_open(make_settings: Callable[..., Settings]) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import os
 import random
+import stat
 import threading
 import time
 import uuid
@@ -123,6 +124,9 @@ def test_audio_round_trip(blobs: S3BlobStore, tmp_path: Path) -> None:
     target = blobs.download_audio("job-1", tmp_path / "work" / "audio.flac")
     assert target.read_bytes() == fixture.read_bytes()
     assert not (tmp_path / "work" / "audio.flac.part").exists()
+    # a worker's scratch copy is private, like everything under the data directory
+    assert stat.S_IMODE(target.stat().st_mode) == 0o600
+    assert stat.S_IMODE(target.parent.stat().st_mode) == 0o700
 
 
 def test_large_upload_streams_in_parts(

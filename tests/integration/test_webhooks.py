@@ -131,7 +131,9 @@ def test_completed_failed_and_cancelled_jobs_each_get_one_signed_event(
         event = fail_event.verified()
         assert event["type"] == "transcription.failed"
         assert event["data"]["status"] == "Failed"
-        assert "out of memory" in event["data"]["error"]
+        # the command's exit status, never its stderr (which stays in the server log)
+        assert "exited with code 3" in event["data"]["error"]
+        assert "out of memory" not in event["data"]["error"]
         for received in (cancel_event, done_event, fail_event):
             stamp = received.verified()["timestamp"]
             assert stamp.endswith("Z")

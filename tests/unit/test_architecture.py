@@ -106,6 +106,18 @@ def test_the_contracts_hold_on_the_package(tmp_path: Path) -> None:
             id="domain-imports-config",
         ),
         pytest.param(
+            "realtime/session.py",
+            "\nimport whisperx_api.api.routes.realtime\n",
+            {LAYERS},
+            id="realtime-imports-api",
+        ),
+        pytest.param(
+            "realtime/engine.py",
+            LAZY_DISTRIBUTED_IMPORT,
+            {LAYERS, BOUNDARY},
+            id="realtime-imports-distributed-lazily",
+        ),
+        pytest.param(
             "distributed/kafka_worker.py",
             "\nimport whisperx_api.api.app\n",
             {LAYERS},

@@ -8,12 +8,15 @@ import os
 import subprocess
 import sys
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from pydantic import SecretStr
 
-from tests.audio import DATA
-from whisperx_api.config import Settings
+from tests.audio import DATA, tone_wav
+from tests.fakes import FakeDiarizer, FakeTranscriber
+from whisperx_api.config import SecretsSettings, Settings
 from whisperx_api.distributed.kafka_dispatch import KafkaDispatch
 from whisperx_api.distributed.kafka_queue import KafkaJobProducer
 from whisperx_api.distributed.runtime import build_distributed_api
@@ -23,6 +26,10 @@ from whisperx_api.errors import ModelNotFound, Overloaded, UnsupportedParameter
 from whisperx_api.jobs.service import JobService
 from whisperx_api.jobs.signals import JobSignals
 from whisperx_api.jobs.store import SqliteJobStore
+from whisperx_api.pipeline.registry import default_registry
+from whisperx_api.pipeline.sealing import TokenSealer
+from whisperx_api.pipeline.stage import StageContext
+from whisperx_api.runtime.embedded import build_runner
 from whisperx_api.storage.local import LocalBlobStore
 
 INFERENCE_MODULES = ("faster_whisper", "ctranslate2", "torch", "onnxruntime", "senko")
@@ -85,6 +92,26 @@ def test_api_replica_checks_models_and_refuses_model_management(
         runner.diarizer.load_model("senko")
 
 
+def test_api_replica_refuses_an_hf_token_it_could_not_hand_to_a_worker(
+    make_settings: Callable[..., Settings],
+) -> None:
+    """Without SECRETS__KEY a worker in another process could never open the token: 400."""
+    asked = TranscriptionOptions(model="base", diarize=True, hf_token="hf_abc")
+    runner = build_distributed_api(kafka_settings(make_settings)).runner
+    with pytest.raises(UnsupportedParameter, match="SECRETS__KEY") as refused:
+        runner.check(asked)
+    assert refused.value.param == "hf_token"
+    assert runner.check(replace(asked, diarize=False)).hf_token is None  # not needed: dropped
+
+    keyed = kafka_settings(make_settings).model_copy(
+        update={"secrets": SecretsSettings(key=SecretStr("k" * 40))}
+    )
+    sealed = build_distributed_api(keyed).runner.check(asked).hf_token
+    assert sealed is not None
+    assert "hf_abc" not in sealed
+    assert TokenSealer.from_secret("k" * 40).open(sealed) == "hf_abc"  # as a worker opens it
+
+
 @pytest.mark.anyio
 async def test_submit_while_the_broker_is_down_is_a_503_and_leaves_nothing(
     make_settings: Callable[..., Settings], tmp_path: Path
@@ -110,3 +137,22 @@ async def test_submit_while_the_broker_is_down_is_a_503_and_leaves_nothing(
     assert raised.value.code == "queue_unavailable"
     assert store.counts() == dict.fromkeys(JobStatus, 0)
     assert list((tmp_path / "staging" / "jobs").iterdir()) == []
+
+
+def test_a_worker_with_the_same_secrets_key_opens_what_the_api_sealed(
+    make_settings: Callable[..., Settings], tmp_path: Path
+) -> None:
+    """The worker builds its runner as `whisperx-api worker` does (`build_runner`)."""
+    keyed = kafka_settings(make_settings).model_copy(
+        update={"secrets": SecretsSettings(key=SecretStr("k" * 40))}
+    )
+    asked = TranscriptionOptions(model="base", diarize=True, hf_token="hf_abc")
+    stored = build_distributed_api(keyed).runner.check(asked)
+    diarizer = FakeDiarizer()
+    registry = default_registry()
+    registry.register_transcription("fake", lambda _settings: FakeTranscriber())
+    registry.diarization_backends.register("fake", lambda _settings: diarizer)
+    backends = keyed.backends.model_copy(update={"transcription": "fake", "diarization": "fake"})
+    worker = build_runner(keyed.model_copy(update={"backends": backends}), registry)
+    worker.run(tone_wav(tmp_path / "a.wav", 2.0), stored, StageContext())
+    assert [request.hf_token for request in diarizer.requests] == ["hf_abc"]

@@ -11,7 +11,11 @@ import pytest
 from whisperx_api.domain.audio import DecodedAudio
 from whisperx_api.errors import MissingToken
 from whisperx_api.pipeline.stage import DiarizationRequest, StageContext
-from whisperx_api.pipeline.stages.pyannote_diarizer import PyannoteDiarizer, parse_output
+from whisperx_api.pipeline.stages.pyannote_diarizer import (
+    MAX_CALLER_PIPELINES,
+    PyannoteDiarizer,
+    parse_output,
+)
 
 
 @dataclass(frozen=True)
@@ -113,3 +117,44 @@ def test_lifecycle() -> None:
     assert diarizer.loaded_models() == ["pyannote/speaker-diarization-3.1"]
     diarizer.unload_model("")
     assert diarizer.loaded_models() == []
+
+
+def test_a_pipeline_loaded_with_one_callers_token_never_serves_another() -> None:
+    diarizer, _, loads = make()
+    for token in ("hf_alice", "hf_bob", "hf_alice", None, "hf_bob"):
+        diarizer.diarize(AUDIO, DiarizationRequest(hf_token=token), StageContext())
+    model = "pyannote/speaker-diarization-3.1"
+    # each token loaded its own pipeline once; a request without one used the server's token
+    assert loads == [
+        (model, "hf_alice", "cpu"),
+        (model, "hf_bob", "cpu"),
+        (model, "hf_default", "cpu"),
+    ]
+    assert diarizer.loaded_models() == [model]
+    assert "hf_alice" not in repr(diarizer._pipelines)  # keyed by digest, never the token
+
+
+def test_known_speaker_embeddings_use_the_server_tokens_pipeline_only() -> None:
+    diarizer, _, loads = make()
+    diarizer.diarize(AUDIO, DiarizationRequest(hf_token="hf_alice"), StageContext())
+    diarizer.embed_voices([AUDIO])
+    assert [tok for _, tok, _ in loads] == ["hf_alice", "hf_default"]
+    no_server_token, _, _ = make(token=None)
+    no_server_token.diarize(AUDIO, DiarizationRequest(hf_token="hf_alice"), StageContext())
+    with pytest.raises(MissingToken):
+        no_server_token.embed_voices([AUDIO])
+
+
+def test_callers_pipelines_are_bounded_and_unload_drops_every_copy() -> None:
+    diarizer, _, loads = make()
+    diarizer.diarize(AUDIO, DiarizationRequest(), StageContext())  # the server token's
+    for n in range(5):
+        diarizer.diarize(AUDIO, DiarizationRequest(hf_token=f"hf_{n}"), StageContext())
+    assert len(diarizer._pipelines) == 1 + MAX_CALLER_PIPELINES
+    diarizer.diarize(AUDIO, DiarizationRequest(hf_token="hf_0"), StageContext())
+    assert [tok for _, tok, _ in loads].count("hf_0") == 2  # evicted, so loaded again
+    diarizer.diarize(AUDIO, DiarizationRequest(), StageContext())
+    assert [tok for _, tok, _ in loads].count("hf_default") == 1  # never evicted
+    diarizer.unload_model("")
+    assert diarizer.loaded_models() == []
+    assert diarizer._pipelines == {}

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import logging
+import os
 import stat
 import sys
 import threading
@@ -21,12 +23,13 @@ from whisperx_api.config import Settings
 from whisperx_api.domain.audio import SAMPLE_RATE, DecodedAudio
 from whisperx_api.domain.options import TranscriptionOptions
 from whisperx_api.domain.transcript import Task
-from whisperx_api.errors import BackendError, ConfigError, JobCancelled
+from whisperx_api.errors import BackendError, ConfigError, InvalidValue, JobCancelled
 from whisperx_api.pipeline.registry import default_registry, transcription_backend_name
 from whisperx_api.pipeline.stage import StageContext
 from whisperx_api.pipeline.stages.whisperx_cli import (
     CommandConfig,
     WhisperXCommandBackend,
+    child_environment,
     parse_result,
 )
 
@@ -39,7 +42,13 @@ def audio(seconds: float = 2.0) -> DecodedAudio:
 
 
 def make_backend(tmp_path: Path, cmd: Path | str = FAKE, **config: Any) -> WhisperXCommandBackend:
-    settings = {"device": "cpu", "output_dir": tmp_path / "out", "poll_seconds": 0.05, **config}
+    settings = {
+        "device": "cpu",
+        "output_dir": tmp_path / "out",
+        "poll_seconds": 0.05,
+        "inherit_env": ("FAKE_WHISPERX_LOG",),
+        **config,
+    }
     return WhisperXCommandBackend(CommandConfig(cmd=str(cmd), default_model="base", **settings))
 
 
@@ -221,16 +230,95 @@ def test_unexpected_json_shapes_are_backend_errors(data: Any) -> None:
         parse_result(data, TranscriptionOptions(model="base"), 1.0)
 
 
-def test_failure_reports_exit_code_and_stderr_tail(tmp_path: Path) -> None:
+def test_failure_tells_the_client_the_exit_code_and_the_log_the_stderr_tail(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     backend = make_backend(tmp_path)
-    with pytest.raises(BackendError) as caught:
+    with (
+        caplog.at_level(logging.ERROR, logger="whisperx_api.pipeline.stages.whisperx_cli"),
+        pytest.raises(BackendError) as caught,
+    ):
         backend.transcribe(audio(), TranscriptionOptions(model="fail"), StageContext())
 
-    message = caught.value.message
-    assert "exited with code 3" in message
-    assert "RuntimeError: CUDA out of memory (fake failure)" in message
-    assert "noise line 0:" not in message  # only the tail
-    assert len(message) < 600
+    assert caught.value.message == (
+        "The transcription command exited with code 3; the server log has the details."
+    )
+    [record] = caplog.records
+    logged = record.getMessage()
+    assert "exited with code 3" in logged
+    assert "RuntimeError: CUDA out of memory (fake failure)" in logged
+    assert "noise line 0:" not in logged  # only the tail
+    assert leftovers(tmp_path) == []
+
+
+def test_the_command_sees_a_minimal_environment(
+    tmp_path: Path, runs: Callable[[], list[dict[str, Any]]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    secrets = {
+        "API_KEY": "sk-server",
+        "HF_TOKEN": "hf_server_token",
+        "AWS_SECRET_ACCESS_KEY": "aws-secret",
+        "SECRETS__KEY": "k" * 40,
+        "WEBHOOKS__SECRET": "whsec_c2VjcmV0c2VjcmV0c2VjcmV0",
+    }
+    for name, value in {**secrets, "LC_ALL": "C.UTF-8", "CUDA_VISIBLE_DEVICES": "1"}.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("MY_CMD_SETTING", "kept")
+    backend = make_backend(tmp_path, inherit_env=("FAKE_WHISPERX_LOG", "MY_CMD_SETTING"))
+    backend.transcribe(audio(), TranscriptionOptions(model="base"), StageContext())
+
+    [run] = runs()
+    env = run["env"]
+    assert not set(secrets) & set(env)
+    assert not any(value in env.values() for value in secrets.values())
+    assert env["PATH"].endswith(os.environ["PATH"])  # a pyenv shim may prepend to it
+    assert env["LC_ALL"] == "C.UTF-8"
+    assert env["CUDA_VISIBLE_DEVICES"] == "1"
+    assert env["MY_CMD_SETTING"] == "kept"
+
+
+def test_the_environment_filter_keeps_only_what_the_command_needs() -> None:
+    source = {"PATH": "/bin", "HOME": "/h", "LC_TIME": "C", "API_KEY": "x", "S3__SECRET": "y"}
+    assert child_environment(source, ()) == {"PATH": "/bin", "HOME": "/h", "LC_TIME": "C"}
+    assert child_environment(source, ("API_KEY",))["API_KEY"] == "x"
+
+
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="needs /proc to see the command")
+def test_a_command_past_its_time_limit_is_killed(
+    tmp_path: Path, runs: Callable[[], list[dict[str, Any]]]
+) -> None:
+    backend = make_backend(tmp_path, timeout_seconds=1.0)
+    started = time.monotonic()
+    with pytest.raises(BackendError) as caught:
+        backend.transcribe(audio(), TranscriptionOptions(model="slow"), StageContext())
+    assert time.monotonic() - started < 15  # the fake sleeps 30 s
+    assert caught.value.message == (
+        "The transcription command did not finish within 1 s and was stopped."
+    )
+    [run] = runs()
+    assert not _alive(run["pid"])
+    assert leftovers(tmp_path) == []
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("prompt", "a\x00b", "'prompt' contains a NUL character"),
+        ("hotwords", "x\x00", "'hotwords' contains a NUL character"),
+        ("prompt", "w" * 4097, "'prompt' is 4097 characters long"),
+        ("model", "base\x00", "'model' contains a NUL character"),
+    ],
+)
+def test_arguments_the_command_cannot_take_are_invalid_values(
+    tmp_path: Path, field: str, value: str, message: str
+) -> None:
+    backend = make_backend(tmp_path)
+    options = TranscriptionOptions(**{"model": "base", field: value})
+    with pytest.raises(InvalidValue, match=message) as caught:
+        backend.check_options(options)
+    assert caught.value.param == field
+    with pytest.raises(InvalidValue):  # a job that reached a worker unchecked fails at once
+        backend.transcribe(audio(), options, StageContext())
     assert leftovers(tmp_path) == []
 
 
@@ -360,3 +448,33 @@ async def test_job_api_runs_the_command(
         ],
     }
     assert list(out.iterdir()) == []
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("data", "param"),
+    [
+        ({"prompt": "hello\x00world"}, "prompt"),
+        ({"prompt": "w" * 5000}, "prompt"),
+    ],
+)
+async def test_the_job_api_refuses_arguments_the_command_cannot_take(
+    make_settings: Callable[..., Settings], tmp_path: Path, data: dict[str, str], param: str
+) -> None:
+    settings = make_settings(whisper={"cmd": str(FAKE), "output_dir": tmp_path / "out"})
+    async with running(create_app(settings)) as client:
+        response = await client.post(
+            "/transcription",
+            files={"file": ("meeting.wav", tone_bytes(tmp_path, 1.0))},
+            data={"sync": "false", **data},
+        )
+        assert response.status_code == 400, response.text
+        error = response.json()["error"]
+        assert (error["type"], error["code"], error["param"]) == (
+            "invalid_request_error",
+            "invalid_value",
+            param,
+        )
+        status = (await client.get("/status")).json()
+    assert list((settings.jobs.data_dir / "jobs").iterdir()) == []
+    assert status["queue_state"] == {"queued_jobs": 0, "processing_jobs": 0}

@@ -10,9 +10,11 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-from whisperx_api.errors import AuthenticationFailed, KeyFileError, WhisperXApiError
+from whisperx_api.errors import AuthenticationFailed, KeyFileError
 
 log = logging.getLogger(__name__)
+
+_Signature = tuple[int, int, int, int]  # mtime_ns, size, inode, device
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,16 +29,24 @@ ANONYMOUS = Client(name="anonymous", owner=None)
 
 
 class KeyRing:
-    """Known keys; `identify` maps a bearer token to its client or refuses it."""
+    """Known keys; `identify` maps a bearer token to its client or refuses it.
+
+    The keys file is read at startup (an unreadable or invalid file raises `KeyFileError`, a
+    startup error) and again whenever its stat signature changes. A reload that fails keeps the
+    last good key set in force and logs the error once per change; the signature is recorded
+    only after a successful parse, so the fixed file is picked up on the next request.
+    """
 
     def __init__(self, single_key: str | None, keys_file: Path | None, enabled: bool) -> None:
         self.enabled = enabled
         self._single = single_key
         self._file = keys_file
-        self._mtime: float | None = None
-        self._keys: dict[str, str] = {}
+        self._signature: _Signature | None = None  # of the file as last parsed successfully
+        self._last_failure: tuple[_Signature | None, str] | None = None  # logged once
         self._lock = threading.Lock()
-        self._reload()
+        signature = _signature(keys_file) if keys_file is not None else None
+        self._keys: dict[str, str] = self._read_keys()
+        self._signature = signature
 
     def identify(self, authorization: str | None) -> Client:
         """Check an `Authorization` header value."""
@@ -59,21 +69,33 @@ class KeyRing:
         return found
 
     def _current_keys(self) -> dict[str, str]:
-        if self._file is not None and _mtime(self._file) != self._mtime:
-            try:
-                self._reload()
-            except KeyFileError as exc:
-                log.error("API keys file: %s", exc)
-                raise WhisperXApiError("The server's API key configuration is broken.") from exc
+        if self._file is not None and _signature(self._file) != self._signature:
+            self._reload(self._file)
         return self._keys
 
-    def _reload(self) -> None:
+    def _reload(self, path: Path) -> None:
+        """Replace the key set from the changed file, or keep the last good one and log why."""
         with self._lock:
-            keys = {self._single: "default"} if self._single else {}
-            if self._file is not None:
-                self._mtime = _mtime(self._file)
-                keys.update(_read_key_file(self._file))
+            signature = _signature(path)  # taken before the read: a later write reloads again
+            if signature == self._signature:
+                return  # another request reloaded it meanwhile
+            try:
+                keys = self._read_keys()
+            except KeyFileError as exc:
+                if self._last_failure != (signature, str(exc)):
+                    self._last_failure = (signature, str(exc))
+                    log.error("%s; the last good key set stays in force", exc)
+                return
             self._keys = keys
+            self._signature = signature
+            self._last_failure = None
+            log.info("API keys file reloaded: %d key(s)", len(keys))
+
+    def _read_keys(self) -> dict[str, str]:
+        keys = {self._single: "default"} if self._single else {}
+        if self._file is not None:
+            keys.update(_read_key_file(self._file))
+        return keys
 
 
 def _read_key_file(path: Path) -> dict[str, str]:
@@ -90,11 +112,13 @@ def _read_key_file(path: Path) -> dict[str, str]:
     return dict(data)
 
 
-def _mtime(path: Path) -> float | None:
+def _signature(path: Path) -> _Signature | None:
+    """What changes when the file is edited or replaced (None: it cannot be read now)."""
     try:
-        return path.stat().st_mtime_ns / 1e9
+        stat = path.stat()
     except OSError:
         return None
+    return (stat.st_mtime_ns, stat.st_size, stat.st_ino, stat.st_dev)
 
 
 def _bearer(header: str | None) -> str | None:

@@ -473,7 +473,9 @@ class JobForm(SubtitleFields, AudioSourceFields):
         default=None, description="Text that guides the style or vocabulary of the transcript."
     )
     hf_token: str | None = Field(
-        default=None, description="A Hugging Face token for gated diarization models."
+        default=None,
+        description="A Hugging Face token for gated diarization models; used only with "
+        "`diarize=true`, and never stored in readable form.",
     )
     response_format: OutputFormat | None = Field(
         default=None,

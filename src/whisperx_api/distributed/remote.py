@@ -73,6 +73,9 @@ class RemoteTranscriber(RemoteStage):
     def check_device(self, device: str | None, device_index: int | None) -> None:
         """Devices belong to the worker that runs the job; it checks them there."""
 
+    def check_options(self, options: TranscriptionOptions) -> None:
+        """The workers' backend checks what only it cannot take, and fails the job at once."""
+
     def load_count(self, name: str) -> int:
         return 0
 

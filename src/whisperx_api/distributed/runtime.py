@@ -23,11 +23,23 @@ from whisperx_api.distributed.staged_s3 import StagedS3Audio
 from whisperx_api.jobs.service import JobService
 from whisperx_api.jobs.signals import JobSignals
 from whisperx_api.jobs.webhooks import SharedOutbox
-from whisperx_api.pipeline.registry import BackendRegistry, default_registry, model_catalog
+from whisperx_api.pipeline.registry import (
+    BackendRegistry,
+    default_registry,
+    model_catalog,
+    transcription_backend_name,
+)
 from whisperx_api.pipeline.runner import PipelineRunner
+from whisperx_api.realtime.engine import LiveEngine
 from whisperx_api.runtime.base import Runtime
-from whisperx_api.runtime.embedded import build_runner, build_webhooks
+from whisperx_api.runtime.embedded import (
+    build_live,
+    build_runner,
+    build_webhooks,
+    configured_sealer,
+)
 from whisperx_api.storage.local import LocalBlobStore
+from whisperx_api.storage.private import private_dir
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -40,6 +52,7 @@ def build_distributed_api(settings: Settings, registry: BackendRegistry | None =
     registry.alignment_backends.factory(settings.backends.alignment)
     client = make_s3_client(settings.s3)
     store = S3JobStore(client, settings.s3.bucket)
+    private_dir(settings.jobs.data_dir)
     audio = StagedS3Audio(
         LocalBlobStore(settings.jobs.data_dir / "staging"), S3BlobStore(client, settings.s3.bucket)
     )
@@ -48,6 +61,7 @@ def build_distributed_api(settings: Settings, registry: BackendRegistry | None =
         settings.limits.max_audio_seconds,
         aligner=RemoteStage("language"),
         diarizer=RemoteStage("model"),
+        sealer=configured_sealer(settings),  # none: a worker elsewhere could not open a token
     )
     dispatch = KafkaDispatch(
         KafkaJobProducer.from_settings(settings.kafka, client_id="whisperx-api"),
@@ -73,7 +87,17 @@ def build_distributed_api(settings: Settings, registry: BackendRegistry | None =
         retention_seconds=settings.jobs.retention_hours * 3600,
         cleanup_interval_seconds=settings.jobs.cleanup_interval_hours * 3600,
         webhooks=build_webhooks(settings, SharedOutbox(store)),  # workers need no egress
+        live=build_replica_live(settings, registry),
     )
+
+
+def build_replica_live(settings: Settings, registry: BackendRegistry) -> LiveEngine | None:
+    """Live sessions need a model in this process: an API replica has one only when
+    `REALTIME__ALLOW_IN_KAFKA_MODE` asks for it (loaded at the first session)."""
+    if not settings.realtime.allow_in_kafka_mode:
+        return None
+    backend = registry.transcription(transcription_backend_name(settings))(settings)
+    return build_live(settings, backend, owns_transcriber=True)
 
 
 async def prepare_worker(settings: Settings) -> KafkaWorker:
@@ -87,6 +111,7 @@ def build_worker(settings: Settings, registry: BackendRegistry | None = None) ->
     worker_id = f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}"
     client = make_s3_client(settings.s3)
     kafka = settings.kafka
+    private_dir(settings.jobs.data_dir)  # the scratch copies of job audio go under it
     return KafkaWorker(
         worker_id,
         KafkaJobConsumer.from_settings(kafka, client_id=f"whisperx-worker-{worker_id}"),

@@ -19,6 +19,7 @@ from pydantic import SecretStr
 
 from whisperx_api.config import S3Settings
 from whisperx_api.errors import NotFound, PayloadTooLarge, StorageError
+from whisperx_api.storage.private import open_private, private_dir
 
 try:
     import boto3
@@ -130,9 +131,9 @@ class S3BlobStore:
                 if error_code(exc) in _MISSING_CODES:
                     raise NotFound(f"No audio stored for job '{job_id}'.") from exc
                 raise
-            target.parent.mkdir(parents=True, exist_ok=True)
+            private_dir(target.parent)
             try:
-                with partial.open("wb") as out:
+                with open_private(partial) as out:
                     for chunk in body["Body"].iter_chunks(_CHUNK):
                         out.write(chunk)
             except BaseException:

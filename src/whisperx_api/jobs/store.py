@@ -15,6 +15,7 @@ from typing import Any
 from whisperx_api.domain.job import JobRecord, JobSpec, JobStatus
 from whisperx_api.domain.webhook import WebhookState, ended
 from whisperx_api.jobs.messages import dump_spec, load_spec
+from whisperx_api.storage.private import private_dir, private_file
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
@@ -52,6 +53,16 @@ _COLUMNS = (
 _ADDED_COLUMNS = {"text_so_far": "TEXT"}
 
 
+def _private_database(path: Path) -> None:
+    """The database 0600 before SQLite opens it: SQLite gives its -wal and -shm files the
+    database's mode. Those left by an older version are made 0600 too."""
+    private_file(path)
+    for suffix in ("-wal", "-shm", "-journal"):
+        side = path.with_name(path.name + suffix)
+        if side.exists():
+            private_file(side)
+
+
 @dataclass(frozen=True, slots=True)
 class Delivery:
     """What `take_result` found: the job as it was, and its result if it was complete."""
@@ -64,7 +75,8 @@ class SqliteJobStore:
     """All job state for one data directory; safe across threads and processes."""
 
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(path.parent)
+        _private_database(path)
         self._conn = sqlite3.connect(
             path, check_same_thread=False, isolation_level=None, timeout=30
         )

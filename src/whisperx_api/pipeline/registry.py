@@ -103,6 +103,14 @@ def transcription_backend_name(settings: Settings) -> str:
     return name
 
 
+def model_workers(settings: Settings) -> int:
+    """Decodes one loaded model runs at once: one per job slot, plus one lane that live
+    sessions share, so a live turn never waits for a file job's batch to finish (the workers
+    share the model's weights; each adds only its working buffers)."""
+    live_lane = 1 if settings.realtime.max_sessions > 0 else 0
+    return settings.worker_count + live_lane
+
+
 def model_catalog(settings: Settings) -> ModelCatalog:
     """The configured model names: local paths, `models_dir`, bundled, the hub."""
     from whisperx_api.pipeline.catalog import HUB_MODELS, ModelCatalog
@@ -127,7 +135,7 @@ def _faster_whisper(settings: Settings) -> TranscriptionBackend:
         device_index=whisper.device_index,
         compute_type=whisper.compute_type,
         cpu_threads=whisper.cpu_threads,
-        num_workers=settings.worker_count,
+        num_workers=model_workers(settings),
     )
     return FasterWhisperBackend(
         catalog, devices, whisper.batch_size, whisper.chunk_size, whisper.model_ttl_seconds
@@ -151,6 +159,8 @@ def _whisperx_cli(settings: Settings) -> TranscriptionBackend:
         threads=whisper.cpu_threads,
         models_dir=whisper.models_dir,
         output_dir=whisper.output_dir,
+        timeout_seconds=whisper.cmd_timeout_seconds,
+        inherit_env=tuple(whisper.cmd_env),
     )
     return WhisperXCommandBackend(config)
 

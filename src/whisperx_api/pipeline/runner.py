@@ -11,6 +11,7 @@ from whisperx_api.domain.options import TranscriptionOptions
 from whisperx_api.domain.transcript import Transcript
 from whisperx_api.errors import UnsupportedParameter
 from whisperx_api.pipeline.known_speakers import name_known_speakers
+from whisperx_api.pipeline.sealing import TokenSealer, open_token
 from whisperx_api.pipeline.segmentation import SegmentRules, resegment
 from whisperx_api.pipeline.speakers import assign_speakers
 from whisperx_api.pipeline.stage import (
@@ -40,24 +41,40 @@ class PipelineRunner:
         aligner: AlignmentBackend | None = None,
         diarizer: DiarizationBackend | None = None,
         segment_rules: SegmentRules | None = None,
+        sealer: TokenSealer | None = None,
     ) -> None:
         self.transcriber = transcriber
         self.aligner = aligner
         self.diarizer = diarizer
         self.segment_rules = segment_rules or SegmentRules()
         self._max_seconds = max_audio_seconds
+        self._sealer = sealer  # None: per-request tokens are refused (nowhere to keep them)
 
     def check(self, options: TranscriptionOptions) -> TranscriptionOptions:
-        """Validate a job's options at submit time; returns them with the model resolved."""
+        """Validate a job's options at submit time; returns them as they may be stored: the
+        model resolved and the `hf_token` sealed, or dropped when the job does not diarize."""
         if options.diarize and self.diarizer is None:
             raise UnsupportedParameter(
                 "Speaker diarization is not configured on this server.", param="diarize"
             )
         if options.diarize and self.diarizer is not None:
-            self.diarizer.check_request(_diarization_request(options))
+            self.diarizer.check_request(_diarization_request(options, options.hf_token))
         if options.device is not None or options.device_index is not None:
             self.transcriber.check_device(options.device, options.device_index)
-        return replace(options, model=self.transcriber.resolve_model(options.model))
+        self.transcriber.check_options(options)
+        model = self.transcriber.resolve_model(options.model)
+        return replace(options, model=model, hf_token=self._sealed_token(options))
+
+    def _sealed_token(self, options: TranscriptionOptions) -> str | None:
+        if not options.diarize or not options.hf_token:
+            return None  # never kept when the job does not need it
+        if self._sealer is None:
+            raise UnsupportedParameter(
+                "This server cannot keep a per-request hf_token: set SECRETS__KEY (the same on "
+                "the API and the workers), or configure HF_TOKEN on the workers.",
+                param="hf_token",
+            )
+        return self._sealer.seal(options.hf_token)
 
     def preload(self, stages: Iterable[str]) -> None:
         """Load each named stage's default model now, so the first job does not wait."""
@@ -89,6 +106,7 @@ class PipelineRunner:
     def run(self, audio_path: Path, options: TranscriptionOptions, ctx: StageContext) -> Transcript:
         """Decode, transcribe (VAD-batched), refine word times, find speakers, then cut the
         words into sentence-like segments (every format and mode shows these)."""
+        token = open_token(self._sealer, options.hf_token) if options.diarize else None
         audio = decode_audio(audio_path, self._max_seconds)
         ctx.check_cancelled()
         ctx.report(0.0)
@@ -100,7 +118,7 @@ class PipelineRunner:
         if options.diarize and self.diarizer is not None:
             ctx.check_cancelled()
             diarization = self.diarizer.diarize(
-                audio, _diarization_request(options), ctx.scaled(share, 1.0)
+                audio, _diarization_request(options, token), ctx.scaled(share, 1.0)
             )
             if options.known_speakers:
                 diarization = name_known_speakers(
@@ -114,8 +132,6 @@ class PipelineRunner:
         return transcript
 
 
-def _diarization_request(options: TranscriptionOptions) -> DiarizationRequest:
+def _diarization_request(options: TranscriptionOptions, token: str | None) -> DiarizationRequest:
     want_embeddings = options.speaker_embeddings or bool(options.known_speakers)
-    return DiarizationRequest(
-        options.min_speakers, options.max_speakers, want_embeddings, options.hf_token
-    )
+    return DiarizationRequest(options.min_speakers, options.max_speakers, want_embeddings, token)

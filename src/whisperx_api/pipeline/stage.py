@@ -6,6 +6,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+import numpy as np
+import numpy.typing as npt
+
 from whisperx_api.domain.audio import DecodedAudio
 from whisperx_api.domain.options import TranscriptionOptions
 from whisperx_api.domain.speakers import Diarization
@@ -69,6 +72,10 @@ class TranscriptionBackend(Protocol):
 
     def check_device(self, device: str | None, device_index: int | None) -> None:
         """Raise `InvalidRequest` when a per-request device cannot be used here."""
+        ...
+
+    def check_options(self, options: TranscriptionOptions) -> None:
+        """Raise `InvalidRequest` (at submit) for options this backend could never run."""
         ...
 
     def loaded_models(self) -> list[str]:
@@ -156,4 +163,18 @@ class DiarizationBackend(ManagedModels, Protocol):
 
     def embed_voices(self, clips: Sequence[DecodedAudio]) -> list[tuple[float, ...]]:
         """One speaker embedding per clip, in the space of `diarize`'s embeddings."""
+        ...
+
+
+class SpeechProbabilities(Protocol):
+    """A streaming voice activity model: fed 16 kHz samples in order, it answers one speech
+    probability per `window` samples, carrying its state across calls (live sessions)."""
+
+    @property
+    def window(self) -> int:
+        """Samples per probability."""
+        ...
+
+    def feed(self, samples: npt.NDArray[np.float32]) -> list[float]:
+        """Probabilities for every whole window completed by `samples` (the rest is kept)."""
         ...

@@ -12,6 +12,7 @@ from whisperx_api.errors import PayloadTooLarge
 from whisperx_api.jobs.ports import Background, JobStore
 from whisperx_api.jobs.service import JobService
 from whisperx_api.pipeline.runner import PipelineRunner
+from whisperx_api.realtime.engine import LiveEngine
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +32,7 @@ class Runtime:
     preload: tuple[str, ...] = ()
     shutdown_grace_seconds: float = 30.0
     webhooks: Background | None = None  # the webhook delivery loop, when a secret is set
+    live: LiveEngine | None = None  # live sessions; none on a MODE=kafka replica by default
     started_at: int = field(default_factory=lambda: int(time.time()))
     _sweeper: asyncio.Task[None] | None = None
 
@@ -59,6 +61,8 @@ class Runtime:
             await self.webhooks.stop(self.shutdown_grace_seconds)
         await self.workers.stop(self.shutdown_grace_seconds)
         await self.jobs.stop_background()
+        if self.live is not None:
+            self.live.close()
         self.runner.close()
         self.store.close()
 

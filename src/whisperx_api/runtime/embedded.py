@@ -15,7 +15,10 @@ from whisperx_api.pipeline.registry import (
     transcription_backend_name,
 )
 from whisperx_api.pipeline.runner import PipelineRunner
+from whisperx_api.pipeline.sealing import TokenSealer
 from whisperx_api.pipeline.segmentation import SegmentRules
+from whisperx_api.pipeline.stage import SpeechProbabilities, TranscriptionBackend
+from whisperx_api.realtime.engine import LiveEngine
 from whisperx_api.runtime.base import Runtime
 from whisperx_api.storage.local import LocalBlobStore
 
@@ -29,7 +32,14 @@ def build_runner(settings: Settings, registry: BackendRegistry) -> PipelineRunne
         aligner=registry.alignment_backends.factory(backends.alignment)(settings),
         diarizer=registry.diarization_backends.factory(backends.diarization)(settings),
         segment_rules=segment_rules(settings),
+        sealer=configured_sealer(settings) or TokenSealer.ephemeral(),
     )
+
+
+def configured_sealer(settings: Settings) -> TokenSealer | None:
+    """The sealer keyed by `SECRETS__KEY`, or None when no key is configured."""
+    key = settings.secrets.key
+    return TokenSealer.from_secret(key.get_secret_value()) if key is not None else None
 
 
 def segment_rules(settings: Settings) -> SegmentRules:
@@ -68,7 +78,24 @@ def build_embedded(settings: Settings, registry: BackendRegistry | None = None) 
         cleanup_interval_seconds=settings.jobs.cleanup_interval_hours * 3600,
         shutdown_grace_seconds=settings.jobs.shutdown_grace_seconds,
         webhooks=build_webhooks(settings, store),
+        live=build_live(settings, runner.transcriber),
     )
+
+
+def build_live(
+    settings: Settings, transcriber: TranscriptionBackend, *, owns_transcriber: bool = False
+) -> LiveEngine:
+    """Live sessions on `transcriber` (the pipeline's own, so they share its models)."""
+    return LiveEngine(
+        transcriber, silero_stream, settings.realtime, owns_transcriber=owns_transcriber
+    )
+
+
+def silero_stream() -> SpeechProbabilities:
+    """A streaming Silero VAD (imported when a session starts, not with the runtime)."""
+    from whisperx_api.pipeline.stages.silero_stream import SileroStream
+
+    return SileroStream()
 
 
 def build_webhooks(settings: Settings, outbox: WebhookOutbox) -> Background | None:

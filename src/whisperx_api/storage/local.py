@@ -1,4 +1,7 @@
-"""Each job's audio in its own directory under the data directory; paths never leave the server."""
+"""Each job's audio in its own directory under the data directory; paths never leave the server.
+
+Directories are 0700 and files 0600 (`storage.private`): only the server's user reads them.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +10,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from whisperx_api.errors import PayloadTooLarge
+from whisperx_api.storage.private import open_private, private_dir
 
 _CHUNK = 1 << 20
 
@@ -15,8 +19,8 @@ class LocalBlobStore:
     """Job audio on local disk, written by streaming copies."""
 
     def __init__(self, root: Path) -> None:
-        self._root = root / "jobs"
-        self._root.mkdir(parents=True, exist_ok=True)
+        private_dir(root)
+        self._root = private_dir(root / "jobs")
 
     def audio_path(self, job_id: str) -> Path:
         """Where a job's audio lives."""
@@ -25,9 +29,9 @@ class LocalBlobStore:
     def save_audio(self, job_id: str, source: BinaryIO, max_bytes: int) -> Path:
         """Stream `source` into the job's directory; refuse more than `max_bytes`."""
         target = self.audio_path(job_id)
-        target.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(target.parent)
         written = 0
-        with target.open("wb") as out:
+        with open_private(target) as out:
             while chunk := source.read(_CHUNK):
                 written += len(chunk)
                 if written > max_bytes:

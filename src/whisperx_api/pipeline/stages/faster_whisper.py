@@ -83,6 +83,9 @@ class FasterWhisperBackend:
         self._cache.unload(key)
         return key
 
+    def check_options(self, options: TranscriptionOptions) -> None:
+        """Every option the form accepts runs here."""
+
     def check_device(self, device: str | None, device_index: int | None) -> None:
         wanted, index = self._placement(device, device_index)
         if wanted == "cuda":

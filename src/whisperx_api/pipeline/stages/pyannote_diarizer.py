@@ -2,10 +2,15 @@
 
 pyannote's pipelines are gated on the hub: without a token (per request, `HF_TOKEN`, or
 `WHISPER_HF_TOKEN_FILE`) the request is refused with a clear 400 — never a silent fallback.
+
+A pipeline is cached per model *and token* (by the token's SHA-256, never the token itself): a
+pipeline loaded with one caller's token never serves another caller, whose token the hub has
+not checked.
 """
 
 from __future__ import annotations
 
+import hashlib
 import threading
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
@@ -22,6 +27,9 @@ DEFAULT_PYANNOTE_MODEL = "pyannote/speaker-diarization-3.1"
 # Cosine similarity from which a reference voice names a speaker. Not calibrated here (the gated
 # weights are not available offline); pyannote's own clustering merges centroids at about this.
 PYANNOTE_VOICE_THRESHOLD = 0.5
+# Pipelines kept per model for callers' own tokens (the server token's is always kept); the
+# oldest goes first, so many distinct tokens cannot pile up copies in memory.
+MAX_CALLER_PIPELINES = 2
 
 # (model name, token, device) -> a pyannote-like pipeline: called with {"waveform", "sample_rate"}
 PipelineLoader = Callable[[str, str, str], Any]
@@ -41,7 +49,7 @@ class PyannoteDiarizer:
         self._default_token = default_token
         self._device = device
         self._loader = loader or load_pyannote_pipeline
-        self._pipelines: dict[str, Any] = {}
+        self._pipelines: dict[tuple[str, str], Any] = {}  # (model, token digest) -> pipeline
         self._lock = threading.Lock()
 
     def check_request(self, request: DiarizationRequest) -> None:
@@ -83,7 +91,8 @@ class PyannoteDiarizer:
         return vectors
 
     def loaded_models(self) -> list[str]:
-        return sorted(self._pipelines)
+        with self._lock:
+            return sorted({model for model, _ in self._pipelines})
 
     def load_model(self, name: str) -> str:
         if not self._default_token:
@@ -92,31 +101,43 @@ class PyannoteDiarizer:
         return name or self._model
 
     def unload_model(self, name: str) -> str:
+        model = name or self._model
         with self._lock:
-            if self._pipelines.pop(name or self._model, None) is None:
+            keys = [key for key in self._pipelines if key[0] == model]
+            if not keys:
                 raise NotFound(f"Diarization model '{name}' is not loaded.")
-        return name or self._model
+            for key in keys:  # every caller's copy
+                del self._pipelines[key]
+        return model
 
     def close(self) -> None:
         with self._lock:
             self._pipelines.clear()
 
     def _loaded_pipeline(self) -> Any:
-        """The pipeline `diarize` just used (loaded with the default token if need be)."""
-        with self._lock:
-            loaded = self._pipelines.get(self._model)
-        if loaded is not None:
-            return loaded
+        """The server token's pipeline (known speakers come only with requests that carry no
+        token of their own), never one loaded with a caller's token."""
         if not self._default_token:
             raise MissingToken
         return self._pipeline(self._default_token)
 
     def _pipeline(self, token: str, name: str | None = None) -> Any:
-        model = name or self._model
+        key = (name or self._model, _digest(token))
         with self._lock:
-            if model not in self._pipelines:
-                self._pipelines[model] = self._loader(model, token, self._device)
-            return self._pipelines[model]
+            if key not in self._pipelines:
+                self._pipelines[key] = self._loader(key[0], token, self._device)
+                self._evict_caller_pipelines(key[0])
+            return self._pipelines[key]
+
+    def _evict_caller_pipelines(self, model: str) -> None:
+        server = _digest(self._default_token) if self._default_token else None
+        callers = [key for key in self._pipelines if key[0] == model and key[1] != server]
+        for key in callers[:-MAX_CALLER_PIPELINES]:  # oldest first: dicts keep insertion order
+            del self._pipelines[key]  # a job still using it keeps its own reference
+
+
+def _digest(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
 def load_pyannote_pipeline(model: str, token: str, device: str) -> Any:

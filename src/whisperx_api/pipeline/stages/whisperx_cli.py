@@ -19,11 +19,17 @@ Quirks of that CLI that shape this module:
 
 The command loads its model afresh on every run, so nothing stays in this process's memory:
 `loaded_models()` is always empty and load/unload are no-ops; `load_count` counts runs.
+
+The command is a separate program that sees only what it needs: a minimal environment (never
+the server's keys, tokens or cloud credentials unless `WHISPER__CMD_ENV` names them), a time
+limit, and arguments checked at submit (a NUL byte or an oversized prompt is a 400, not three
+failed runs). Its stderr goes to the server log; clients learn only that the command failed.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 import shlex
@@ -31,6 +37,7 @@ import shutil
 import signal
 import subprocess
 import threading
+import time
 import wave
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -43,10 +50,12 @@ import numpy.typing as npt
 from whisperx_api.domain.audio import SAMPLE_RATE, DecodedAudio
 from whisperx_api.domain.options import TranscriptionOptions
 from whisperx_api.domain.transcript import Segment, Transcript, Word
-from whisperx_api.errors import BackendError
+from whisperx_api.errors import BackendError, InvalidValue
 from whisperx_api.pipeline.catalog import OPENAI_ALIAS
 from whisperx_api.pipeline.stage import StageContext
 from whisperx_api.pipeline.stages.workdirs import make_workdir, record_child, sweep_orphans
+
+log = logging.getLogger(__name__)
 
 AUDIO_STEM = "audio"
 STDERR_NAME = "whisperx.stderr"
@@ -63,6 +72,27 @@ _CLI_COMPUTE_TYPES = {
     "int8_bfloat16": "int8",
     "int16": "int8",
 }
+# What the command inherits from the server's environment (plus `LC_*` and `inherit_env`).
+BASE_ENVIRONMENT = (
+    "PATH",
+    "HOME",
+    "TMPDIR",
+    "TEMP",
+    "TMP",
+    "LANG",
+    "LANGUAGE",
+    "TZ",
+    "CUDA_VISIBLE_DEVICES",
+    "NVIDIA_VISIBLE_DEVICES",
+    "HF_HOME",
+    "HF_HUB_CACHE",
+    "HF_HUB_OFFLINE",
+    "TORCH_HOME",
+    "XDG_CACHE_HOME",
+)
+# Longest client text passed as one argument; far above Whisper's 224-token prompt window, far
+# below the kernel's 128 KiB limit on one argument.
+MAX_ARGUMENT_CHARS = 4096
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +110,8 @@ class CommandConfig:
     models_dir: Path | None = None
     output_dir: Path | None = None
     poll_seconds: float = 0.2
+    timeout_seconds: float = 3600.0
+    inherit_env: tuple[str, ...] = ()  # variable names passed on beyond `BASE_ENVIRONMENT`
 
 
 class WhisperXCommandBackend:
@@ -103,6 +135,10 @@ class WhisperXCommandBackend:
 
     def check_device(self, device: str | None, device_index: int | None) -> None:
         """Nothing to check here: the command runs elsewhere and reports a bad device itself."""
+
+    def check_options(self, options: TranscriptionOptions) -> None:
+        """Refuse client text the command cannot take as an argument."""
+        check_arguments(options)
 
     def loaded_models(self) -> list[str]:
         """Always empty: the command loads its model per run, in its own process."""
@@ -128,6 +164,7 @@ class WhisperXCommandBackend:
         self, audio: DecodedAudio, options: TranscriptionOptions, ctx: StageContext
     ) -> Transcript:
         """Write a WAV, run the command on it, parse its JSON; the temp dir never outlives us."""
+        check_arguments(options)  # a job submitted elsewhere (MODE=kafka) may not have been
         model = self.resolve_model(options.model)
         ctx.report(0.0)
         workdir = self._make_workdir()
@@ -196,18 +233,63 @@ class WhisperXCommandBackend:
             self._runs[model] = self._runs.get(model, 0) + 1
 
     def _run(self, argv: Sequence[str], workdir: Path, ctx: StageContext) -> None:
-        """Run to completion; on cancellation kill the whole process group (wrapper + python)."""
+        """Run to completion; on cancellation or past the time limit kill the whole process
+        group (wrapper + python). The stderr tail goes to the log, never to the client."""
         stderr_path = workdir / STDERR_NAME
+        config = self._config
+        env = child_environment(os.environ, config.inherit_env)
         with stderr_path.open("wb") as stderr:
-            proc = _start(argv, workdir, stderr)
+            proc = _start(argv, workdir, stderr, env)
             try:
                 record_child(workdir, proc.pid)
-                code = _wait(proc, ctx, self._config.poll_seconds)
+                code = _wait(proc, ctx, config.poll_seconds, config.timeout_seconds)
             except BaseException:
                 _kill_group(proc)
                 raise
+        if code is None:
+            log.error(
+                "the whisperx command ran past %g s and was killed; stderr: %s",
+                config.timeout_seconds,
+                stderr_tail(stderr_path),
+            )
+            raise BackendError(
+                f"The transcription command did not finish within {config.timeout_seconds:g} s "
+                "and was stopped."
+            )
         if code != 0:
-            raise BackendError(_failure_message(code, stderr_tail(stderr_path)))
+            log.error("%s", _failure_message(code, stderr_tail(stderr_path)))
+            raise BackendError(_client_message(code))
+
+
+def check_arguments(options: TranscriptionOptions) -> None:
+    """400 for client text that cannot be one argument of a command line."""
+    fields = {
+        "prompt": options.prompt,
+        "hotwords": options.hotwords,
+        "language": options.language,
+        "model": options.model,
+    }
+    for param, value in fields.items():
+        if value is None:
+            continue
+        if "\x00" in value:
+            raise InvalidValue(
+                f"'{param}' contains a NUL character, which this server's transcription "
+                "command cannot take.",
+                param=param,
+            )
+        if len(value) > MAX_ARGUMENT_CHARS:
+            raise InvalidValue(
+                f"'{param}' is {len(value)} characters long; this server's transcription "
+                f"command takes at most {MAX_ARGUMENT_CHARS}.",
+                param=param,
+            )
+
+
+def child_environment(source: Mapping[str, str], inherit: Sequence[str]) -> dict[str, str]:
+    """The part of `source` the command may see: `BASE_ENVIRONMENT`, `LC_*`, and `inherit`."""
+    keep = {*BASE_ENVIRONMENT, *inherit}
+    return {name: value for name, value in source.items() if name in keep or name[:3] == "LC_"}
 
 
 def _command_prefix(cmd: str) -> list[str]:
@@ -258,24 +340,38 @@ def write_wav(path: Path, samples: npt.NDArray[np.float32]) -> None:
             out.writeframes(chunk.astype("<i2").tobytes())
 
 
-def _start(argv: Sequence[str], workdir: Path, stderr: BinaryIO) -> subprocess.Popen[bytes]:
+def _start(
+    argv: Sequence[str], workdir: Path, stderr: BinaryIO, env: Mapping[str, str]
+) -> subprocess.Popen[bytes]:
     try:
         return subprocess.Popen(  # an argv list from configuration, never a shell
             list(argv),
             cwd=workdir,
+            env=dict(env),
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=stderr,
             start_new_session=True,  # its own process group, so a kill reaches its children
         )
-    except OSError as exc:
-        raise BackendError(f"WHISPER_CMD {argv[0]!r} could not be started: {exc}") from exc
+    except (OSError, ValueError) as exc:
+        log.error("WHISPER_CMD %r could not be started: %s", argv[0], exc)
+        raise BackendError(
+            "The transcription command could not be started; the server log says why."
+        ) from exc
 
 
-def _wait(proc: subprocess.Popen[bytes], ctx: StageContext, poll_seconds: float) -> int:
+def _wait(
+    proc: subprocess.Popen[bytes], ctx: StageContext, poll_seconds: float, timeout_seconds: float
+) -> int | None:
+    """The exit status, or None when the time limit passed first (the command still runs)."""
+    deadline = time.monotonic() + timeout_seconds
     while True:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            _kill_group(proc)
+            return None
         try:
-            return proc.wait(timeout=poll_seconds)
+            return proc.wait(timeout=min(poll_seconds, remaining))
         except subprocess.TimeoutExpired:
             ctx.check_cancelled()
 
@@ -302,8 +398,15 @@ def stderr_tail(path: Path, lines: int = 5, limit: int = STDERR_TAIL_CHARS) -> s
 
 
 def _failure_message(code: int, tail: str) -> str:
+    """For the log: how the command ended and the tail of its stderr."""
     how = f"was killed by signal {-code}" if code < 0 else f"exited with code {code}"
     return f"The whisperx command {how}" + (f": {tail}" if tail else "")
+
+
+def _client_message(code: int) -> str:
+    """For the client: how the command ended, nothing it printed."""
+    how = f"was killed by signal {-code}" if code < 0 else f"exited with code {code}"
+    return f"The transcription command {how}; the server log has the details."
 
 
 def _read_json(path: Path) -> Any:
@@ -312,11 +415,13 @@ def _read_json(path: Path) -> Any:
     except FileNotFoundError:
         raise BackendError(f"The whisperx command wrote no JSON output ({path.name})") from None
     except (OSError, UnicodeDecodeError) as exc:
-        raise BackendError(f"The whisperx JSON output could not be read: {exc}") from exc
+        log.error("the whisperx JSON output could not be read: %s", exc)
+        raise BackendError("The whisperx JSON output could not be read.") from exc
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
-        raise BackendError(f"The whisperx JSON output is not valid JSON: {exc}") from exc
+        log.error("the whisperx JSON output is not valid JSON: %s", exc)
+        raise BackendError("The whisperx JSON output is not valid JSON.") from exc
 
 
 def parse_result(data: Any, options: TranscriptionOptions, duration: float) -> Transcript:

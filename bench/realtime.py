@@ -1,0 +1,139 @@
+"""Live captions: how soon text arrives while a real two-speaker call is streamed at real speed.
+
+Starts a real `whisperx-api serve` (bundled base model, int8 on CPU, preloaded), takes the batch
+transcript of the call from the same server, then streams the call through the official
+`openai` SDK's realtime client at real speed (100 ms appends) and prints, per turn, on the
+stream's clock (seconds of audio sent when the event arrived):
+
+- first delta: from the turn's start (`speech_started.audio_start_ms`) to its first delta;
+- completed: from the end of speech (`speech_stopped.audio_end_ms`, the point where the server's
+  VAD closed the turn, as OpenAI defines it) to the `completed` transcript;
+
+then the median of each, and the WER of the joined completed transcripts against the batch
+transcript. `--with-job` also submits a file job while the session runs.
+
+    .venv/bin/python bench/realtime.py [--file tests/data/conv2.flac] [--speed 1] [--with-job]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from openai import OpenAI  # noqa: E402
+from tests.audio import DATA  # noqa: E402
+from tests.realtime_sdk import Streamed, Turn, stream_file  # noqa: E402
+from tests.server import serving  # noqa: E402
+from tests.wer import normalized_wer  # noqa: E402
+
+KEY = "sk-bench"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--file", type=Path, default=DATA / "conv2.flac")
+    parser.add_argument("--speed", type=float, default=1.0, help="x real time (default 1)")
+    parser.add_argument("--language", default="en")
+    parser.add_argument("--with-job", action="store_true", help="a file job during the session")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        env = {
+            "API_KEY": KEY,
+            "WHISPER_TMP_FILES": str(root / "data"),
+            "WHISPER__CACHE_DIR": str(root / "cache"),
+            "WHISPER__MODEL": "base",
+            "WHISPER__COMPUTE_TYPE": "int8",
+            "BACKENDS__PRELOAD": "transcription",
+        }
+        with serving(env, root / "server.log") as server:
+            client = OpenAI(api_key=KEY, base_url=f"{server.base_url}/v1", timeout=600)
+            batch = transcribe(client, args.file, args.language)  # also warms the model up
+            streamed, job_seconds = asyncio.run(session(server.base_url, client, args))
+    report(streamed, batch, args, job_seconds)
+
+
+def transcribe(client: OpenAI, path: Path, language: str | None) -> str:
+    with path.open("rb") as audio:
+        kwargs = {"language": language} if language else {}
+        return client.audio.transcriptions.create(model="whisper-1", file=audio, **kwargs).text
+
+
+async def session(
+    base_url: str, client: OpenAI, args: argparse.Namespace
+) -> tuple[Streamed, float | None]:
+    speaking = asyncio.Event()
+    live = asyncio.create_task(
+        stream_file(
+            base_url, KEY, args.file, speed=args.speed, language=args.language, speaking=speaking
+        )
+    )
+    job_seconds = None
+    if args.with_job:
+        await speaking.wait()
+        started = time.monotonic()
+        await asyncio.to_thread(transcribe, client, DATA / "en_recorded.flac", None)
+        job_seconds = time.monotonic() - started
+    return await live, job_seconds
+
+
+def report(
+    streamed: Streamed, batch: str, args: argparse.Namespace, job_seconds: float | None
+) -> None:
+    print(f"file: {args.file.name}, speed {args.speed:g}x, base int8 on CPU")
+    print(f"{'turn':>4} {'start':>7} {'end':>7} {'1st delta':>10} {'completed':>10}  transcript")
+    firsts, completions = [], []
+    turns = sorted(streamed.turns.values(), key=lambda t: t.start_ms or 0)
+    for n, turn in enumerate(turns, 1):
+        first, done = first_delta(turn), completion(turn)
+        firsts += [first] if first is not None else []
+        completions += [done] if done is not None else []
+        print(
+            f"{n:>4} {seconds(turn.start_ms):>7} {seconds(turn.end_ms):>7} "
+            f"{fmt(first):>10} {fmt(done):>10}  {turn.transcript}"
+        )
+    live_text = streamed.text()
+    print(f"median first delta after speech starts: {fmt(median(firsts))} s")
+    print(f"median end of speech -> completed: {fmt(median(completions))} s")
+    wer = normalized_wer(batch, live_text)
+    print(f"WER of the live transcript vs the batch transcript: {wer:.3f}")
+    if job_seconds is not None:
+        print(f"file job during the session: {job_seconds:.2f} s")
+    if streamed.errors:
+        print(f"errors: {streamed.errors}")
+
+
+def first_delta(turn: Turn) -> float | None:
+    if turn.first_delta_at is None or turn.start_ms is None:
+        return None
+    return turn.first_delta_at - turn.start_ms / 1000
+
+
+def completion(turn: Turn) -> float | None:
+    if turn.completed_at is None or turn.end_ms is None:
+        return None
+    return turn.completed_at - turn.end_ms / 1000
+
+
+def median(values: list[float]) -> float | None:
+    return statistics.median(values) if values else None
+
+
+def seconds(ms: int | None) -> str:
+    return "-" if ms is None else f"{ms / 1000:.2f}"
+
+
+def fmt(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}"
+
+
+if __name__ == "__main__":
+    main()

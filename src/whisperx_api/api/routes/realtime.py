@@ -1,0 +1,137 @@
+"""`GET /v1/realtime?intent=transcription`: live transcription sessions over a WebSocket,
+speaking OpenAI's Realtime protocol. Authentication happens at the handshake (a 401 in the
+error envelope); everything after it is an event, errors included."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+from typing import Any
+
+from fastapi import APIRouter, WebSocket, WebSocketDisconnect
+from fastapi.responses import JSONResponse
+
+from whisperx_api.api.auth import KeyRing
+from whisperx_api.api.errors import error_response, error_status
+from whisperx_api.config import Settings
+from whisperx_api.errors import (
+    InvalidValue,
+    Overloaded,
+    RealtimeUnavailable,
+    WhisperXApiError,
+)
+from whisperx_api.realtime.session import LiveSession, new_id
+from whisperx_api.runtime.base import Runtime
+
+router = APIRouter(tags=["realtime"])
+log = logging.getLogger(__name__)
+
+KEY_PROTOCOL = "openai-insecure-api-key."  # how browsers, which cannot set headers, send a key
+SUBPROTOCOL = "realtime"
+CLOSE_POLICY = 1008
+CLOSE_TRY_LATER = 1013
+
+
+@router.websocket("/v1/realtime")
+async def realtime(websocket: WebSocket) -> None:
+    """Open a transcription session (see the README's "Live captions")."""
+    keyring: KeyRing = websocket.app.state.keyring
+    try:
+        client = keyring.identify(_authorization(websocket))
+        intent = websocket.query_params.get("intent", "transcription")
+        if intent != "transcription":
+            raise InvalidValue(
+                f"Only transcription sessions are served here (intent=transcription), "
+                f"not intent={intent!r}.",
+                param="intent",
+            )
+    except WhisperXApiError as exc:
+        await _deny(websocket, error_response(exc))
+        return
+    offered = websocket.scope.get("subprotocols", [])
+    await websocket.accept(subprotocol=SUBPROTOCOL if SUBPROTOCOL in offered else None)
+    log.info("live session opened client=%s", client.name)
+    try:
+        with contextlib.suppress(WebSocketDisconnect):
+            await _serve(websocket)
+    finally:
+        log.info("live session closed client=%s", client.name)
+
+
+async def _serve(websocket: WebSocket) -> None:
+    runtime: Runtime = websocket.app.state.runtime
+    settings: Settings = websocket.app.state.settings
+    channel = _Socket(websocket)
+    engine = runtime.live
+    try:
+        if engine is None:
+            raise RealtimeUnavailable(
+                "This API replica holds no transcription model (MODE=kafka): live sessions "
+                "need a server with a model; see REALTIME__ALLOW_IN_KAFKA_MODE."
+            )
+        with engine.admit():
+            await LiveSession(engine, channel, _error_fields, settings.whisper.model).run()
+    except WhisperXApiError as exc:
+        code = CLOSE_TRY_LATER if isinstance(exc, Overloaded) else CLOSE_POLICY
+        await channel.send_error(exc)
+        await channel.close(code, exc.code or "error")
+
+
+def _error_fields(exc: WhisperXApiError) -> dict[str, Any]:
+    """OpenAI's error object for `exc` (the same table as HTTP answers)."""
+    _, body = error_status(exc)
+    fields: dict[str, Any] = body["error"]  # type: ignore[assignment]
+    if type(exc) is WhisperXApiError or fields["type"] == "server_error":
+        log.warning("live session error: %s", exc.message)
+    return dict(fields)
+
+
+def _authorization(websocket: WebSocket) -> str | None:
+    """The bearer header, else a key sent as an `openai-insecure-api-key.<key>` subprotocol."""
+    header = websocket.headers.get("authorization")
+    if header:
+        return header
+    for protocol in websocket.scope.get("subprotocols", []):
+        if protocol.startswith(KEY_PROTOCOL):
+            return f"Bearer {protocol.removeprefix(KEY_PROTOCOL)}"
+    return None
+
+
+async def _deny(websocket: WebSocket, response: JSONResponse) -> None:
+    """Refuse the handshake with an HTTP answer where the server can send one."""
+    if "websocket.http.response" in websocket.scope.get("extensions", {}):
+        await websocket.send_denial_response(response)
+    else:
+        await websocket.close(CLOSE_POLICY)
+
+
+class _Socket:
+    """The session's channel over a Starlette WebSocket."""
+
+    def __init__(self, websocket: WebSocket) -> None:
+        self._websocket = websocket
+
+    async def receive(self) -> str | None:
+        while True:
+            message = await self._websocket.receive()
+            if message["type"] == "websocket.disconnect":
+                return None
+            if message.get("text") is not None:
+                return str(message["text"])
+            if message.get("bytes") is not None:
+                return bytes(message["bytes"]).decode("utf-8", errors="replace")
+
+    async def send(self, text: str) -> None:
+        await self._websocket.send_text(text)
+
+    async def send_error(self, exc: WhisperXApiError) -> None:
+        event = {
+            "type": "error",
+            "event_id": new_id("event"),
+            "error": {**_error_fields(exc), "event_id": None},
+        }
+        await self.send(json.dumps(event))
+
+    async def close(self, code: int, reason: str) -> None:
+        await self._websocket.close(code, reason)

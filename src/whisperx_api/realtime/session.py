@@ -1,0 +1,447 @@
+"""One live transcription session: OpenAI's Realtime events in, turns cut and transcribed,
+events out.
+
+Client events are handled one at a time, in order. Decodes run in a separate task, at most one
+at a time per session: the final decode of committed turns first, in order, then a partial
+decode of the turn still being spoken whenever it has grown by `partial_interval_seconds` (not
+while the VAD counts what may be its closing silence: its final decode must not wait on one).
+Every error is an `error` event in OpenAI's shape; only the idle timeout ends the session.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import secrets
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+import numpy.typing as npt
+
+from whisperx_api.domain.audio import SAMPLE_RATE
+from whisperx_api.domain.options import TranscriptionOptions
+from whisperx_api.errors import (
+    BufferOverflow,
+    CommitEmpty,
+    EventTooLarge,
+    InvalidEvent,
+    SessionIdle,
+    UnknownEventType,
+    WhisperXApiError,
+)
+from whisperx_api.executors import run_io
+from whisperx_api.pipeline.stage import SpeechProbabilities
+from whisperx_api.realtime.audio import PcmDecoder
+from whisperx_api.realtime.captions import Captions
+from whisperx_api.realtime.engine import LiveEngine
+from whisperx_api.realtime.session_config import SessionConfig, apply_update, session_object
+from whisperx_api.realtime.tail import AudioTail
+from whisperx_api.realtime.turns import Edge, TurnDetector, ms_to_samples
+
+log = logging.getLogger(__name__)
+
+MIN_COMMIT_MS = 100  # OpenAI refuses to commit less than this
+FIRST_PARTIAL_SECONDS = 0.8  # a turn's first partial decode waits for this much audio
+CLOSE_NORMAL = 1000
+CLOSE_INTERNAL = 1011
+_MODEL_PARAM = "session.audio.input.transcription.model"
+
+ErrorFields = Callable[[WhisperXApiError], dict[str, Any]]
+
+
+class Channel(Protocol):
+    """A message transport: the API adapts its WebSocket to this."""
+
+    async def receive(self) -> str | None:
+        """The next text message; None once the client has gone."""
+        ...
+
+    async def send(self, text: str) -> None:
+        """Send one text message."""
+        ...
+
+    async def close(self, code: int, reason: str) -> None:
+        """Close the transport."""
+        ...
+
+
+@dataclass
+class _Turn:
+    """Audio being spoken (server VAD) or appended since the last commit (manual)."""
+
+    item_id: str
+    start: int
+    partial_at: int = 0  # turn length (samples) at the last partial decode
+
+
+@dataclass
+class _Committed:
+    item_id: str
+    samples: npt.NDArray[np.float32]
+
+
+@dataclass
+class _Decoding:
+    """What the decode task holds; counts against the buffer limit."""
+
+    samples: int = 0
+    busy: bool = False
+    captions: dict[str, Captions] = field(default_factory=dict)
+
+
+def new_id(prefix: str) -> str:
+    """OpenAI-style identifiers (`event_...`, `item_...`, `sess_...`)."""
+    return f"{prefix}_{secrets.token_hex(10)}"
+
+
+class LiveSession:
+    """Serves one channel until the client leaves or goes idle."""
+
+    def __init__(
+        self, engine: LiveEngine, channel: Channel, error_fields: ErrorFields, default_model: str
+    ) -> None:
+        self._engine = engine
+        self._settings = engine.settings
+        self._channel = channel
+        self._error_fields = error_fields
+        self._id = new_id("sess")
+        self._config = SessionConfig(model=default_model)
+        self._resolved = default_model
+        self._send_lock = asyncio.Lock()
+        self._wake = asyncio.Event()
+        self._tail = AudioTail()
+        self._pcm = PcmDecoder(self._config.rate)
+        self._vad: SpeechProbabilities | None = None
+        self._detector: TurnDetector | None = None
+        self._detector_origin = 0  # the session sample the detector's sample 0 is
+        self._turn: _Turn | None = None
+        self._committed: deque[_Committed] = deque()
+        self._decoding = _Decoding()
+        self._last_item: str | None = None
+        self._handlers: dict[str, Callable[[dict[str, Any]], Any]] = {
+            "session.update": self._session_update,
+            "transcription_session.update": self._beta_session_update,
+            "input_audio_buffer.append": self._append,
+            "input_audio_buffer.commit": self._commit,
+            "input_audio_buffer.clear": self._clear,
+        }
+
+    async def run(self) -> None:
+        """Announce the session, then serve events until the client leaves or idles out."""
+        self._resolved = await self._engine.resolve_model(self._config.decode_model, _MODEL_PARAM)
+        self._restart_input()
+        await self._emit("session.created", session=session_object(self._config, self._id))
+        decoder = asyncio.create_task(self._decode_forever(), name=f"decode-{self._id}")
+        try:
+            await self._receive_forever()
+        finally:
+            decoder.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await decoder
+
+    # -- client events ------------------------------------------------------------------------
+
+    async def _receive_forever(self) -> None:
+        timeout = self._settings.idle_timeout
+        last_event = time.monotonic()
+        while True:
+            wait = max(last_event + timeout - time.monotonic(), 0.0)
+            try:
+                text = await asyncio.wait_for(self._channel.receive(), wait)
+            except TimeoutError:
+                if self._busy():  # the client waits for transcripts: not idle
+                    last_event = time.monotonic()
+                    continue
+                await self._error(
+                    SessionIdle(f"No client event for {timeout:g} s (REALTIME__IDLE_TIMEOUT).")
+                )
+                await self._channel.close(CLOSE_NORMAL, "idle timeout")
+                return
+            if text is None:
+                return
+            last_event = time.monotonic()
+            await self._handle(text)
+
+    async def _handle(self, text: str) -> None:
+        event_id = None
+        try:
+            event = self._parse(text)
+            event_id = event.get("event_id") if isinstance(event.get("event_id"), str) else None
+            handler = self._handlers.get(event["type"])
+            if handler is None:
+                raise UnknownEventType(
+                    f"'{event['type']}' is not an event a transcription session serves; use "
+                    "session.update and input_audio_buffer.append, .commit or .clear.",
+                    param="type",
+                )
+            await handler(event)
+        except WhisperXApiError as exc:
+            await self._error(exc, event_id)
+
+    def _parse(self, text: str) -> dict[str, Any]:
+        limit = self._settings.max_event_bytes
+        if len(text) > limit or (len(text) * 4 > limit and len(text.encode()) > limit):
+            raise EventTooLarge(
+                f"The event is larger than {limit} bytes (REALTIME__MAX_EVENT_BYTES); it was "
+                "dropped. Send audio in smaller appends."
+            )
+        try:
+            event = json.loads(text)
+        except (ValueError, RecursionError):
+            raise InvalidEvent("The event is not valid JSON.") from None
+        if not isinstance(event, dict):
+            raise InvalidEvent("The event must be a JSON object.")
+        if not isinstance(event.get("type"), str):
+            raise InvalidEvent("The event has no string 'type'.", param="type")
+        return event
+
+    async def _session_update(self, event: dict[str, Any]) -> None:
+        await self._update(apply_update(self._config, event.get("session")), "session.updated")
+
+    async def _beta_session_update(self, event: dict[str, Any]) -> None:
+        config = apply_update(self._config, event.get("session"), beta=True)
+        await self._update(config, "transcription_session.updated")
+
+    async def _update(self, config: SessionConfig, answer: str) -> None:
+        if config.decode_model != self._config.decode_model:
+            self._resolved = await self._engine.resolve_model(config.decode_model, _MODEL_PARAM)
+        restart = (config.rate, config.turn_detection) != (
+            self._config.rate,
+            self._config.turn_detection,
+        )
+        self._config = config
+        if restart:
+            self._restart_input()
+        await self._emit(answer, session=session_object(config, self._id))
+
+    def _restart_input(self) -> None:
+        """A new format or turn detection starts a fresh input buffer."""
+        self._pcm = PcmDecoder(self._config.rate)
+        self._turn = None
+        self._tail.keep_from(self._tail.end)
+        self._restart_vad()
+
+    def _restart_vad(self) -> None:
+        """Fresh VAD state from the current end of the input (none for manual commits)."""
+        vad = self._config.turn_detection
+        self._vad = self._engine.new_vad() if vad is not None else None
+        self._detector = None
+        if vad is not None and self._vad is not None:
+            max_turn = ms_to_samples(self._settings.max_turn_seconds * 1000)
+            self._detector = TurnDetector(vad, self._vad.window, max_turn)
+            self._detector_origin = self._tail.end
+
+    async def _append(self, event: dict[str, Any]) -> None:
+        audio = event.get("audio")
+        if not isinstance(audio, str):
+            raise InvalidEvent(
+                "input_audio_buffer.append needs 'audio', a base64 string.", param="audio"
+            )
+        incoming = len(audio) * 3 / 4 / 2 / self._config.rate
+        if self._held_seconds() + incoming > self._settings.max_buffered_seconds:
+            raise BufferOverflow(
+                f"More than {self._settings.max_buffered_seconds:g} s of audio would wait for "
+                "transcription (REALTIME__MAX_BUFFERED_SECONDS): audio is arriving faster than "
+                "it is transcribed. This append was dropped; send at real speed.",
+                param="audio",
+            )
+        samples, probabilities = await run_io(self._ingest, audio)
+        self._tail.append(samples)
+        if self._detector is None:
+            if self._turn is None:
+                self._turn = _Turn(new_id("item"), self._tail.end - len(samples))
+        else:
+            for edge in self._detector.feed(probabilities):
+                await self._on_edge(edge)
+            if self._turn is None:  # keep what a turn starting next may reach back to
+                reach = ms_to_samples(self._padding_ms()) + 2 * self._detector.window
+                self._tail.keep_from(self._tail.end - reach)
+        self._wake.set()
+
+    def _ingest(self, audio: str) -> tuple[npt.NDArray[np.float32], list[float]]:
+        """Decode and run the VAD (in a thread: a large append takes a while)."""
+        samples = self._pcm.decode(audio)
+        probabilities = self._vad.feed(samples) if self._vad is not None else []
+        return samples, probabilities
+
+    def _padding_ms(self) -> int:
+        vad = self._config.turn_detection
+        return vad.prefix_padding_ms if vad is not None else 0
+
+    async def _on_edge(self, edge: Edge) -> None:
+        at = self._detector_origin + edge.sample
+        if edge.kind == "start":
+            self._turn = _Turn(new_id("item"), at)
+            await self._emit(
+                "input_audio_buffer.speech_started",
+                audio_start_ms=_ms(at),
+                item_id=self._turn.item_id,
+            )
+            return
+        if self._turn is not None:
+            await self._emit(
+                "input_audio_buffer.speech_stopped",
+                audio_end_ms=_ms(at),
+                item_id=self._turn.item_id,
+            )
+            await self._commit_turn(at)
+
+    async def _commit(self, event: dict[str, Any]) -> None:
+        turn = self._turn
+        if turn is None or self._tail.end - turn.start < ms_to_samples(MIN_COMMIT_MS):
+            raise CommitEmpty(
+                f"The input audio buffer holds less than {MIN_COMMIT_MS} ms of audio to commit."
+            )
+        if self._detector is not None:  # a manual commit mid-speech: VAD starts over after it
+            self._restart_vad()
+        await self._commit_turn(self._tail.end)
+
+    async def _commit_turn(self, end: int) -> None:
+        turn = self._turn
+        if turn is None:
+            return
+        self._turn = None
+        samples = self._tail.slice(turn.start, end)
+        await self._emit(
+            "input_audio_buffer.committed",
+            item_id=turn.item_id,
+            previous_item_id=self._last_item,
+        )
+        self._last_item = turn.item_id
+        self._committed.append(_Committed(turn.item_id, samples))
+        self._wake.set()
+
+    async def _clear(self, event: dict[str, Any]) -> None:
+        if self._turn is not None:
+            self._decoding.captions.pop(self._turn.item_id, None)
+        self._restart_input()
+        await self._emit("input_audio_buffer.cleared")
+
+    def _held_seconds(self) -> float:
+        """Audio held for transcription: the open turn, committed turns, the running decode."""
+        held = sum(len(c.samples) for c in self._committed) + self._decoding.samples
+        if self._turn is not None:
+            held += self._tail.end - self._turn.start
+        return held / SAMPLE_RATE
+
+    def _busy(self) -> bool:
+        return bool(self._committed) or self._decoding.busy
+
+    # -- decodes ------------------------------------------------------------------------------
+
+    async def _decode_forever(self) -> None:
+        try:
+            while True:
+                if self._committed:
+                    await self._final(self._committed.popleft())
+                elif (partial := self._due_partial()) is not None:
+                    await self._partial(*partial)
+                else:
+                    self._wake.clear()
+                    await self._wake.wait()
+        except Exception:  # the client left mid-send, or a bug: the session cannot go on
+            log.warning("live session %s: decoding stopped", self._id, exc_info=True)
+            with contextlib.suppress(Exception):
+                await self._channel.close(CLOSE_INTERNAL, "decoding stopped")
+
+    def _due_partial(self) -> tuple[str, npt.NDArray[np.float32]] | None:
+        turn = self._turn
+        if turn is None or (self._detector is not None and self._detector.hearing_silence):
+            return None  # (a turn that may be ending: its final decode must not wait on this)
+        length = self._tail.end - turn.start
+        interval = ms_to_samples(self._settings.partial_interval_seconds * 1000)
+        if (
+            length < ms_to_samples(FIRST_PARTIAL_SECONDS * 1000)
+            or length - turn.partial_at < interval
+        ):
+            return None
+        turn.partial_at = length
+        return turn.item_id, self._tail.slice(turn.start, self._tail.end)
+
+    async def _partial(self, item_id: str, samples: npt.NDArray[np.float32]) -> None:
+        try:
+            text = await self._decode(samples)
+        except WhisperXApiError:
+            log.warning("a partial decode failed; the final one will tell", exc_info=True)
+            return
+        still_open = self._turn is not None and self._turn.item_id == item_id
+        if not still_open and not self._is_committed(item_id):
+            return  # cleared meanwhile
+        delta = self._decoding.captions.setdefault(item_id, Captions()).partial(text)
+        if delta:
+            await self._delta(item_id, delta)
+
+    def _is_committed(self, item_id: str) -> bool:
+        return any(c.item_id == item_id for c in self._committed)
+
+    async def _final(self, turn: _Committed) -> None:
+        self._decoding.samples = len(turn.samples)
+        try:
+            text = await self._decode(turn.samples)
+        except WhisperXApiError as exc:
+            await self._emit(
+                "conversation.item.input_audio_transcription.failed",
+                item_id=turn.item_id,
+                content_index=0,
+                error=self._error_fields(exc),
+            )
+            return
+        finally:
+            self._decoding.samples = 0
+        captions = self._decoding.captions.pop(turn.item_id, Captions())
+        if delta := captions.final(text):
+            await self._delta(turn.item_id, delta)
+        await self._emit(
+            "conversation.item.input_audio_transcription.completed",
+            item_id=turn.item_id,
+            content_index=0,
+            transcript=text,
+            usage={"type": "duration", "seconds": round(len(turn.samples) / SAMPLE_RATE, 3)},
+        )
+
+    async def _decode(self, samples: npt.NDArray[np.float32]) -> str:
+        options = TranscriptionOptions(
+            model=self._resolved,
+            language=self._config.language,
+            prompt=self._config.prompt or None,
+            word_timestamps=False,
+        )
+        self._decoding.busy = True
+        try:
+            transcript = await self._engine.transcribe(samples, options)
+        except WhisperXApiError:
+            raise
+        except Exception as exc:
+            log.exception("a live decode failed")
+            raise WhisperXApiError("The transcription of this audio failed.") from exc
+        finally:
+            self._decoding.busy = False
+        return transcript.text
+
+    async def _delta(self, item_id: str, delta: str) -> None:
+        await self._emit(
+            "conversation.item.input_audio_transcription.delta",
+            item_id=item_id,
+            content_index=0,
+            delta=delta,
+        )
+
+    # -- server events ------------------------------------------------------------------------
+
+    async def _emit(self, kind: str, **fields: Any) -> None:
+        text = json.dumps({"type": kind, "event_id": new_id("event"), **fields})
+        async with self._send_lock:
+            await self._channel.send(text)
+
+    async def _error(self, exc: WhisperXApiError, event_id: str | None = None) -> None:
+        await self._emit("error", error={**self._error_fields(exc), "event_id": event_id})
+
+
+def _ms(sample: int) -> int:
+    return int(sample * 1000 // SAMPLE_RATE)

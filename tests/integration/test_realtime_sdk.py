@@ -1,0 +1,138 @@
+"""Live sessions end to end: a real server with the bundled base model, the official `openai`
+SDK's realtime client streaming a real two-speaker call (faster than real time here; the bench
+streams at real speed and measures the delays)."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from openai import OpenAI
+
+from tests.audio import DATA
+from tests.realtime_sdk import Streamed, stream_file
+from tests.server import ServerProcess, serving
+from tests.wer import normalized_wer
+
+pytestmark = pytest.mark.slow
+
+KEY = "sk-live-integration"
+CALL = DATA / "conv2.flac"
+SPEED = 2.0
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    root = tmp_path_factory.mktemp("realtime-server")
+    env = {
+        "API_KEY": KEY,
+        "WHISPER_TMP_FILES": str(root / "data"),
+        "WHISPER__CACHE_DIR": str(root / "cache"),
+        "WHISPER__MODEL": "base",
+        "BACKENDS__PRELOAD": "transcription",
+    }
+    with serving(env, root / "server.log") as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def client(server: ServerProcess) -> OpenAI:
+    return OpenAI(api_key=KEY, base_url=f"{server.base_url}/v1", max_retries=0, timeout=600)
+
+
+@pytest.fixture(scope="module")
+def batch_text(client: OpenAI) -> str:
+    """The same call transcribed as a file, by the same server and model."""
+    with CALL.open("rb") as audio:
+        return client.audio.transcriptions.create(model="whisper-1", file=audio, language="en").text
+
+
+def check_session(streamed: Streamed, batch_text: str) -> None:
+    assert streamed.errors == []
+    turns = list(streamed.turns.values())
+    assert len(turns) >= 2
+    assert all(t.transcript is not None for t in turns), "a started turn never completed"
+    assert all(t.start_ms is not None and t.end_ms is not None for t in turns)
+    assert normalized_wer(batch_text, streamed.text()) <= 0.05, (batch_text, streamed.text())
+
+
+def test_the_sdk_streams_a_call_and_gets_deltas_and_completed_turns(
+    server: ServerProcess, batch_text: str
+) -> None:
+    streamed = asyncio.run(stream_file(server.base_url, KEY, CALL, speed=SPEED))
+    check_session(streamed, batch_text)
+    assert streamed.types[0] == "session.created"
+    assert "session.updated" in streamed.types
+    with_deltas = [t for t in streamed.turns.values() if t.deltas]
+    assert with_deltas, "no transcription delta arrived"
+    for turn in with_deltas:  # deltas come before their turn's completed transcript
+        assert turn.first_delta_at is not None
+        assert turn.completed_at is not None
+        assert turn.first_delta_at <= turn.completed_at
+
+
+def test_a_file_job_submitted_during_a_live_session_completes_and_so_does_the_session(
+    server: ServerProcess, client: OpenAI, batch_text: str
+) -> None:
+    async def both() -> tuple[Streamed, str]:
+        speaking = asyncio.Event()
+        session = asyncio.create_task(
+            stream_file(server.base_url, KEY, CALL, speed=SPEED, speaking=speaking)
+        )
+        async with asyncio.timeout(120):  # the job goes in once the session hears speech
+            await speaking.wait()
+        job = asyncio.to_thread(transcribe_file, client, DATA / "en_recorded.flac")
+        return await session, await job
+
+    streamed, job_text = asyncio.run(both())
+    check_session(streamed, batch_text)
+    assert normalized_wer((DATA / "en_recorded.txt").read_text(), job_text) <= 0.1
+
+
+def transcribe_file(client: OpenAI, path: Path) -> str:
+    with path.open("rb") as audio:
+        return client.audio.transcriptions.create(model="whisper-1", file=audio).text
+
+
+def test_two_sessions_at_once_each_get_their_own_turns(server: ServerProcess) -> None:
+    async def two() -> list[Streamed]:
+        sessions = (stream_file(server.base_url, KEY, CALL, speed=SPEED) for _ in range(2))
+        return list(await asyncio.gather(*sessions))
+
+    first, second = asyncio.run(two())
+    assert not set(first.turns) & set(second.turns)
+    for streamed in (first, second):
+        assert streamed.errors == []
+        assert all(t.transcript for t in streamed.turns.values())
+
+
+def test_the_live_command_prints_the_captions_of_a_recording(server: ServerProcess) -> None:
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "whisperx_api.cli",
+            "live",
+            str(DATA / "en_recorded.flac"),
+            "--fast",
+            "--language",
+            "en",
+            "--server",
+            server.base_url,
+            "--api-key",
+            KEY,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert len(lines) >= 3  # six prompts with pauses between them: several turns
+    reference = (DATA / "en_recorded.txt").read_text()
+    assert normalized_wer(reference, " ".join(lines)) <= 0.15
