@@ -57,9 +57,20 @@ class WorkerPool:
             await run_io(self._carry_out, job, verdict)
         if interrupted:
             log.info("recovered %d interrupted job(s)", len(interrupted))
+        orphans = await run_io(self._delete_orphaned_audio)
+        if orphans:
+            log.info("deleted the audio of %d submit(s) a previous run never recorded", orphans)
         self._tasks = [
             asyncio.create_task(self._loop(), name=f"worker-{i}") for i in range(self._size)
         ]
+
+    def _delete_orphaned_audio(self) -> int:
+        """Audio staged by a submit the server died in the middle of (killed before the job
+        was recorded): no job will ever run it, and no sweep would find it by its record."""
+        orphans = [job_id for job_id in self._blobs.job_ids() if self._store.get(job_id) is None]
+        for job_id in orphans:
+            self._blobs.delete_job(job_id)
+        return len(orphans)
 
     async def stop(self, grace_seconds: float) -> None:
         """Finish running jobs within the grace period, else stop them and put them back."""

@@ -54,6 +54,10 @@ class LocalBlobStore:
         """Remove every file of the job."""
         shutil.rmtree(self._root / job_id, ignore_errors=True)
 
+    def job_ids(self) -> list[str]:
+        """Every job with a directory on disk."""
+        return sorted(entry.name for entry in self._root.iterdir() if entry.is_dir())
+
     def job_exists(self, job_id: str) -> bool:
         """True while any file of the job is on disk."""
         return (self._root / job_id).exists()

@@ -36,7 +36,6 @@ import shlex
 import shutil
 import signal
 import subprocess
-import tempfile
 import threading
 import time
 import wave
@@ -54,6 +53,7 @@ from whisperx_api.domain.transcript import Segment, Transcript, Word
 from whisperx_api.errors import BackendError, InvalidValue
 from whisperx_api.pipeline.catalog import OPENAI_ALIAS, plain_name
 from whisperx_api.pipeline.stage import StageContext
+from whisperx_api.pipeline.stages.workdirs import make_workdir, record_child, sweep_orphans
 
 log = logging.getLogger(__name__)
 
@@ -122,6 +122,7 @@ class WhisperXCommandBackend:
         self._command = _command_prefix(config.cmd)
         self._runs: dict[str, int] = {}
         self._lock = threading.Lock()
+        sweep_orphans(config.output_dir)  # what a server killed mid-job left running
 
     def available_models(self) -> list[str]:
         """The default plus the models found in `models_dir`; the CLI may fetch others."""
@@ -228,10 +229,7 @@ class WhisperXCommandBackend:
 
     def _make_workdir(self) -> Path:
         """A fresh 0700 directory under `output_dir` (created if needed), else the system temp."""
-        parent = self._config.output_dir
-        if parent is not None:
-            parent.mkdir(parents=True, exist_ok=True)
-        return Path(tempfile.mkdtemp(prefix="whisperx-", dir=parent))
+        return make_workdir(self._config.output_dir)
 
     def _count_run(self, model: str) -> None:
         with self._lock:
@@ -246,6 +244,7 @@ class WhisperXCommandBackend:
         with stderr_path.open("wb") as stderr:
             proc = _start(argv, workdir, stderr, env)
             try:
+                record_child(workdir, proc.pid)
                 code = _wait(proc, ctx, config.poll_seconds, config.timeout_seconds)
             except BaseException:
                 _kill_group(proc)
