@@ -127,7 +127,9 @@ def _faster_whisper(settings: Settings) -> TranscriptionBackend:
         device_index=whisper.device_index,
         compute_type=whisper.compute_type,
         cpu_threads=whisper.cpu_threads,
-        num_workers=settings.worker_count,
+        # One batch scheduler thread calls each model, with every running job's chunks, so one
+        # CTranslate2 replica serves them all (more would only multiply memory).
+        num_workers=1,
     )
     return FasterWhisperBackend(
         catalog, devices, whisper.batch_size, whisper.chunk_size, whisper.model_ttl_seconds
