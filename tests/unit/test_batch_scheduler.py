@@ -141,3 +141,15 @@ def test_the_thread_ends_when_no_lane_is_open() -> None:
     with scheduler.open_lane() as lane:
         lane.submit("b", "k")
         assert results(lane, 1) == {0: "B"}
+
+
+def test_a_group_queued_at_once_fills_one_batch_and_order_is_kept() -> None:
+    model = GatedModel()
+    model.gate.set()
+    scheduler: BatchScheduler[str, str] = BatchScheduler(model, max_batch=3)
+    with scheduler.open_lane() as lane:
+        assert lane.submit_many(["a", "b", "c", "d"], "k") == 0
+        assert lane.submit("e", "k") == 4
+        assert results(lane, 5) == {0: "A", 1: "B", 2: "C", 3: "D", 4: "E"}
+    assert model.batches[0] == ["a", "b", "c"]
+    assert [item for batch in model.batches for item in batch] == ["a", "b", "c", "d", "e"]

@@ -41,7 +41,11 @@ class Lane(Generic[W, R]):
 
     def submit(self, item: W, key: Hashable) -> int:
         """Queue `item`; returns its index, which its result carries."""
-        return self._scheduler._submit(self, item, key)
+        return self._scheduler._submit(self, [item], key)
+
+    def submit_many(self, items: Sequence[W], key: Hashable) -> int:
+        """Queue `items` at once (so they can share one batch); returns the first's index."""
+        return self._scheduler._submit(self, items, key)
 
     def next_result(self, timeout: float) -> tuple[int, R | BaseException] | None:
         """The next finished item as (index, result or the exception it raised), or None."""
@@ -113,15 +117,16 @@ class BatchScheduler(Generic[W, R]):
         with self._cond:
             return self._thread is not None
 
-    def _submit(self, lane: Lane[W, R], item: W, key: Hashable) -> int:
+    def _submit(self, lane: Lane[W, R], items: Sequence[W], key: Hashable) -> int:
         with self._cond:
             if lane._closed or self._closed:
                 raise RuntimeError("the lane is closed")
-            index = lane._submitted
-            lane._submitted += 1
-            lane._pending.append(_Queued(index, key, item))
+            first = lane._submitted
+            for item in items:
+                lane._pending.append(_Queued(lane._submitted, key, item))
+                lane._submitted += 1
             self._cond.notify_all()
-        return index
+        return first
 
     def _close_lane(self, lane: Lane[W, R]) -> None:
         with self._cond:

@@ -315,9 +315,9 @@ def transcribe_job(
 ) -> Generator[Any, None, None]:
     """faster-whisper segments of `samples` in order, decoded in shared batches.
 
-    Queues at most `request.ahead` chunks at a time (one while the language is unknown: the
-    first chunk's encoder output decides it for the rest), and drops what is still queued when
-    the job stops early: cancelled, failed, or its reader gone.
+    Queues `request.ahead` chunks at a time, at most two such groups (one chunk while the
+    language is unknown: the first chunk's encoder output decides it for the rest), and drops
+    what is still queued when the job stops early: cancelled, failed, or its reader gone.
     """
     from faster_whisper.audio import pad_or_trim
     from faster_whisper.transcribe import restore_speech_timestamps
@@ -351,13 +351,21 @@ def transcribe_job(
         done: dict[int, ChunkResult] = {}
         for emitted in range(len(chunks)):
             while emitted not in done:
-                limit = 1 if outcome.language is None else request.ahead
-                while submitted < len(chunks) and submitted - received < limit:
-                    work = ChunkWork(
-                        job, features(chunks[submitted]), chunks[submitted], outcome.language
-                    )
-                    lane.submit(work, job.key)
-                    submitted += 1
+                # Queue a whole group at once so that it can fill a batch, and the next group
+                # while the model runs this one; one chunk alone while the language is unknown.
+                detecting = outcome.language is None
+                group = 1 if detecting else request.ahead
+                limit = 1 if detecting else 2 * request.ahead
+                while submitted < len(chunks):
+                    count = min(group, len(chunks) - submitted)
+                    if submitted - received + count > limit:
+                        break
+                    works = [
+                        ChunkWork(job, features(chunk), chunk, outcome.language)
+                        for chunk in chunks[submitted : submitted + count]
+                    ]
+                    lane.submit_many(works, job.key)
+                    submitted += count
                 ctx.check_cancelled()
                 got = lane.next_result(_POLL_SECONDS)
                 if got is None:
