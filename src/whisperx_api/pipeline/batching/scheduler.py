@@ -3,7 +3,8 @@
 Each job opens a lane and submits items tagged with a key; items may share a batch only when
 their keys are equal (what the model call must share). The thread takes lanes in turn, one item
 per lane per round, so a job with many items cannot starve a job with few, and it dispatches
-whatever is queued as soon as the model is free instead of waiting to fill a batch.
+what is queued as soon as the model is free, waiting at most a moment for jobs that are about
+to queue theirs (see `_linger`), never to fill a batch.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+import time
 from collections import deque
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
@@ -20,6 +22,8 @@ W = TypeVar("W")
 R = TypeVar("R")
 
 log = logging.getLogger(__name__)
+
+_MAX_LINGER_SECONDS = 0.05
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +92,7 @@ class BatchScheduler(Generic[W, R]):
         self._turn = 0
         self._closed = False
         self._thread: threading.Thread | None = None
+        self._last_batch_seconds = 0.0
         self.batches_run = 0
 
     def open_lane(self) -> Lane[W, R]:
@@ -149,11 +154,31 @@ class BatchScheduler(Generic[W, R]):
                         self._thread = None
                         return
                     self._cond.wait()
+                self._linger()
                 if self._closed:
                     self._thread = None
                     return
                 batch = self._take()
+            started = time.monotonic()
             self._run(batch)
+            self._last_batch_seconds = time.monotonic() - started
+
+    def _linger(self) -> None:
+        """Wait a moment for lanes that are preparing chunks, when the batch is not yet full.
+
+        Jobs whose results just came back queue their next chunks a few milliseconds later;
+        without this the first of them would take the model alone. The wait is at most a tenth
+        of the last batch's time (and never above `_MAX_LINGER_SECONDS`), and none when every
+        open lane already has work queued, so a job running alone never waits.
+        """
+        deadline = time.monotonic() + min(_MAX_LINGER_SECONDS, 0.1 * self._last_batch_seconds)
+        while not self._closed:
+            queued = sum(len(lane._pending) for lane in self._lanes)
+            idle = any(not lane._pending for lane in self._lanes)
+            remaining = deadline - time.monotonic()
+            if queued >= self._max_batch or not idle or remaining <= 0:
+                return
+            self._cond.wait(remaining)
 
     def _take(self) -> list[tuple[Lane[W, R], _Queued[W]]]:
         """The next batch: the key of the lane whose turn it is, one item per lane per round."""
