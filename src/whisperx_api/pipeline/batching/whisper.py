@@ -124,7 +124,7 @@ class WhisperBatchRunner:
     def __call__(self, batch: Sequence[ChunkWork]) -> list[ChunkResult]:
         model = self._model
         features = np.stack([work.features for work in batch])
-        encoder_output = model.encode(features)
+        encoder_output = self._encode(features)
         languages = self._languages(batch, encoder_output)
         tokenizers = [
             self.tokenizer(w.job.task, lang) for w, (lang, _) in zip(batch, languages, strict=True)
@@ -163,6 +163,19 @@ class WhisperBatchRunner:
             ChunkResult(lang, prob, _segments(parts, w.chunk, temperature))
             for w, (lang, prob), parts in zip(batch, languages, pieces, strict=True)
         ]
+
+    def _encode(self, features: npt.NDArray[np.float32]) -> Any:
+        """The batch's encoder output. On CPU each chunk is encoded by itself and the outputs
+        stacked: a CPU runs the encoder no faster in a batch (its attention maps outgrow the
+        caches), and a chunk's encoding then cannot depend on its batch-mates. The decoder,
+        where batching does pay on CPU, still runs the whole batch in one call."""
+        model = self._model
+        if model.model.device != "cpu" or len(features) == 1:
+            return model.encode(features)
+        import ctranslate2
+
+        rows = [np.asarray(model.encode(features[i : i + 1])) for i in range(len(features))]
+        return ctranslate2.StorageView.from_array(np.concatenate(rows))
 
     def _languages(
         self, batch: Sequence[ChunkWork], encoder_output: Any
