@@ -1,7 +1,9 @@
 """Transcription with faster-whisper: Silero VAD, batched decoding, word timestamps.
 
-This is the WhisperX approach (VAD-cut chunks decoded in batches) on faster-whisper's
-`BatchedInferencePipeline`, which runs the Silero VAD model its wheel ships.
+This is the WhisperX approach (VAD-cut chunks decoded in batches), with the batches shared
+across requests: each loaded model has one batch scheduler, and every job running on that
+model queues its chunks there (see `pipeline.batching`). Silero VAD is the model that
+faster-whisper's wheel ships.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 import importlib
 import re
 from collections.abc import Iterable
+from contextlib import closing
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,6 +19,15 @@ from whisperx_api.domain.audio import DecodedAudio
 from whisperx_api.domain.options import TranscriptionOptions
 from whisperx_api.domain.transcript import Segment, Transcript, Word, join_texts
 from whisperx_api.errors import BackendError, InvalidRequest, ModelNotFound
+from whisperx_api.pipeline.batching.scheduler import BatchScheduler
+from whisperx_api.pipeline.batching.whisper import (
+    ChunkResult,
+    ChunkWork,
+    JobOutcome,
+    JobRequest,
+    WhisperBatchRunner,
+    transcribe_job,
+)
 from whisperx_api.pipeline.catalog import ModelCatalog
 from whisperx_api.pipeline.models import ModelCache
 from whisperx_api.pipeline.stage import StageContext
@@ -34,10 +46,15 @@ class DeviceConfig:
     num_workers: int = 1
 
 
+# faster-whisper's beam size for batched decoding, which this server has always used.
+_BEAM_SIZE = 5
+
+
 @dataclass
 class _Loaded:
     model: Any
-    batched: Any
+    runner: WhisperBatchRunner
+    scheduler: BatchScheduler[ChunkWork, ChunkResult]
     numeral_tokens: list[int] | None = field(default=None)
 
 
@@ -123,34 +140,38 @@ class FasterWhisperBackend:
         name = self.resolve_model(options.model)
         key = self._cache_key(name, options.device, options.device_index)
         with self._cache.acquire(key) as loaded:
-            segments, info = loaded.batched.transcribe(
-                audio.samples, **self._decode_kwargs(loaded, options)
+            outcome = JobOutcome(options.language)
+            segments = transcribe_job(
+                loaded.scheduler,
+                loaded.runner,
+                audio.samples,
+                self._request(loaded, options),
+                outcome,
+                ctx,
             )
-            collected = _collect(segments, audio.duration, ctx)
+            with closing(segments):
+                collected = _collect(segments, audio.duration, ctx)
         return Transcript(
             task=options.task,
-            language=info.language,
-            language_probability=float(info.language_probability),
+            language=outcome.language or "en",
+            language_probability=float(outcome.language_probability),
             duration=audio.duration,
             segments=collected,
         )
 
-    def _decode_kwargs(self, loaded: _Loaded, options: TranscriptionOptions) -> dict[str, Any]:
-        return {
-            "language": options.language,
-            "task": options.task.value,
-            "initial_prompt": options.prompt or None,
-            "hotwords": options.hotwords or None,
-            "temperature": [options.temperature],
-            "word_timestamps": options.word_timestamps,
-            "suppress_tokens": self._suppressed(loaded, options),
-            "batch_size": options.batch_size or self._batch_size,
-            "chunk_length": options.chunk_size or self._chunk_size,
-            "vad_filter": True,
-            "vad_parameters": vad_parameters(options),
-            "condition_on_previous_text": False,
-            "beam_size": 5,
-        }
+    def _request(self, loaded: _Loaded, options: TranscriptionOptions) -> JobRequest:
+        return JobRequest(
+            task=options.task.value,
+            language=options.language,
+            prompt=options.prompt or None,
+            hotwords=options.hotwords or None,
+            temperature=options.temperature,
+            word_timestamps=options.word_timestamps,
+            suppress_tokens=tuple(self._suppressed(loaded, options)),
+            chunk_seconds=options.chunk_size or self._chunk_size,
+            vad_parameters=vad_parameters(options),
+            ahead=options.batch_size or self._batch_size,
+        )
 
     def _suppressed(self, loaded: _Loaded, options: TranscriptionOptions) -> list[int]:
         if not options.suppress_numerals:
@@ -183,7 +204,7 @@ class FasterWhisperBackend:
         return wanted, index if wanted == "cuda" else 0
 
     def _load(self, key: str) -> _Loaded:
-        from faster_whisper import BatchedInferencePipeline, WhisperModel
+        from faster_whisper import WhisperModel
 
         name, _, placement = key.partition("@")
         device_name, _, index = placement.partition(":")
@@ -204,7 +225,11 @@ class FasterWhisperBackend:
             raise ModelNotFound(f"The model '{name}' could not be loaded: {exc}") from exc
         except RuntimeError as exc:  # CTranslate2: a corrupt model file, out of memory, ...
             raise BackendError(f"The model '{name}' could not be loaded: {exc}") from exc
-        return _Loaded(model=model, batched=BatchedInferencePipeline(model))
+        runner = WhisperBatchRunner(model, _BEAM_SIZE)
+        scheduler: BatchScheduler[ChunkWork, ChunkResult] = BatchScheduler(
+            runner, self._batch_size, name=f"batches-{key}"
+        )
+        return _Loaded(model=model, runner=runner, scheduler=scheduler)
 
     def _compute_type(self, device: str) -> str:
         compute_type = self._devices.compute_type

@@ -1,0 +1,1 @@
+"""Batching across requests: chunks of every running job share the model's forward passes."""

@@ -1,0 +1,424 @@
+"""Whisper chunks from many jobs in one CTranslate2 call: encode once, detect, decode, align.
+
+A job's audio is cut into speech chunks by Silero VAD (as faster-whisper's batched pipeline
+does); each chunk's log-mel features are made only when the job is about to queue it, so a job
+holds at most a few chunks' features at a time. The scheduler's thread runs `WhisperBatchRunner`
+on chunks from every running job: one encoder pass per batch, language detection from that
+same encoder output for chunks whose job gave no language, one `generate` call with a prompt per
+chunk, and word timings from the model's cross-attention alignment, per job.
+"""
+
+from __future__ import annotations
+
+import inspect
+import threading
+from collections.abc import Generator, Hashable, Sequence
+from dataclasses import dataclass, field
+from math import ceil
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from whisperx_api.domain.audio import SAMPLE_RATE
+from whisperx_api.errors import InvalidRequest
+from whisperx_api.pipeline.batching.scheduler import BatchScheduler, Lane
+from whisperx_api.pipeline.stage import StageContext
+
+_POLL_SECONDS = 0.05
+
+
+@dataclass(frozen=True, slots=True)
+class Chunk:
+    """Speech pieces (sample ranges) decoded together; times are on the speech-only timeline."""
+
+    pieces: tuple[tuple[int, int], ...]
+    offset: float
+    duration: float
+
+
+def plan_chunks(speech: Sequence[dict[str, int]], max_seconds: float) -> list[Chunk]:
+    """Merge VAD speech ranges into chunks of at most `max_seconds` of speech, in order.
+
+    The same grouping as faster-whisper's `collect_chunks`, without copying any audio.
+    """
+    limit = max_seconds * SAMPLE_RATE
+    chunks: list[Chunk] = []
+    pieces: list[tuple[int, int]] = []
+    current = total = 0
+    for span in speech:
+        length = span["end"] - span["start"]
+        if current + length > limit and pieces:
+            chunks.append(Chunk(tuple(pieces), total / SAMPLE_RATE, current / SAMPLE_RATE))
+            total += current
+            pieces, current = [], 0
+        pieces.append((span["start"], span["end"]))
+        current += length
+    if pieces:
+        chunks.append(Chunk(tuple(pieces), total / SAMPLE_RATE, current / SAMPLE_RATE))
+    return chunks
+
+
+@dataclass(eq=False)
+class JobDecoding:
+    """What one job asks of the decoder; its word-timing state carries across its chunks."""
+
+    task: str
+    prompt_tokens: tuple[int, ...]
+    hotwords: str | None
+    word_timestamps: bool
+    key: Hashable
+    last_speech_timestamp: float = 0.0
+
+
+@dataclass(eq=False, slots=True)
+class ChunkWork:
+    """One chunk queued for the model; `language` None asks for detection."""
+
+    job: JobDecoding
+    features: npt.NDArray[np.float32]
+    chunk: Chunk
+    language: str | None
+
+
+@dataclass(slots=True)
+class ChunkResult:
+    """faster-whisper segments on the speech-only timeline, and the chunk's language."""
+
+    language: str
+    language_probability: float
+    segments: list[Any] = field(default_factory=list)
+
+
+class WhisperBatchRunner:
+    """Runs one batch of chunks (possibly from many jobs) through a faster-whisper model."""
+
+    def __init__(self, model: Any, beam_size: int) -> None:
+        self._model = model
+        self._beam_size = beam_size
+        self._tokenizers: dict[tuple[str, str], Any] = {}
+        # Word timings merge punctuation into words exactly as faster-whisper's defaults do.
+        from faster_whisper import BatchedInferencePipeline
+
+        defaults = inspect.signature(BatchedInferencePipeline.transcribe).parameters
+        self._prepend: str = defaults["prepend_punctuations"].default
+        self._append: str = defaults["append_punctuations"].default
+        self._lock = threading.Lock()
+
+    def tokenizer(self, task: str, language: str) -> Any:
+        """faster-whisper's tokenizer for (task, language), built once."""
+        from faster_whisper.tokenizer import Tokenizer
+
+        with self._lock:
+            found = self._tokenizers.get((task, language))
+            if found is None:
+                found = Tokenizer(
+                    self._model.hf_tokenizer,
+                    self._model.model.is_multilingual,
+                    task=task,
+                    language=language,
+                )
+                self._tokenizers[(task, language)] = found
+            return found
+
+    def __call__(self, batch: Sequence[ChunkWork]) -> list[ChunkResult]:
+        model = self._model
+        features = np.stack([work.features for work in batch])
+        encoder_output = self._encode(features)
+        languages = self._languages(batch, encoder_output)
+        tokenizers = [
+            self.tokenizer(w.job.task, lang) for w, (lang, _) in zip(batch, languages, strict=True)
+        ]
+        prompts = [
+            model.get_prompt(
+                tok,
+                previous_tokens=list(w.job.prompt_tokens),
+                without_timestamps=True,
+                hotwords=w.job.hotwords,
+            )
+            for w, tok in zip(batch, tokenizers, strict=True)
+        ]
+        beam_size, temperature, suppress_tokens = batch[0].job.key[:3]  # type: ignore[index]
+        raw = model.model.generate(
+            encoder_output,
+            prompts,
+            beam_size=beam_size,
+            patience=1,
+            length_penalty=1,
+            max_length=model.max_length,
+            suppress_blank=True,
+            suppress_tokens=list(suppress_tokens),
+            return_scores=True,
+            return_no_speech_prob=True,
+            sampling_temperature=temperature,
+            repetition_penalty=1,
+            no_repeat_ngram_size=0,
+        )
+        pieces = [
+            self._split(w, tok, result)
+            for w, tok, result in zip(batch, tokenizers, raw, strict=True)
+        ]
+        self._word_timestamps(batch, tokenizers, pieces, encoder_output, features)
+        return [
+            ChunkResult(lang, prob, _segments(parts, w.chunk, temperature))
+            for w, (lang, prob), parts in zip(batch, languages, pieces, strict=True)
+        ]
+
+    def _encode(self, features: npt.NDArray[np.float32]) -> Any:
+        """The batch's encoder output. On CPU each chunk is encoded by itself and the outputs
+        stacked: a CPU runs the encoder no faster in a batch (its attention maps outgrow the
+        caches), and a chunk's encoding then cannot depend on its batch-mates. The decoder,
+        where batching does pay on CPU, still runs the whole batch in one call."""
+        model = self._model
+        if model.model.device != "cpu" or len(features) == 1:
+            return model.encode(features)
+        import ctranslate2
+
+        rows = [np.asarray(model.encode(features[i : i + 1])) for i in range(len(features))]
+        return ctranslate2.StorageView.from_array(np.concatenate(rows))
+
+    def _languages(
+        self, batch: Sequence[ChunkWork], encoder_output: Any
+    ) -> list[tuple[str, float]]:
+        """Each chunk's language: its job's, or detected from the batch's encoder output."""
+        known: list[tuple[str, float]] = [(w.language or "", 1.0) for w in batch]
+        if all(w.language is not None for w in batch):
+            return known
+        if not self._model.model.is_multilingual:
+            return [(lang or "en", prob) for lang, prob in known]
+        detected = self._model.model.detect_language(encoder_output)
+        return [
+            known[i] if w.language is not None else (detected[i][0][0][2:-2], detected[i][0][1])
+            for i, w in enumerate(batch)
+        ]
+
+    def _split(self, work: ChunkWork, tokenizer: Any, result: Any) -> list[dict[str, Any]]:
+        """The chunk's decoded tokens as faster-whisper's sub-segments with scores."""
+        tokens = result.sequences_ids[0]
+        cum_logprob = result.scores[0] * len(tokens)
+        duration = work.chunk.duration
+        size = int(ceil(duration) * self._model.frames_per_second)
+        subsegments, _, _ = self._model._split_segments_by_timestamps(
+            tokenizer=tokenizer,
+            tokens=tokens,
+            time_offset=work.chunk.offset,
+            segment_size=size,
+            segment_duration=duration,
+            seek=0,
+        )
+        from faster_whisper.transcribe import get_compression_ratio
+
+        parts = []
+        for sub in subsegments:
+            text = tokenizer.decode(sub["tokens"])
+            parts.append(
+                {
+                    "text": text,
+                    "avg_logprob": cum_logprob / (len(tokens) + 1),
+                    "no_speech_prob": result.no_speech_prob,
+                    "tokens": sub["tokens"],
+                    "start": sub["start"],
+                    "end": sub["end"],
+                    "compression_ratio": get_compression_ratio(text),
+                    "seek": int(work.chunk.offset * self._model.frames_per_second),
+                }
+            )
+        return parts
+
+    def _word_timestamps(
+        self,
+        batch: Sequence[ChunkWork],
+        tokenizers: Sequence[Any],
+        pieces: list[list[dict[str, Any]]],
+        encoder_output: Any,
+        features: npt.NDArray[np.float32],
+    ) -> None:
+        """Align each job's chunks in order, carrying that job's last speech time across calls."""
+        groups: dict[tuple[int, int], list[int]] = {}
+        for i, work in enumerate(batch):
+            if work.job.word_timestamps:
+                groups.setdefault((id(work.job), id(tokenizers[i])), []).append(i)
+        for indices in groups.values():
+            job = batch[indices[0]].job
+            sizes = [
+                int(ceil(batch[i].chunk.duration) * self._model.frames_per_second) for i in indices
+            ]
+            output = self._subset(encoder_output, features, indices, len(batch))
+            last = self._model.add_word_timestamps(
+                [pieces[i] for i in indices],
+                tokenizers[indices[0]],
+                output,
+                sizes,
+                self._prepend,
+                self._append,
+                job.last_speech_timestamp,
+            )
+            job.last_speech_timestamp = float(last)
+
+    def _subset(
+        self,
+        encoder_output: Any,
+        features: npt.NDArray[np.float32],
+        indices: list[int],
+        size: int,
+    ) -> Any:
+        """The encoder output of some batch items: a slice on CPU, else encoded again."""
+        if len(indices) == size:
+            return encoder_output
+        import ctranslate2
+
+        if encoder_output.device == "cpu":
+            rows = np.asarray(encoder_output)[indices]
+            return ctranslate2.StorageView.from_array(np.ascontiguousarray(rows))
+        return self._model.encode(features[indices])
+
+
+def _segments(parts: list[dict[str, Any]], chunk: Chunk, temperature: float) -> list[Any]:
+    from faster_whisper.transcribe import Segment, Word
+
+    return [
+        Segment(
+            seek=part["seek"],
+            id=0,
+            text=part["text"],
+            start=round(part["start"], 3),
+            end=round(part["end"], 3),
+            words=[Word(**w) for w in part["words"]] if "words" in part else None,
+            tokens=part["tokens"],
+            avg_logprob=part["avg_logprob"],
+            no_speech_prob=part["no_speech_prob"],
+            compression_ratio=part["compression_ratio"],
+            temperature=temperature,
+        )
+        for part in parts
+    ]
+
+
+@dataclass(frozen=True, slots=True)
+class JobRequest:
+    """One job's transcription settings, as the backend resolved them."""
+
+    task: str
+    language: str | None
+    prompt: str | None
+    hotwords: str | None
+    temperature: float
+    word_timestamps: bool
+    suppress_tokens: tuple[int, ...]
+    chunk_seconds: float
+    vad_parameters: dict[str, float] | None
+    ahead: int
+
+
+class JobOutcome:
+    """The language a job ended up with, known once its first chunk is decoded."""
+
+    def __init__(self, language: str | None) -> None:
+        self.language = language
+        self.language_probability = 1.0
+
+
+def transcribe_job(
+    scheduler: BatchScheduler[ChunkWork, ChunkResult],
+    runner: WhisperBatchRunner,
+    samples: npt.NDArray[np.float32],
+    request: JobRequest,
+    outcome: JobOutcome,
+    ctx: StageContext,
+) -> Generator[Any, None, None]:
+    """faster-whisper segments of `samples` in order, decoded in shared batches.
+
+    Queues `request.ahead` chunks at a time, at most two such groups (one chunk while the
+    language is unknown: the first chunk's encoder output decides it for the rest), and drops
+    what is still queued when the job stops early: cancelled, failed, or its reader gone.
+    """
+    from faster_whisper.audio import pad_or_trim
+    from faster_whisper.transcribe import restore_speech_timestamps
+    from faster_whisper.vad import VadOptions, get_speech_timestamps
+
+    model = runner._model
+    chosen = dict(request.vad_parameters or {"min_silence_duration_ms": 160})
+    chosen.pop("max_speech_duration_s", None)
+    vad = VadOptions(**chosen, max_speech_duration_s=request.chunk_seconds)
+    speech = get_speech_timestamps(samples, vad)
+    chunks = plan_chunks(speech, request.chunk_seconds)
+    multilingual = bool(model.model.is_multilingual)
+    language = request.language
+    if not multilingual:
+        language = "en"
+    outcome.language = language
+    if not chunks:
+        if outcome.language is None:
+            outcome.language, outcome.language_probability = "en", 0.0
+        return
+    job = _job_decoding(runner, request, language or "en")
+
+    def features(chunk: Chunk) -> npt.NDArray[np.float32]:
+        audio = np.concatenate([samples[start:end] for start, end in chunk.pieces])
+        made: npt.NDArray[np.float32] = pad_or_trim(model.feature_extractor(audio)[..., :-1])
+        return made
+
+    lane: Lane[ChunkWork, ChunkResult]
+    with scheduler.open_lane() as lane:
+        submitted = received = 0
+        done: dict[int, ChunkResult] = {}
+        for emitted in range(len(chunks)):
+            while emitted not in done:
+                # Queue a whole group at once so that it can fill a batch, and the next group
+                # while the model runs this one; one chunk alone while the language is unknown.
+                detecting = outcome.language is None
+                group = 1 if detecting else request.ahead
+                limit = 1 if detecting else 2 * request.ahead
+                while submitted < len(chunks):
+                    count = min(group, len(chunks) - submitted)
+                    if submitted - received + count > limit:
+                        break
+                    works = [
+                        ChunkWork(job, features(chunk), chunk, outcome.language)
+                        for chunk in chunks[submitted : submitted + count]
+                    ]
+                    lane.submit_many(works, job.key)
+                    submitted += count
+                ctx.check_cancelled()
+                got = lane.next_result(_POLL_SECONDS)
+                if got is None:
+                    continue
+                index, result = got
+                if isinstance(result, BaseException):
+                    raise result
+                received += 1
+                if outcome.language is None:
+                    outcome.language = result.language
+                    outcome.language_probability = result.language_probability
+                done[index] = result
+            yield from restore_speech_timestamps(done.pop(emitted).segments, speech, SAMPLE_RATE)
+
+
+def _job_decoding(runner: WhisperBatchRunner, request: JobRequest, language: str) -> JobDecoding:
+    """The job's prompt pieces and the key of what its batches must share with others'."""
+    model = runner._model
+    from faster_whisper.transcribe import get_suppressed_tokens
+
+    tokenizer = runner.tokenizer(request.task, language)
+    prompt_tokens = tuple(tokenizer.encode(request.prompt)) if request.prompt else ()
+    prompt = model.get_prompt(
+        tokenizer,
+        previous_tokens=list(prompt_tokens),
+        without_timestamps=True,
+        hotwords=request.hotwords,
+    )
+    if len(prompt) >= model.max_length:
+        raise InvalidRequest(
+            f"The prompt and hotwords take {len(prompt)} tokens; the model reads at most "
+            f"{model.max_length}.",
+            param="prompt",
+        )
+    suppress = get_suppressed_tokens(tokenizer, list(request.suppress_tokens))
+    key = (runner._beam_size, request.temperature, tuple(suppress), len(prompt))
+    return JobDecoding(
+        task=request.task,
+        prompt_tokens=prompt_tokens,
+        hotwords=request.hotwords,
+        word_timestamps=request.word_timestamps,
+        key=key,
+    )

@@ -1,0 +1,160 @@
+"""Batching across requests on the real base model: a chunk decoded in a batch with other jobs'
+chunks gives exactly the text (and word times) it gives when its job runs alone."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.audio import DATA
+from tests.server import serving
+from whisperx_api.domain.options import TranscriptionOptions
+from whisperx_api.domain.transcript import Transcript
+from whisperx_api.errors import JobCancelled
+from whisperx_api.pipeline.catalog import ModelCatalog
+from whisperx_api.pipeline.runner import PipelineRunner
+from whisperx_api.pipeline.stage import StageContext
+from whisperx_api.pipeline.stages.faster_whisper import DeviceConfig, FasterWhisperBackend
+
+pytestmark = pytest.mark.slow
+
+# Several languages (one detected per job) and lengths: 7 s to 26 s, one to three chunks each.
+FIXTURES = [
+    "en_recorded.flac",
+    "fr_espeak.flac",
+    "good_short.mp3",
+    "en_espeak.flac",
+    "en_numbers.flac",
+]
+REQUEST_SECONDS = 300
+
+
+@pytest.fixture(scope="module")
+def cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("batching-cache")
+
+
+@pytest.fixture(scope="module")
+def backend(cache_dir: Path) -> FasterWhisperBackend:
+    return FasterWhisperBackend(ModelCatalog("base", cache_dir=cache_dir), DeviceConfig("cpu"))
+
+
+def run(
+    backend: FasterWhisperBackend, name: str, ctx: StageContext | None = None, **options: Any
+) -> Transcript:
+    runner = PipelineRunner(backend, max_audio_seconds=600)
+    return runner.run(
+        DATA / name, TranscriptionOptions(model="base", **options), ctx or StageContext()
+    )
+
+
+def summary(transcript: Transcript) -> tuple[str, list[str], list[tuple[str, float, float]]]:
+    words = [(w.text, w.start, w.end) for w in transcript.words]
+    return transcript.language, [s.text for s in transcript.segments], words
+
+
+def batches_run(backend: FasterWhisperBackend) -> int:
+    with backend._cache.acquire("base") as loaded:
+        return loaded.scheduler.batches_run
+
+
+def concurrently(work: Callable[[str], Any], names: list[str]) -> list[Any]:
+    with ThreadPoolExecutor(len(names)) as pool:
+        return list(pool.map(work, names))
+
+
+@pytest.mark.parametrize("word_timestamps", [False, True])
+def test_batched_jobs_give_the_same_transcripts_as_alone(
+    backend: FasterWhisperBackend, word_timestamps: bool
+) -> None:
+    backend.load_model("base")
+    before = batches_run(backend)
+    alone = [summary(run(backend, n, word_timestamps=word_timestamps)) for n in FIXTURES]
+    alone_batches = batches_run(backend) - before
+
+    before = batches_run(backend)
+    together = concurrently(
+        lambda n: summary(run(backend, n, word_timestamps=word_timestamps)), FIXTURES
+    )
+    together_batches = batches_run(backend) - before
+
+    assert [lang for lang, _, _ in alone] == ["en", "fr", "en", "en", "en"]
+    assert together == alone
+    # The jobs did share batches: fewer model calls than when each ran by itself.
+    assert together_batches < alone_batches, (together_batches, alone_batches)
+
+
+def test_streamed_text_and_progress_stay_per_job(backend: FasterWhisperBackend) -> None:
+    texts: dict[str, list[str]] = {n: [] for n in FIXTURES}
+    progress: dict[str, list[float]] = {n: [] for n in FIXTURES}
+
+    def job(name: str) -> Transcript:
+        ctx = StageContext(progress[name].append, on_text=texts[name].append)
+        return run(backend, name, ctx)
+
+    results = concurrently(job, FIXTURES)
+    for name, transcript in zip(FIXTURES, results, strict=True):
+        assert texts[name], name
+        assert texts[name][-1].strip() == transcript.text.strip()
+        assert progress[name] == sorted(progress[name])
+        assert progress[name][-1] == 1.0
+
+
+def test_a_cancelled_job_stops_while_the_others_finish(backend: FasterWhisperBackend) -> None:
+    alone = summary(run(backend, "en_espeak.flac"))
+    cancel = threading.Event()
+
+    def cancelled_job(_: str) -> Transcript:
+        def progressed(fraction: float) -> None:
+            if fraction > 0:  # the first chunk is decoded; 52 s of speech leaves more queued
+                cancel.set()
+
+        ctx = StageContext(progressed, cancel.is_set)
+        return run(backend, "conv4.flac", ctx, language="en", batch_size=1)
+
+    def other_job(_: str) -> Transcript:
+        return run(backend, "en_espeak.flac")
+
+    with ThreadPoolExecutor(2) as pool:
+        victim = pool.submit(cancelled_job, "")
+        other = pool.submit(other_job, "")
+        with pytest.raises(JobCancelled):
+            victim.result(REQUEST_SECONDS)
+        assert summary(other.result(REQUEST_SECONDS)) == alone
+
+
+def test_concurrent_server_requests_match_their_alone_results(
+    tmp_path: Path, cache_dir: Path
+) -> None:
+    env = {
+        "WHISPER_TMP_FILES": str(tmp_path / "data"),
+        "WHISPER__CACHE_DIR": str(cache_dir),
+        "WHISPER__MODEL": "base",
+        "ENABLE_CONCURRENCY": "true",
+        "MAX_CONCURRENT_JOBS": str(len(FIXTURES)),
+    }
+
+    def transcribe(client: httpx.Client, name: str) -> tuple[str, str]:
+        response = client.post(
+            "/v1/audio/transcriptions",
+            files={"file": (name, (DATA / name).read_bytes())},
+            data={"model": "base", "response_format": "verbose_json"},
+        )
+        assert response.status_code == 200, response.text
+        body = response.json()
+        return body["language"], body["text"]
+
+    with (
+        serving(env, tmp_path / "server.log") as server,
+        httpx.Client(base_url=server.base_url, timeout=REQUEST_SECONDS) as client,
+    ):
+        alone = [transcribe(client, name) for name in FIXTURES]
+        together = concurrently(lambda name: transcribe(client, name), FIXTURES)
+    assert [language for language, _ in alone] == ["en", "fr", "en", "en", "en"]
+    assert together == alone
