@@ -1,11 +1,12 @@
 """Whisper chunks from many jobs in one CTranslate2 call: encode once, detect, decode, align.
 
-A job's audio is cut into speech chunks by Silero VAD (as faster-whisper's batched pipeline
-does); each chunk's log-mel features are made only when the job is about to queue it, so a job
-holds at most a few chunks' features at a time. The scheduler's thread runs `WhisperBatchRunner`
-on chunks from every running job: one encoder pass per batch, language detection from that
-same encoder output for chunks whose job gave no language, one `generate` call with a prompt per
-chunk, and word timings from the model's cross-attention alignment, per job.
+A job's audio is cut into speech chunks by Silero VAD (the spans faster-whisper's batched
+pipeline finds, computed without its whole-file copies); each chunk's log-mel features are made
+only when the job is about to queue it, so a job holds at most a few chunks' features at a time.
+The scheduler's thread runs `WhisperBatchRunner` on chunks from every running job: one encoder
+pass per batch, language detection from that same encoder output for chunks whose job gave no
+language, one `generate` call with a prompt per chunk, and word timings from the model's
+cross-attention alignment, per job.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from whisperx_api.domain.audio import SAMPLE_RATE
 from whisperx_api.errors import InvalidRequest
 from whisperx_api.pipeline.batching.scheduler import BatchScheduler, Lane
 from whisperx_api.pipeline.stage import StageContext
+from whisperx_api.pipeline.stages.vad_spans import speech_timestamps
 
 _POLL_SECONDS = 0.05
 
@@ -334,13 +336,13 @@ def transcribe_job(
     """
     from faster_whisper.audio import pad_or_trim
     from faster_whisper.transcribe import restore_speech_timestamps
-    from faster_whisper.vad import VadOptions, get_speech_timestamps
+    from faster_whisper.vad import VadOptions
 
     model = runner._model
     chosen = dict(request.vad_parameters or {"min_silence_duration_ms": 160})
     chosen.pop("max_speech_duration_s", None)
     vad = VadOptions(**chosen, max_speech_duration_s=request.chunk_seconds)
-    speech = get_speech_timestamps(samples, vad)
+    speech = speech_timestamps(samples, vad)  # faster-whisper's spans, no whole-file copies
     chunks = plan_chunks(speech, request.chunk_seconds)
     multilingual = bool(model.model.is_multilingual)
     language = request.language

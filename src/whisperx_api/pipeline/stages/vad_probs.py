@@ -19,12 +19,22 @@ CONTEXT = 64
 BATCH_WINDOWS = 10_000  # faster-whisper's encoder batch: same batches, same results
 
 
-def speech_probabilities(samples: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
-    """One speech probability per 512-sample window (the last window zero-padded)."""
+def speech_probabilities(
+    samples: npt.NDArray[np.float32], windows: int | None = None
+) -> npt.NDArray[np.float32]:
+    """One speech probability per 512-sample window (the last window zero-padded).
+
+    `windows` (at least the windows the samples need) adds all-zero windows at the end, as
+    faster-whisper's `get_speech_timestamps` does: it always pads by 1..512 samples, so a
+    length that is a multiple of 512 gets one silent window more.
+    """
     from faster_whisper.vad import get_vad_model
 
     session = get_vad_model().session
-    windows = -(-len(samples) // WINDOW)
+    needed = -(-len(samples) // WINDOW)
+    windows = needed if windows is None else windows
+    if windows < needed:
+        raise ValueError(f"{windows} windows cannot hold {len(samples)} samples")
     probs = np.empty(windows, dtype=np.float32)
     h = np.zeros((1, 1, 128), dtype=np.float32)
     c = np.zeros((1, 1, 128), dtype=np.float32)
@@ -48,7 +58,8 @@ def _batch(
     tail = flat[whole * WINDOW :]
     batch[whole:, CONTEXT : CONTEXT + len(tail)] = tail  # the zero-padded last window
     if first > 0:
-        batch[0, :CONTEXT] = samples[first * WINDOW - CONTEXT : first * WINDOW]
+        context = samples[first * WINDOW - CONTEXT : first * WINDOW]  # short past the end
+        batch[0, : len(context)] = context
     batch[1:, :CONTEXT] = batch[:-1, -CONTEXT:]
     if stop == windows:
         batch[-1, -CONTEXT:] = 0.0
