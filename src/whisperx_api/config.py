@@ -108,7 +108,9 @@ class WhisperSettings(BaseModel):
     cache_dir: ExpandedPath = Field(
         default_factory=lambda: Path("~/.cache/whisperx-api").expanduser()
     )
-    batch_size: int = Field(default=8, ge=1, le=256)
+    batch_size: int | None = Field(
+        default=None, ge=1, le=256, description="unset: 8 on CUDA, 4 on CPU"
+    )
     chunk_size: int = Field(default=30, ge=1, le=30)
     cpu_threads: int = Field(default=0, ge=0, description="0 = the library's default")
     download: bool = Field(

@@ -108,7 +108,7 @@ def test_defaults() -> None:
     assert w.models_dir is None
     assert w.cache_dir == Path("~/.cache/whisperx-api").expanduser()
     assert "~" not in str(w.cache_dir)
-    assert (w.batch_size, w.chunk_size, w.cpu_threads, w.download) == (8, 30, 0, True)
+    assert (w.batch_size, w.chunk_size, w.cpu_threads, w.download) == (None, 30, 0, True)
     assert (w.cmd, w.output_dir, w.model_ttl_seconds) == (None, None, -1)
     assert s.limits.max_file_size == 536_870_912
     assert s.limits.max_audio_seconds == 14_400

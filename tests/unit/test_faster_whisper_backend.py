@@ -13,6 +13,7 @@ from tests.wer import normalized_wer
 from whisperx_api.domain.options import TranscriptionOptions
 from whisperx_api.domain.transcript import Transcript
 from whisperx_api.errors import InvalidRequest
+from whisperx_api.pipeline.batching.whisper import default_batch_size
 from whisperx_api.pipeline.catalog import ModelCatalog
 from whisperx_api.pipeline.runner import PipelineRunner
 from whisperx_api.pipeline.stage import StageContext
@@ -90,3 +91,18 @@ def test_cancellation_between_segments(backend: FasterWhisperBackend) -> None:
             TranscriptionOptions(model="tiny.en"),
             StageContext(is_cancelled=lambda: True),
         )
+
+
+def test_batch_size_unset_is_four_on_cpu_and_a_setting_wins(
+    backend: FasterWhisperBackend, tmp_path: Path
+) -> None:
+    with backend._cache.acquire("tiny.en") as loaded:
+        assert (loaded.batch_size, loaded.scheduler._max_batch) == (4, 4)
+    catalog = ModelCatalog("tiny.en", cache_dir=tmp_path)
+    chosen = FasterWhisperBackend(catalog, DeviceConfig(device="cpu"), batch_size=8)
+    try:
+        with chosen._cache.acquire("tiny.en") as loaded:
+            assert (loaded.batch_size, loaded.scheduler._max_batch) == (8, 8)
+    finally:
+        chosen.close()
+    assert default_batch_size("cuda") == 8

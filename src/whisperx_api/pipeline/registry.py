@@ -159,7 +159,7 @@ def _whisperx_cli(settings: Settings) -> TranscriptionBackend:
         device=whisper.inference_device,
         device_index=whisper.device_index,
         compute_type=whisper.compute_type,
-        batch_size=whisper.batch_size,
+        batch_size=whisper.batch_size or 8,  # whisperx's own default
         chunk_size=whisper.chunk_size,
         threads=whisper.cpu_threads,
         models_dir=whisper.models_dir,

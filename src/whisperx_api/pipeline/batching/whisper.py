@@ -30,6 +30,20 @@ from whisperx_api.pipeline.stages.vad_spans import speech_timestamps
 _POLL_SECONDS = 0.05
 
 
+CPU_BATCH_SIZE = 4
+GPU_BATCH_SIZE = 8
+
+
+def default_batch_size(device: str) -> int:
+    """Chunks per batch when `WHISPER__BATCH_SIZE` is unset: 8 on CUDA, 4 on CPU.
+
+    At beam 5 CTranslate2 keeps each hypothesis's cross-attention keys and values, about 95 MB
+    per chunk in a batch for `base`, so batch size is most of a request's peak memory. On a
+    2-core CPU a batch of 4 decodes as fast as one of 8 (`bench/batch_size.py`) for ~150 MB less.
+    """
+    return GPU_BATCH_SIZE if device == "cuda" else CPU_BATCH_SIZE
+
+
 @dataclass(frozen=True, slots=True)
 class Chunk:
     """Speech pieces (sample ranges) decoded together; times are on the speech-only timeline."""

@@ -26,6 +26,7 @@ from whisperx_api.pipeline.batching.whisper import (
     JobOutcome,
     JobRequest,
     WhisperBatchRunner,
+    default_batch_size,
     transcribe_job,
 )
 from whisperx_api.pipeline.catalog import ModelCatalog
@@ -55,6 +56,7 @@ class _Loaded:
     model: Any
     runner: WhisperBatchRunner
     scheduler: BatchScheduler[ChunkWork, ChunkResult]
+    batch_size: int
     numeral_tokens: list[int] | None = field(default=None)
 
 
@@ -65,7 +67,7 @@ class FasterWhisperBackend:
         self,
         catalog: ModelCatalog,
         devices: DeviceConfig,
-        batch_size: int = 8,
+        batch_size: int | None = None,
         chunk_size: int = 30,
         ttl_seconds: float = -1,
         max_loaded: int | None = None,
@@ -170,7 +172,7 @@ class FasterWhisperBackend:
             suppress_tokens=tuple(self._suppressed(loaded, options)),
             chunk_seconds=options.chunk_size or self._chunk_size,
             vad_parameters=vad_parameters(options),
-            ahead=options.batch_size or self._batch_size,
+            ahead=options.batch_size or loaded.batch_size,
         )
 
     def _suppressed(self, loaded: _Loaded, options: TranscriptionOptions) -> list[int]:
@@ -226,10 +228,11 @@ class FasterWhisperBackend:
         except RuntimeError as exc:  # CTranslate2: a corrupt model file, out of memory, ...
             raise BackendError(f"The model '{name}' could not be loaded: {exc}") from exc
         runner = WhisperBatchRunner(model, _BEAM_SIZE)
+        size = self._batch_size or default_batch_size(device)
         scheduler: BatchScheduler[ChunkWork, ChunkResult] = BatchScheduler(
-            runner, self._batch_size, name=f"batches-{key}"
+            runner, size, name=f"batches-{key}"
         )
-        return _Loaded(model=model, runner=runner, scheduler=scheduler)
+        return _Loaded(model=model, runner=runner, scheduler=scheduler, batch_size=size)
 
     def _compute_type(self, device: str) -> str:
         compute_type = self._devices.compute_type
