@@ -7,7 +7,7 @@ audio staged locally then kept in S3, a Kafka message per job.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import BinaryIO, Protocol
+from typing import BinaryIO, Protocol, runtime_checkable
 
 from whisperx_api.domain.job import JobRecord, JobSpec, JobStatus
 from whisperx_api.domain.options import TranscriptionOptions
@@ -72,3 +72,12 @@ class Background(Protocol):
     async def start(self) -> None: ...
 
     async def stop(self, grace_seconds: float) -> None: ...
+
+
+@runtime_checkable
+class Monitored(Protocol):
+    """Background work that can tell when a loop of it has stopped for good (for `/health`)."""
+
+    def problems(self) -> list[str]:
+        """One line per loop that ended while it should be running; empty when healthy."""
+        ...

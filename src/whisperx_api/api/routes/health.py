@@ -1,12 +1,19 @@
-"""Liveness, never authenticated."""
+"""Liveness, never authenticated: 503 once something the process needs has stopped."""
 
 from fastapi import APIRouter
+
+from whisperx_api.api.deps import RuntimeDep
+from whisperx_api.errors import Unhealthy
 
 router = APIRouter(tags=["health"])
 
 
 @router.get("/health")
 @router.get("/healthcheck")
-async def health() -> dict[str, str]:
-    """The process is up and serving."""
+async def health(runtime: RuntimeDep) -> dict[str, str]:
+    """The process is up and its background loops (workers, retention sweeper) are running;
+    otherwise 503 naming what stopped, so that an orchestrator restarts the process."""
+    problems = runtime.problems()
+    if problems:
+        raise Unhealthy("Unhealthy: " + "; ".join(problems) + ".")
     return {"status": "healthy"}
