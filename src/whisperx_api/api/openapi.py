@@ -61,6 +61,7 @@ _ERRORS: dict[int, tuple[type[ErrorEnvelope], str]] = {
     413: (ErrorEnvelope, "The upload is larger than the server's `MAX_FILE_SIZE`."),
     500: (ErrorEnvelope, "The job failed, or the server had an error."),
     503: (ErrorEnvelope, "Too much work is queued; retry after `Retry-After` seconds."),
+    507: (ErrorEnvelope, "The job storage is full; nothing was queued (`insufficient_storage`)."),
     504: (SyncTimeoutEnvelope, "A sync wait ran out; the job goes on (see `job_id`)."),
 }
 
