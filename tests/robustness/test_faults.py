@@ -9,8 +9,10 @@ import json
 import logging
 import sqlite3
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -20,9 +22,13 @@ import pytest
 from tests.audio import tone_bytes
 from tests.conftest import fake_app, running
 from tests.fakes import FakeTranscriber
+from tests.kafka_broker import kafka_bootstrap
+from tests.s3_server import s3_endpoint
 from whisperx_api.config import Settings
 from whisperx_api.errors import StorageError
 from whisperx_api.jobs.store import SqliteJobStore
+
+__all__ = ["kafka_bootstrap", "s3_endpoint"]  # the fixtures, imported for pytest
 
 pytestmark = pytest.mark.anyio
 
@@ -275,3 +281,47 @@ async def test_health_answers_503_once_the_retention_sweeper_has_died(
         "param": None,
         "code": "unhealthy",
     }
+
+
+# Distributed mode: a message no worker can read
+
+
+@pytest.mark.slow
+def test_an_unknown_version_message_is_dead_lettered_with_the_reason_and_its_job_failed(
+    kafka_bootstrap: str, s3_endpoint: str, tmp_path: Path
+) -> None:
+    pytest.importorskip("aiokafka")
+    from tests.distributed_stack import deployed
+    from tests.job_client import wait_for
+    from tests.stack_tools import dead_letters, publish_raw, stack_store
+    from whisperx_api.distributed.kafka_messages import DeadLetter
+    from whisperx_api.domain.job import JobSpec, JobStatus
+    from whisperx_api.domain.options import TranscriptionOptions
+
+    with deployed(kafka_bootstrap, s3_endpoint, tmp_path / "stack", apis=1, workers=1) as stack:
+        store = stack_store(stack)
+        job_id = str(uuid.uuid4())
+        store.insert(job_id, JobSpec(TranscriptionOptions(model="tiny.en")))
+        newer = {"v": 2, "job_id": job_id, "attempt": 1, "submitted_at": time.time()}
+        partition, offset = publish_raw(stack, json.dumps(newer).encode(), job_id.encode())
+        failed = wait_for(
+            lambda: r if (r := store.get(job_id)) and r.status.is_terminal else None,
+            "the job to fail",
+            DEADLINE_SECONDS * 2,
+        )
+        letters = dead_letters(stack)
+        (worker,) = stack.workers
+        alive = worker.process.poll() is None
+    problem = "unsupported JobMessage version 2: this build reads version 1"
+    assert (failed.status, failed.error_code) == (JobStatus.FAILED, "unreadable_job")
+    assert failed.error == f"The job's queue message cannot be read by this worker: {problem}"
+    assert [replace(letter, failed_at=0) for letter in letters] == [
+        DeadLetter(
+            job_id=job_id,
+            attempts=0,
+            reason=f"unreadable job message at {stack.request_topic}[{partition}]@{offset}: "
+            f"{problem}",
+            failed_at=0,
+        )
+    ]
+    assert alive
