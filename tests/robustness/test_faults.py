@@ -325,3 +325,22 @@ def test_an_unknown_version_message_is_dead_lettered_with_the_reason_and_its_job
         )
     ]
     assert alive
+
+
+async def test_health_answers_503_once_the_webhook_loop_has_died(
+    make_settings: Callable[..., Settings],
+) -> None:
+    app = fake_app(make_settings(webhooks={"secret": "whsec_" + "A" * 32}), FakeTranscriber())
+    runtime = app.state.runtime
+
+    def fatal_claim(*args: object, **kwargs: object) -> Any:
+        raise Fatal("outbox bug")
+
+    runtime.store.claim_due_webhooks = fatal_claim
+    async with running(app) as client:
+        await wait_until(lambda: bool(runtime.problems()), "the webhook loop died")
+        health = await client.get("/health")
+    assert health.status_code == 503
+    assert health.json()["error"]["message"] == (
+        "Unhealthy: webhook-delivery died: Fatal('outbox bug')."
+    )

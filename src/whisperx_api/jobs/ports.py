@@ -6,6 +6,7 @@ audio staged locally then kept in S3, a Kafka message per job.
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import BinaryIO, Protocol, runtime_checkable
 
@@ -81,3 +82,11 @@ class Monitored(Protocol):
     def problems(self) -> list[str]:
         """One line per loop that ended while it should be running; empty when healthy."""
         ...
+
+
+def ended_task(task: asyncio.Task[None]) -> str:
+    """How a background task that should still be running ended, for `Monitored.problems`."""
+    if task.cancelled():
+        return f"{task.get_name()} was cancelled"
+    exc = task.exception()
+    return f"{task.get_name()} stopped" if exc is None else f"{task.get_name()} died: {exc!r}"

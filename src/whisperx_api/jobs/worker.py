@@ -24,6 +24,7 @@ from whisperx_api.errors import WorkerLost
 from whisperx_api.executors import pipeline_pool, run_in, run_io
 from whisperx_api.jobs.backoff import Backoff, pause
 from whisperx_api.jobs.messages import dump_transcript
+from whisperx_api.jobs.ports import ended_task
 from whisperx_api.jobs.progress import ThrottledProgress
 from whisperx_api.jobs.retry import Action, Verdict, settle
 from whisperx_api.jobs.signals import JobSignals
@@ -101,7 +102,7 @@ class WorkerPool:
         `stop` was asked for)."""
         if self._stopping:
             return []
-        return [_ended(task) for task in self._tasks if task.done()]
+        return [ended_task(task) for task in self._tasks if task.done()]
 
     async def _loop(self) -> None:
         """Claim and run jobs until stopped; a failed turn backs off and the loop goes on."""
@@ -233,13 +234,3 @@ class WorkerPool:
         else:
             metrics.job_outcome("retried")
             log.info("job %s: queued again after attempt %d", job.id, job.attempts)
-
-
-def _ended(task: asyncio.Task[None]) -> str:
-    """How a worker task that should still be running ended."""
-    if task.cancelled():
-        return f"{task.get_name()} was cancelled"
-    exc = task.exception()
-    if exc is None:
-        return f"{task.get_name()} stopped"
-    return f"{task.get_name()} died: {exc!r}"
