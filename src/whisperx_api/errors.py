@@ -45,6 +45,9 @@ Each error code is a class (its `code`), never a string set at the raise site.
     │   └── CorruptModelFile         a bundled model file fails its pinned SHA-256 check
     ├── WorkerLost                   a worker stopped in the middle of a job (never raised)
     ├── StorageError                 storage_error: object storage failed or lost data
+    │   └── StorageFull              insufficient_storage: the disk (or database) is full
+    ├── UnreadableJob                unreadable_job: a stored job this build cannot read
+    ├── Unhealthy                    unhealthy: a worker loop or the sweeper has stopped
     └── KafkaQueueError              the broker could not do what was asked
         └── CommitFailed             an offset was not committed; the message comes again
 
@@ -99,11 +102,14 @@ __all__ = [
     "RealtimeUnavailable",
     "SessionIdle",
     "StorageError",
+    "StorageFull",
     "SyncTimeout",
     "TokenUnavailable",
     "TooManySessions",
+    "Unhealthy",
     "UnknownBackend",
     "UnknownEventType",
+    "UnreadableJob",
     "UnsupportedMessageVersion",
     "UnsupportedParameter",
     "UrlNotAllowed",
@@ -432,6 +438,28 @@ class StorageError(WhisperXApiError):
     code = "storage_error"
 
 
+class StorageFull(StorageError):
+    """The job database or the disk under it is full; the write was rolled back, and the store
+    works again once space is freed."""
+
+    code = "insufficient_storage"
+
+
+class UnreadableJob(WhisperXApiError):
+    """A stored job (its spec or record) that this build cannot read: written by another
+    version, or damaged. Retrying cannot help, so its job fails (or its message is
+    dead-lettered) with this reason."""
+
+    code = "unreadable_job"
+
+
+class Unhealthy(WhisperXApiError):
+    """A background loop this process depends on (a worker, the retention sweeper) has stopped;
+    `/health` answers 503 so that an orchestrator restarts the process."""
+
+    code = "unhealthy"
+
+
 class KafkaQueueError(WhisperXApiError):
     """The broker could not do what was asked: unreachable, topic missing, request rejected."""
 
@@ -476,4 +504,5 @@ _REBUILT: dict[str | None, Callable[[str], WhisperXApiError]] = {
     AudioTooLong.code: AudioTooLong,
     ModelNotFound.code: ModelNotFound,
     TokenUnavailable.code: lambda _message: TokenUnavailable(),  # keeps its param
+    UnreadableJob.code: UnreadableJob,
 }

@@ -158,3 +158,32 @@ def test_concurrent_server_requests_match_their_alone_results(
         together = concurrently(lambda name: transcribe(client, name), FIXTURES)
     assert [language for language, _ in alone] == ["en", "fr", "en", "en", "en"]
     assert together == alone
+
+
+def test_a_live_decode_does_not_wait_for_a_file_jobs_batch(backend: FasterWhisperBackend) -> None:
+    backend.load_model("base")
+    alone = summary(run(backend, "good_short.mp3"))
+    entered, release = threading.Event(), threading.Event()
+    with backend._cache.acquire("base") as loaded:
+        files = loaded.scheduler
+        real = files._run_batch
+
+        def held(batch: Any) -> Any:
+            entered.set()
+            assert release.wait(REQUEST_SECONDS)
+            return real(batch)
+
+        files._run_batch = held  # type: ignore[method-assign]
+        try:
+            with ThreadPoolExecutor(1) as pool:
+                file_job = pool.submit(run, backend, "en_espeak.flac")
+                assert entered.wait(REQUEST_SECONDS)
+                # The file job's batch is held in the model; a live turn still gets its text.
+                live = summary(run(backend, "good_short.mp3", StageContext(live=True)))
+                assert not file_job.done()
+                release.set()
+                assert file_job.result(REQUEST_SECONDS).text
+        finally:
+            release.set()
+            files._run_batch = real  # type: ignore[method-assign]
+    assert live == alone

@@ -24,6 +24,8 @@ ERROR_TABLE: tuple[tuple[type[e.WhisperXApiError], int, str], ...] = (
     (e.JobCancelled, 409, "conflict_error"),
     (e.Overloaded, 503, "server_overloaded"),
     (e.SyncTimeout, 504, "timeout_error"),
+    (e.StorageFull, 507, "server_error"),
+    (e.Unhealthy, 503, "server_error"),
     (e.WhisperXApiError, 500, "server_error"),
 )
 

@@ -66,6 +66,7 @@ _ERRORS: dict[int, tuple[type[ErrorEnvelope], str]] = {
         "Too much work is queued, or every model slot is in use; retry after `Retry-After` "
         "seconds.",
     ),
+    507: (ErrorEnvelope, "The job storage is full; nothing was queued (`insufficient_storage`)."),
     504: (SyncTimeoutEnvelope, "A sync wait ran out; the job goes on (see `job_id`)."),
 }
 

@@ -2,7 +2,9 @@
 
 The job message carries only the job's id and delivery bookkeeping; the spec, the audio and the
 result live in the job store and the blob store, so a message stays tiny and never goes stale.
-Readers reject versions they do not know instead of guessing at a newer layout.
+Readers reject versions they do not know instead of guessing at a newer layout: a worker
+dead-letters such a message with the reason and fails its job (docs/modes.md), so roll out new
+workers before API replicas that write a newer version.
 """
 
 from __future__ import annotations
@@ -53,7 +55,11 @@ class JobMessage(_Message):
 
 @dataclass(frozen=True)
 class DeadLetter(_Message):
-    """A job that failed `attempts` times, parked on the dead-letter topic with the last reason."""
+    """A job that failed `attempts` times, parked on the dead-letter topic with the last reason.
+
+    `attempts` is 0 for a job message no worker could read (`job_id` is then its key, or where
+    it was on the topic when it had none); `reason` says what was wrong with it.
+    """
 
     kind: ClassVar[str] = "DeadLetter"
 
@@ -66,7 +72,7 @@ class DeadLetter(_Message):
     def __post_init__(self) -> None:
         _check_version(self.kind, self.v)
         _check_text(self.kind, "job_id", self.job_id)
-        _check_count(self.kind, "attempts", self.attempts)
+        _check_count(self.kind, "attempts", self.attempts, minimum=0)
         if not isinstance(self.reason, str):
             raise MessageError(f"{self.kind}.reason must be a string, got {self.reason!r}")
         _check_time(self.kind, "failed_at", self.failed_at)
@@ -103,9 +109,9 @@ def _check_text(kind: str, name: str, value: object) -> None:
         raise MessageError(f"{kind}.{name} must be a non-empty string, got {value!r}")
 
 
-def _check_count(kind: str, name: str, value: object) -> None:
-    if type(value) is not int or value < 1:
-        raise MessageError(f"{kind}.{name} must be an integer >= 1, got {value!r}")
+def _check_count(kind: str, name: str, value: object, minimum: int = 1) -> None:
+    if type(value) is not int or value < minimum:
+        raise MessageError(f"{kind}.{name} must be an integer >= {minimum}, got {value!r}")
 
 
 def _check_time(kind: str, name: str, value: object) -> None:

@@ -35,7 +35,8 @@ import contextlib
 import itertools
 import logging
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Self
 
@@ -261,6 +262,24 @@ class Delivery:
         await self._consumer._commit(self)
 
 
+@dataclass(frozen=True, slots=True)
+class Unreadable:
+    """A record on the request topic that is no job message this build can read."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    reason: str
+
+    @property
+    def where(self) -> str:
+        return f"{self.topic}[{self.partition}]@{self.offset}"
+
+
+UnreadableHandler = Callable[[Unreadable], Awaitable[None]]
+
+
 class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
     """Keeps partitions assigned mid-job paused, and counts assignments for diagnostics."""
 
@@ -308,6 +327,7 @@ class KafkaJobConsumer(_Client):
         self._current: Delivery | None = None
         self._keepalive: asyncio.Task[None] | None = None
         self._closing = False
+        self._on_unreadable: UnreadableHandler | None = None
         # How many partition assignments this member has received (1 after the first join).
         self.rebalances = 0
 
@@ -339,6 +359,11 @@ class KafkaJobConsumer(_Client):
         consumer, self._consumer = self._consumer, None
         if consumer is not None:
             await consumer.stop()
+
+    def handle_unreadable(self, handler: UnreadableHandler) -> None:
+        """Have `handler` deal with each unreadable record (dead-letter it) before it is
+        committed past; while the handler fails, the record stays and `next_delivery` raises."""
+        self._on_unreadable = handler
 
     @property
     def assignment(self) -> frozenset[int]:
@@ -388,22 +413,31 @@ class KafkaJobConsumer(_Client):
         return next((records[0] for records in batch.values() if records), None)
 
     async def _decode(self, record: Any) -> Delivery | None:
-        """Unreadable bytes can never succeed: log them loudly and commit past them."""
+        """Unreadable bytes can never succeed: hand them to the handler (which dead-letters them),
+        then commit past them; with no handler they are logged loudly and committed past."""
         try:
             message = JobMessage.from_bytes(record.value)
         except MessageError as exc:
-            log.error(
-                "kafka: dropping unreadable message %s[%d]@%d: %s",
-                record.topic,
-                record.partition,
-                record.offset,
-                exc,
+            await self._skip(
+                Unreadable(record.topic, record.partition, record.offset, record.key, str(exc))
             )
-            tp = TopicPartition(record.topic, record.partition)
-            with contextlib.suppress(KafkaError):
-                await self._running().commit({tp: OffsetAndMetadata(record.offset + 1, "")})
             return None
         return Delivery(self, message, record.topic, record.partition, record.offset)
+
+    async def _skip(self, unreadable: Unreadable) -> None:
+        tp = TopicPartition(unreadable.topic, unreadable.partition)
+        if self._on_unreadable is not None:
+            try:
+                await self._on_unreadable(unreadable)
+            except BaseException:
+                self._running().seek(tp, unreadable.offset)  # read it again on the next call
+                raise
+        else:
+            log.error(
+                "kafka: dropping unreadable message %s: %s", unreadable.where, unreadable.reason
+            )
+        with contextlib.suppress(KafkaError):
+            await self._running().commit({tp: OffsetAndMetadata(unreadable.offset + 1, "")})
 
     def _hold(self, delivery: Delivery) -> None:
         consumer = self._running()

@@ -16,6 +16,16 @@ run the pipeline while renewing the lease, store the outcome, and only then comm
   line uncounted and leaves its message uncommitted.
 - A queued job whose message was never published (its API replica died in between) is deleted
   with its audio after `orphan_seconds`: no worker would hear of it, no client has its id.
+
+Poison and faults (docs/modes.md, "Faults"):
+- a message this build cannot read (an unknown version, not JSON) is dead-lettered with the
+  reason, and its job (the message key) failed with `unreadable_job`, then committed past;
+- a job record it cannot read (an unknown version, damaged JSON) dead-letters the message with
+  the reason (the record is left as it is, for whoever can read it) and commits it;
+- storage or broker trouble leaves the message for redelivery, and the worker backs off
+  (bounded exponential) before it reads again, so a store that is down is not hammered;
+- an unexpected error is treated the same way, until the same message has failed
+  `max_attempts` times in a row: then it is dead-lettered with the error as the reason.
 """
 
 from __future__ import annotations
@@ -31,11 +41,17 @@ from pathlib import Path
 
 from whisperx_api import metrics
 from whisperx_api.distributed.kafka_messages import DeadLetter, JobMessage
-from whisperx_api.distributed.kafka_queue import Delivery, KafkaJobConsumer, KafkaJobProducer
+from whisperx_api.distributed.kafka_queue import (
+    Delivery,
+    KafkaJobConsumer,
+    KafkaJobProducer,
+    Unreadable,
+)
 from whisperx_api.distributed.s3 import S3BlobStore
 from whisperx_api.distributed.s3_store import S3JobStore
 from whisperx_api.domain.job import JobRecord
-from whisperx_api.errors import CommitFailed, WhisperXApiError, WorkerLost
+from whisperx_api.errors import CommitFailed, UnreadableJob, WhisperXApiError, WorkerLost
+from whisperx_api.jobs.backoff import Backoff, pause
 from whisperx_api.jobs.messages import dump_transcript
 from whisperx_api.jobs.progress import ThrottledProgress
 from whisperx_api.jobs.retry import Action, Verdict, settle
@@ -57,6 +73,8 @@ class WorkerPolicy:
     grace_seconds: float = 30.0
     preload: tuple[str, ...] = ("transcription",)
     orphan_seconds: float = 600.0
+    backoff_base: float = 0.5  # seconds before the first retry after a storage/broker fault
+    backoff_cap: float = 30.0
 
 
 class KafkaWorker:
@@ -83,6 +101,9 @@ class KafkaWorker:
         self._policy = policy
         self._stop = asyncio.Event()
         self._abort = threading.Event()
+        # Failures in a row of one message (topic, partition, offset) to an unexpected error.
+        self._strikes: dict[tuple[str, int, int], int] = {}
+        consumer.handle_unreadable(self._dead_letter_unreadable)
 
     def request_stop(self) -> None:
         """Finish (or, after the grace period, put back) the running job, then exit `run`."""
@@ -110,12 +131,31 @@ class KafkaWorker:
             log.info("worker %s: stopped", self.worker_id)
 
     async def _consume(self) -> None:
+        """Take and handle messages; after a fault, back off before reading again."""
+        backoff = Backoff(self._policy.backoff_base, self._policy.backoff_cap)
         while not self._stop.is_set():
-            delivery = await self._consumer.next_delivery(timeout_s=_POLL_SECONDS)
-            if delivery is not None:
-                await self._within_grace(asyncio.create_task(self._handle(delivery)))
+            try:
+                delivery = await self._consumer.next_delivery(timeout_s=_POLL_SECONDS)
+            except WhisperXApiError as exc:  # an unreadable message not yet dead-lettered
+                log.error("worker %s: %s", self.worker_id, exc.message)
+                handled = False
+            else:
+                handled = delivery is None or await self._within_grace(
+                    asyncio.create_task(self._handle(delivery))
+                )
+            if handled:
+                backoff.succeeded()
+                continue
+            delay = backoff.failed()
+            log.warning(
+                "worker %s: backing off %.1f s after %d failure(s) in a row",
+                self.worker_id,
+                delay,
+                backoff.failures,
+            )
+            await pause(delay, self._stop)
 
-    async def _within_grace(self, handling: asyncio.Task[None]) -> None:
+    async def _within_grace(self, handling: asyncio.Task[bool]) -> bool:
         stopping = asyncio.create_task(self._stop.wait())
         await asyncio.wait({handling, stopping}, return_when=asyncio.FIRST_COMPLETED)
         stopping.cancel()
@@ -124,21 +164,88 @@ class KafkaWorker:
             await asyncio.wait({handling}, timeout=self._policy.grace_seconds)
         if not handling.done():
             self._abort.set()
-        await handling
+        return await handling
 
-    async def _handle(self, delivery: Delivery) -> None:
+    async def _handle(self, delivery: Delivery) -> bool:
+        """Run the delivery; False when a fault left its message for redelivery (back off)."""
         job_id = delivery.message.job_id
         try:
-            job = await self._claim(job_id)
-            if job is None:
-                await self._commit(delivery)
-            elif (exhausted := self._exhausted_by_lost_worker(job)) is not None:
-                await self._carry_out(job, exhausted)
-                await self._commit(delivery)
-            elif await self._process(job):
-                await self._commit(delivery)
+            await self._run(delivery)
+        except UnreadableJob as exc:  # retrying cannot help: park the message with the reason
+            return await self._give_up_message(delivery, exc.message)
         except WhisperXApiError as exc:  # storage or broker trouble: the message comes back
             log.error("job %s: left for redelivery: %s", job_id, exc.message)
+            return False
+        except Exception as exc:
+            return await self._strike(delivery, exc)
+        self._strikes.pop(_place(delivery), None)
+        return True
+
+    async def _run(self, delivery: Delivery) -> None:
+        job = await self._claim(delivery.message.job_id)
+        if job is None:
+            await self._commit(delivery)
+        elif (exhausted := self._exhausted_by_lost_worker(job)) is not None:
+            await self._carry_out(job, exhausted)
+            await self._commit(delivery)
+        elif await self._process(job):
+            await self._commit(delivery)
+
+    async def _strike(self, delivery: Delivery, exc: Exception) -> bool:
+        """An unexpected error: retried like a fault, until the same message has failed
+        `max_attempts` times in a row; then it is dead-lettered."""
+        place = _place(delivery)
+        strikes = self._strikes.get(place, 0) + 1
+        self._strikes[place] = strikes
+        log.error(
+            "job %s: unexpected error (%d in a row)", delivery.message.job_id, strikes, exc_info=exc
+        )
+        if strikes < self._policy.max_attempts:
+            return False
+        self._strikes.pop(place, None)
+        return await self._give_up_message(delivery, f"internal error: {exc!r}")
+
+    async def _give_up_message(self, delivery: Delivery, reason: str) -> bool:
+        """Dead-letter the message with `reason` (no attempt counted), then commit it."""
+        job_id = delivery.message.job_id
+        letter = DeadLetter(job_id=job_id, attempts=0, reason=reason, failed_at=time.time())
+        try:
+            await self._producer.publish_dead_letter(letter)
+        except WhisperXApiError as exc:
+            log.error("job %s: could not dead-letter its message: %s", job_id, exc.message)
+            return False
+        log.error("job %s: message dead-lettered: %s", job_id, reason)
+        await self._commit(delivery)
+        return True
+
+    async def _dead_letter_unreadable(self, unreadable: Unreadable) -> None:
+        """A message no worker of this version can read: park it with the reason and fail its
+        job (named by the message key), so that nobody waits for it. Raises (and the consumer
+        keeps the message) when the letter cannot be published."""
+        job_id = _key_text(unreadable.key)
+        reason = f"unreadable job message at {unreadable.where}: {unreadable.reason}"
+        letter = DeadLetter(
+            job_id=job_id or unreadable.where, attempts=0, reason=reason, failed_at=time.time()
+        )
+        await self._producer.publish_dead_letter(letter)
+        log.error("job %s: message dead-lettered: %s", job_id or "?", reason)
+        if job_id is not None:
+            message = f"The job's queue message cannot be read by this worker: {unreadable.reason}"
+            await self._fail_unclaimed(job_id, message)
+
+    async def _fail_unclaimed(self, job_id: str, message: str) -> None:
+        """Fail a job that is queued (or whose lease lapsed); left alone when it is gone,
+        finished, held by another worker, or its record cannot be read either."""
+        try:
+            job = await asyncio.to_thread(
+                self._store.claim, job_id, self.worker_id, self._policy.lease_seconds
+            )
+        except UnreadableJob as exc:
+            log.error("job %s: not failed: %s", job_id, exc.message)
+            return
+        if job is not None:
+            verdict = Verdict(Action.REJECT, job.attempts, message, message, UnreadableJob.code)
+            await self._fail(job, verdict)
 
     async def _claim(self, job_id: str) -> JobRecord | None:
         record = await asyncio.to_thread(self._store.get, job_id)
@@ -312,3 +419,17 @@ class KafkaWorker:
             if self._store.delete(job_id):
                 self._audio.delete_job(job_id)
                 log.warning("job %s: deleted; its API replica stopped before queueing it", job_id)
+
+
+def _place(delivery: Delivery) -> tuple[str, int, int]:
+    return delivery.topic, delivery.partition, delivery.offset
+
+
+def _key_text(key: bytes | None) -> str | None:
+    """The job id a message key names, if it is one."""
+    if not key:
+        return None
+    try:
+        return key.decode()
+    except UnicodeDecodeError:
+        return None

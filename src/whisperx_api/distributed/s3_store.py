@@ -38,6 +38,7 @@ webhook is pending keeps the tombstoned record (the rest goes) until the webhook
 from __future__ import annotations
 
 import json
+import logging
 import random
 import secrets
 import time
@@ -55,12 +56,14 @@ from whisperx_api.distributed.s3 import (
 )
 from whisperx_api.domain.job import JobRecord, JobSpec, JobStatus
 from whisperx_api.domain.webhook import WebhookState, ended
-from whisperx_api.errors import Conflict, StorageError
+from whisperx_api.errors import Conflict, StorageError, UnreadableJob
 from whisperx_api.jobs.messages import dump_spec, load_spec
 from whisperx_api.jobs.store import Delivery
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
+
+log = logging.getLogger(__name__)
 
 RECORD_VERSION = 1
 _STATUS_NAMES = frozenset(s.value for s in JobStatus)
@@ -113,6 +116,13 @@ class _Outcome:
 
 
 _Change = Callable[[_Entry], _Entry | None]
+
+
+class _Unreadable:
+    """A record a scan passed over because this build cannot read it."""
+
+
+_UNREADABLE = _Unreadable()
 
 
 class S3JobStore:
@@ -227,9 +237,9 @@ class S3JobStore:
             if key.removeprefix(prefix) >= younger:
                 break
             parsed = self._parse_marker(key)
-            entry = None if parsed is None else self._load(parsed[1])
+            entry = None if parsed is None else self._scanned(parsed[1])
             if (
-                entry is not None
+                isinstance(entry, _Entry)
                 and entry.status is JobStatus.QUEUED
                 and not entry.announced
                 and entry.record.created_at < before
@@ -385,7 +395,9 @@ class S3JobStore:
             parsed = self._parse_marker(key)
             if parsed is None:
                 continue
-            entry = self._load(parsed[1])
+            entry = self._scanned(parsed[1])
+            if isinstance(entry, _Unreadable):
+                continue
             if entry is None or entry.status.is_terminal:
                 delete_keys(self._client, self._bucket, [key])  # stale: no claim can need it
             elif entry.status is JobStatus.PROCESSING and _lapsed(entry, at):
@@ -400,9 +412,9 @@ class S3JobStore:
         for key in list(list_keys(self._client, self._bucket, f"{self._prefix}jobs/")):
             if not key.endswith("/record.json"):
                 continue
-            entry = self._load(key.rsplit("/", 2)[-2])
+            entry = self._scanned(key.rsplit("/", 2)[-2])
             if (
-                entry is not None
+                isinstance(entry, _Entry)
                 and _last_change(entry.record) < before
                 and entry.status is not JobStatus.PROCESSING
                 and not _owes_webhook(entry)
@@ -573,11 +585,26 @@ class S3JobStore:
                 return None
             raise
         raw = answer["Body"].read()
-        return _Found(_load(raw), raw, answer["ETag"])
+        try:
+            entry = _load(raw)
+        except Exception as exc:  # a newer version's layout, or damaged bytes
+            raise UnreadableJob(
+                f"The stored record of job '{job_id}' cannot be read by this server ({exc!r})."
+            ) from exc
+        return _Found(entry, raw, answer["ETag"])
 
     def _load(self, job_id: str) -> _Entry | None:
         found = self._fetch(job_id)
         return None if found is None or found.entry.gone else found.entry
+
+    def _scanned(self, job_id: str) -> _Entry | _Unreadable | None:
+        """`_load` for scans over many jobs: one unreadable record is logged and passed over
+        (`_UNREADABLE`), never the end of the scan."""
+        try:
+            return self._load(job_id)
+        except UnreadableJob as exc:
+            log.warning("%s", exc.message)
+            return _UNREADABLE
 
     def _put(
         self, key: str, body: bytes, *, if_match: str | None = None, create: bool = False

@@ -6,8 +6,9 @@ audio staged locally then kept in S3, a Kafka message per job.
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
-from typing import BinaryIO, Protocol
+from typing import BinaryIO, Protocol, runtime_checkable
 
 from whisperx_api.domain.job import JobRecord, JobSpec, JobStatus
 from whisperx_api.domain.options import TranscriptionOptions
@@ -72,3 +73,20 @@ class Background(Protocol):
     async def start(self) -> None: ...
 
     async def stop(self, grace_seconds: float) -> None: ...
+
+
+@runtime_checkable
+class Monitored(Protocol):
+    """Background work that can tell when a loop of it has stopped for good (for `/health`)."""
+
+    def problems(self) -> list[str]:
+        """One line per loop that ended while it should be running; empty when healthy."""
+        ...
+
+
+def ended_task(task: asyncio.Task[None]) -> str:
+    """How a background task that should still be running ended, for `Monitored.problems`."""
+    if task.cancelled():
+        return f"{task.get_name()} was cancelled"
+    exc = task.exception()
+    return f"{task.get_name()} stopped" if exc is None else f"{task.get_name()} died: {exc!r}"

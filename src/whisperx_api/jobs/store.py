@@ -1,8 +1,18 @@
-"""The SQLite job store: WAL mode, claims under `BEGIN IMMEDIATE`, results read then deleted."""
+"""The SQLite job store: WAL mode, claims under `BEGIN IMMEDIATE`, results read then deleted.
+
+Faults. Every transaction that fails (a full disk, an I/O error, a failed COMMIT) is rolled back
+before the error leaves, so the shared connection is never left inside a transaction and works
+again once the cause is gone. SQLite's errors leave as `StorageFull` (the disk or database is
+full: 507) or `StorageError`. A job whose stored spec this build cannot read (written by another
+version, or damaged) is failed with `unreadable_job` when a worker would claim it, instead of
+blocking the queue.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
 import sqlite3
 import threading
 import time
@@ -13,9 +23,13 @@ from pathlib import Path
 from typing import Any
 
 from whisperx_api.domain.job import JobRecord, JobSpec, JobStatus
+from whisperx_api.domain.options import TranscriptionOptions
 from whisperx_api.domain.webhook import WebhookState, ended
+from whisperx_api.errors import StorageError, StorageFull, UnreadableJob
 from whisperx_api.jobs.messages import dump_spec, load_spec
 from whisperx_api.storage.private import private_dir, private_file
+
+log = logging.getLogger(__name__)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
@@ -47,7 +61,7 @@ CREATE INDEX IF NOT EXISTS webhooks_by_due ON webhooks (due);
 
 _COLUMNS = (
     "id, status, spec, created_at, attempts, progress, text_so_far, error, error_code, "
-    "started_at, finished_at"
+    "started_at, finished_at, owner"
 )
 # Columns added after the first release, for stores created before them.
 _ADDED_COLUMNS = {"text_so_far": "TEXT"}
@@ -134,15 +148,29 @@ class SqliteJobStore:
         return counts
 
     def claim_next(self, now: float | None = None) -> JobRecord | None:
-        """Atomically move the oldest queued job to Processing and return it."""
+        """Atomically move the oldest queued job to Processing and return it.
+
+        A queued job whose spec cannot be read is failed on the way (`unreadable_job`): it
+        could never run, and left queued it would hold up every job behind it.
+        """
         started = time.time() if now is None else now
         with self._tx(immediate=True) as db:
-            row = db.execute(
-                "SELECT id FROM jobs WHERE status = ? ORDER BY seq LIMIT 1",
-                (JobStatus.QUEUED.value,),
-            ).fetchone()
-            if row is None:
-                return None
+            while True:
+                row = db.execute(
+                    "SELECT id, spec FROM jobs WHERE status = ? ORDER BY seq LIMIT 1",
+                    (JobStatus.QUEUED.value,),
+                ).fetchone()
+                if row is None:
+                    return None
+                problem = _spec_problem(row[1])
+                if problem is None:
+                    break
+                log.error("job %s: failed: %s", row[0], problem)
+                db.execute(
+                    "UPDATE jobs SET status = ?, finished_at = ?, error = ?, error_code = ?, "
+                    "progress = NULL WHERE id = ?",
+                    (JobStatus.FAILED.value, started, problem, UnreadableJob.code, row[0]),
+                )
             db.execute(
                 "UPDATE jobs SET status = ?, attempts = attempts + 1, started_at = ?, progress = 0 "
                 "WHERE id = ?",
@@ -321,14 +349,28 @@ class SqliteJobStore:
 
     @contextmanager
     def _tx(self, *, immediate: bool = False) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            self._conn.execute("BEGIN IMMEDIATE" if immediate else "BEGIN")
+        """One transaction; whatever fails in it (COMMIT included) is rolled back, so the
+        connection is never left inside a transaction (every later call would fail)."""
+        with self._lock, _translated():
+            conn = self._conn
+            self._roll_back()  # a transaction an earlier fault left open
+            conn.execute("BEGIN IMMEDIATE" if immediate else "BEGIN")
             try:
-                yield self._conn
+                yield conn
+                conn.execute("COMMIT")
             except BaseException:
-                self._conn.execute("ROLLBACK")
+                self._roll_back()
                 raise
-            self._conn.execute("COMMIT")
+
+    def _roll_back(self) -> None:
+        """End the open transaction, if any (SQLite ends some on its own, e.g. on SQLITE_FULL);
+        a rollback that fails too is logged: the original error is the one to report."""
+        if not self._conn.in_transaction:
+            return
+        try:
+            self._conn.execute("ROLLBACK")
+        except sqlite3.Error:
+            log.exception("job store: rollback failed")
 
 
 def _webhook_row(db: sqlite3.Connection, job_id: str) -> WebhookState | None:
@@ -354,12 +396,56 @@ def _drop_settled_webhook(db: sqlite3.Connection, job_id: str) -> None:
     db.execute("DELETE FROM webhooks WHERE job_id = ? AND due IS NULL", (job_id,))
 
 
+@contextmanager
+def _translated() -> Iterator[None]:
+    """SQLite's errors as the package's: a full disk or database is `StorageFull`."""
+    try:
+        yield
+    except sqlite3.Error as exc:
+        name = getattr(exc, "sqlite_errorname", None) or type(exc).__name__
+        if name == "SQLITE_FULL":
+            raise StorageFull(
+                "The server's job storage is full; try again once space has been freed."
+            ) from exc
+        raise StorageError(f"The job database failed ({name}).") from exc
+
+
+def _spec_problem(text: str) -> str | None:
+    """Why a stored spec cannot be read, or None when it can."""
+    try:
+        load_spec(text)
+    except Exception as exc:  # any parse failure: a version, a shape or a value it does not know
+        return f"The job's stored request cannot be read by this server ({exc!r})."
+    return None
+
+
+def _spec_or_placeholder(text: str, owner: str | None) -> JobSpec:
+    """The spec; an unreadable one (failed by `claim_next`) reads as a bare spec with its owner,
+    so the job's status can still be shown to the client who owns it."""
+    with contextlib.suppress(Exception):
+        return load_spec(text)
+    return JobSpec(options=TranscriptionOptions(model="unknown"), owner=owner)
+
+
 def _record(row: tuple[Any, ...]) -> JobRecord:
-    job_id, status, spec, created, attempts, progress, text, error, code, started, finished = row
+    (
+        job_id,
+        status,
+        spec,
+        created,
+        attempts,
+        progress,
+        text,
+        error,
+        code,
+        started,
+        finished,
+        owner,
+    ) = row
     return JobRecord(
         id=job_id,
         status=JobStatus(status),
-        spec=load_spec(spec),
+        spec=_spec_or_placeholder(spec, owner),
         created_at=created,
         attempts=attempts,
         progress=progress,

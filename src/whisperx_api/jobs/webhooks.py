@@ -13,7 +13,6 @@ claims due attempts from it for a lease, sends them, and records each outcome un
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import secrets
 import time
@@ -30,6 +29,7 @@ from whisperx_api.config import Settings
 from whisperx_api.domain.webhook import WebhookState
 from whisperx_api.errors import InvalidRequest, WebhooksDisabled
 from whisperx_api.executors import run_io
+from whisperx_api.jobs.ports import ended_task
 
 log = logging.getLogger(__name__)
 
@@ -144,6 +144,7 @@ class WebhookDeliverer:
         self._token = secrets.token_hex(8)
         self._task: asyncio.Task[None] | None = None
         self._client: httpx.AsyncClient | None = None
+        self._stopping = False
 
     async def start(self) -> None:
         self._client = httpx.AsyncClient(
@@ -151,12 +152,17 @@ class WebhookDeliverer:
         )
         self._task = asyncio.create_task(self._loop(), name="webhook-delivery")
 
+    def problems(self) -> list[str]:
+        """The delivery loop, if it ended while it should be running (for `/health`)."""
+        task = self._task
+        return [ended_task(task)] if task is not None and task.done() and not self._stopping else []
+
     async def stop(self, grace_seconds: float) -> None:
         """Stop at once: an attempt cut short is claimed again after its lease."""
+        self._stopping = True
         if self._task is not None:
             self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await asyncio.wait([self._task])  # one that died was reported by `problems`
         if self._client is not None:
             await self._client.aclose()
 

@@ -104,11 +104,11 @@ def transcription_backend_name(settings: Settings) -> str:
 
 
 def model_workers(settings: Settings) -> int:
-    """Decodes one loaded model runs at once: one per job slot, plus one lane that live
-    sessions share, so a live turn never waits for a file job's batch to finish (the workers
-    share the model's weights; each adds only its working buffers)."""
+    """Calls one loaded model runs at once: one for the batch scheduler that every file job
+    shares, plus one for live sessions' scheduler, so a live turn never waits for a file job's
+    batch to finish (the workers share the model's weights; each adds only its buffers)."""
     live_lane = 1 if settings.realtime.max_sessions > 0 else 0
-    return settings.worker_count + live_lane
+    return 1 + live_lane
 
 
 def model_catalog(settings: Settings) -> ModelCatalog:

@@ -25,10 +25,12 @@ class StageContext:
         is_cancelled: Callable[[], bool] | None = None,
         *,
         on_text: Callable[[str], None] | None = None,
+        live: bool = False,
     ) -> None:
         self._on_progress = on_progress
         self._is_cancelled = is_cancelled
         self._on_text = on_text
+        self.live = live  # a live caption waits on this decode: it must not queue behind files
 
     def report(self, fraction: float) -> None:
         """Tell the owner how far along the job is (0..1)."""
@@ -51,6 +53,7 @@ class StageContext:
             lambda f: self.report(low + (high - low) * f),
             self._is_cancelled,
             on_text=self._on_text,
+            live=self.live,
         )
 
     def check_cancelled(self) -> None:

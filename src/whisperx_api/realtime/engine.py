@@ -84,7 +84,11 @@ class LiveEngine:
     ) -> Transcript:
         """One decode of a turn (or of a turn so far), off the event loop."""
         return await run_in(
-            self._pool, self.transcriber.transcribe, DecodedAudio(samples), options, StageContext()
+            self._pool,
+            self.transcriber.transcribe,
+            DecodedAudio(samples),
+            options,
+            StageContext(live=True),
         )
 
     def close(self) -> None:

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from dataclasses import dataclass, field
 
 from whisperx_api.errors import PayloadTooLarge
-from whisperx_api.jobs.ports import Background, JobStore
+from whisperx_api.jobs.ports import Background, JobStore, Monitored
 from whisperx_api.jobs.service import JobService
 from whisperx_api.pipeline.runner import PipelineRunner
 from whisperx_api.realtime.engine import LiveEngine
@@ -35,6 +34,7 @@ class Runtime:
     live: LiveEngine | None = None  # live sessions; none on a MODE=kafka replica by default
     started_at: int = field(default_factory=lambda: int(time.time()))
     _sweeper: asyncio.Task[None] | None = None
+    _stopping: bool = False
 
     def check_upload_size(self, size: int | None) -> None:
         """413 for a file over MAX_FILE_SIZE (the body limit already stopped gross excess)."""
@@ -51,12 +51,31 @@ class Runtime:
             await self.webhooks.start()
         self._sweeper = asyncio.create_task(self._sweep_forever(), name="retention-sweep")
 
+    def problems(self) -> list[str]:
+        """What has stopped that should be running (worker loops, the retention sweeper, the
+        webhook loop), one line each; empty while healthy."""
+        if self._stopping:
+            return []
+        found: list[str] = []
+        for part in (self.workers, self.webhooks):
+            if isinstance(part, Monitored):
+                found.extend(part.problems())
+        sweeper = self._sweeper
+        if sweeper is not None and sweeper.done():
+            if sweeper.cancelled():
+                found.append("the retention sweeper was cancelled")
+            else:
+                exc = sweeper.exception()
+                ending = "stopped" if exc is None else f"died: {exc!r}"
+                found.append(f"the retention sweeper {ending}")
+        return found
+
     async def stop(self) -> None:
         """Let running jobs finish (or requeue them), then release everything."""
+        self._stopping = True
         if self._sweeper is not None:
             self._sweeper.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._sweeper
+            await asyncio.wait([self._sweeper])  # one that died was reported by `problems`
         if self.webhooks is not None:
             await self.webhooks.stop(self.shutdown_grace_seconds)
         await self.workers.stop(self.shutdown_grace_seconds)

@@ -49,7 +49,7 @@ async def transcription_options() -> Response:
     openapi_extra=form_body(JobForm),
     responses={
         **transcript_responses(streams=False),
-        **error_responses(400, 401, 409, 413, 500, 503, 504),
+        **error_responses(400, 401, 409, 413, 500, 503, 504, 507),
     },
 )
 async def submit_transcription(

@@ -22,7 +22,7 @@ router = APIRouter(tags=["openai"])
 
 _RESPONSES = {
     **transcript_responses(streams=True),
-    **error_responses(400, 401, 409, 413, 500, 503, 504),
+    **error_responses(400, 401, 409, 413, 500, 503, 504, 507),
 }
 
 

@@ -56,6 +56,7 @@ class _Loaded:
     model: Any
     runner: WhisperBatchRunner
     scheduler: BatchScheduler[ChunkWork, ChunkResult]
+    live_scheduler: BatchScheduler[ChunkWork, ChunkResult]
     batch_size: int
     numeral_tokens: list[int] | None = field(default=None)
 
@@ -144,7 +145,7 @@ class FasterWhisperBackend:
         with self._cache.acquire(key) as loaded:
             outcome = JobOutcome(options.language)
             segments = transcribe_job(
-                loaded.scheduler,
+                loaded.live_scheduler if ctx.live else loaded.scheduler,
                 loaded.runner,
                 audio.samples,
                 self._request(loaded, options),
@@ -232,7 +233,15 @@ class FasterWhisperBackend:
         scheduler: BatchScheduler[ChunkWork, ChunkResult] = BatchScheduler(
             runner, size, name=f"batches-{key}"
         )
-        return _Loaded(model=model, runner=runner, scheduler=scheduler, batch_size=size)
+        # Live-caption turns batch among themselves on a scheduler of their own, so a turn never
+        # waits for a file job's batch of chunks to finish; the model's second CTranslate2
+        # worker (see `registry.model_workers`) runs it alongside.
+        live: BatchScheduler[ChunkWork, ChunkResult] = BatchScheduler(
+            runner, size, name=f"live-batches-{key}"
+        )
+        return _Loaded(
+            model=model, runner=runner, scheduler=scheduler, live_scheduler=live, batch_size=size
+        )
 
     def _compute_type(self, device: str) -> str:
         compute_type = self._devices.compute_type
