@@ -7,6 +7,7 @@ from collections.abc import Sequence
 
 import pytest
 
+from whisperx_api.errors import BackendError
 from whisperx_api.pipeline.batching.scheduler import BatchScheduler, Lane
 
 DEADLINE = 30.0
@@ -153,3 +154,24 @@ def test_a_group_queued_at_once_fills_one_batch_and_order_is_kept() -> None:
         assert results(lane, 5) == {0: "A", 1: "B", 2: "C", 3: "D", 4: "E"}
     assert model.batches[0] == ["a", "b", "c"]
     assert [item for batch in model.batches for item in batch] == ["a", "b", "c", "d", "e"]
+
+
+def test_close_waits_for_the_batch_in_the_model_and_fails_what_is_still_queued() -> None:
+    model = GatedModel()
+    scheduler: BatchScheduler[str, str] = BatchScheduler(model, max_batch=1)
+    running = block_with_one_item(scheduler, model)
+    waiting = scheduler.open_lane()
+    waiting.submit("queued", "k")
+    closer = threading.Thread(target=scheduler.close)
+    closer.start()
+    closer.join(0.2)
+    # The batch inside the model holds close() (a process must not exit under native code).
+    assert closer.is_alive()
+    model.gate.set()
+    closer.join(DEADLINE)
+    assert not closer.is_alive()
+    assert not scheduler.running
+    assert results(running, 1) == {0: "WARM"}
+    _, error = waiting.next_result(DEADLINE) or (None, None)
+    assert isinstance(error, BackendError), error
+    assert [item for batch in model.batches for item in batch] == ["warm"]

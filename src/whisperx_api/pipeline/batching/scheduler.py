@@ -18,6 +18,8 @@ from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
+from whisperx_api.errors import BackendError
+
 W = TypeVar("W")
 R = TypeVar("R")
 
@@ -108,13 +110,22 @@ class BatchScheduler(Generic[W, R]):
         return lane
 
     def close(self) -> None:
-        """Stop the thread after the batch in progress; queued items are dropped."""
+        """Stop the thread after the batch in progress, and wait for it: a process must not exit
+        while a batch is still inside the model's native code (the C++ runtime aborts).
+
+        Queued items are dropped, and every lane still open gets an error in their place, so no
+        job waits for results that will never come.
+        """
         with self._cond:
             self._closed = True
             self._cond.notify_all()
             thread = self._thread
         if thread is not None and thread is not threading.current_thread():
             thread.join()
+        with self._cond:
+            for lane in self._lanes:
+                lane._pending.clear()
+                lane._results.put((-1, BackendError("The transcription model was closed.")))
 
     @property
     def running(self) -> bool:

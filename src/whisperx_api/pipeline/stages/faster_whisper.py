@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib
 import re
+import weakref
 from collections.abc import Iterable
 from contextlib import closing
 from dataclasses import dataclass, field
@@ -81,6 +82,9 @@ class FasterWhisperBackend:
         self._devices = devices
         self._batch_size = batch_size
         self._chunk_size = chunk_size
+        self._schedulers: weakref.WeakSet[BatchScheduler[ChunkWork, ChunkResult]] = (
+            weakref.WeakSet()
+        )
         self._cache: ModelCache[_Loaded] = ModelCache(
             self._load, ttl_seconds, stage="transcription", max_loaded=max_loaded
         )
@@ -135,6 +139,10 @@ class FasterWhisperBackend:
         return self._cache.load_count(self._catalog.canonical(name))
 
     def close(self) -> None:
+        # Each scheduler finishes the batch it is running before the models go: a process that
+        # exits while a batch is inside CTranslate2 aborts instead of exiting cleanly.
+        for scheduler in list(self._schedulers):
+            scheduler.close()
         self._cache.close()
 
     def transcribe(
@@ -239,6 +247,7 @@ class FasterWhisperBackend:
         live: BatchScheduler[ChunkWork, ChunkResult] = BatchScheduler(
             runner, size, name=f"live-batches-{key}"
         )
+        self._schedulers.update((scheduler, live))
         return _Loaded(
             model=model, runner=runner, scheduler=scheduler, live_scheduler=live, batch_size=size
         )
