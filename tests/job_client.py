@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 import httpx
 
 from tests.audio import DATA
+from tests.metrics_reader import parse, value
 from tests.server import ServerProcess
 
 T = TypeVar("T")
@@ -66,3 +67,21 @@ def job_status(client: httpx.Client, job_id: str) -> dict[str, Any]:
     assert response.status_code == 200, response.text
     body: dict[str, Any] = response.json()
     return body
+
+
+def webhook_rounds(client: httpx.Client) -> float:
+    """How many rounds this API process's webhook delivery loop has run (from `/metrics`)."""
+    response = client.get("/metrics")
+    assert response.status_code == 200, response.text
+    return value(parse(response.text), "whisperx_webhook_rounds_total")
+
+
+def wait_webhook_rounds(client: httpx.Client, count: int, timeout: float) -> None:
+    """Wait until the delivery loop of `client`'s process has run `count` more rounds: each round
+    claims whatever is due, so nothing due by the first of them is still unsent after the last."""
+    target = webhook_rounds(client) + count
+    wait_for(
+        lambda: True if webhook_rounds(client) >= target else None,
+        f"{count} webhook delivery rounds",
+        timeout,
+    )

@@ -105,6 +105,12 @@ WEBHOOK_DELIVERIES = Counter(
     registry=REGISTRY,
 )
 
+WEBHOOK_ROUNDS = Counter(
+    "whisperx_webhook_rounds",
+    "Rounds of the webhook delivery loop (each claims the deliveries that are due).",
+    registry=REGISTRY,
+)
+
 for _outcome in JOB_OUTCOMES:  # every series present from the start, at zero
     JOBS_FINISHED.labels(outcome=_outcome)
 for _outcome in WEBHOOK_OUTCOMES:

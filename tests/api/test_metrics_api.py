@@ -100,7 +100,7 @@ async def test_job_series_move_with_real_jobs(
     assert not [labels for (_, labels) in after if ("route", f"/transcription/{good[0]}") in labels]
     assert total(after, "whisperx_http_request_duration_seconds_count") > 0
 
-    # Declared from the start: webhooks are not sent by this server yet, so they stay at zero.
+    # Declared from the start, at zero until a webhook is attempted.
     for outcome in ("delivered", "retried", "failed"):
         assert ("whisperx_webhook_deliveries_total", frozenset({("outcome", outcome)})) in after
 

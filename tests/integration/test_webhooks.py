@@ -20,8 +20,9 @@ import pytest
 from openai import OpenAI
 
 from tests.audio import DATA
-from tests.job_client import api_client, submit_job, wait_for
+from tests.job_client import api_client, submit_job, wait_for, wait_webhook_rounds
 from tests.job_client import job_status as status
+from tests.metrics_reader import parse, value
 from tests.server import ServerProcess, serving, start_server, stop_server
 from tests.webhook_receiver import SECRET, Received, Receiver, receiving
 
@@ -161,9 +162,16 @@ def test_two_failures_then_success_makes_exactly_three_attempts_with_one_id(
         attempts = deliveries(receiver, "/flaky", 3)
         body = settled(client, job_id)
         assert body["webhook"] == {"attempts": 3, "last_status": 200, "delivered": True}
-        # A fourth attempt would be due 2.4 s (24 x 0.1 s) after the third: watch twice as long.
-        time.sleep(5)
+        # A fourth attempt would be due 2.4 s (24 x 0.1 s) after the third: watch twice as long
+        # (a round sleeps 0.1 s, so 50 rounds take at least 5 s).
+        wait_webhook_rounds(client, 50, JOB_SECONDS)
         assert len(receiver.at("/flaky")) == 3
+        counted = parse(client.get("/metrics").text)
+        attempts_by_outcome = {
+            outcome: value(counted, "whisperx_webhook_deliveries_total", outcome=outcome)
+            for outcome in ("delivered", "retried", "failed")
+        }
+        assert attempts_by_outcome == {"delivered": 1, "retried": 2, "failed": 0}
     assert [a.answered for a in attempts] == [500, 500, 200]
     assert len({a.headers["webhook-id"] for a in attempts}) == 1
     assert len({a.body for a in attempts}) == 1  # the same event, re-signed

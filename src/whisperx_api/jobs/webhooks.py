@@ -24,7 +24,7 @@ from typing import Protocol
 import httpx
 from standardwebhooks import Webhook
 
-from whisperx_api import net_guard
+from whisperx_api import metrics, net_guard
 from whisperx_api.config import Settings
 from whisperx_api.domain.webhook import WebhookState
 from whisperx_api.errors import InvalidRequest, WebhooksDisabled
@@ -175,6 +175,7 @@ class WebhookDeliverer:
                 await self._attempt_all(claimed)
             except Exception:
                 log.exception("webhook delivery round failed; retrying")
+            metrics.WEBHOOK_ROUNDS.inc()
             await asyncio.sleep(self._policy.poll_seconds)
 
     async def _attempt_all(self, claimed: Sequence[tuple[str, WebhookState]]) -> None:
@@ -195,6 +196,8 @@ class WebhookDeliverer:
         )
         recorded = await run_io(self._outbox.settle_webhook, job_id, self._token, after)
         outcome = "delivered" if after.delivered else "gave up" if after.gave_up else "will retry"
+        counted = "delivered" if after.delivered else "failed" if after.gave_up else "retried"
+        metrics.WEBHOOK_DELIVERIES.labels(outcome=counted).inc()
         log.info(
             "job %s: webhook attempt %d answered %s; %s%s",
             job_id,
