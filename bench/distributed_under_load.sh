@@ -13,7 +13,9 @@ RUNS=${RUNS:-3}
 HOGS=${HOGS:-2}
 PYTHON=${PYTHON:-$([ -x .venv/bin/python ] && echo .venv/bin/python || echo python3)}
 if [ $# -eq 0 ]; then
-  set -- tests/integration/test_distributed.py tests/integration/test_distributed_faults.py
+  set -- tests/integration/test_distributed.py tests/integration/test_distributed_faults.py \
+    tests/integration/test_distributed_webhooks.py tests/integration/test_metrics_distributed.py \
+    tests/integration/test_hosted_features_kafka.py tests/integration/test_kafka_queue.py
 fi
 
 hogs=()
