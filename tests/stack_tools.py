@@ -81,3 +81,28 @@ def dead_letters(stack: Stack) -> list[DeadLetter]:
             await consumer.stop()
 
     return asyncio.run(read())
+
+
+def all_committed(stack: Stack) -> bool:
+    """Whether the group has committed every message on the request topic (read without
+    joining the group)."""
+    return asyncio.run(_all_committed(stack))
+
+
+async def _all_committed(stack: Stack) -> bool:
+    from aiokafka import AIOKafkaConsumer, TopicPartition
+
+    probe = AIOKafkaConsumer(
+        bootstrap_servers=stack.bootstrap,
+        group_id=stack.env["KAFKA__CONSUMER_GROUP"],
+        enable_auto_commit=False,
+    )
+    await probe.start()
+    try:
+        partitions = [TopicPartition(stack.request_topic, p) for p in range(stack.partitions)]
+        probe.assign(partitions)
+        ends = await probe.end_offsets(partitions)
+        committed = {tp: await probe.committed(tp) or 0 for tp in partitions}
+        return bool(committed == ends)
+    finally:
+        await probe.stop()

@@ -47,6 +47,7 @@ from tests.job_client import submit_job as submit
 from tests.kafka_broker import kafka_bootstrap
 from tests.s3_server import s3_endpoint
 from tests.server import ServerProcess
+from tests.stack_tools import all_committed
 from tests.wer import normalized_wer
 from whisperx_api.config import S3Settings
 from whisperx_api.distributed.kafka_messages import DeadLetter, JobMessage
@@ -539,31 +540,6 @@ def test_sigkilled_worker_job_is_redelivered_and_completed_once(
         assert survivor.completed() == [job_id]
         assert victim.completed() == []
         assert_clean_api_logs(stack)
-
-
-def all_committed(stack: Stack) -> bool:
-    """Whether the group has committed every message on the request topic (read without
-    joining the group)."""
-    return asyncio.run(_all_committed(stack))
-
-
-async def _all_committed(stack: Stack) -> bool:
-    from aiokafka import AIOKafkaConsumer, TopicPartition
-
-    probe = AIOKafkaConsumer(
-        bootstrap_servers=stack.bootstrap,
-        group_id=stack.env["KAFKA__CONSUMER_GROUP"],
-        enable_auto_commit=False,
-    )
-    await probe.start()
-    try:
-        partitions = [TopicPartition(stack.request_topic, p) for p in range(stack.partitions)]
-        probe.assign(partitions)
-        ends = await probe.end_offsets(partitions)
-        committed = {tp: await probe.committed(tp) or 0 for tp in partitions}
-        return bool(committed == ends)
-    finally:
-        await probe.stop()
 
 
 # 5. A job longer than max_poll_interval_ms does not make its worker leave the group

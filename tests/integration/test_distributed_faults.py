@@ -25,7 +25,13 @@ from tests.job_client import job_status as status
 from tests.job_client import submit_job as submit
 from tests.kafka_broker import kafka_bootstrap
 from tests.s3_server import s3_endpoint
-from tests.stack_tools import dead_letters, publish_raw, put_raw_record, stack_store
+from tests.stack_tools import (
+    all_committed,
+    dead_letters,
+    publish_raw,
+    put_raw_record,
+    stack_store,
+)
 from tests.tcp_proxy import TcpProxy, proxied
 from tests.wer import normalized_wer
 from whisperx_api.distributed.kafka_messages import JobMessage
@@ -114,6 +120,14 @@ def test_storage_down_under_the_worker_backs_off_then_the_job_completes(
     stack: Stack, s3_proxy: TcpProxy
 ) -> None:
     (worker,) = stack.workers
+    # Earlier tests' messages settled first (on a loaded machine one may be redelivered late):
+    # the outage must meet this test's job, not a leftover.
+    wait_for(
+        lambda: True if all_committed(stack) else None,
+        "the earlier messages to be committed",
+        JOB_SECONDS,
+        0.5,
+    )
     start = len(worker.log())  # what the worker logs from the outage on
 
     def since() -> str:
