@@ -23,6 +23,7 @@ class FakeTranscriber:
     def __init__(self, delay: float = 0.0) -> None:
         self.delay = delay
         self.calls: list[TranscriptionOptions] = []
+        self.drafts: list[bool] = []  # per call: was it a draft (a live partial)?
         self.running = 0
         self.max_running = 0
         self._loaded: dict[str, int] = {}
@@ -80,6 +81,7 @@ class FakeTranscriber:
         name = self.load_model(options.model)
         with self._lock:
             self.calls.append(options)
+            self.drafts.append(ctx.draft)
             self.running += 1
             self.max_running = max(self.max_running, self.running)
             self._loaded[name] += 1

@@ -162,6 +162,9 @@ async def test_a_session_never_has_more_than_one_decode_in_flight(
     assert len(stopped) >= 2
     assert len(backend.calls) > len(stopped)  # partial decodes ran too
     assert backend.max_running == 1
+    # Partials are drafts (a short encoder window); each turn's final decode is a full one.
+    assert backend.drafts.count(False) == len(stopped)
+    assert backend.drafts.count(True) == len(backend.calls) - len(stopped)
 
 
 async def test_partial_deltas_arrive_while_the_turn_is_still_spoken(

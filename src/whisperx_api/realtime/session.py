@@ -366,7 +366,7 @@ class LiveSession:
 
     async def _partial(self, item_id: str, samples: npt.NDArray[np.float32]) -> None:
         try:
-            text = await self._decode(samples)
+            text = await self._decode(samples, draft=True)
         except WhisperXApiError:
             log.warning("a partial decode failed; the final one will tell", exc_info=True)
             return
@@ -383,7 +383,7 @@ class LiveSession:
     async def _final(self, turn: _Committed) -> None:
         self._decoding.samples = len(turn.samples)
         try:
-            text = await self._decode(turn.samples)
+            text = await self._decode(turn.samples, draft=False)
         except WhisperXApiError as exc:
             await self._emit(
                 "conversation.item.input_audio_transcription.failed",
@@ -405,7 +405,8 @@ class LiveSession:
             usage={"type": "duration", "seconds": round(len(turn.samples) / SAMPLE_RATE, 3)},
         )
 
-    async def _decode(self, samples: npt.NDArray[np.float32]) -> str:
+    async def _decode(self, samples: npt.NDArray[np.float32], *, draft: bool) -> str:
+        """The text of `samples`; a `draft` (a partial) trades a little accuracy for speed."""
         options = TranscriptionOptions(
             model=self._resolved,
             language=self._config.language,
@@ -414,7 +415,7 @@ class LiveSession:
         )
         self._decoding.busy = True
         try:
-            transcript = await self._engine.transcribe(samples, options)
+            transcript = await self._engine.transcribe(samples, options, draft=draft)
         except WhisperXApiError:
             raise
         except Exception as exc:
