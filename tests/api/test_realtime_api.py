@@ -189,7 +189,7 @@ async def test_a_turn_s_final_decode_starts_when_its_closing_silence_begins(
     with live_server(make_settings, backend=backend) as url:
         async with open_session(url, KEY) as ws:
             await next_event(ws, "session.created")
-            for event in appends(speech + silence(0.25)):
+            for event in appends(speech + silence(0.35)):  # past 40% of the 500-ms silence
                 await send(ws, event)
             [early] = await wait_for_full_decodes(backend, 1)  # the turn is still open
             for event in appends(silence(1.5)):
@@ -207,7 +207,7 @@ async def test_speech_after_a_short_pause_makes_the_early_final_decode_stale(
     with live_server(make_settings, backend=backend) as url:
         async with open_session(url, KEY) as ws:
             await next_event(ws, "session.created")
-            for event in appends(speech + silence(0.25)):
+            for event in appends(speech + silence(0.35)):
                 await send(ws, event)
             [stale] = await wait_for_full_decodes(backend, 1)
             for event in appends(speech + silence(1.5)):  # the pause was shorter than 500 ms
@@ -216,6 +216,22 @@ async def test_speech_after_a_short_pause_makes_the_early_final_decode_stale(
     assert completed["usage"]["seconds"] > 4.0  # one turn, both stretches of speech
     used = backend.full_decodes()[-1]
     assert stale < 2.5 < 4.0 < used  # the completed text read the speech after the pause too
+
+
+async def test_a_pause_within_a_sentence_starts_no_early_final_decode(
+    make_settings: Callable[..., Settings],
+) -> None:
+    backend = FakeTranscriber()
+    speech = pcm16(DATA / "en_recorded.flac")[: 2 * 24_000 * 2]
+    with live_server(make_settings, backend=backend) as url:
+        async with open_session(url, KEY) as ws:
+            await next_event(ws, "session.created")
+            for event in appends(speech + silence(0.1) + speech + silence(1.5)):
+                await send(ws, event)
+            completed = await next_event(ws, COMPLETED)
+    assert completed["usage"]["seconds"] > 4.0
+    [final] = backend.full_decodes()  # none for the 100-ms pause: only the turn's own
+    assert final > 4.0
 
 
 async def test_partial_deltas_arrive_while_the_turn_is_still_spoken(

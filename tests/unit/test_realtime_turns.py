@@ -46,9 +46,11 @@ def test_a_pause_shorter_than_the_silence_duration_keeps_the_turn() -> None:
     edges = turns.feed([0.9] * 10 + [0.0] * windows(400))
     assert [e.kind for e in edges] == ["start"]
     assert turns.silence_start == 10 * WINDOW
+    assert turns.silent_samples == windows(400) * WINDOW
     assert [e.kind for e in turns.feed([0.9] * 10)] == []
     assert turns.turn_start == 0
     assert turns.silence_start is None  # speech again: the next silence has a start of its own
+    assert turns.silent_samples == 0
     turns.feed([0.0] * 3)
     assert turns.silence_start == (20 + windows(400)) * WINDOW
 

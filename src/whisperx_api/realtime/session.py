@@ -48,6 +48,10 @@ log = logging.getLogger(__name__)
 
 MIN_COMMIT_MS = 100  # OpenAI refuses to commit less than this
 FIRST_PARTIAL_SECONDS = 0.8  # a turn's first partial decode waits for this much audio
+# A turn's final decode starts early once its closing silence has lasted this share of the
+# silence that ends a turn: most pauses within a sentence are shorter, and each early decode
+# that speech makes stale holds the session's decoder for a full decode.
+EARLY_FINAL_SHARE = 0.4
 CLOSE_NORMAL = 1000
 CLOSE_INTERNAL = 1011
 _MODEL_PARAM = "session.audio.input.transcription.model"
@@ -368,13 +372,17 @@ class LiveSession:
                 await self._channel.close(CLOSE_INTERNAL, "decoding stopped")
 
     def _due_early(self) -> tuple[str, int, npt.NDArray[np.float32]] | None:
-        """The turn so far, once its closing silence began (once per silence): decoded now,
-        its text is ready when the silence has lasted long enough to end the turn."""
+        """The turn so far, once its closing silence has lasted a while (once per silence):
+        decoded now, its text is ready soon after the silence has lasted long enough to end
+        the turn."""
         turn, detector = self._turn, self._detector
         if turn is None or detector is None:
             return None
         silence = detector.silence_start
-        if silence is None or turn.early_for == silence:
+        vad = self._config.turn_detection
+        if silence is None or turn.early_for == silence or vad is None:
+            return None
+        if detector.silent_samples < ms_to_samples(EARLY_FINAL_SHARE * vad.silence_duration_ms):
             return None
         turn.early_for = silence
         return turn.item_id, silence, self._tail.slice(turn.start, self._tail.end)

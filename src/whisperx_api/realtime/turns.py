@@ -60,6 +60,11 @@ class TurnDetector:
         """Where the silence being counted began (each silence has its own start)."""
         return self._silence_from
 
+    @property
+    def silent_samples(self) -> int:
+        """How long the silence being counted has lasted so far (0 when none is)."""
+        return 0 if self._silence_from is None else self._position - self._silence_from
+
     def feed(self, probabilities: list[float]) -> list[Edge]:
         """The edges found in the next windows."""
         edges: list[Edge] = []
