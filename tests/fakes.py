@@ -23,6 +23,8 @@ class FakeTranscriber:
     def __init__(self, delay: float = 0.0) -> None:
         self.delay = delay
         self.calls: list[TranscriptionOptions] = []
+        self.drafts: list[bool] = []  # per call: was it a draft (a live partial)?
+        self.seconds: list[float] = []  # per call: the audio's length
         self.running = 0
         self.max_running = 0
         self._loaded: dict[str, int] = {}
@@ -80,6 +82,8 @@ class FakeTranscriber:
         name = self.load_model(options.model)
         with self._lock:
             self.calls.append(options)
+            self.drafts.append(ctx.draft)
+            self.seconds.append(audio.duration)
             self.running += 1
             self.max_running = max(self.max_running, self.running)
             self._loaded[name] += 1
@@ -89,6 +93,11 @@ class FakeTranscriber:
             with self._lock:
                 self.running -= 1
                 self._loaded[name] -= 1
+
+    def full_decodes(self) -> list[float]:
+        """The audio length of each call that was not a draft, in order."""
+        with self._lock:
+            return [s for s, draft in zip(self.seconds, self.drafts, strict=True) if not draft]
 
     def _work(
         self, audio: DecodedAudio, options: TranscriptionOptions, ctx: StageContext

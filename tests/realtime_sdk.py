@@ -75,12 +75,22 @@ async def stream_file(
         )
         clock = _Clock(speed)
         sender = asyncio.create_task(_send(conn, pcm, clock))
+        receiver = asyncio.create_task(_receive(conn, result, clock))
         try:
             async with asyncio.timeout(deadline):
-                await _receive(conn, result, clock, sender)
+                await sender
+                # All audio sent: wait until every turn that started has its transcript (or
+                # the server closed the session).
+                while not receiver.done() and not _all_completed(result):
+                    await asyncio.wait({receiver}, timeout=0.05)
         finally:
             sender.cancel()
+            receiver.cancel()
     return result
+
+
+def _all_completed(result: Streamed) -> bool:
+    return bool(result.turns) and all(t.transcript is not None for t in result.turns.values())
 
 
 class _Clock:
@@ -103,7 +113,7 @@ async def _send(conn: Any, pcm: bytes, clock: _Clock) -> None:
         await conn.input_audio_buffer.append(audio=base64.b64encode(pcm[i : i + step]).decode())
 
 
-async def _receive(conn: Any, result: Streamed, clock: _Clock, sender: asyncio.Task[None]) -> None:
+async def _receive(conn: Any, result: Streamed, clock: _Clock) -> None:
     async for event in conn:
         result.types.append(event.type)
         now = clock.now()
@@ -125,6 +135,3 @@ async def _receive(conn: Any, result: Streamed, clock: _Clock, sender: asyncio.T
         elif event.type == "conversation.item.input_audio_transcription.completed":
             turn.transcript = event.transcript
             turn.completed_at = now
-        pending = [t for t in result.turns.values() if t.transcript is None]
-        if sender.done() and result.turns and not pending:
-            return

@@ -3,8 +3,10 @@ uvicorn WebSocket, with the fake transcription backend in the real registry."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -162,6 +164,74 @@ async def test_a_session_never_has_more_than_one_decode_in_flight(
     assert len(stopped) >= 2
     assert len(backend.calls) > len(stopped)  # partial decodes ran too
     assert backend.max_running == 1
+    # Partials are drafts (a short encoder window); each turn's final decode is a full one
+    # (started early, at a silence that may yet end the turn, or once the turn is committed).
+    assert True in backend.drafts
+    assert backend.drafts.count(False) >= len(stopped)
+
+
+async def wait_for_full_decodes(backend: FakeTranscriber, count: int) -> list[float]:
+    """The backend's full (not draft) decodes, once there are `count` of them."""
+    deadline = time.monotonic() + 60
+    while len(found := backend.full_decodes()) < count:
+        assert time.monotonic() < deadline, f"{count} full decode(s) never started: {found}"
+        await asyncio.sleep(0.02)
+    return found
+
+
+async def test_a_turn_s_final_decode_starts_when_its_closing_silence_begins(
+    make_settings: Callable[..., Settings],
+) -> None:
+    """The final decode runs on the audio up to the silence while the silence is still being
+    counted; the silence that follows ends the turn and the completed event uses that text."""
+    backend = FakeTranscriber()
+    speech = pcm16(DATA / "en_recorded.flac")[: 2 * 24_000 * 3]
+    with live_server(make_settings, backend=backend) as url:
+        async with open_session(url, KEY) as ws:
+            await next_event(ws, "session.created")
+            for event in appends(speech + silence(0.35)):  # past 40% of the 500-ms silence
+                await send(ws, event)
+            [early] = await wait_for_full_decodes(backend, 1)  # the turn is still open
+            for event in appends(silence(1.5)):
+                await send(ws, event)
+            completed = await next_event(ws, COMPLETED)
+    assert early < completed["usage"]["seconds"]  # it decoded no more than up to the silence
+    assert backend.full_decodes() == [early]  # and the turn's final decode was that one
+
+
+async def test_speech_after_a_short_pause_makes_the_early_final_decode_stale(
+    make_settings: Callable[..., Settings],
+) -> None:
+    backend = FakeTranscriber()
+    speech = pcm16(DATA / "en_recorded.flac")[: 2 * 24_000 * 2]
+    with live_server(make_settings, backend=backend) as url:
+        async with open_session(url, KEY) as ws:
+            await next_event(ws, "session.created")
+            for event in appends(speech + silence(0.35)):
+                await send(ws, event)
+            [stale] = await wait_for_full_decodes(backend, 1)
+            for event in appends(speech + silence(1.5)):  # the pause was shorter than 500 ms
+                await send(ws, event)
+            completed = await next_event(ws, COMPLETED)
+    assert completed["usage"]["seconds"] > 4.0  # one turn, both stretches of speech
+    used = backend.full_decodes()[-1]
+    assert stale < 2.5 < 4.0 < used  # the completed text read the speech after the pause too
+
+
+async def test_a_pause_within_a_sentence_starts_no_early_final_decode(
+    make_settings: Callable[..., Settings],
+) -> None:
+    backend = FakeTranscriber()
+    speech = pcm16(DATA / "en_recorded.flac")[: 2 * 24_000 * 2]
+    with live_server(make_settings, backend=backend) as url:
+        async with open_session(url, KEY) as ws:
+            await next_event(ws, "session.created")
+            for event in appends(speech + silence(0.1) + speech + silence(1.5)):
+                await send(ws, event)
+            completed = await next_event(ws, COMPLETED)
+    assert completed["usage"]["seconds"] > 4.0
+    [final] = backend.full_decodes()  # none for the 100-ms pause: only the turn's own
+    assert final > 4.0
 
 
 async def test_partial_deltas_arrive_while_the_turn_is_still_spoken(

@@ -187,3 +187,48 @@ def test_a_live_decode_does_not_wait_for_a_file_jobs_batch(backend: FasterWhispe
             release.set()
             files._run_batch = real  # type: ignore[method-assign]
     assert live == alone
+
+
+def test_a_draft_reads_a_shorter_window_and_gives_the_full_window_s_text(
+    backend: FasterWhisperBackend,
+) -> None:
+    """Live partials are drafts: each turn of a recorded call (2 to 3.5 s, cut as the server
+    VAD cuts it: 0.3 s of padding before, 0.5 s of silence after), decoded on a 15-s window
+    instead of 30 s, reads as the full decode does."""
+    from faster_whisper import decode_audio
+
+    from tests.wer import normalized_wer
+    from whisperx_api.domain.audio import DecodedAudio
+
+    call = decode_audio(str(DATA / "conv2.flac"))
+    turns = [line.split()[3:5] for line in (DATA / "conv2.rttm").read_text().splitlines()]
+    options = TranscriptionOptions(model="base", language="en", word_timestamps=False)
+    backend.load_model("base")
+    windows: list[int] = []
+    errors: list[float] = []
+    with backend._cache.acquire("base") as loaded:
+        live = loaded.live_scheduler
+        real = live._run_batch
+
+        def recorded(batch: Any) -> Any:
+            windows.extend(work.features.shape[-1] for work in batch)
+            return real(batch)
+
+        live._run_batch = recorded  # type: ignore[method-assign]
+        try:
+            for start, duration in turns:
+                begin = max(0.0, float(start) - 0.3)
+                end = float(start) + float(duration) + 0.5
+                turn = DecodedAudio(call[int(begin * 16_000) : int(end * 16_000)])
+                windows.clear()
+                full = backend.transcribe(turn, options, StageContext(live=True)).text
+                assert windows == [3000]
+                windows.clear()
+                draft = backend.transcribe(turn, options, StageContext(live=True, draft=True))
+                assert windows == [1500]
+                assert full.strip(), start
+                errors.append(normalized_wer(full, draft.text))
+        finally:
+            live._run_batch = real  # type: ignore[method-assign]
+    assert len(errors) == 7
+    assert sum(errors) / len(errors) <= 0.1, errors

@@ -37,15 +37,22 @@ def test_a_turn_starts_at_speech_minus_the_padding_and_stops_after_the_silence()
     silence_start = 50 * WINDOW
     assert edges == [
         Edge("start", speech_start - ms_to_samples(320)),
-        Edge("stop", silence_start + windows(480) * WINDOW),
+        Edge("stop", silence_start + windows(480) * WINDOW, silence_start),
     ]
 
 
 def test_a_pause_shorter_than_the_silence_duration_keeps_the_turn() -> None:
     turns = detector(silence_duration_ms=500)
-    edges = turns.feed([0.9] * 10 + [0.0] * windows(400) + [0.9] * 10)
+    edges = turns.feed([0.9] * 10 + [0.0] * windows(400))
     assert [e.kind for e in edges] == ["start"]
+    assert turns.silence_start == 10 * WINDOW
+    assert turns.silent_samples == windows(400) * WINDOW
+    assert [e.kind for e in turns.feed([0.9] * 10)] == []
     assert turns.turn_start == 0
+    assert turns.silence_start is None  # speech again: the next silence has a start of its own
+    assert turns.silent_samples == 0
+    turns.feed([0.0] * 3)
+    assert turns.silence_start == (20 + windows(400)) * WINDOW
 
 
 def test_in_between_probabilities_neither_start_nor_end_silence() -> None:

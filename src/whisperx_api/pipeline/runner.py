@@ -113,7 +113,7 @@ class PipelineRunner:
         try:
             return self._run_stages(audio_path, options, ctx)
         finally:
-            release_memory()
+            release_memory(full=False)  # a full collection would delay the reply
 
     def _run_stages(
         self, audio_path: Path, options: TranscriptionOptions, ctx: StageContext

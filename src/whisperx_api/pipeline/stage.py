@@ -26,11 +26,15 @@ class StageContext:
         *,
         on_text: Callable[[str], None] | None = None,
         live: bool = False,
+        draft: bool = False,
     ) -> None:
         self._on_progress = on_progress
         self._is_cancelled = is_cancelled
         self._on_text = on_text
         self.live = live  # a live caption waits on this decode: it must not queue behind files
+        # A provisional decode whose text a later one replaces (a live turn's partial): speed
+        # matters more than the last point of accuracy.
+        self.draft = draft
 
     def report(self, fraction: float) -> None:
         """Tell the owner how far along the job is (0..1)."""
@@ -54,6 +58,7 @@ class StageContext:
             self._is_cancelled,
             on_text=self._on_text,
             live=self.live,
+            draft=self.draft,
         )
 
     def check_cancelled(self) -> None:

@@ -80,15 +80,16 @@ class LiveEngine:
             raise
 
     async def transcribe(
-        self, samples: npt.NDArray[np.float32], options: TranscriptionOptions
+        self, samples: npt.NDArray[np.float32], options: TranscriptionOptions, *, draft: bool
     ) -> Transcript:
-        """One decode of a turn (or of a turn so far), off the event loop."""
+        """One decode of a turn (or, `draft`, a provisional one of a turn so far), off the
+        event loop."""
         return await run_in(
             self._pool,
             self.transcriber.transcribe,
             DecodedAudio(samples),
             options,
-            StageContext(live=True),
+            StageContext(live=True, draft=draft),
         )
 
     def close(self) -> None:

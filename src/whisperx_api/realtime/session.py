@@ -48,6 +48,10 @@ log = logging.getLogger(__name__)
 
 MIN_COMMIT_MS = 100  # OpenAI refuses to commit less than this
 FIRST_PARTIAL_SECONDS = 0.8  # a turn's first partial decode waits for this much audio
+# A turn's final decode starts early once its closing silence has lasted this share of the
+# silence that ends a turn: most pauses within a sentence are shorter, and each early decode
+# that speech makes stale holds the session's decoder for a full decode.
+EARLY_FINAL_SHARE = 0.4
 CLOSE_NORMAL = 1000
 CLOSE_INTERNAL = 1011
 _MODEL_PARAM = "session.audio.input.transcription.model"
@@ -78,12 +82,23 @@ class _Turn:
     item_id: str
     start: int
     partial_at: int = 0  # turn length (samples) at the last partial decode
+    early_for: int | None = None  # the silence an early final decode was started for
 
 
 @dataclass
 class _Committed:
     item_id: str
     samples: npt.NDArray[np.float32]
+    silence_from: int | None = None  # where the silence that ended it began (server VAD)
+
+
+@dataclass(frozen=True)
+class _Early:
+    """A final decode run as soon as a turn's closing silence began: the turn's text if that
+    silence is the one that ended it (all that came after was silence)."""
+
+    silence_from: int
+    text: str
 
 
 @dataclass
@@ -123,6 +138,7 @@ class LiveSession:
         self._turn: _Turn | None = None
         self._committed: deque[_Committed] = deque()
         self._decoding = _Decoding()
+        self._early: dict[str, _Early] = {}
         self._last_item: str | None = None
         self._handlers: dict[str, Callable[[dict[str, Any]], Any]] = {
             "session.update": self._session_update,
@@ -223,6 +239,8 @@ class LiveSession:
     def _restart_input(self) -> None:
         """A new format or turn detection starts a fresh input buffer."""
         self._pcm = PcmDecoder(self._config.rate)
+        if self._turn is not None:
+            self._early.pop(self._turn.item_id, None)
         self._turn = None
         self._tail.keep_from(self._tail.end)
         self._restart_vad()
@@ -290,7 +308,7 @@ class LiveSession:
                 audio_end_ms=_ms(at),
                 item_id=self._turn.item_id,
             )
-            await self._commit_turn(at)
+            await self._commit_turn(at, edge.silence_from)
 
     async def _commit(self, event: dict[str, Any]) -> None:
         turn = self._turn
@@ -302,7 +320,7 @@ class LiveSession:
             self._restart_vad()
         await self._commit_turn(self._tail.end)
 
-    async def _commit_turn(self, end: int) -> None:
+    async def _commit_turn(self, end: int, silence_from: int | None = None) -> None:
         turn = self._turn
         if turn is None:
             return
@@ -314,12 +332,13 @@ class LiveSession:
             previous_item_id=self._last_item,
         )
         self._last_item = turn.item_id
-        self._committed.append(_Committed(turn.item_id, samples))
+        self._committed.append(_Committed(turn.item_id, samples, silence_from))
         self._wake.set()
 
     async def _clear(self, event: dict[str, Any]) -> None:
         if self._turn is not None:
             self._decoding.captions.pop(self._turn.item_id, None)
+            self._early.pop(self._turn.item_id, None)
         self._restart_input()
         await self._emit("input_audio_buffer.cleared")
 
@@ -340,6 +359,8 @@ class LiveSession:
             while True:
                 if self._committed:
                     await self._final(self._committed.popleft())
+                elif (early := self._due_early()) is not None:
+                    await self._early_final(*early)
                 elif (partial := self._due_partial()) is not None:
                     await self._partial(*partial)
                 else:
@@ -349,6 +370,34 @@ class LiveSession:
             log.warning("live session %s: decoding stopped", self._id, exc_info=True)
             with contextlib.suppress(Exception):
                 await self._channel.close(CLOSE_INTERNAL, "decoding stopped")
+
+    def _due_early(self) -> tuple[str, int, npt.NDArray[np.float32]] | None:
+        """The turn so far, once its closing silence has lasted a while (once per silence):
+        decoded now, its text is ready soon after the silence has lasted long enough to end
+        the turn."""
+        turn, detector = self._turn, self._detector
+        if turn is None or detector is None:
+            return None
+        silence = detector.silence_start
+        vad = self._config.turn_detection
+        if silence is None or turn.early_for == silence or vad is None:
+            return None
+        if detector.silent_samples < ms_to_samples(EARLY_FINAL_SHARE * vad.silence_duration_ms):
+            return None
+        turn.early_for = silence
+        return turn.item_id, silence, self._tail.slice(turn.start, self._tail.end)
+
+    async def _early_final(
+        self, item_id: str, silence_from: int, samples: npt.NDArray[np.float32]
+    ) -> None:
+        try:
+            text = await self._decode(samples, draft=False)
+        except WhisperXApiError:
+            log.warning("an early final decode failed; the turn's own will tell", exc_info=True)
+            return
+        still_open = self._turn is not None and self._turn.item_id == item_id
+        if still_open or self._is_committed(item_id):
+            self._early[item_id] = _Early(silence_from, text)
 
     def _due_partial(self) -> tuple[str, npt.NDArray[np.float32]] | None:
         turn = self._turn
@@ -366,7 +415,7 @@ class LiveSession:
 
     async def _partial(self, item_id: str, samples: npt.NDArray[np.float32]) -> None:
         try:
-            text = await self._decode(samples)
+            text = await self._decode(samples, draft=True)
         except WhisperXApiError:
             log.warning("a partial decode failed; the final one will tell", exc_info=True)
             return
@@ -381,9 +430,13 @@ class LiveSession:
         return any(c.item_id == item_id for c in self._committed)
 
     async def _final(self, turn: _Committed) -> None:
+        early = self._early.pop(turn.item_id, None)
         self._decoding.samples = len(turn.samples)
         try:
-            text = await self._decode(turn.samples)
+            if early is not None and early.silence_from == turn.silence_from:
+                text = early.text  # only silence came after the audio it decoded
+            else:
+                text = await self._decode(turn.samples, draft=False)
         except WhisperXApiError as exc:
             await self._emit(
                 "conversation.item.input_audio_transcription.failed",
@@ -405,7 +458,8 @@ class LiveSession:
             usage={"type": "duration", "seconds": round(len(turn.samples) / SAMPLE_RATE, 3)},
         )
 
-    async def _decode(self, samples: npt.NDArray[np.float32]) -> str:
+    async def _decode(self, samples: npt.NDArray[np.float32], *, draft: bool) -> str:
+        """The text of `samples`; a `draft` (a partial) trades a little accuracy for speed."""
         options = TranscriptionOptions(
             model=self._resolved,
             language=self._config.language,
@@ -414,7 +468,7 @@ class LiveSession:
         )
         self._decoding.busy = True
         try:
-            transcript = await self._engine.transcribe(samples, options)
+            transcript = await self._engine.transcribe(samples, options, draft=draft)
         except WhisperXApiError:
             raise
         except Exception as exc:

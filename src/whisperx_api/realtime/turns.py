@@ -24,6 +24,7 @@ class Edge:
 
     kind: Literal["start", "stop"]
     sample: int
+    silence_from: int | None = None  # a stop's: where the silence that ended the turn began
 
 
 def ms_to_samples(ms: float) -> int:
@@ -53,6 +54,16 @@ class TurnDetector:
     def hearing_silence(self) -> bool:
         """True while a turn's closing silence is being counted: it may be about to end."""
         return self._silence_from is not None
+
+    @property
+    def silence_start(self) -> int | None:
+        """Where the silence being counted began (each silence has its own start)."""
+        return self._silence_from
+
+    @property
+    def silent_samples(self) -> int:
+        """How long the silence being counted has lasted so far (0 when none is)."""
+        return 0 if self._silence_from is None else self._position - self._silence_from
 
     def feed(self, probabilities: list[float]) -> list[Edge]:
         """The edges found in the next windows."""
@@ -87,7 +98,8 @@ class TurnDetector:
         return []
 
     def _stop(self, end: int) -> Edge:
+        edge = Edge("stop", end, self._silence_from)
         self.turn_start = None
         self._silence_from = None
         self._floor = end
-        return Edge("stop", end)
+        return edge

@@ -156,7 +156,7 @@ class FasterWhisperBackend:
                 loaded.live_scheduler if ctx.live else loaded.scheduler,
                 loaded.runner,
                 audio.samples,
-                self._request(loaded, options),
+                self._request(loaded, options, draft=ctx.draft),
                 outcome,
                 ctx,
             )
@@ -170,7 +170,9 @@ class FasterWhisperBackend:
             segments=collected,
         )
 
-    def _request(self, loaded: _Loaded, options: TranscriptionOptions) -> JobRequest:
+    def _request(
+        self, loaded: _Loaded, options: TranscriptionOptions, *, draft: bool
+    ) -> JobRequest:
         return JobRequest(
             task=options.task.value,
             language=options.language,
@@ -182,6 +184,7 @@ class FasterWhisperBackend:
             chunk_seconds=options.chunk_size or self._chunk_size,
             vad_parameters=vad_parameters(options),
             ahead=options.batch_size or loaded.batch_size,
+            draft=draft,
         )
 
     def _suppressed(self, loaded: _Loaded, options: TranscriptionOptions) -> list[int]:
