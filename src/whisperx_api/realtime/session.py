@@ -395,8 +395,7 @@ class LiveSession:
         except WhisperXApiError:
             log.warning("an early final decode failed; the turn's own will tell", exc_info=True)
             return
-        still_open = self._turn is not None and self._turn.item_id == item_id
-        if still_open or self._is_committed(item_id):
+        if self._is_pending(item_id):
             self._early[item_id] = _Early(silence_from, text)
 
     def _due_partial(self) -> tuple[str, npt.NDArray[np.float32]] | None:
@@ -419,15 +418,16 @@ class LiveSession:
         except WhisperXApiError:
             log.warning("a partial decode failed; the final one will tell", exc_info=True)
             return
-        still_open = self._turn is not None and self._turn.item_id == item_id
-        if not still_open and not self._is_committed(item_id):
+        if not self._is_pending(item_id):
             return  # cleared meanwhile
         delta = self._decoding.captions.setdefault(item_id, Captions()).partial(text)
         if delta:
             await self._delta(item_id, delta)
 
-    def _is_committed(self, item_id: str) -> bool:
-        return any(c.item_id == item_id for c in self._committed)
+    def _is_pending(self, item_id: str) -> bool:
+        """The turn is still open, or committed and waiting for its final decode."""
+        still_open = self._turn is not None and self._turn.item_id == item_id
+        return still_open or any(c.item_id == item_id for c in self._committed)
 
     async def _final(self, turn: _Committed) -> None:
         early = self._early.pop(turn.item_id, None)
