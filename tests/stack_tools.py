@@ -64,7 +64,10 @@ def dead_letters(stack: Stack) -> list[DeadLetter]:
         try:
             await consumer.topics()
             topic = stack.dead_letter_topic
-            partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic)]
+            partitions = [
+                TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()
+            ]
+            assert partitions, f"no dead-letter topic {topic}"
             consumer.assign(partitions)
             await consumer.seek_to_beginning(*partitions)
             ends = await consumer.end_offsets(partitions)

@@ -179,6 +179,23 @@ async def wait_for_full_decodes(backend: FakeTranscriber, count: int) -> list[fl
     return found
 
 
+async def pause_then(
+    make_settings: Callable[..., Settings], backend: FakeTranscriber, speech: bytes, then: bytes
+) -> tuple[float, dict[str, Any]]:
+    """Stream `speech` and 350 ms of silence (past 40% of the 500-ms turn-ending silence); once
+    the early final decode has started, stream `then`. Its audio length, and the completed
+    event."""
+    with live_server(make_settings, backend=backend) as url:
+        async with open_session(url, KEY) as ws:
+            await next_event(ws, "session.created")
+            for event in appends(speech + silence(0.35)):
+                await send(ws, event)
+            [early] = await wait_for_full_decodes(backend, 1)  # the turn is still open
+            for event in appends(then):
+                await send(ws, event)
+            return early, await next_event(ws, COMPLETED)
+
+
 async def test_a_turn_s_final_decode_starts_when_its_closing_silence_begins(
     make_settings: Callable[..., Settings],
 ) -> None:
@@ -186,15 +203,7 @@ async def test_a_turn_s_final_decode_starts_when_its_closing_silence_begins(
     counted; the silence that follows ends the turn and the completed event uses that text."""
     backend = FakeTranscriber()
     speech = pcm16(DATA / "en_recorded.flac")[: 2 * 24_000 * 3]
-    with live_server(make_settings, backend=backend) as url:
-        async with open_session(url, KEY) as ws:
-            await next_event(ws, "session.created")
-            for event in appends(speech + silence(0.35)):  # past 40% of the 500-ms silence
-                await send(ws, event)
-            [early] = await wait_for_full_decodes(backend, 1)  # the turn is still open
-            for event in appends(silence(1.5)):
-                await send(ws, event)
-            completed = await next_event(ws, COMPLETED)
+    early, completed = await pause_then(make_settings, backend, speech, silence(1.5))
     assert early < completed["usage"]["seconds"]  # it decoded no more than up to the silence
     assert backend.full_decodes() == [early]  # and the turn's final decode was that one
 
@@ -204,15 +213,8 @@ async def test_speech_after_a_short_pause_makes_the_early_final_decode_stale(
 ) -> None:
     backend = FakeTranscriber()
     speech = pcm16(DATA / "en_recorded.flac")[: 2 * 24_000 * 2]
-    with live_server(make_settings, backend=backend) as url:
-        async with open_session(url, KEY) as ws:
-            await next_event(ws, "session.created")
-            for event in appends(speech + silence(0.35)):
-                await send(ws, event)
-            [stale] = await wait_for_full_decodes(backend, 1)
-            for event in appends(speech + silence(1.5)):  # the pause was shorter than 500 ms
-                await send(ws, event)
-            completed = await next_event(ws, COMPLETED)
+    # The pause was shorter than 500 ms: the speech after it belongs to the same turn.
+    stale, completed = await pause_then(make_settings, backend, speech, speech + silence(1.5))
     assert completed["usage"]["seconds"] > 4.0  # one turn, both stretches of speech
     used = backend.full_decodes()[-1]
     assert stale < 2.5 < 4.0 < used  # the completed text read the speech after the pause too

@@ -47,7 +47,7 @@ from tests.job_client import submit_job as submit
 from tests.kafka_broker import kafka_bootstrap
 from tests.s3_server import s3_endpoint
 from tests.server import ServerProcess
-from tests.stack_tools import all_committed
+from tests.stack_tools import all_committed, dead_letters
 from tests.wer import normalized_wer
 from whisperx_api.config import S3Settings
 from whisperx_api.distributed.kafka_messages import DeadLetter, JobMessage
@@ -312,40 +312,6 @@ def test_two_apis_two_workers_round_robin_sync_and_cancel(shared: Stack) -> None
 # 2. A job that always fails goes to the dead-letter topic
 
 
-async def read_dead_letters(bootstrap: str, topic: str) -> list[DeadLetter]:
-    """Everything on the dead-letter topic, from the beginning to the current end."""
-    from aiokafka import AIOKafkaConsumer, TopicPartition  # type: ignore[import-untyped]
-
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap,
-        group_id=f"dlq-reader-{uuid.uuid4().hex[:8]}",
-        auto_offset_reset="earliest",
-        enable_auto_commit=False,
-    )
-    await consumer.start()
-    try:
-        await consumer.topics()
-        partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
-        assert partitions, f"no dead-letter topic {topic}"
-        consumer.assign(partitions)
-        await consumer.seek_to_beginning(*partitions)
-        ends = await consumer.end_offsets(partitions)
-        letters: list[DeadLetter] = []
-        deadline = time.monotonic() + JOB_SECONDS
-
-        async def behind() -> bool:
-            positions = [await consumer.position(tp) for tp in partitions]
-            return any(pos < ends[tp] for pos, tp in zip(positions, partitions, strict=True))
-
-        while await behind():
-            assert time.monotonic() < deadline, "could not read the dead-letter topic to its end"
-            batches = await consumer.getmany(timeout_ms=500)
-            letters.extend(DeadLetter.from_bytes(r.value) for rs in batches.values() for r in rs)
-        return letters
-    finally:
-        await consumer.stop()
-
-
 def test_always_failing_job_is_dead_lettered_after_max_attempts(
     shared: Stack, tmp_path: Path
 ) -> None:
@@ -363,8 +329,7 @@ def test_always_failing_job_is_dead_lettered_after_max_attempts(
             assert refused["error"]["code"] == "max_attempts", refused
 
     def letters_for_job() -> list[DeadLetter] | None:
-        letters = asyncio.run(read_dead_letters(shared.bootstrap, shared.dead_letter_topic))
-        mine = [letter for letter in letters if letter.job_id == job_id]
+        mine = [letter for letter in dead_letters(shared) if letter.job_id == job_id]
         return mine or None
 
     mine = wait_for(letters_for_job, f"a dead letter for {job_id}", 30, 0.5)

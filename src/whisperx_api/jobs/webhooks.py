@@ -33,6 +33,8 @@ from whisperx_api.jobs.ports import ended_task
 
 log = logging.getLogger(__name__)
 
+_LOGGED_OUTCOMES = {"delivered": "delivered", "retried": "will retry", "failed": "gave up"}
+
 PARAM = "webhook_url"
 _BATCH = 16
 _LEASE_MARGIN_SECONDS = 30.0
@@ -195,9 +197,9 @@ class WebhookDeliverer:
             status, time.time(), policy.max_attempts, policy.backoff_seconds
         )
         recorded = await run_io(self._outbox.settle_webhook, job_id, self._token, after)
-        outcome = "delivered" if after.delivered else "gave up" if after.gave_up else "will retry"
         counted = "delivered" if after.delivered else "failed" if after.gave_up else "retried"
         metrics.WEBHOOK_DELIVERIES.labels(outcome=counted).inc()
+        outcome = _LOGGED_OUTCOMES[counted]
         log.info(
             "job %s: webhook attempt %d answered %s; %s%s",
             job_id,

@@ -338,8 +338,7 @@ class LiveSession:
     async def _clear(self, event: dict[str, Any]) -> None:
         if self._turn is not None:
             self._decoding.captions.pop(self._turn.item_id, None)
-            self._early.pop(self._turn.item_id, None)
-        self._restart_input()
+        self._restart_input()  # (drops the turn's early final decode too)
         await self._emit("input_audio_buffer.cleared")
 
     def _held_seconds(self) -> float:

@@ -8,7 +8,7 @@ import time
 from dataclasses import dataclass, field
 
 from whisperx_api.errors import PayloadTooLarge
-from whisperx_api.jobs.ports import Background, JobStore, Monitored
+from whisperx_api.jobs.ports import Background, JobStore, Monitored, ended_task
 from whisperx_api.jobs.service import JobService
 from whisperx_api.pipeline.runner import PipelineRunner
 from whisperx_api.realtime.engine import LiveEngine
@@ -49,7 +49,7 @@ class Runtime:
         await self.workers.start()
         if self.webhooks is not None:
             await self.webhooks.start()
-        self._sweeper = asyncio.create_task(self._sweep_forever(), name="retention-sweep")
+        self._sweeper = asyncio.create_task(self._sweep_forever(), name="the retention sweeper")
 
     def problems(self) -> list[str]:
         """What has stopped that should be running (worker loops, the retention sweeper, the
@@ -60,14 +60,8 @@ class Runtime:
         for part in (self.workers, self.webhooks):
             if isinstance(part, Monitored):
                 found.extend(part.problems())
-        sweeper = self._sweeper
-        if sweeper is not None and sweeper.done():
-            if sweeper.cancelled():
-                found.append("the retention sweeper was cancelled")
-            else:
-                exc = sweeper.exception()
-                ending = "stopped" if exc is None else f"died: {exc!r}"
-                found.append(f"the retention sweeper {ending}")
+        if self._sweeper is not None and self._sweeper.done():
+            found.append(ended_task(self._sweeper))
         return found
 
     async def stop(self) -> None:

@@ -31,9 +31,9 @@ _POLL_SECONDS = 0.05
 
 
 CPU_BATCH_SIZE = 4
+GPU_BATCH_SIZE = 8
 FULL_WINDOW_FRAMES = 3000  # Whisper's 30-s window, in mel frames
 DRAFT_MIN_WINDOW_SECONDS = 15.0
-GPU_BATCH_SIZE = 8
 
 
 def default_batch_size(device: str) -> int:
