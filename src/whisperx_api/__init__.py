@@ -1,3 +1,8 @@
 """whisperx-api: a self-hosted, OpenAI-compatible speech-to-text server."""
 
-__version__ = "0.1.0"
+from importlib.metadata import PackageNotFoundError, version
+
+try:  # pyproject.toml holds the one version; the installed metadata carries it here
+    __version__ = version("whisperx-api")
+except PackageNotFoundError:  # sources on sys.path without an install
+    __version__ = "0+unknown"

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TextIO
 
+from whisperx_api import __version__
 from whisperx_api.client.commands import DEFAULT_SERVER, Streams, add_jobs_parser, run_jobs
 from whisperx_api.client.live import add_live_parser, run_live
 from whisperx_api.config import Settings, load_settings
@@ -57,6 +58,7 @@ def _configure_logging(level: str) -> None:
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="whisperx-api", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     serve = sub.add_parser("serve", help="run the HTTP server")
     serve.add_argument("--host", help="bind address (default: WHISPER_API_HOST or 127.0.0.1)")

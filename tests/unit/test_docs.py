@@ -1,11 +1,14 @@
 """The repository stands alone: its docs cover the settings, its links resolve, and neither code
-nor docs cite documents a reader of the repository does not have."""
+nor docs cite documents a reader of the repository does not have. (tests/unit/test_docs_site.py
+builds the site from docs/ with `mkdocs build --strict`.)"""
 
 from __future__ import annotations
 
+import importlib.util
 import re
 from collections.abc import Iterator
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 from pydantic import BaseModel
@@ -14,6 +17,9 @@ from whisperx_api.config import FieldPath, Settings, env_names
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCS = ROOT / "docs"
+README_MAX_LINES = 250
+# Pages beside the README, outside docs/.
+TOP_PAGES = (ROOT / "README.md", ROOT / "CHANGELOG.md")
 
 # Documents that exist only outside this repository, and "seed" used as the name of one. A
 # `seed` parameter of a random generator (`seed: int`, `seed=`, `(seed)`) is not a reference.
@@ -26,7 +32,7 @@ FOREIGN_REFERENCES = (
 
 
 def scanned_files() -> Iterator[Path]:
-    yield ROOT / "README.md"
+    yield from TOP_PAGES
     for folder, pattern in ((ROOT / "src", "*.py"), (DOCS, "*.md")):
         yield from sorted(folder.rglob(pattern))
 
@@ -95,8 +101,49 @@ def test_configuration_doc_names_every_setting() -> None:
 MARKDOWN_LINK = re.compile(r"\]\(([^)#\s]+)(?:#[^)]*)?\)")
 
 
-@pytest.mark.parametrize("page", [ROOT / "README.md", *sorted(DOCS.glob("*.md"))], ids=str)
+def site_hooks() -> ModuleType:
+    """tools/mkdocs_hooks.py, which adds the pages generated at build time."""
+    path = ROOT / "tools" / "mkdocs_hooks.py"
+    spec = importlib.util.spec_from_file_location("mkdocs_hooks", path)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def generated_pages() -> set[Path]:
+    hooks = site_hooks()
+    names = (hooks.ENDPOINTS_PAGE, hooks.SCHEMA_FILE, hooks.CHANGELOG_PAGE)
+    return {(DOCS / name).resolve() for name in names}
+
+
+@pytest.mark.parametrize("page", [*TOP_PAGES, *sorted(DOCS.glob("*.md"))], ids=str)
 def test_relative_links_resolve(page: Path) -> None:
+    """On disk, or to a page the site generates at build time."""
     targets = MARKDOWN_LINK.findall(page.read_text(encoding="utf-8"))
     local = [t for t in targets if "://" not in t and not t.startswith("mailto:")]
-    assert [t for t in local if not (page.parent / t).exists()] == []
+    generated = generated_pages()
+    missing = [
+        t
+        for t in local
+        if not (page.parent / t).exists() and (page.parent / t).resolve() not in generated
+    ]
+    assert missing == []
+
+
+def test_the_readme_is_short_and_links_into_the_docs() -> None:
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert len(text.splitlines()) <= README_MAX_LINES
+    assert "docs/getting-started.md" in MARKDOWN_LINK.findall(text)
+    assert "docs/performance.md" in MARKDOWN_LINK.findall(text)
+
+
+# A path in backticks under one of these folders names a file or folder of this repository.
+REPO_PATH = re.compile(r"`((?:bench|tests|tools|src|docs)/[\w./-]*)")
+
+
+@pytest.mark.parametrize("page", [*TOP_PAGES, *sorted(DOCS.glob("*.md"))], ids=str)
+def test_repository_paths_named_in_docs_exist(page: Path) -> None:
+    named = REPO_PATH.findall(page.read_text(encoding="utf-8"))
+    assert [path for path in named if not (ROOT / path).exists()] == []
