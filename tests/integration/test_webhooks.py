@@ -91,7 +91,7 @@ def test_completed_failed_and_cancelled_jobs_each_get_one_signed_event(
         slow = submit_job(client, AUDIO, model="slow")  # holds the one worker for 30 s
         done_url = receiver.url("/done")
         sdk = OpenAI(api_key=KEY, base_url=f"{server.base_url}/v1", max_retries=0)
-        with (DATA / AUDIO).open("rb") as audio:  # as the README shows it
+        with (DATA / AUDIO).open("rb") as audio:  # as docs/webhooks.md shows it
             job = sdk.audio.transcriptions.create(
                 model="whisper-1",
                 file=audio,

@@ -1,6 +1,6 @@
 """The robustness suite: abuse a real server from outside and check it answers exactly.
 
-What it covers (README.md, "Development", sums it up for readers of the repository):
+What it covers (docs/development.md sums it up for readers of the repository):
 
 - **Black-box abuse** through real `whisperx-api serve` processes: every form field of the
   OpenAI endpoints and the job API with wrong types, out-of-range and huge values, unknown enum

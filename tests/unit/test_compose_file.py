@@ -28,7 +28,7 @@ PLUGIN = DOCKER_CONFIG / "cli-plugins" / "docker-compose"
 
 APP_SERVICES = ("api", "worker-cpu", "worker-cuda")
 WORKERS = {"worker-cpu": "cpu", "worker-cuda": "cuda"}
-# Every app process gets these (the brief of the distributed mode, README's table).
+# Every app process gets these (the table in docs/distributed.md).
 APP_ENV = {
     "MODE",
     "KAFKA__BOOTSTRAP_SERVERS",

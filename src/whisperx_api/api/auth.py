@@ -1,7 +1,7 @@
 """API keys: one key and/or a JSON key file reloaded on change; constant-time comparison.
 
 A key is a client's or an admin's. Admin keys (`ADMIN_API_KEY`, or a keys-file entry
-`{"name": ..., "admin": true}`) may also load and unload models; see README "Security".
+`{"name": ..., "admin": true}`) may also load and unload models; see docs/security.md.
 """
 
 from __future__ import annotations

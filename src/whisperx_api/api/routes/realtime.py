@@ -35,7 +35,7 @@ CLOSE_TRY_LATER = 1013
 
 @router.websocket("/v1/realtime")
 async def realtime(websocket: WebSocket) -> None:
-    """Open a transcription session (see the README's "Live captions")."""
+    """Open a transcription session (see docs/live-captions.md)."""
     keyring: KeyRing = websocket.app.state.keyring
     try:
         client = keyring.identify(_authorization(websocket))
