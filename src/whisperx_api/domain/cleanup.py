@@ -17,6 +17,7 @@ holding back the last few words until they can no longer change (`stable_prefix`
 
 from __future__ import annotations
 
+import bisect
 import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
@@ -208,6 +209,8 @@ class _Layout:
 
     text: str
     spans: tuple[tuple[int, int], ...]
+    starts: tuple[int, ...]
+    ends: tuple[int, ...]
 
 
 def _spelled(word: str, digits: bool) -> str:
@@ -235,13 +238,16 @@ def _layout(texts: Sequence[str], spaced: bool) -> _Layout:
         spans.append((cursor, cursor + len(text)))
         pieces.append(text)
         cursor += len(text)
-    return _Layout("".join(pieces), tuple(spans))
+    starts, ends = tuple(a for a, _ in spans), tuple(b for _, b in spans)
+    return _Layout("".join(pieces), tuple(spans), starts, ends)
 
 
 def _covered(layout: _Layout, match: _Match) -> range:
-    """The indexes of the words a match touches."""
-    touched = [i for i, (a, b) in enumerate(layout.spans) if a < match.end and match.start < b]
-    return range(touched[0], touched[-1] + 1) if touched else range(0)
+    """The indexes of the words a match touches (by bisection: a long transcript may hold
+    thousands of matches)."""
+    first = bisect.bisect_right(layout.ends, match.start)
+    last = bisect.bisect_left(layout.starts, match.end) - 1
+    return range(first, last + 1)
 
 
 def _least(values: Iterable[float | None]) -> float | None:
