@@ -245,3 +245,31 @@ async def test_bad_values_are_refused_with_their_param(
     assert error["param"] == field.removesuffix("[]")
     assert error["type"] == "invalid_request_error"
     assert list((settings.jobs.data_dir / "jobs").iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        {"response_format": "json", "include[]": "logprobs"},
+        {"response_format": "diarized_json", "diarize": "true"},
+        {"response_format": "srt", "highlight_words": "true"},
+        {"response_format": "verbose_json", "diarize": "true"},
+    ],
+    ids=["logprobs", "diarized_json", "karaoke-srt", "diarized-verbose"],
+)
+async def test_the_other_shapes_are_cleaned_too(
+    make_settings: Callable[..., Settings], tmp_path: Path, extra: dict[str, str]
+) -> None:
+    response = await post(make_settings(), tmp_path, OPENAI, {**FIELDS, **extra})
+    assert response.status_code == 200, response.text
+    if extra["response_format"] == "srt":
+        shown = " ".join(c.content for c in srt.parse(response.text))
+        assert "<u>[CARD_NUMBER],</u>" in shown  # the redacted span is one karaoke word
+    else:
+        body = response.json()
+        texts = [body["text"], *(s["text"] for s in body.get("segments", ()))]
+        texts += [w["word"] for w in body.get("words", ())]
+        texts += [p["token"] for p in body.get("logprobs", ())]
+        texts += [bytes(p["bytes"]).decode() for p in body.get("logprobs", ())]
+        shown = " ".join(texts)
+    assert_clean(shown)

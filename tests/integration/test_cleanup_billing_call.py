@@ -122,6 +122,7 @@ def test_stream_deltas_hold_no_digits(server: ServerProcess) -> None:
     assert_redacted("".join(deltas), "deltas joined")
     done = events[-1]
     assert done["type"] == "transcript.text.done"
+    assert "".join(deltas) == done["text"]
     assert_redacted(done["text"], "done")
     assert_call_kept(done["text"])
 
