@@ -198,8 +198,60 @@ FIXTURES: tuple[Fixture, ...] = (
             "Daarna drinken wij warme chocolade | bij de open haard",
         ),
     ),
+    # Added with the held-out set below, to tune on slow and fast speech as well.
+    Fixture(
+        "en_us_m7_110",
+        "en",
+        "en-us+m7",
+        110,
+        (
+            "The old clock in the hall | stopped working last winter",
+            "Nobody could find a person | who knew how to repair it",
+            "One day a man from the village | knocked on our door",
+            "He opened the case carefully | and cleaned every small wheel",
+            "Now it rings again | every hour of the day",
+        ),
+    ),
+    Fixture(
+        "en_rp_f5_125",
+        "en",
+        "en-gb-x-rp+f5",
+        125,
+        (
+            "We planted an apple tree | when my daughter was born",
+            "For years it gave no fruit | and we almost cut it down",
+            "Then one spring it was covered | in white flowers",
+            "That autumn we picked | three full baskets of apples",
+            "My daughter still says | it is her tree",
+        ),
+    ),
+    Fixture(
+        "en_rp_230",
+        "en",
+        "en-gb-x-rp",
+        230,
+        (
+            "The train was delayed again | so I called the office",
+            "My colleague said the meeting | would start without me",
+            "When I finally arrived | everyone was already at lunch",
+            "We moved the discussion | to the afternoon",
+            "In the end we agreed on a plan | before six o'clock",
+        ),
+    ),
+    Fixture(
+        "es_m2_120",
+        "es",
+        "es+m2",
+        120,
+        (
+            "Mi vecino tiene un huerto | detrás de su casa",
+            "Allí cultiva fresas | y muchos tomates",
+            "Cada verano nos invita | a recoger la fruta",
+            "Los niños comen más fresas | de las que recogen",
+            "Por la noche hacemos mermelada | todos juntos",
+        ),
+    ),
 )
-
 
 # Held out: voices, variants and rates the boundary refiner was never tuned or checked on, for
 # `bench/word_timing.py` to report on their own (`karaoke_heldout.json`, `karaoke_heldout_*`).

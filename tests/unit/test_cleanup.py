@@ -77,6 +77,7 @@ def test_each_kind_is_found_as_asr_writes_it(text: str, expected: str) -> None:
         "It costs $1234567 in total.",  # an amount, not a phone number
         "version 3.14 of 123456",  # six digits at most
         "We met at the station dot com was not there.",
+        "She was born on 05/12/1980 and left on 2024-05-01.",  # dates, not phone numbers
     ],
 )
 def test_ordinary_numbers_and_words_are_left_alone(text: str) -> None:

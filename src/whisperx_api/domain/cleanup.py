@@ -93,6 +93,7 @@ _EMAIL_HEARD = re.compile(
 # Country code, check digits, then 11-30 letters and digits, grouped in fours or not; letters in
 # capitals only, so lower-case words after an IBAN are not swallowed.
 _IBAN = re.compile(r"(?<![\w])[A-Z]{2}\s?\d{2}(?:\s?[A-Z0-9]){11,30}(?![\w])")
+_DATE = re.compile(r"\d{1,2}([/.-])\d{1,2}\1\d{2}(?:\d{2})?|\d{4}([/.-])\d{1,2}\2\d{1,2}")
 _CARD_DIGITS = (12, 19)
 _PHONE_DIGITS = (7, 15)
 _SSN_DIGITS = 9
@@ -114,10 +115,11 @@ def _groups(match: re.Match[str]) -> list[int]:
 
 
 def _classify(match: re.Match[str]) -> Redaction | None:
-    """The most likely kind of a digit run, by its length and grouping; None below 7 digits."""
+    """The most likely kind of a digit run, by its length and grouping; None below 7 digits
+    and for dates (`05/12/1980`, `2024-05-01`)."""
     groups = _groups(match)
     digits = sum(groups)
-    if digits < _PHONE_DIGITS[0]:
+    if digits < _PHONE_DIGITS[0] or _DATE.fullmatch(match.group()):
         return None
     if digits == _SSN_DIGITS and groups in ([3, 2, 4], [9]) and not match.group("plus"):
         return Redaction.SSN
