@@ -206,3 +206,12 @@ def test_words_whisper_glued_together_are_read_as_one() -> None:
     after = clean_transcript(Transcript(Task.TRANSCRIBE, "en", 5, (seg,)), ALL)
     assert [w.text for w in after.segments[0].words] == [" email", " it", " [EMAIL]."]
     assert after.segments[0].words[-1].start == 2
+
+
+def test_replacements_match_letters_beyond_ascii() -> None:
+    options = CleanupOptions(replacements=(("Straße", "Strasse"),))
+    assert clean("in der STRAßE und straße", options) == "in der Strasse und Strasse"
+    # Python's case-insensitive matching finds the long s (U+017F) for "s", though its lower
+    # case is not "s": the entry is still the one that matched.
+    long_s = "\u017f"
+    assert clean(f"the {long_s}un", CleanupOptions(replacements=(("sun", "moon"),))) == "the moon"

@@ -94,7 +94,7 @@ def _checked(source: str, target: str) -> str:
         raise _bad(f"the replacement for {source!r} is longer than {MAX_TO_CHARS} characters.")
     if any(not c.isprintable() for c in source + target):
         raise _bad(f"the entry for {source!r} holds a control character or line break.")
-    return " ".join(source.casefold().split())
+    return " ".join(source.lower().split())
 
 
 def _bad(reason: str) -> InvalidValue:

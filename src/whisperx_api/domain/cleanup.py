@@ -173,24 +173,29 @@ def redaction_finder(kinds: Iterable[Redaction]) -> Finder:
 
 
 def _phrase_key(text: str) -> str:
-    return " ".join(text.casefold().split())
+    return " ".join(text.lower().split())
 
 
 def replacement_finder(replacements: Sequence[tuple[str, str]]) -> Finder:
     """Whole words and phrases, case-insensitive, the longest first where several start at one
-    place; any run of whitespace in the text matches a space in a phrase."""
+    place; any run of whitespace in the text matches a space in a phrase. Each phrase is a named
+    group, so a match names its entry whatever case folding made it match."""
     table = {_phrase_key(source): target for source, target in replacements}
     phrases = sorted(table, key=len, reverse=True)
-    alternatives = "|".join(r"\s+".join(re.escape(p) for p in phrase.split()) for phrase in phrases)
+    targets = {f"p{i}": table[phrase] for i, phrase in enumerate(phrases)}
+    alternatives = "|".join(rf"(?P<p{i}>{_spaced(phrase)})" for i, phrase in enumerate(phrases))
     pattern = re.compile(rf"(?<!\w)(?:{alternatives})(?!\w)", re.IGNORECASE)
 
     def find(text: str) -> list[_Match]:
         return [
-            _Match(m.start(), m.end(), table[_phrase_key(m.group())])
-            for m in pattern.finditer(text)
+            _Match(m.start(), m.end(), targets[m.lastgroup or ""]) for m in pattern.finditer(text)
         ]
 
     return find
+
+
+def _spaced(phrase: str) -> str:
+    return r"\s+".join(re.escape(part) for part in phrase.split())
 
 
 def _resolved(matches: list[_Match]) -> list[_Match]:
