@@ -10,9 +10,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import srt
 import webvtt
+from openai import AsyncOpenAI
 
 from tests.api.test_openai_streaming import events
 from tests.audio import tone_bytes
@@ -273,3 +275,25 @@ async def test_the_other_shapes_are_cleaned_too(
         texts += [bytes(p["bytes"]).decode() for p in body.get("logprobs", ())]
         shown = " ".join(texts)
     assert_clean(shown)
+
+
+async def test_the_official_sdk_sends_both_fields_in_extra_body(
+    make_settings: Callable[..., Settings], tmp_path: Path
+) -> None:
+    """As docs/cleanup.md shows it: an object and a list in `extra_body`."""
+    app = fake_app(make_settings(), PiiTranscriber())
+    async with running(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport) as http:
+            client = AsyncOpenAI(
+                api_key="unused", base_url="http://testserver/v1", http_client=http
+            )
+            result = await client.audio.transcriptions.create(
+                model="whisper-1",
+                file=("a.wav", tone_bytes(tmp_path, 2.0)),
+                extra_body={
+                    "replacements": {"acme corp": "ACME Corporation", "bye": "goodbye"},
+                    "redact": ["card_number", "phone", "email"],
+                },
+            )
+    assert result.text == CLEAN_TEXT
