@@ -20,6 +20,9 @@ from tests.audio import DATA
 
 CONNECTED_MAX_GAP_S = 0.03
 PAUSE_S = 0.2
+# The fixture sets: the one the aligner was tuned on, and voices and rates it never saw.
+TUNED = "karaoke"
+HELD_OUT = "karaoke_heldout"
 TimedWord = tuple[str, float, float]
 
 
@@ -32,17 +35,18 @@ class KaraokeFixture:
     voice: str
     rate: int
     words: tuple[Mapping[str, Any], ...]
+    prefix: str = TUNED
 
     @property
     def path(self) -> Path:
-        return DATA / f"karaoke_{self.name}.flac"
+        return DATA / f"{self.prefix}_{self.name}.flac"
 
 
-def load_fixtures() -> list[KaraokeFixture]:
-    """Every fixture in `karaoke.json`, in file order."""
-    raw: dict[str, dict[str, Any]] = json.loads((DATA / "karaoke.json").read_text("utf-8"))
+def load_fixtures(prefix: str = TUNED) -> list[KaraokeFixture]:
+    """Every fixture of a set (`TUNED` or `HELD_OUT`), in file order."""
+    raw: dict[str, dict[str, Any]] = json.loads((DATA / f"{prefix}.json").read_text("utf-8"))
     return [
-        KaraokeFixture(name, v["language"], v["voice"], v["rate"], tuple(v["words"]))
+        KaraokeFixture(name, v["language"], v["voice"], v["rate"], tuple(v["words"]), prefix)
         for name, v in raw.items()
     ]
 

@@ -17,6 +17,7 @@ from whisperx_api import __version__
 from whisperx_api.client.commands import DEFAULT_SERVER, Streams, add_jobs_parser, run_jobs
 from whisperx_api.client.live import add_live_parser, run_live
 from whisperx_api.config import Settings, load_settings
+from whisperx_api.domain.cleanup import CleanupOptions, Redaction
 from whisperx_api.domain.formats import OutputFormat
 from whisperx_api.domain.options import SubtitleOptions, TranscriptionOptions
 from whisperx_api.domain.transcript import Task
@@ -75,6 +76,21 @@ def _parser() -> argparse.ArgumentParser:
     transcribe.add_argument("--language", default=None)
     transcribe.add_argument("--translate", action="store_true", help="translate to English")
     transcribe.add_argument("--no-progress", action="store_true", help="no progress bar")
+    transcribe.add_argument(
+        "--replace",
+        action="append",
+        default=[],
+        type=_replacement,
+        metavar="FROM=TO",
+        help="replace a word or phrase (case-insensitive, whole words); repeatable",
+    )
+    transcribe.add_argument(
+        "--redact",
+        action="append",
+        default=[],
+        choices=[kind.value for kind in Redaction],
+        help="hide personal data of this kind in the result; repeatable",
+    )
     transcribe.set_defaults(handler=_transcribe)
     server = os.environ.get("WHISPERX_API_URL") or DEFAULT_SERVER
     api_key = os.environ.get("WHISPERX_API_KEY") or None
@@ -187,6 +203,7 @@ def _transcribe(args: argparse.Namespace, settings: Settings) -> int:
         task=Task.TRANSLATE if args.translate else Task.TRANSCRIBE,
         language=args.language,
         word_timestamps=fmt not in (OutputFormat.TEXT, OutputFormat.TXT, OutputFormat.JSON),
+        cleanup=_cleanup(args.replace, args.redact),
     )
     bar = None if args.no_progress else ProgressBar(sys.stderr)
     try:
@@ -197,6 +214,21 @@ def _transcribe(args: argparse.Namespace, settings: Settings) -> int:
             bar.finish()
     sys.stdout.write(render(transcript, fmt, SubtitleOptions()).body)
     return 0
+
+
+def _replacement(text: str) -> tuple[str, str]:
+    source, equals, target = text.partition("=")
+    if not equals:
+        raise argparse.ArgumentTypeError(f"{text!r} is not FROM=TO")
+    return source, target
+
+
+def _cleanup(pairs: list[tuple[str, str]], kinds: list[str]) -> CleanupOptions:
+    """The same bounds and checks as the API's `replacements` and `redact[]`."""
+    from whisperx_api.api.cleanup_fields import parse_replacements
+
+    replacements = parse_replacements(dict(pairs)) if pairs else ()
+    return CleanupOptions(replacements, tuple(dict.fromkeys(Redaction(k) for k in kinds)))
 
 
 class ProgressBar:

@@ -2,7 +2,7 @@
 
 Run with the project venv from the repository root::
 
-    .venv/bin/python tests/data/make_karaoke.py
+    .venv/bin/python tests/data/make_karaoke.py [tuned | held-out]
 
 Unlike `make_word_timing.py`, words are not synthesised one by one: every phrase is spoken
 whole by libespeak-ng, so words run into each other as in fluent speech (co-articulation, no
@@ -28,6 +28,7 @@ import ctypes
 import json
 import random
 import subprocess
+import sys
 import tempfile
 import wave
 from collections.abc import Sequence
@@ -195,6 +196,142 @@ FIXTURES: tuple[Fixture, ...] = (
             "Hij vertelt dan verhalen | over zijn jeugd op de boerderij",
             "In de winter is het pad | vaak nat en glad",
             "Daarna drinken wij warme chocolade | bij de open haard",
+        ),
+    ),
+    # Added with the held-out set below, to tune on slow and fast speech as well.
+    Fixture(
+        "en_us_m7_110",
+        "en",
+        "en-us+m7",
+        110,
+        (
+            "The old clock in the hall | stopped working last winter",
+            "Nobody could find a person | who knew how to repair it",
+            "One day a man from the village | knocked on our door",
+            "He opened the case carefully | and cleaned every small wheel",
+            "Now it rings again | every hour of the day",
+        ),
+    ),
+    Fixture(
+        "en_rp_f5_125",
+        "en",
+        "en-gb-x-rp+f5",
+        125,
+        (
+            "We planted an apple tree | when my daughter was born",
+            "For years it gave no fruit | and we almost cut it down",
+            "Then one spring it was covered | in white flowers",
+            "That autumn we picked | three full baskets of apples",
+            "My daughter still says | it is her tree",
+        ),
+    ),
+    Fixture(
+        "en_rp_230",
+        "en",
+        "en-gb-x-rp",
+        230,
+        (
+            "The train was delayed again | so I called the office",
+            "My colleague said the meeting | would start without me",
+            "When I finally arrived | everyone was already at lunch",
+            "We moved the discussion | to the afternoon",
+            "In the end we agreed on a plan | before six o'clock",
+        ),
+    ),
+    Fixture(
+        "es_m2_120",
+        "es",
+        "es+m2",
+        120,
+        (
+            "Mi vecino tiene un huerto | detrás de su casa",
+            "Allí cultiva fresas | y muchos tomates",
+            "Cada verano nos invita | a recoger la fruta",
+            "Los niños comen más fresas | de las que recogen",
+            "Por la noche hacemos mermelada | todos juntos",
+        ),
+    ),
+)
+
+# Held out: voices, variants and rates the boundary refiner was never tuned or checked on, for
+# `bench/word_timing.py` to report on their own (`karaoke_heldout.json`, `karaoke_heldout_*`).
+HELD_OUT: tuple[Fixture, ...] = (
+    Fixture(
+        "en_lancs_140",
+        "en",
+        "en-gb-x-gbclan",
+        140,
+        (
+            "The library opens at nine | on every weekday",
+            "Students usually come in the afternoon | when the lectures are over",
+            "The quiet room upstairs | is always full before the exams",
+            "Books can be borrowed for three weeks | and then returned at the desk",
+            "Please switch your phone to silent | before you go inside",
+        ),
+    ),
+    Fixture(
+        "en_029_170",
+        "en",
+        "en-029",
+        170,
+        (
+            "The boat to the island leaves | early in the morning",
+            "Fishermen sell their catch | on the beach beside the market",
+            "In the afternoon the wind gets stronger | and the waves grow high",
+            "Most visitors stay | in the small hotels near the harbour",
+            "At night you can hear music | from the bars along the shore",
+        ),
+    ),
+    Fixture(
+        "en_us_f4_210",
+        "en",
+        "en-us+f4",
+        210,
+        (
+            "I forgot my umbrella on the train | and got completely wet",
+            "The meeting started without me | so I missed the first part",
+            "My manager did not seem to mind | because the numbers were good",
+            "After lunch we talked about the budget | for the next quarter",
+            "Tomorrow I will leave the house earlier | and take the bus",
+        ),
+    ),
+    Fixture(
+        "en_wmids_m5_120",
+        "en",
+        "en-gb-x-gbcwmd+m5",
+        120,
+        (
+            "My grandfather kept bees | at the bottom of his garden",
+            "He wore a white hat with a net | whenever he opened the hives",
+            "In August we helped him | collect the honey in big jars",
+            "The kitchen smelled sweet | for days afterwards",
+            "He gave a jar to every family | on our street",
+        ),
+    ),
+    Fixture(
+        "pt_150",
+        "pt",
+        "pt",
+        150,
+        (
+            "A minha tia mora numa casa antiga | perto do rio",
+            "Todas as manhãs ela compra pão fresco | na padaria da esquina",
+            "Depois do almoço gosta de ler | no jardim das traseiras",
+            "No verão os netos vêm visitá-la | durante duas semanas",
+            "À noite jantamos todos juntos | e contamos histórias",
+        ),
+    ),
+    Fixture(
+        "de_f3_190",
+        "de",
+        "de+f3",
+        190,
+        (
+            "Unser Nachbar repariert gern alte Fahrräder | in seiner Garage",
+            "Am Wochenende kommen oft Kinder vorbei | und bringen ihre Räder mit",
+            "Er zeigt ihnen geduldig | wie man einen Reifen wechselt",
+            "Danach trinken alle zusammen Limonade | auf der Terrasse",
+            "Im Herbst verkauft er die Räder | auf dem Flohmarkt",
         ),
     ),
 )
@@ -378,18 +515,17 @@ def add_noise(samples: Samples, seed: int) -> Samples:
     return (samples + noise).astype(np.float32)
 
 
-def main() -> None:
-    """Write karaoke_<name>.flac for every fixture and karaoke.json beside this script."""
-    engine = Espeak()
-    rng = random.Random(SEED)
+def write_set(engine: Espeak, fixtures: Sequence[Fixture], prefix: str, seed: int) -> None:
+    """Write `<prefix>_<name>.flac` for every fixture and `<prefix>.json` beside this script."""
+    rng = random.Random(seed)
     truths: dict[str, object] = {}
     with tempfile.TemporaryDirectory() as name:
         tmp = Path(name)
-        for number, fixture in enumerate(FIXTURES):
+        for number, fixture in enumerate(fixtures):
             samples, words = build(engine, fixture, rng)
             joined = tmp / "joined.wav"
-            write_wav(joined, add_noise(samples, SEED + number), engine.rate)
-            out = OUT_DIR / f"karaoke_{fixture.name}.flac"
+            write_wav(joined, add_noise(samples, seed + number), engine.rate)
+            out = OUT_DIR / f"{prefix}_{fixture.name}.flac"
             run([*SOX, joined, "-r", str(SAMPLE_RATE), "-c", "1", "-b", "16", out])
             truths[fixture.name] = {
                 "language": fixture.language,
@@ -399,7 +535,17 @@ def main() -> None:
             }
             print(f"{out.name}: {len(words)} words, {len(samples) / engine.rate:.2f} s")
     text = json.dumps(truths, indent=1, ensure_ascii=False) + "\n"
-    (OUT_DIR / "karaoke.json").write_text(text, encoding="utf-8")
+    (OUT_DIR / f"{prefix}.json").write_text(text, encoding="utf-8")
+
+
+def main() -> None:
+    """Both sets, or the one named: `tuned` (karaoke_*) or `held-out` (karaoke_heldout_*)."""
+    chosen = sys.argv[1] if len(sys.argv) > 1 else "all"
+    engine = Espeak()
+    if chosen in ("all", "tuned"):
+        write_set(engine, FIXTURES, "karaoke", SEED)
+    if chosen in ("all", "held-out"):
+        write_set(engine, HELD_OUT, "karaoke_heldout", SEED + 1)
 
 
 if __name__ == "__main__":

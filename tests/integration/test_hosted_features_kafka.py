@@ -4,6 +4,7 @@ stored spec."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -92,3 +93,32 @@ def test_known_speakers_reach_the_worker(stack: Stack) -> None:
     sample = fields["known_speaker_references[]"][0][200:280]
     for log in [w.log() for w in stack.workers] + [a.log() for a in stack.apis]:
         assert sample not in log  # the references are never logged
+
+
+def test_cleanup_reaches_the_kafka_worker(stack: Stack) -> None:
+    """`replacements` and `redact[]` ride in the stored spec; the worker applies them."""
+    fields: dict[str, Any] = {
+        "model": "base",  # tiny.en skips the phone number's sentence
+        "async": "true",
+        "response_format": "verbose_json",
+        "redact[]": ["card_number", "phone"],
+        "replacements": '{"northwind": "Northwind Ltd"}',
+    }
+    with api_client(stack.apis[0], KEY) as client, (DATA / "billing_call.flac").open("rb") as f:
+        accepted = client.post(
+            "/v1/audio/transcriptions", files={"file": ("call.flac", f)}, data=fields
+        )
+        assert accepted.status_code == 202, accepted.text
+        job_id = accepted.json()["job_id"]
+
+        def finished() -> str | None:
+            state = str(client.get(f"/transcription/{job_id}").json()["status"])
+            return state if state in ("Completed", "Failed") else None
+
+        assert wait_for(finished, f"job {job_id}", JOB_SECONDS, 0.5) == "Completed"
+        body = client.get(f"/transcription/{job_id}/result").json()
+    shown = " ".join([body["text"], *(s["text"] for s in body["segments"])])
+    assert not re.search(r"\d(?:[\s.,()/-]{0,3}\d){6,}", shown), shown
+    assert "[CARD_NUMBER]" in body["text"]
+    assert "[PHONE]" in body["text"]
+    assert "Northwind Ltd billing" in body["text"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -150,3 +151,27 @@ def test_kafka_mode_without_the_distributed_extra_says_what_to_install(
     assert "pip install 'whisperx-api[distributed]'" in result.stderr
     assert "aiokafka" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.slow
+def test_transcribe_redacts_and_replaces(tmp_path: Path) -> None:
+    env = {"WHISPER__MODEL": "tiny.en", "WHISPER__CACHE_DIR": str(tmp_path / "cache")}
+    args = ["transcribe", str(DATA / "billing_call.flac"), "--format", "srt", "--no-progress"]
+    args += ["--redact", "card_number", "--redact", "phone", "--replace", "card number=card no."]
+    result = run_cli(args, env)
+    assert result.returncode == 0, result.stderr
+    shown = " ".join(c.content for c in srt.parse(result.stdout))
+    assert "[CARD_NUMBER]" in shown
+    assert "card no." in shown.lower()
+    assert not re.search(r"\d(?:[\s.,()/-]{0,3}\d){6,}", shown), shown
+
+
+def test_transcribe_refuses_a_bad_replacement(tmp_path: Path) -> None:
+    env = {"WHISPER__MODEL": "tiny.en", "WHISPER__CACHE_DIR": str(tmp_path / "cache")}
+    args = ["transcribe", str(DATA / "billing_call.flac"), "--no-progress", "--replace", "a"]
+    result = run_cli(args, env)
+    assert result.returncode == 2
+    assert "FROM=TO" in result.stderr
+    result = run_cli([*args[:-1], "...=x"], env)
+    assert result.returncode == 2
+    assert "no letter or digit" in result.stderr

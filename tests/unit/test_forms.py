@@ -48,7 +48,7 @@ def test_object_members_fold_into_the_field_and_win_over_a_plain_value() -> None
 
 def test_only_object_fields_have_members() -> None:
     with_members = {f.key for f in form_fields(TranscriptionForm) if f.has_members}
-    assert with_members == {"chunking_strategy"}
+    assert with_members == {"chunking_strategy", "replacements"}
     parsed = parse_form(JobForm, FormData([("model[name]", "tiny"), ("audio_url", "http://x")]))
     assert parsed.model == "whisper-1"
 

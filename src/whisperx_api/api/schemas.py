@@ -18,6 +18,7 @@ from pydantic import (
 )
 from starlette.datastructures import UploadFile
 
+from whisperx_api.api.cleanup_fields import CleanupFields
 from whisperx_api.api.forms import COMMA_SEPARATED
 from whisperx_api.api.openai_extras import (
     INCLUDABLE,
@@ -142,7 +143,7 @@ class SubtitleFields(BaseModel):
 
 
 # The audio source's fields come first (fields of the last base are declared first).
-class AudioForm(SubtitleFields, AudioSourceFields):
+class AudioForm(CleanupFields, SubtitleFields, AudioSourceFields):
     """Fields shared by transcription and translation requests."""
 
     model: str = Field(
@@ -372,6 +373,7 @@ def _spec(
         suppress_numerals=form.suppress_numerals,
         batch_size=form.batch_size,
         chunk_size=form.chunk_size,
+        cleanup=form.cleanup_options(),
     )
     return JobSpec(
         options=options,
@@ -457,7 +459,7 @@ class AlignModelForm(ModelTargetForm):
         return self.language
 
 
-class JobForm(SubtitleFields, AudioSourceFields):
+class JobForm(CleanupFields, SubtitleFields, AudioSourceFields):
     """`POST /transcription`, the job API's form (docs/jobs.md)."""
 
     language: LanguageCode | None = Field(
@@ -526,6 +528,7 @@ class JobForm(SubtitleFields, AudioSourceFields):
             device_index=self.device_index,
             diarize=self.diarize,
             hf_token=self.hf_token,
+            cleanup=self.cleanup_options(),
         )
         return JobSpec(
             options=options,

@@ -6,6 +6,7 @@ import json
 from dataclasses import asdict
 from typing import Any
 
+from whisperx_api.domain.cleanup import CleanupOptions, Redaction
 from whisperx_api.domain.formats import OutputFormat
 from whisperx_api.domain.job import JobSpec, ResultStyle
 from whisperx_api.domain.options import SubtitleOptions, TranscriptionOptions
@@ -26,6 +27,7 @@ def load_spec(text: str) -> JobSpec:
     options = dict(data["options"])
     options["task"] = Task(options["task"])
     options["known_speakers"] = tuple(KnownSpeaker(**k) for k in options.get("known_speakers", ()))
+    options["cleanup"] = _cleanup(options.get("cleanup"))  # absent from specs before clean-up
     return JobSpec(
         options=TranscriptionOptions(**options),
         response_format=OutputFormat(data["response_format"]),
@@ -34,6 +36,15 @@ def load_spec(text: str) -> JobSpec:
         owner=data["owner"],
         streamed=data.get("streamed", False),  # absent from specs written before streaming
         webhook_url=data.get("webhook_url"),  # absent from specs written before webhooks
+    )
+
+
+def _cleanup(data: dict[str, Any] | None) -> CleanupOptions:
+    if data is None:
+        return CleanupOptions()
+    return CleanupOptions(
+        replacements=tuple((source, target) for source, target in data["replacements"]),
+        redact=tuple(Redaction(kind) for kind in data["redact"]),
     )
 
 

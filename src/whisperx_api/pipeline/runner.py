@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from dataclasses import replace
 from pathlib import Path
 
+from whisperx_api.domain.cleanup import Cleaner, clean_transcript, stable_prefix
 from whisperx_api.domain.options import TranscriptionOptions
 from whisperx_api.domain.transcript import Transcript
 from whisperx_api.errors import UnsupportedParameter
@@ -118,8 +119,9 @@ class PipelineRunner:
     def _run_stages(
         self, audio_path: Path, options: TranscriptionOptions, ctx: StageContext
     ) -> Transcript:
-        """Decode, transcribe (VAD-batched), refine word times, find speakers, then cut the
-        words into sentence-like segments (every format and mode shows these)."""
+        """Decode, transcribe (VAD-batched), refine word times, find speakers, cut the words
+        into sentence-like segments (every format and mode shows these), then apply the
+        client's replacements and redaction."""
         token = open_token(self._sealer, options.hf_token) if options.diarize else None
         audio = decode_audio(
             audio_path,
@@ -129,6 +131,9 @@ class PipelineRunner:
         )
         ctx.check_cancelled()
         ctx.report(0.0)
+        if options.cleanup.active and ctx.wants_text:
+            cleaner = Cleaner.build(options.cleanup)
+            ctx = ctx.with_text_view(lambda text: stable_prefix(text, cleaner))
         share = _TRANSCRIBE_SHARE_WITH_SPEAKERS if options.diarize else 1.0
         transcript = self.transcriber.transcribe(audio, options, ctx.scaled(0.0, share))
         if options.word_timestamps and self.aligner is not None:
@@ -147,6 +152,7 @@ class PipelineRunner:
                     diarization = replace(diarization, embeddings={})
             transcript = assign_speakers(transcript, diarization)
         transcript = resegment(transcript, self.segment_rules)
+        transcript = clean_transcript(transcript, options.cleanup)  # before anything keeps it
         ctx.report(1.0)
         return transcript
 

@@ -61,6 +61,17 @@ class StageContext:
             draft=self.draft,
         )
 
+    def with_text_view(self, view: Callable[[str], str]) -> StageContext:
+        """A context whose text reports pass through `view` first (what may be shown yet)."""
+        on_text = self._on_text
+        return StageContext(
+            self._on_progress,
+            self._is_cancelled,
+            on_text=None if on_text is None else lambda text: on_text(view(text)),
+            live=self.live,
+            draft=self.draft,
+        )
+
     def check_cancelled(self) -> None:
         """Raise `JobCancelled` when the owner asked us to stop; call between units of work."""
         if self._is_cancelled is not None and self._is_cancelled():
