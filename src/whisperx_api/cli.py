@@ -15,12 +15,13 @@ from typing import TextIO
 
 from whisperx_api.client.commands import DEFAULT_SERVER, Streams, add_jobs_parser, run_jobs
 from whisperx_api.client.live import add_live_parser, run_live
-from whisperx_api.config import Settings, load_settings
+from whisperx_api.config import Settings
 from whisperx_api.domain.formats import OutputFormat
 from whisperx_api.domain.options import SubtitleOptions, TranscriptionOptions
 from whisperx_api.domain.transcript import Task
 from whisperx_api.errors import ConfigError, WhisperXApiError
 from whisperx_api.memory import fix_malloc_thresholds
+from whisperx_api.settings_loader import load_settings
 
 log = logging.getLogger("whisperx_api")
 

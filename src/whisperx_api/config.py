@@ -15,7 +15,7 @@ import binascii
 import json
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Annotated, Any, Final, Literal
+from typing import Annotated, Final, Literal
 
 from pydantic import (
     AfterValidator,
@@ -571,24 +571,3 @@ def env_names(path: Sequence[str]) -> tuple[str, ...]:
     """Every variable that sets a field: the nested name first, then any flat alias."""
     flat = [alias for alias, target in FLAT_ALIASES.items() if target == tuple(path)]
     return (env_name(path), *flat)
-
-
-# --- loading ----------------------------------------------------------------------------------
-
-
-def load_settings(
-    environ: Mapping[str, str] | None = None,
-    config_file: Path | None = None,
-    *,
-    cwd: Path | None = None,
-    overrides: Mapping[str, Any] | None = None,
-) -> Settings:
-    """Build the settings from overrides, environment, config file and defaults.
-
-    The reading lives in `whisperx_api.settings_loader` (priorities and names are documented
-    there and in docs/configuration.md); it is imported here, on call, because it builds on
-    this schema. Raises `ConfigError` naming the offending variable or key.
-    """
-    from whisperx_api.settings_loader import load
-
-    return load(environ, config_file, cwd=cwd, overrides=overrides)

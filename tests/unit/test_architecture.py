@@ -140,7 +140,7 @@ def test_embedded_mode_never_imports_the_distributed_package(tmp_path: Path) -> 
         "import json, sys\n"
         "import whisperx_api.cli\n"
         "from whisperx_api.api.app import create_app\n"
-        "from whisperx_api.config import load_settings\n"
+        "from whisperx_api.settings_loader import load_settings\n"
         "create_app(load_settings())\n"
         "print(json.dumps(sorted(m for m in sys.modules if m.startswith('whisperx_api'))))\n"
     )

@@ -19,7 +19,8 @@ from typing import Any
 import pytest
 from pydantic import BaseModel, SecretStr
 
-from whisperx_api.config import Settings, env_names, load_settings
+from whisperx_api.config import Settings, env_names
+from whisperx_api.settings_loader import load_settings
 
 REPO = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = REPO / "compose-kafka.yaml"

@@ -16,7 +16,7 @@ from tests.unit.test_compose_file import (
     setting_names,
 )
 from tests.unit.test_compose_file import COMPOSE_FILE as KAFKA_FILE
-from whisperx_api.config import load_settings
+from whisperx_api.settings_loader import load_settings
 
 SINGLE_FILE = REPO / "compose.yaml"
 ENV_EXAMPLE = REPO / ".env.example"

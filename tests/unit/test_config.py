@@ -15,9 +15,9 @@ from whisperx_api.config import (
     WhisperSettings,
     env_name,
     env_names,
-    load_settings,
 )
 from whisperx_api.errors import ConfigError
+from whisperx_api.settings_loader import load_settings
 
 
 def load(env: dict[str, str] | None = None, cwd: Path | None = None, **kwargs: Any) -> Settings:

@@ -37,7 +37,7 @@ INFERENCE_MODULES = ("faster_whisper", "ctranslate2", "torch", "onnxruntime", "s
 _IMPORT_PROBE = """
 import json, sys
 from whisperx_api.api.app import create_app
-from whisperx_api.config import load_settings
+from whisperx_api.settings_loader import load_settings
 from whisperx_api.domain.options import TranscriptionOptions
 app = create_app(load_settings())
 runner = app.state.runtime.runner
