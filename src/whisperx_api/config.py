@@ -235,7 +235,7 @@ class BackendsSettings(BaseModel):
 
 
 class ModelsSettings(BaseModel):
-    """How many models each stage keeps in memory."""
+    """How many models each stage keeps in memory, and which ones any key may download."""
 
     model_config = _GROUP_CONFIG
 
@@ -245,6 +245,11 @@ class ModelsSettings(BaseModel):
         le=64,
         description="models resident per stage (transcription, alignment, diarization); a new "
         "one unloads the least recently used idle one, never one in use",
+    )
+    allowed: StrList = Field(
+        default_factory=list,
+        description="hub model names any key may make the server download; other hub names "
+        "need an admin key (with auth off, anyone may)",
     )
 
 

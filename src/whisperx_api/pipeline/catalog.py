@@ -151,14 +151,21 @@ class ModelCatalog:
         reassembles the bundled model.
         """
         canonical = self.canonical(name)
-        if (
+        if self.is_local(canonical) or canonical in self._downloadable:
+            return canonical
+        return self.resolve(canonical).name
+
+    def is_local(self, canonical: str) -> bool:
+        """`canonical` is served from this machine's files, without materialising anything."""
+        return (
             (canonical == self.default and _is_model_dir(Path(canonical).expanduser()))
             or self._in_models_dir(canonical) is not None
             or (canonical in PACKAGES and installed(canonical))
-            or canonical in self._downloadable
-        ):
-            return canonical
-        return self.resolve(canonical).name
+        )
+
+    def downloadable(self, canonical: str) -> bool:
+        """`canonical` is a hub name this server may fetch (`WHISPER__DOWNLOAD` is on)."""
+        return canonical in self._downloadable
 
     def available(self) -> list[str]:
         """Names servable without a download: bundled packages and `models_dir` entries."""

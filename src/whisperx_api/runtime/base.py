@@ -12,6 +12,7 @@ from whisperx_api.jobs.ports import Background, JobStore, Monitored, ended_task
 from whisperx_api.jobs.service import JobService
 from whisperx_api.pipeline.runner import PipelineRunner
 from whisperx_api.realtime.engine import LiveEngine
+from whisperx_api.runtime.models import RuntimeModels
 
 log = logging.getLogger(__name__)
 
@@ -24,6 +25,7 @@ class Runtime:
     runner: PipelineRunner
     store: JobStore
     workers: Background
+    models: RuntimeModels  # names, loads, unloads and the download gate, for the HTTP layer
     max_file_size: int
     sync_timeout: float | None
     retention_seconds: float

@@ -1,0 +1,60 @@
+"""Whether a hub model name can be served now: already in the local hub cache, or the hub answers.
+
+faster-whisper fetches a hub name at its first load. A request must learn at submit, not from a
+failed job, that the hub cannot be reached (offline machine, `HF_HUB_OFFLINE=1`, a firewall);
+the answer is kept for a minute so that a burst of requests costs one probe.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+
+log = logging.getLogger(__name__)
+
+
+class HubProbe:
+    """Cached-or-reachable checks for faster-whisper's hub names."""
+
+    def __init__(self, timeout_seconds: float = 5.0, remember_seconds: float = 60.0) -> None:
+        self._timeout = timeout_seconds
+        self._remember = remember_seconds
+        self._lock = threading.Lock()
+        self._answers: dict[str, tuple[float, bool]] = {}
+
+    def cached(self, name: str) -> bool:
+        """The model's files are in the local hub cache: loading it needs no network."""
+        from faster_whisper.utils import download_model
+
+        try:
+            download_model(name, local_files_only=True)
+        except Exception:
+            return False
+        return True
+
+    def reachable(self, name: str) -> bool:
+        """The hub answers for this model now (remembered for a minute)."""
+        now = time.monotonic()
+        with self._lock:
+            known = self._answers.get(name)
+            if known is not None and now - known[0] < self._remember:
+                return known[1]
+        answer = self._ask(name)
+        with self._lock:
+            self._answers[name] = (now, answer)
+        return answer
+
+    def _ask(self, name: str) -> bool:
+        from faster_whisper.utils import _MODELS
+        from huggingface_hub import HfApi
+
+        repo = _MODELS.get(name)
+        if repo is None:
+            return False
+        try:
+            HfApi().model_info(repo, timeout=self._timeout)
+        except Exception as exc:
+            log.warning("the model hub cannot serve %s now: %s", repo, exc)
+            return False
+        return True
