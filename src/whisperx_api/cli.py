@@ -188,6 +188,7 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
         # Live-session events up to REALTIME__MAX_EVENT_BYTES are read and answered; up to
         # twice that they are read and refused with an error event; past it, the socket closes.
         ws_max_size=2 * settings.realtime.max_event_bytes,
+        access_log=False,  # the app logs each request once, with the client's name (AccessLog)
     )
     return 0
 

@@ -149,7 +149,7 @@ def status_snapshot(settings: Settings) -> dict[str, Any]:
     return {
         "server": {
             "host": server.host,
-            "port": str(server.port),
+            "port": server.port,
             "timeout": server.timeout,
             "keepalive": server.keepalive,
             "worker_number": max(server.worker_number, 1),
@@ -158,7 +158,7 @@ def status_snapshot(settings: Settings) -> dict[str, Any]:
             "concurrent_mode": jobs.enable_concurrency,
             "max_concurrent_jobs": settings.worker_count,
             "device": settings.whisper.inference_device,
-            "device_index": str(settings.whisper.device_index),
+            "device_index": settings.whisper.device_index,
             "default_output_format": jobs.output_format,
             "default_sync_mode": jobs.default_sync_mode,
             "sync_timeout": jobs.sync_timeout_seconds,
