@@ -110,9 +110,9 @@ def _parser() -> argparse.ArgumentParser:
     serve.set_defaults(handler=_serve)
     worker = sub.add_parser(
         "worker",
-        help="MODE=kafka: run queued jobs from Kafka",
+        help="MODE=distributed: run queued jobs from Kafka",
         description="Consume jobs from Kafka and run them, one at a time, until SIGTERM; needs "
-        "MODE=kafka and the KAFKA__* and S3__* settings.",
+        "MODE=distributed and the KAFKA__* and S3__* settings.",
     )
     worker.set_defaults(handler=_worker)
     transcribe = sub.add_parser(
@@ -174,7 +174,7 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
         raise ConfigError(
             f"HTTP_WORKER_NUMBER={workers}: this server runs one job engine per process and "
             "shares models between requests; run one HTTP worker (0 or 1) and raise "
-            "MAX_CONCURRENT_JOBS, or use MODE=kafka with several workers to scale out."
+            "MAX_CONCURRENT_JOBS, or use MODE=distributed with several workers to scale out."
         )
     # uvicorn re-raises the signal that stopped it once shutdown is done; with the default
     # SIGTERM handler that would turn a clean, graceful exit into death by signal.
@@ -220,8 +220,8 @@ def _worker(args: argparse.Namespace, settings: Settings) -> int:
 
     from whisperx_api.runtime.extras import require_distributed_extra
 
-    if settings.mode != "kafka":
-        raise ConfigError("'whisperx-api worker' needs MODE=kafka (and KAFKA__*, S3__* settings)")
+    if settings.mode != "distributed":
+        raise ConfigError("'whisperx-api worker' needs MODE=distributed (and KAFKA__*, S3__*)")
     require_distributed_extra()
     from whisperx_api.distributed.runtime import prepare_worker
 

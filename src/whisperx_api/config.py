@@ -59,7 +59,19 @@ ExpandedPath = Annotated[Path, AfterValidator(lambda path: path.expanduser())]
 StrList = Annotated[list[str], NoDecode, BeforeValidator(_split_list)]
 """`NoDecode`: the environment source hands the raw text to `_split_list`, not to `json.loads`."""
 
-Mode = Literal["direct", "kafka"]
+Mode = Literal["embedded", "distributed"]
+MODE_ALIASES: Final = {"direct": "embedded", "kafka": "distributed"}
+"""The modes' earlier names, still accepted: `direct` is `embedded`, `kafka` is `distributed`."""
+
+
+def _mode(value: object) -> object:
+    """One name per mode (the packages' names); the earlier spellings keep working."""
+    if not isinstance(value, str):
+        return value
+    lowered = value.strip().lower()
+    return MODE_ALIASES.get(lowered, lowered)
+
+
 LogLevel = Literal["critical", "error", "warning", "info", "debug"]
 ComputeType = Literal[
     "default",
@@ -264,7 +276,7 @@ class SubtitlesSettings(BaseModel):
 
 
 class KafkaSettings(BaseModel):
-    """The job queue in `MODE=kafka`."""
+    """The job queue in `MODE=distributed`."""
 
     model_config = _GROUP_CONFIG
 
@@ -288,7 +300,7 @@ class KafkaSettings(BaseModel):
 
 
 class S3Settings(BaseModel):
-    """Blob and job storage in `MODE=kafka`."""
+    """Blob and job storage in `MODE=distributed`."""
 
     model_config = _GROUP_CONFIG
 
@@ -318,7 +330,7 @@ class MetricsSettings(BaseModel):
 
 
 class WorkerSettings(BaseModel):
-    """`whisperx-api worker` processes (MODE=kafka)."""
+    """`whisperx-api worker` processes (MODE=distributed)."""
 
     model_config = _GROUP_CONFIG
 
@@ -380,7 +392,7 @@ class SecretsSettings(BaseModel):
 
     key: Annotated[SecretStr | None, AfterValidator(_sealing_secret)] = Field(
         default=None,
-        description="seals job tokens at rest; unset = a key in memory only (MODE=kafka: "
+        description="seals job tokens at rest; unset = a key in memory only (MODE=distributed: "
         "per-request tokens refused)",
     )
 
@@ -415,7 +427,7 @@ class RealtimeSettings(BaseModel):
     )
     allow_in_kafka_mode: bool = Field(
         default=False,
-        description="MODE=kafka: load the transcription model on this API replica to serve "
+        description="MODE=distributed: load the transcription model on this API replica to serve "
         "live sessions (otherwise they are refused there)",
     )
 
@@ -431,7 +443,7 @@ class Settings(BaseSettings):
         frozen=True,
     )
 
-    mode: Annotated[Mode, Lowered] = "direct"
+    mode: Annotated[Mode, BeforeValidator(_mode)] = "embedded"
     api_key: SecretStr | None = None
     admin_api_key: SecretStr | None = None
     api_keys_file: ExpandedPath | None = None

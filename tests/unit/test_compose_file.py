@@ -170,7 +170,7 @@ def test_app_services_get_every_setting_and_only_real_ones(tmp_path: Path) -> No
     for name in APP_SERVICES:
         environment = services[name]["environment"]
         assert environment.keys() >= APP_ENV, name
-        assert environment["MODE"] == "kafka"
+        assert environment["MODE"] == "distributed"
         unknown = set(environment) - known - NOT_SETTINGS
         assert not unknown, f"{name} sets {unknown}, which the app does not read"
 
@@ -192,7 +192,7 @@ def test_defaults_build_settings_the_app_accepts(tmp_path: Path) -> None:
     services = render(tmp_path)["services"]
     for name in APP_SERVICES:
         settings = load_settings(services[name]["environment"], cwd=tmp_path)
-        assert settings.mode == "kafka"
+        assert settings.mode == "distributed"
         assert settings.kafka.bootstrap_servers == "kafka:9092"
         assert settings.kafka.request_topic == "whisperx.jobs"
         assert settings.kafka.dead_letter_topic == "whisperx.jobs.dlq"

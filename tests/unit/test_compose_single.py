@@ -107,7 +107,7 @@ def test_environment_is_real_settings_that_load(tmp_path: Path) -> None:
         unknown = set(environment) - known - NOT_SETTINGS
         assert not unknown, f"{service} sets {unknown}, which the app does not read"
         settings = load_settings(environment, cwd=tmp_path)
-        assert settings.mode == "direct"
+        assert settings.mode == "embedded"
         assert settings.api_key is not None
         assert settings.api_key.get_secret_value() == DEFAULT_API_KEY
         assert settings.metrics.public is False

@@ -49,7 +49,7 @@ print(json.dumps({"model": resolved.model, "modules": sorted(sys.modules)}))
 
 def kafka_settings(make_settings: Callable[..., Settings]) -> Settings:
     base = make_settings()
-    return base.model_copy(update={"mode": "kafka"})
+    return base.model_copy(update={"mode": "distributed"})
 
 
 def test_api_replica_imports_no_inference_library(tmp_path: Path) -> None:

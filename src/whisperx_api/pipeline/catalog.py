@@ -147,7 +147,7 @@ class ModelCatalog:
     def known(self, name: str | None) -> str:
         """The canonical name if `resolve` would find it, without materialising anything.
 
-        For a process that only checks requests (an API replica in `MODE=kafka`): it never
+        For a process that only checks requests (an API replica in `MODE=distributed`): it never
         reassembles the bundled model.
         """
         canonical = self.canonical(name)

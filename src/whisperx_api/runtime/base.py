@@ -35,7 +35,7 @@ class Runtime:
     preload: tuple[str, ...] = ()
     shutdown_grace_seconds: float = 30.0
     webhooks: Background | None = None  # the webhook delivery loop, when a secret is set
-    live: LiveEngine | None = None  # live sessions; none on a MODE=kafka replica by default
+    live: LiveEngine | None = None  # live sessions; none on a MODE=distributed replica by default
     started_at: int = field(default_factory=lambda: int(time.time()))
     _sweeper: asyncio.Task[None] | None = None
     _stopping: bool = False

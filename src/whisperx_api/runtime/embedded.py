@@ -1,4 +1,4 @@
-"""MODE=direct: one process, SQLite, local disk, an in-process worker pool."""
+"""MODE=embedded: one process, SQLite, local disk, an in-process worker pool."""
 
 from __future__ import annotations
 

@@ -2,7 +2,7 @@
 and who may make the server fetch a model from the hub.
 
 The routes see names and counts only; which backend holds what (a real stage, or the null
-stages of an API replica in `MODE=kafka`, which refuse loads) is the runtime's business.
+stages of an API replica in `MODE=distributed`, which refuse loads) is the runtime's business.
 """
 
 from __future__ import annotations

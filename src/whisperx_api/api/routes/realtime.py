@@ -69,7 +69,7 @@ async def _serve(websocket: WebSocket, downloads: bool) -> None:
     try:
         if engine is None:
             raise RealtimeUnavailable(
-                "This API replica holds no transcription model (MODE=kafka): live sessions "
+                "This API replica holds no transcription model (MODE=distributed): live sessions "
                 "need a server with a model; see REALTIME__ALLOW_IN_KAFKA_MODE."
             )
         with engine.admit():
