@@ -247,14 +247,17 @@ def _transcribe(args: argparse.Namespace, settings: Settings) -> int:
     from whisperx_api.formatters import render
     from whisperx_api.pipeline.registry import default_registry
     from whisperx_api.pipeline.stage import StageContext
-    from whisperx_api.runtime.embedded import build_runner
+    from whisperx_api.runtime.embedded import build_models, build_runner
 
     spec = transcribe_spec(args)
     if not args.file.is_file():
-        raise InvalidRequest(f"cannot read {args.file}: no such file")
+        why = "not a file" if args.file.exists() else "no such file"
+        raise InvalidRequest(f"cannot read {args.file}: {why}")
     runner = build_runner(settings, default_registry())
     bar = None if args.no_progress else ProgressBar(sys.stderr)
     try:
+        # The server's submit-time model check; whoever runs this command may download.
+        build_models(settings, runner).admit(spec.options.model, may_download=True)
         options = runner.check(spec.options)
         runner.probe(args.file)
         transcript = runner.run(args.file, options, StageContext(on_progress=bar))

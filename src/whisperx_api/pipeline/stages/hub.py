@@ -55,6 +55,6 @@ class HubProbe:
         try:
             HfApi().model_info(repo, timeout=self._timeout)
         except Exception as exc:
-            log.warning("the model hub cannot serve %s now: %s", repo, exc)
+            log.debug("the model hub cannot serve %s now: %s", repo, exc)
             return False
         return True
