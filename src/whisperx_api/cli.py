@@ -48,17 +48,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         _announce_config_file()
         settings = load_settings()
     except ConfigError as exc:
-        _fail(f"configuration error: {exc}")
+        _say(f"configuration error: {exc}")
         return USAGE_EXIT
     _configure_logging(settings.log_level)
     fix_malloc_thresholds()  # before any model loads, so unloading one returns its memory
     try:
         result: int = args.handler(args, settings)
     except (ConfigError, WhisperXApiError) as exc:
-        _fail(str(exc))
+        _say(str(exc))
         return USAGE_EXIT
     except KeyboardInterrupt:
-        _fail("interrupted")
+        _say("interrupted")
         return 130
     return result
 
@@ -68,10 +68,10 @@ def _announce_config_file() -> None:
     that a stray one never changes the model or the port unnoticed."""
     path = config_path(os.environ, None, Path.cwd())
     if path is not None:
-        _fail(f"reading settings from {path.resolve()}")
+        _say(f"reading settings from {path.resolve()}")
 
 
-def _fail(message: str) -> None:
+def _say(message: str) -> None:
     """One line on stderr, with the program's name."""
     text = " ".join(message.split()) if "\n" not in message else message
     print(f"whisperx-api: {text}", file=sys.stderr)
