@@ -43,7 +43,13 @@ app = create_app(load_settings())
 runner = app.state.runtime.runner
 resolved = runner.check(TranscriptionOptions(model="whisper-1"))
 runner.probe(__import__("pathlib").Path(sys.argv[1]))
-print(json.dumps({"model": resolved.model, "modules": sorted(sys.modules)}))
+refusals = []
+for may_download in (False, True):  # the hub-download gate, asked offline
+    try:
+        app.state.runtime.models.admit("large-v3", may_download)
+    except Exception as exc:
+        refusals.append(exc.code)
+print(json.dumps({"model": resolved.model, "refusals": refusals, "modules": sorted(sys.modules)}))
 """
 
 
@@ -56,6 +62,7 @@ def test_api_replica_imports_no_inference_library(tmp_path: Path) -> None:
     env = {
         **os.environ,
         "MODE": "kafka",
+        "HF_HUB_OFFLINE": "1",
         "JOBS__DATA_DIR": str(tmp_path / "data"),
         "WHISPER__CACHE_DIR": str(tmp_path / "cache"),
     }
@@ -69,6 +76,7 @@ def test_api_replica_imports_no_inference_library(tmp_path: Path) -> None:
     )
     report = json.loads(done.stdout.strip().splitlines()[-1])
     assert report["model"] == "base"
+    assert report["refusals"] == ["admin_key_required", "model_not_found"]
     loaded = [m for m in report["modules"] if m.split(".")[0] in INFERENCE_MODULES]
     assert loaded == []
     assert not (tmp_path / "cache").exists(), "the bundled model must not be reassembled"

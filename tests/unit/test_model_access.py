@@ -11,7 +11,7 @@ import pytest
 
 from whisperx_api.errors import ModelNotFound, PermissionDenied
 from whisperx_api.pipeline.catalog import HUB_MODELS, ModelCatalog
-from whisperx_api.pipeline.stages.hub import HubProbe
+from whisperx_api.pipeline.hub import HubProbe
 from whisperx_api.runtime.models import ModelAccess
 
 

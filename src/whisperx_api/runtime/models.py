@@ -12,9 +12,9 @@ from typing import Literal
 
 from whisperx_api.errors import ModelNotFound, PermissionDenied, UnsupportedParameter
 from whisperx_api.pipeline.catalog import OPENAI_ALIAS, ModelCatalog
+from whisperx_api.pipeline.hub import HubProbe
 from whisperx_api.pipeline.runner import PipelineRunner
 from whisperx_api.pipeline.stage import ManagedModels
-from whisperx_api.pipeline.stages.hub import HubProbe
 
 StageName = Literal["transcription", "alignment", "diarization"]
 ALLOW_SETTING = "MODELS__ALLOWED"

@@ -2,7 +2,8 @@
 
 faster-whisper fetches a hub name at its first load. A request must learn at submit, not from a
 failed job, that the hub cannot be reached (offline machine, `HF_HUB_OFFLINE=1`, a firewall);
-the answer is kept for a minute so that a burst of requests costs one probe.
+the answer is kept for a minute so that a burst of requests costs one probe. Only the hub
+client is imported, never faster-whisper: an API replica in `MODE=distributed` asks too.
 """
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ from __future__ import annotations
 import logging
 import threading
 import time
+
+from whisperx_api.pipeline.catalog import HUB_REPOS
 
 log = logging.getLogger(__name__)
 
@@ -24,14 +27,11 @@ class HubProbe:
         self._answers: dict[str, tuple[float, bool]] = {}
 
     def cached(self, name: str) -> bool:
-        """The model's files are in the local hub cache: loading it needs no network."""
-        from faster_whisper.utils import download_model
+        """The model's weights are in the local hub cache: loading it needs no network."""
+        from huggingface_hub import try_to_load_from_cache
 
-        try:
-            download_model(name, local_files_only=True)
-        except Exception:
-            return False
-        return True
+        repo = HUB_REPOS.get(name)
+        return repo is not None and isinstance(try_to_load_from_cache(repo, "model.bin"), str)
 
     def reachable(self, name: str) -> bool:
         """The hub answers for this model now (remembered for a minute)."""
@@ -46,10 +46,9 @@ class HubProbe:
         return answer
 
     def _ask(self, name: str) -> bool:
-        from faster_whisper.utils import _MODELS
         from huggingface_hub import HfApi
 
-        repo = _MODELS.get(name)
+        repo = HUB_REPOS.get(name)
         if repo is None:
             return False
         try:
