@@ -57,6 +57,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ConfigError, WhisperXApiError) as exc:
         _say(str(exc))
         return USAGE_EXIT
+    except OSError as exc:  # an unreadable file, a full disk, a port already taken
+        _say(f"{exc.strerror or exc}: {exc.filename}" if exc.filename else str(exc))
+        return 1
     except KeyboardInterrupt:
         _say("interrupted")
         return 130
