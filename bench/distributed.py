@@ -5,8 +5,8 @@ Starts a Tansu broker and a moto S3 server, then for each worker count a fresh s
 each, new topics, group and bucket). Workers are warmed up (each has run a short job, so its model
 is loaded) before the batch is submitted. Wall time runs from the first submit to the last result
 fetched. Prints audio-seconds per wall-second for each worker count, how the batch split between
-the workers (Kafka gives each worker whole partitions; the API spreads jobs over them round-
-robin), and the ratio.
+the workers (Kafka gives each worker whole partitions; the API spreads jobs over them
+round-robin), and the ratio.
 
     .venv/bin/python bench/distributed.py [--jobs 8] [--seconds 40] [--model base]
 """
