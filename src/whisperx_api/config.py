@@ -15,7 +15,7 @@ import binascii
 import json
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Annotated, Any, Final, Literal
+from typing import Annotated, Final, Literal
 
 from pydantic import (
     AfterValidator,
@@ -59,7 +59,19 @@ ExpandedPath = Annotated[Path, AfterValidator(lambda path: path.expanduser())]
 StrList = Annotated[list[str], NoDecode, BeforeValidator(_split_list)]
 """`NoDecode`: the environment source hands the raw text to `_split_list`, not to `json.loads`."""
 
-Mode = Literal["direct", "kafka"]
+Mode = Literal["embedded", "distributed"]
+MODE_ALIASES: Final = {"direct": "embedded", "kafka": "distributed"}
+"""The modes' earlier names, still accepted: `direct` is `embedded`, `kafka` is `distributed`."""
+
+
+def _mode(value: object) -> object:
+    """One name per mode (the packages' names); the earlier spellings keep working."""
+    if not isinstance(value, str):
+        return value
+    lowered = value.strip().lower()
+    return MODE_ALIASES.get(lowered, lowered)
+
+
 LogLevel = Literal["critical", "error", "warning", "info", "debug"]
 ComputeType = Literal[
     "default",
@@ -235,7 +247,7 @@ class BackendsSettings(BaseModel):
 
 
 class ModelsSettings(BaseModel):
-    """How many models each stage keeps in memory."""
+    """How many models each stage keeps in memory, and which ones any key may download."""
 
     model_config = _GROUP_CONFIG
 
@@ -245,6 +257,11 @@ class ModelsSettings(BaseModel):
         le=64,
         description="models resident per stage (transcription, alignment, diarization); a new "
         "one unloads the least recently used idle one, never one in use",
+    )
+    allowed: StrList = Field(
+        default_factory=list,
+        description="hub model names any key may make the server download; other hub names "
+        "need an admin key (with auth off, anyone may)",
     )
 
 
@@ -259,7 +276,7 @@ class SubtitlesSettings(BaseModel):
 
 
 class KafkaSettings(BaseModel):
-    """The job queue in `MODE=kafka`."""
+    """The job queue in `MODE=distributed`."""
 
     model_config = _GROUP_CONFIG
 
@@ -283,7 +300,7 @@ class KafkaSettings(BaseModel):
 
 
 class S3Settings(BaseModel):
-    """Blob and job storage in `MODE=kafka`."""
+    """Blob and job storage in `MODE=distributed`."""
 
     model_config = _GROUP_CONFIG
 
@@ -313,7 +330,7 @@ class MetricsSettings(BaseModel):
 
 
 class WorkerSettings(BaseModel):
-    """`whisperx-api worker` processes (MODE=kafka)."""
+    """`whisperx-api worker` processes (MODE=distributed)."""
 
     model_config = _GROUP_CONFIG
 
@@ -375,7 +392,7 @@ class SecretsSettings(BaseModel):
 
     key: Annotated[SecretStr | None, AfterValidator(_sealing_secret)] = Field(
         default=None,
-        description="seals job tokens at rest; unset = a key in memory only (MODE=kafka: "
+        description="seals job tokens at rest; unset = a key in memory only (MODE=distributed: "
         "per-request tokens refused)",
     )
 
@@ -410,7 +427,7 @@ class RealtimeSettings(BaseModel):
     )
     allow_in_kafka_mode: bool = Field(
         default=False,
-        description="MODE=kafka: load the transcription model on this API replica to serve "
+        description="MODE=distributed: load the transcription model on this API replica to serve "
         "live sessions (otherwise they are refused there)",
     )
 
@@ -426,7 +443,7 @@ class Settings(BaseSettings):
         frozen=True,
     )
 
-    mode: Annotated[Mode, Lowered] = "direct"
+    mode: Annotated[Mode, BeforeValidator(_mode)] = "embedded"
     api_key: SecretStr | None = None
     admin_api_key: SecretStr | None = None
     api_keys_file: ExpandedPath | None = None
@@ -571,24 +588,3 @@ def env_names(path: Sequence[str]) -> tuple[str, ...]:
     """Every variable that sets a field: the nested name first, then any flat alias."""
     flat = [alias for alias, target in FLAT_ALIASES.items() if target == tuple(path)]
     return (env_name(path), *flat)
-
-
-# --- loading ----------------------------------------------------------------------------------
-
-
-def load_settings(
-    environ: Mapping[str, str] | None = None,
-    config_file: Path | None = None,
-    *,
-    cwd: Path | None = None,
-    overrides: Mapping[str, Any] | None = None,
-) -> Settings:
-    """Build the settings from overrides, environment, config file and defaults.
-
-    The reading lives in `whisperx_api.settings_loader` (priorities and names are documented
-    there and in docs/configuration.md); it is imported here, on call, because it builds on
-    this schema. Raises `ConfigError` naming the offending variable or key.
-    """
-    from whisperx_api.settings_loader import load
-
-    return load(environ, config_file, cwd=cwd, overrides=overrides)

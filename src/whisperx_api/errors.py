@@ -291,7 +291,7 @@ class SessionIdle(InvalidRequest):
 
 class RealtimeUnavailable(InvalidRequest):
     """This process holds no transcription model for live sessions (an API replica in
-    MODE=kafka without `REALTIME__ALLOW_IN_KAFKA_MODE`, or `REALTIME__MAX_SESSIONS=0`)."""
+    MODE=distributed without `REALTIME__ALLOW_IN_KAFKA_MODE`, or `REALTIME__MAX_SESSIONS=0`)."""
 
     code = "realtime_unavailable"
 
@@ -358,7 +358,7 @@ class Overloaded(WhisperXApiError):
 
 
 class QueueUnavailable(Overloaded):
-    """MODE=kafka: the broker cannot take the job now; it was withdrawn."""
+    """MODE=distributed: the broker cannot take the job now; it was withdrawn."""
 
     code = "queue_unavailable"
 

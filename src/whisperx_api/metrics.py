@@ -2,7 +2,7 @@
 
 Each process counts what it does itself: an API replica counts HTTP requests, submissions and
 cancellations and reports the job store's queue; a process that runs jobs (the embedded server,
-a Kafka worker) counts outcomes, audio seconds, processing time and model loads. In MODE=kafka
+a Kafka worker) counts outcomes, audio seconds, processing time and model loads. In MODE=distributed
 a scraper therefore reads every API replica on `/metrics` and every worker on
 `WORKER__METRICS_PORT`, and sums.
 """

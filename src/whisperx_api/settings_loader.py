@@ -46,15 +46,18 @@ CONFIG_ENV_VAR: Final = "WHISPER_API_CONFIG"
 DEFAULT_CONFIG_NAME: Final = "whisper_api.conf"
 
 
-def load(
+def load_settings(
     environ: Mapping[str, str] | None = None,
     config_file: Path | None = None,
     *,
     cwd: Path | None = None,
     overrides: Mapping[str, Any] | None = None,
 ) -> Settings:
-    """`whisperx_api.config.load_settings`: `environ` defaults to `os.environ`, `cwd` to the
-    working directory (tests pass both)."""
+    """Build the settings from overrides, environment, config file and defaults.
+
+    `environ` defaults to `os.environ`, `cwd` to the working directory (tests pass both).
+    Raises `ConfigError` naming the offending variable or key.
+    """
     env = os.environ if environ is None else environ
     file = config_path(env, config_file, Path.cwd() if cwd is None else cwd)
     sources: list[TracedSource] = [

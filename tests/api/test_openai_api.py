@@ -181,7 +181,7 @@ async def test_models_list_and_lifecycle(
         again = await client.post("/models/unload", data={"model": "tiny.en"})
         missing = await client.post("/models/load", data={"model": "nope"})
     assert listing["object"] == "list"
-    assert {m["id"] for m in listing["data"]} == {"base", "tiny.en"}
+    assert {m["id"] for m in listing["data"]} == {"base", "tiny.en", "whisper-1"}
     assert all(m["object"] == "model" and isinstance(m["created"], int) for m in listing["data"])
     assert loaded.json() == {"status": "success", "model": "tiny.en"}
     assert after_load["models"] == ["tiny.en"]

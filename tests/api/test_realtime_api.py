@@ -577,7 +577,7 @@ async def test_a_replica_without_a_model_refuses_live_sessions_clearly(
         async with open_session(url, KEY) as ws:
             error = await next_event(ws)
             assert error_of(error)[0] == "realtime_unavailable"
-            assert "MODE=kafka" in error["error"]["message"]
+            assert "MODE=distributed" in error["error"]["message"]
             with pytest.raises(ConnectionClosed) as closed:
                 await next_event(ws)
     assert closed.value.rcvd is not None

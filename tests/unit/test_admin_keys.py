@@ -76,8 +76,8 @@ def test_without_auth_everyone_is_anonymous_and_not_an_admin(tmp_path: Path) -> 
 
 
 def test_an_admin_key_alone_turns_auth_on_and_max_loaded_is_read(tmp_path: Path) -> None:
-    from whisperx_api.config import load_settings
     from whisperx_api.errors import ConfigError
+    from whisperx_api.settings_loader import load_settings
 
     settings = load_settings({"ADMIN_API_KEY": "sk-admin", "MODELS__MAX_LOADED": "3"}, cwd=tmp_path)
     assert settings.auth_enabled

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from whisperx_api.errors import ModelNotFound
-from whisperx_api.pipeline.catalog import BASE_MODEL_BYTES, HUB_MODELS, ModelCatalog
+from whisperx_api.pipeline.catalog import BASE_MODEL_BYTES, HUB_MODELS, HUB_REPOS, ModelCatalog
 
 
 def fake_model_dir(path: Path) -> Path:
@@ -137,3 +137,11 @@ def test_known_checks_names_without_materialising_anything(tmp_path: Path) -> No
     offline = ModelCatalog("base", cache_dir=cache, downloadable=HUB_MODELS, allow_download=False)
     with pytest.raises(ModelNotFound):
         offline.known("large-v3")
+
+
+def test_hub_names_and_repositories_are_faster_whispers_own() -> None:
+    """The table is copied so that checking a name never imports faster-whisper; it must not
+    drift from the library's."""
+    from faster_whisper.utils import _MODELS
+
+    assert dict(HUB_REPOS) == _MODELS

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 import srt
 
+import whisperx_api
 from tests.audio import DATA
 
 ALL_INTERFACES = "0.0.0.0"  # noqa: S104  (what these tests bind, to be refused)
@@ -175,3 +176,69 @@ def test_transcribe_refuses_a_bad_replacement(tmp_path: Path) -> None:
     result = run_cli([*args[:-1], "...=x"], env)
     assert result.returncode == 2
     assert "no letter or digit" in result.stderr
+
+
+def one_line_failure(result: subprocess.CompletedProcess[str]) -> str:
+    """The run failed with exactly one line on stderr, and no traceback."""
+    assert result.returncode != 0
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    return lines[0]
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["transcribe", "nothere.mp3"], "cannot read nothere.mp3"),
+        (["transcribe", str(DATA / "en_numbers.flac"), "--language", "english"], "'english'"),
+        (["transcribe", str(DATA / "en_numbers.flac"), "--format", "docx"], "'docx'"),
+        (["transcribe", str(DATA)], "not a file"),
+        (["transcribe", str(DATA / "en_numbers.flac"), "--model", "large-v3"], "cannot be reached"),
+        (["transcribe", str(DATA / "en_numbers.flac"), "--model", "no-such"], "Available models"),
+        (["transcribe", str(DATA / "en_numbers.flac"), "--format", "diarized_json"], "diarize"),
+        (["transcribe", str(DATA / "en_numbers.flac"), "--translate", "--diarize"], "translate"),
+        (["serve", "--port", "99999"], "99999 is not a port"),
+        (["serve", "--port", "http"], "not a port number"),
+        (["jobs"], "jobs needs an action: submit FILE"),
+        ([], "COMMAND"),
+    ],
+)
+def test_every_cli_mistake_is_one_line(tmp_path: Path, args: list[str], expected: str) -> None:
+    env = {"WHISPER__CACHE_DIR": str(tmp_path / "cache"), "JOBS__DATA_DIR": str(tmp_path)}
+    line = one_line_failure(run_cli(args, env, timeout=120))
+    assert line.startswith("whisperx-api")
+    assert expected in line
+
+
+def test_a_config_file_in_the_working_directory_is_announced(tmp_path: Path) -> None:
+    (tmp_path / "whisper_api.conf").write_text('[whisper]\nmodel = "no-such-model"\n')
+    source = str(Path(whisperx_api.__file__).parents[1])  # this checkout, from any directory
+    result = subprocess.run(
+        [sys.executable, "-m", "whisperx_api.cli", "transcribe", str(DATA / "en_numbers.flac")],
+        env={
+            **os.environ,
+            "PYTHONPATH": source,
+            "HF_HUB_OFFLINE": "1",
+            "WHISPER__CACHE_DIR": str(tmp_path / "c"),
+        },
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    lines = result.stderr.strip().splitlines()
+    assert lines[0] == f"whisperx-api: reading settings from {tmp_path / 'whisper_api.conf'}"
+    assert result.returncode == 2
+    assert "no-such-model" in lines[1]
+    assert "Traceback" not in result.stderr
+
+
+def test_help_texts_describe_each_command() -> None:
+    for command in ([], ["worker"], ["transcribe"], ["jobs"], ["serve"]):
+        result = run_cli([*command, "--help"], {}, timeout=60)
+        assert result.returncode == 0
+        description = result.stdout.split("\n\n")[1]
+        assert "composition root" not in result.stdout
+        assert len(description.split()) >= 8, result.stdout

@@ -19,7 +19,8 @@ from typing import Any
 import pytest
 from pydantic import BaseModel, SecretStr
 
-from whisperx_api.config import Settings, env_names, load_settings
+from whisperx_api.config import Settings, env_names
+from whisperx_api.settings_loader import load_settings
 
 REPO = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = REPO / "compose-kafka.yaml"
@@ -169,7 +170,7 @@ def test_app_services_get_every_setting_and_only_real_ones(tmp_path: Path) -> No
     for name in APP_SERVICES:
         environment = services[name]["environment"]
         assert environment.keys() >= APP_ENV, name
-        assert environment["MODE"] == "kafka"
+        assert environment["MODE"] == "distributed"
         unknown = set(environment) - known - NOT_SETTINGS
         assert not unknown, f"{name} sets {unknown}, which the app does not read"
 
@@ -191,7 +192,7 @@ def test_defaults_build_settings_the_app_accepts(tmp_path: Path) -> None:
     services = render(tmp_path)["services"]
     for name in APP_SERVICES:
         settings = load_settings(services[name]["environment"], cwd=tmp_path)
-        assert settings.mode == "kafka"
+        assert settings.mode == "distributed"
         assert settings.kafka.bootstrap_servers == "kafka:9092"
         assert settings.kafka.request_topic == "whisperx.jobs"
         assert settings.kafka.dead_letter_topic == "whisperx.jobs.dlq"

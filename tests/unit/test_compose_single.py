@@ -16,7 +16,7 @@ from tests.unit.test_compose_file import (
     setting_names,
 )
 from tests.unit.test_compose_file import COMPOSE_FILE as KAFKA_FILE
-from whisperx_api.config import load_settings
+from whisperx_api.settings_loader import load_settings
 
 SINGLE_FILE = REPO / "compose.yaml"
 ENV_EXAMPLE = REPO / ".env.example"
@@ -107,7 +107,7 @@ def test_environment_is_real_settings_that_load(tmp_path: Path) -> None:
         unknown = set(environment) - known - NOT_SETTINGS
         assert not unknown, f"{service} sets {unknown}, which the app does not read"
         settings = load_settings(environment, cwd=tmp_path)
-        assert settings.mode == "direct"
+        assert settings.mode == "embedded"
         assert settings.api_key is not None
         assert settings.api_key.get_secret_value() == DEFAULT_API_KEY
         assert settings.metrics.public is False

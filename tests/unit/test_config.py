@@ -15,9 +15,9 @@ from whisperx_api.config import (
     WhisperSettings,
     env_name,
     env_names,
-    load_settings,
 )
 from whisperx_api.errors import ConfigError
+from whisperx_api.settings_loader import load_settings
 
 
 def load(env: dict[str, str] | None = None, cwd: Path | None = None, **kwargs: Any) -> Settings:
@@ -69,7 +69,7 @@ FLAT_SAMPLES: dict[str, tuple[str, Any]] = {
 
 # Root fields: the nested name is already flat.
 ROOT_SAMPLES: dict[str, tuple[FieldPath, str, Any]] = {
-    "MODE": (("mode",), "kafka", "kafka"),
+    "MODE": (("mode",), "distributed", "distributed"),
     "API_KEY": (("api_key",), "sk-1", "sk-1"),
     "API_KEYS_FILE": (("api_keys_file",), "/etc/keys.json", Path("/etc/keys.json")),
     "ENABLE_AUTHORIZATION": (("enable_authorization",), "false", False),
@@ -84,7 +84,7 @@ ROOT_SAMPLES: dict[str, tuple[FieldPath, str, Any]] = {
 
 def test_defaults() -> None:
     s = Settings()
-    assert s.mode == "direct"
+    assert s.mode == "embedded"
     assert s.api_key is None
     assert s.api_keys_file is None
     assert s.enable_authorization is None
@@ -218,13 +218,38 @@ def test_root_env_names(name: str, case: tuple[FieldPath, str, Any]) -> None:
 def test_env_names_are_case_insensitive() -> None:
     s = load({"whisper__model": "tiny.en", "Mode": "kafka", "whisper_device": "cpu"})
     assert s.whisper.model == "tiny.en"
-    assert s.mode == "kafka"
+    assert s.mode == "distributed"
     assert s.whisper.inference_device == "cpu"
 
 
 def test_enum_values_are_case_insensitive() -> None:
-    s = load({"WHISPER__COMPUTE_TYPE": "INT8", "WHISPER_DEVICE": "CPU", "MODE": "Direct"})
-    assert (s.whisper.compute_type, s.whisper.inference_device, s.mode) == ("int8", "cpu", "direct")
+    s = load({"WHISPER__COMPUTE_TYPE": "INT8", "WHISPER_DEVICE": "CPU", "MODE": "Embedded"})
+    assert (s.whisper.compute_type, s.whisper.inference_device, s.mode) == (
+        "int8",
+        "cpu",
+        "embedded",
+    )
+
+
+@pytest.mark.parametrize(
+    ("given", "mode"),
+    [
+        ("embedded", "embedded"),
+        ("direct", "embedded"),
+        ("distributed", "distributed"),
+        ("kafka", "distributed"),
+        ("KAFKA", "distributed"),
+        (" Direct ", "embedded"),
+    ],
+)
+def test_one_name_per_mode_and_the_earlier_names_still_work(given: str, mode: str) -> None:
+    assert load({"MODE": given}).mode == mode
+    assert Settings(mode=given).mode == mode
+
+
+def test_an_unknown_mode_names_the_allowed_ones() -> None:
+    with pytest.raises(ConfigError, match=r"MODE='local'.*'embedded' or 'distributed'"):
+        load({"MODE": "local"})
 
 
 def test_unrelated_and_unknown_env_is_ignored() -> None:
@@ -455,7 +480,7 @@ max_poll_interval_ms = "60000"
 """,
     )
     s = load(cwd=tmp_path)
-    assert s.mode == "kafka"
+    assert s.mode == "distributed"
     assert s.api_key is not None
     assert s.api_key.get_secret_value() == "sk-file"
     assert s.auth_enabled is True
@@ -575,7 +600,7 @@ def test_every_problem_is_reported() -> None:
     assert len(lines) == 3
     assert any(line.startswith("WHISPER_API_PORT='0'") for line in lines)
     assert any(line.startswith("MAX_FILE_SIZE='-1'") for line in lines)
-    assert any(line.startswith("MODE='cluster'") and "'kafka'" in line for line in lines)
+    assert any(line.startswith("MODE='cluster'") and "'distributed'" in line for line in lines)
 
 
 def test_secret_values_are_not_echoed(tmp_path: Path) -> None:

@@ -37,25 +37,32 @@ INFERENCE_MODULES = ("faster_whisper", "ctranslate2", "torch", "onnxruntime", "s
 _IMPORT_PROBE = """
 import json, sys
 from whisperx_api.api.app import create_app
-from whisperx_api.config import load_settings
+from whisperx_api.settings_loader import load_settings
 from whisperx_api.domain.options import TranscriptionOptions
 app = create_app(load_settings())
 runner = app.state.runtime.runner
 resolved = runner.check(TranscriptionOptions(model="whisper-1"))
 runner.probe(__import__("pathlib").Path(sys.argv[1]))
-print(json.dumps({"model": resolved.model, "modules": sorted(sys.modules)}))
+refusals = []
+for may_download in (False, True):  # the hub-download gate, asked offline
+    try:
+        app.state.runtime.models.admit("large-v3", may_download)
+    except Exception as exc:
+        refusals.append(exc.code)
+print(json.dumps({"model": resolved.model, "refusals": refusals, "modules": sorted(sys.modules)}))
 """
 
 
 def kafka_settings(make_settings: Callable[..., Settings]) -> Settings:
     base = make_settings()
-    return base.model_copy(update={"mode": "kafka"})
+    return base.model_copy(update={"mode": "distributed"})
 
 
 def test_api_replica_imports_no_inference_library(tmp_path: Path) -> None:
     env = {
         **os.environ,
         "MODE": "kafka",
+        "HF_HUB_OFFLINE": "1",
         "JOBS__DATA_DIR": str(tmp_path / "data"),
         "WHISPER__CACHE_DIR": str(tmp_path / "cache"),
     }
@@ -69,6 +76,7 @@ def test_api_replica_imports_no_inference_library(tmp_path: Path) -> None:
     )
     report = json.loads(done.stdout.strip().splitlines()[-1])
     assert report["model"] == "base"
+    assert report["refusals"] == ["admin_key_required", "model_not_found"]
     loaded = [m for m in report["modules"] if m.split(".")[0] in INFERENCE_MODULES]
     assert loaded == []
     assert not (tmp_path / "cache").exists(), "the bundled model must not be reassembled"

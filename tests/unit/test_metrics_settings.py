@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from whisperx_api.config import load_settings
 from whisperx_api.errors import ConfigError
+from whisperx_api.settings_loader import load_settings
 
 
 def test_defaults_keep_metrics_keyed_and_the_worker_port_off(tmp_path: Path) -> None:

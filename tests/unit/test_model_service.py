@@ -8,6 +8,7 @@ from tests.fakes import FakeDiarizer, FakeTranscriber
 from whisperx_api.api.model_service import ModelService, Stage
 from whisperx_api.errors import NotFound, UnsupportedParameter
 from whisperx_api.pipeline.runner import PipelineRunner
+from whisperx_api.runtime.models import RuntimeModels
 
 pytestmark = pytest.mark.anyio
 
@@ -19,7 +20,7 @@ def anyio_backend() -> str:
 
 def service(diarizer: FakeDiarizer | None = None) -> ModelService:
     runner = PipelineRunner(FakeTranscriber(), max_audio_seconds=60, diarizer=diarizer)
-    return ModelService(runner, started_at=1700000000)
+    return ModelService(RuntimeModels(runner), started_at=1700000000)
 
 
 async def test_transcription_models_are_listed_and_counted() -> None:
@@ -28,7 +29,7 @@ async def test_transcription_models_are_listed_and_counted() -> None:
     listing = models.openai_list()
     loaded = models.transcription_models()
     assert changed.model_dump() == {"status": "success", "model": "base"}
-    assert [card.id for card in listing.data] == ["base", "tiny.en"]
+    assert [card.id for card in listing.data] == ["base", "tiny.en", "whisper-1"]
     assert {card.created for card in listing.data} == {1700000000}
     assert listing.model_dump()["object"] == "list"
     assert loaded.models == ["base"]

@@ -267,3 +267,49 @@ def test_the_runner_cuts_every_transcript_into_segments(tmp_path: Path) -> None:
         "hello from the fake",
         "backend says goodbye",
     ]
+
+
+# Words and times as Whisper base wrote them for `tests/data/sentence_ends.flac`.
+SENTENCE_ENDS = (
+    Word(" Neither", 0.0, 0.3, 0.9),
+    Word(" did", 0.3, 0.5, 0.9),
+    Word(" I.", 0.5, 0.99, 0.9),
+    Word(" Okay,", 1.38, 1.8, 0.9),
+    Word(" I", 1.9, 2.0, 0.9),
+    Word(" thought", 2.0, 2.4, 0.9),
+    Word(" so.", 2.4, 3.01, 0.9),
+    Word(" And", 3.4, 3.6, 0.9),
+    Word(" Dr.", 3.6, 4.0, 0.9),
+    Word(" J.", 4.0, 4.3, 0.9),
+    Word(" R.", 4.3, 4.6, 0.9),
+    Word(" Smith", 4.6, 5.0, 0.9),
+    Word(" called.", 5.0, 5.72, 0.9),
+)
+
+
+def test_a_one_letter_word_ends_a_sentence_unless_a_name_follows() -> None:
+    result = resegment(transcript_of(SENTENCE_ENDS))
+    assert texts(result) == [
+        "Neither did I.",
+        "Okay, I thought so.",
+        "And Dr. J. R. Smith called.",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("word", "following", "ends"),
+    [
+        (" I.", " Okay", True),
+        (" I.", " Okay,", True),
+        (" I.", None, True),
+        (" B.", " Then", True),
+        (" a.", " Smith", True),  # a lower-case letter is no initial
+        (" I.", " it", True),
+        (" J.", " Smith", False),
+        (" J.", " R.", False),
+        (' "J.', " Smith", False),
+        (" W.", " Bush's", False),
+    ],
+)
+def test_one_letter_words_and_initials(word: str, following: str | None, ends: bool) -> None:
+    assert ends_sentence(word, following) is ends

@@ -8,12 +8,12 @@ import pytest
 
 from tests.audio import tone_wav
 from tests.fakes import FakeDiarizer, FakeTranscriber
-from whisperx_api.config import load_settings
 from whisperx_api.domain.options import TranscriptionOptions
 from whisperx_api.errors import ConfigError, TokenUnavailable, UnsupportedParameter
 from whisperx_api.pipeline.runner import PipelineRunner
 from whisperx_api.pipeline.sealing import SEALED_PREFIX, TokenSealer, open_token
 from whisperx_api.pipeline.stage import StageContext
+from whisperx_api.settings_loader import load_settings
 
 SECRET = "x" * 40
 

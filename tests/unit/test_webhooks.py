@@ -15,13 +15,14 @@ from standardwebhooks import Webhook, WebhookVerificationError
 
 from tests.webhook_outbox_cases import CASES, Harness, spec
 from tests.webhook_receiver import SECRET
-from whisperx_api.config import Settings, load_settings
+from whisperx_api.config import Settings
 from whisperx_api.domain.job import JobRecord, JobStatus
 from whisperx_api.domain.webhook import WebhookState, backoff_seconds, ended, message_id
 from whisperx_api.errors import ConfigError, InvalidRequest
 from whisperx_api.jobs.store import SqliteJobStore
 from whisperx_api.jobs.webhooks import admit_webhook_url, signed_headers
 from whisperx_api.net_guard import Target, check_url, check_url_syntax, is_public, pin
+from whisperx_api.settings_loader import load_settings
 
 
 def test_backoff_follows_the_documented_schedule() -> None:

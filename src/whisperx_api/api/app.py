@@ -72,7 +72,7 @@ class WhisperXApp(FastAPI):
 
 def build_runtime(settings: Settings) -> Runtime:
     """The composition root's one choice: embedded, or an API replica of the distributed mode."""
-    if settings.mode == "kafka":
+    if settings.mode == "distributed":
         require_distributed_extra()
         from whisperx_api.distributed.runtime import build_distributed_api
 

@@ -17,7 +17,7 @@ from starlette.datastructures import UploadFile
 from whisperx_api.api.url_fetch import PARAM, FetchLimits, download
 from whisperx_api.config import Settings
 from whisperx_api.errors import AudioTooLong, InvalidRequest, PayloadTooLarge, WhisperXApiError
-from whisperx_api.pipeline.stages.duration import declared_seconds
+from whisperx_api.executors import run_io
 
 if TYPE_CHECKING:
     from whisperx_api.runtime.base import Runtime
@@ -61,7 +61,8 @@ async def audio_source(
     with tempfile.TemporaryFile(prefix="whisperx-url-") as spool:
         await download(audio_url, spool, fetch_limits(settings))
         spool.seek(0)
-        _check_declared_duration(spool, settings.limits.max_audio_seconds)
+        seconds = await run_io(runtime.declared_seconds, spool)
+        _check_declared_duration(seconds, settings.limits.max_audio_seconds)
         try:
             yield spool
         except (InvalidRequest, PayloadTooLarge) as exc:
@@ -69,9 +70,8 @@ async def audio_source(
             raise
 
 
-def _check_declared_duration(spool: BinaryIO, max_seconds: float) -> None:
+def _check_declared_duration(seconds: float | None, max_seconds: float) -> None:
     """Refuse a download whose header already says it is too long (the worker checks again)."""
-    seconds = declared_seconds(spool)
     if seconds is not None and seconds > max_seconds:
         error = AudioTooLong(
             f"The audio at 'audio_url' lasts {seconds:.0f} s; the maximum is {max_seconds:g} s."

@@ -6,12 +6,13 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Request, WebSocket
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.datastructures import FormData
 
 from whisperx_api.api.auth import Client, KeyRing
 from whisperx_api.errors import PermissionDenied
+from whisperx_api.executors import run_io
 
 if TYPE_CHECKING:
     from whisperx_api.runtime.base import Runtime
@@ -68,6 +69,19 @@ def admin_client(
             'entry with "admin": true).'
         )
     return client
+
+
+def may_download(request: Request | WebSocket, client: Client) -> bool:
+    """Whether this caller may make the server fetch any hub model: admin keys, and everyone
+    while auth is off (the names in MODELS__ALLOWED are open to every key regardless)."""
+    keyring: KeyRing = request.app.state.keyring
+    return client.admin or not keyring.enabled
+
+
+async def admit_model(request: Request, runtime: Runtime, client: Client, model: str) -> None:
+    """Refuse at submit a model this caller cannot be served now (off the loop: it may ask
+    the model hub whether it answers)."""
+    await run_io(runtime.models.admit, model, may_download(request, client))
 
 
 RuntimeDep = Annotated["Runtime", Depends(get_runtime)]

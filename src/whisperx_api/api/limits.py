@@ -18,6 +18,7 @@ class BodySizeLimit:
 
     def __init__(self, app: ASGIApp, max_file_size: int) -> None:
         self.app = app
+        self.max_file_size = max_file_size
         self.max_body = max_file_size + FORM_OVERHEAD_BYTES
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -26,7 +27,7 @@ class BodySizeLimit:
             return
         declared = _content_length(scope)
         if declared is not None and declared > self.max_body:
-            await _too_large(send, self.max_body)
+            await _too_large(send, self.max_file_size)
             return
         await self._counted(scope, receive, send)
 
@@ -39,9 +40,7 @@ class BodySizeLimit:
             message = await receive()
             seen += len(message.get("body", b""))
             if seen > self.max_body:
-                raise PayloadTooLarge(
-                    f"The request body is larger than the limit of {self.max_body} bytes."
-                )
+                raise PayloadTooLarge(too_large_message(self.max_file_size))
             return message
 
         async def tracking_send(message: Message) -> None:
@@ -53,7 +52,7 @@ class BodySizeLimit:
             await self.app(scope, counting_receive, tracking_send)
         except PayloadTooLarge:
             if not started:
-                await _too_large(send, self.max_body)
+                await _too_large(send, self.max_file_size)
 
 
 def _content_length(scope: Scope) -> int | None:
@@ -66,10 +65,16 @@ def _content_length(scope: Scope) -> int | None:
     return None
 
 
-async def _too_large(send: Send, limit: int) -> None:
+def too_large_message(max_file_size: int) -> str:
+    """The limit a client can act on: the file size (the form's other fields get their own
+    small allowance on top, which is no business of the client's)."""
+    return f"The upload is larger than this server's file size limit of {max_file_size} bytes."
+
+
+async def _too_large(send: Send, max_file_size: int) -> None:
     body = json.dumps(
         envelope(
-            f"The request body is larger than the limit of {limit} bytes.",
+            too_large_message(max_file_size),
             "invalid_request_error",
             "file",
             "file_too_large",

@@ -1,6 +1,7 @@
 """The model endpoints' one service: what each pipeline stage holds, and loading or unloading.
 
-Routes call this instead of reaching into the runner; it answers with typed wire models.
+Routes call this instead of reaching into the runtime; it answers with typed wire models over
+the runtime's model service (`runtime.models`), so the HTTP layer never touches a stage.
 """
 
 from __future__ import annotations
@@ -14,8 +15,7 @@ from pydantic import BaseModel, Field
 
 from whisperx_api.api.deps import RuntimeDep
 from whisperx_api.errors import UnsupportedParameter
-from whisperx_api.pipeline.runner import PipelineRunner
-from whisperx_api.pipeline.stage import ManagedModels
+from whisperx_api.runtime.models import RuntimeModels, StageName
 
 
 class Stage(StrEnum):
@@ -61,61 +61,55 @@ class ModelChanged(BaseModel):
     model: str
 
 
-class ModelService:
-    """Model listing and lifecycle over the runner's stages."""
+_STAGE_NAMES: dict[Stage, StageName] = {
+    Stage.TRANSCRIPTION: "transcription",
+    Stage.ALIGNMENT: "alignment",
+    Stage.DIARIZATION: "diarization",
+}
 
-    def __init__(self, runner: PipelineRunner, started_at: int) -> None:
-        self._runner = runner
+
+class ModelService:
+    """Model listing and lifecycle over the runtime's stages."""
+
+    def __init__(self, models: RuntimeModels, started_at: int) -> None:
+        self._models = models
         self._started_at = started_at
 
     def openai_list(self) -> ModelList:
-        """Transcription models this server can serve."""
-        transcriber = self._runner.transcriber
-        names = sorted({*transcriber.available_models(), *transcriber.loaded_models()})
+        """Transcription models this server can serve, `whisper-1` (the default) included."""
+        names = self._models.served()
         return ModelList(data=[ModelCard(id=n, created=self._started_at) for n in names])
 
     def transcription_models(self) -> TranscriptionModels:
         """Loaded transcription models and load counts."""
-        transcriber = self._runner.transcriber
-        loaded = transcriber.loaded_models()
-        names = sorted({*loaded, *transcriber.available_models()})
         return TranscriptionModels(
-            models=loaded, loads={n: transcriber.load_count(n) for n in names}
+            models=self._models.loaded("transcription"), loads=self._models.load_counts()
         )
 
     def loaded(self, stage: Stage) -> LoadedModels:
         """A stage's loaded models; none when the stage is not configured."""
-        backend = self._backend(stage)
-        return LoadedModels(models=backend.loaded_models() if backend is not None else [])
+        return LoadedModels(models=self._models.loaded(_STAGE_NAMES[stage]))
 
     async def load(self, stage: Stage, name: str, param: str) -> ModelChanged:
         """Load `name` now (off the event loop: loading reads and maps the weights)."""
-        backend = self._required(stage, param)
-        return ModelChanged(model=await asyncio.to_thread(backend.load_model, name))
+        self._require(stage, param)
+        model = await asyncio.to_thread(self._models.load, _STAGE_NAMES[stage], name, param)
+        return ModelChanged(model=model)
 
     async def unload(self, stage: Stage, name: str, param: str) -> ModelChanged:
         """Unload `name`; 409 while a job uses it, 404 when it is not loaded."""
-        backend = self._required(stage, param)
-        return ModelChanged(model=await asyncio.to_thread(backend.unload_model, name))
+        self._require(stage, param)
+        model = await asyncio.to_thread(self._models.unload, _STAGE_NAMES[stage], name, param)
+        return ModelChanged(model=model)
 
-    def _backend(self, stage: Stage) -> ManagedModels | None:
-        backends: dict[Stage, ManagedModels | None] = {
-            Stage.TRANSCRIPTION: self._runner.transcriber,
-            Stage.ALIGNMENT: self._runner.aligner,
-            Stage.DIARIZATION: self._runner.diarizer,
-        }
-        return backends[stage]
-
-    def _required(self, stage: Stage, param: str) -> ManagedModels:
-        backend = self._backend(stage)
-        if backend is None:
+    def _require(self, stage: Stage, param: str) -> None:
+        if not self._models.configured(_STAGE_NAMES[stage]):
             raise UnsupportedParameter(f"No {stage.value} backend is configured.", param=param)
-        return backend
 
 
 def get_model_service(runtime: RuntimeDep) -> ModelService:
     """The service over the app's runtime."""
-    return ModelService(runtime.runner, runtime.started_at)
+    return ModelService(runtime.models, runtime.started_at)
 
 
 ModelServiceDep = Annotated[ModelService, Depends(get_model_service)]

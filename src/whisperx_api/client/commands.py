@@ -24,6 +24,15 @@ DEFAULT_SERVER = "http://127.0.0.1:8000"
 USAGE_EXIT = 2
 INTERRUPTED_EXIT = 130
 
+JOBS_USAGE = (
+    "jobs needs an action: submit FILE, status ID, result ID or cancel ID "
+    "(see whisperx-api jobs --help)"
+)
+JOBS_USAGE = (
+    "jobs needs an action: submit FILE, status ID, result ID or cancel ID "
+    "(see whisperx-api jobs --help)"
+)
+
 ClientFactory = Callable[[str, str | None], JobsClient]
 
 
@@ -43,8 +52,14 @@ def add_jobs_parser(
 ) -> None:
     """Register `jobs` and its four subcommands on the top-level parser."""
     common = _common_options(server, api_key)
-    jobs = sub.add_parser("jobs", help="submit and manage jobs on a running server")
-    commands = jobs.add_subparsers(dest="jobs_command", required=True)
+    jobs = sub.add_parser(
+        "jobs",
+        help="submit and manage jobs on a running server",
+        description="Submit a file as a job on a running server, follow it, fetch its result "
+        "or cancel it: whisperx-api jobs submit FILE | status ID | result ID | cancel ID.",
+    )
+    jobs.set_defaults(jobs_handler=None)
+    commands = jobs.add_subparsers(dest="jobs_command", metavar="ACTION")
     _add_submit(commands.add_parser("submit", parents=[common], help="upload a file as a job"))
     _id_command(commands, common, "status", _status, "print a job's status JSON")
     result = _id_command(commands, common, "result", _result, "fetch a finished job's result")
@@ -105,7 +120,10 @@ def run_jobs(
     args: argparse.Namespace, streams: Streams, connect: ClientFactory = JobsClient
 ) -> int:
     """Run the chosen subcommand; every client error becomes a stderr line and its exit code."""
-    handler: Handler = args.jobs_handler
+    handler: Handler | None = args.jobs_handler
+    if handler is None:
+        _say(streams, JOBS_USAGE)
+        return USAGE_EXIT
     try:
         with connect(args.server, args.api_key or None) as client:
             return handler(client, args, streams)

@@ -34,6 +34,7 @@ from whisperx_api.realtime.engine import LiveEngine
 from whisperx_api.runtime.base import Runtime
 from whisperx_api.runtime.embedded import (
     build_live,
+    build_models,
     build_runner,
     build_webhooks,
     configured_sealer,
@@ -88,6 +89,7 @@ def build_distributed_api(settings: Settings, registry: BackendRegistry | None =
         cleanup_interval_seconds=settings.jobs.cleanup_interval_hours * 3600,
         webhooks=build_webhooks(settings, SharedOutbox(store)),  # workers need no egress
         live=build_replica_live(settings, registry),
+        models=build_models(settings, runner),
     )
 
 

@@ -18,6 +18,7 @@ _CLAUSE_OPENERS = frozenset("¿¡")
 _ABBREVIATIONS = frozenset(
     {"mr", "mrs", "ms", "dr", "prof", "st", "jr", "sr", "vs", "e.g", "i.e", "cf", "approx"}
 )
+_OPENERS = "\"'“‘«("
 
 
 def _words(spaced: str) -> frozenset[str]:
@@ -48,6 +49,16 @@ _PHRASE_STARTS: dict[str, frozenset[str]] = {
 }
 """Words a line or cue may naturally start with (conjunctions, prepositions, articles)."""
 
+_SENTENCE_STARTS = frozenset().union(*_PHRASE_STARTS.values()) | _words(
+    "i i'm i've i'll i'd me my we we're our you your he his she her it it's its they their "
+    "this these those there then now here what why how yes yeah no not okay ok oh well right "
+    "sure so thanks thank please let let's maybe also just one two three first next last "
+    "is are was were do does did have has had can could will would should shall may might must "
+    "je tu il elle nous vous ils elles oui non alors ich du er sie es wir ihr ja nein yo tú él "
+    "ella nosotros sí bueno pues"
+)
+"""Words that commonly open a sentence, so a capitalised one after "X." is no name."""
+
 
 def spaces_words(language: str) -> bool:
     """False for scripts without spaces between words (zh, ja, th, …)."""
@@ -59,22 +70,49 @@ def _core(word: str) -> str:
     return word.strip().rstrip(_CLOSERS)
 
 
-def ends_sentence(word: str) -> bool:
-    """The word closes a sentence (abbreviations and initials like "Dr." or "J." do not)."""
+def ends_sentence(word: str, following: str | None = None) -> bool:
+    """The word closes a sentence. Abbreviations ("Dr.", "e.g.") never do; a one-letter word
+    ("I.", "J.") does unless `following`, the next word, is what an initial stands before: a
+    capitalised name ("J. Smith") or another initial ("J. R. R."), never a word that commonly
+    starts a sentence ("Neither did I. Okay", "It was plan B. Then").
+    """
     core = _core(word)
     if not core or core[-1] not in _SENTENCE_END:
         return False
     if core[-1] == "." and not core.endswith(".."):
-        stem = core[:-1].lstrip("\"'“‘«(").lower()
-        if stem in _ABBREVIATIONS or (len(stem) == 1 and stem.isalpha()):
+        stem = core[:-1].lstrip(_OPENERS).lower()
+        if stem in _ABBREVIATIONS:
             return False
+        if len(stem) == 1 and stem.isalpha():
+            return not _initial_before(core[:-1].lstrip(_OPENERS), following)
     return True
 
 
-def ends_clause(word: str) -> bool:
+def _initial_before(letter: str, following: str | None) -> bool:
+    """A capital letter and a full stop stand before a name or another initial."""
+    if following is None or not letter.isupper():
+        return False
+    core = _core(following).lstrip(_OPENERS)
+    if not core[:1].isupper():
+        return False
+    stem = core.rstrip(".")
+    if len(stem) == 1 and core.endswith("."):
+        return True  # "J. R. R. Tolkien"
+    return _plain(core).lower() not in _SENTENCE_STARTS
+
+
+def _plain(word: str) -> str:
+    """The word without trailing punctuation ("Okay," -> "Okay")."""
+    end = len(word)
+    while end and not word[end - 1].isalnum():
+        end -= 1
+    return word[:end]
+
+
+def ends_clause(word: str, following: str | None = None) -> bool:
     """The word closes a clause: a comma, semicolon, colon, dash, or a sentence end."""
     core = _core(word)
-    return bool(core) and (core[-1] in _CLAUSE_END or ends_sentence(word))
+    return bool(core) and (core[-1] in _CLAUSE_END or ends_sentence(word, following))
 
 
 def opens_clause(word: str) -> bool:
@@ -104,8 +142,8 @@ def cut_score(before: str, after: str, gap: float, share: float, language: str) 
     of the text before the cut, and very unequal halves are penalised."""
     imbalance = 2.0 * share - 1.0
     return (
-        1.0 * ends_sentence(before)
-        + 2.0 * (ends_clause(before) or opens_clause(after))
+        1.0 * ends_sentence(before, after)
+        + 2.0 * (ends_clause(before, after) or opens_clause(after))
         + 0.5 * starts_phrase(after, language)
         + 4.0 * gap
         - 3.0 * imbalance * imbalance

@@ -238,7 +238,7 @@ def _break_lines(tokens: Sequence[_Token], indent: int, layout: _Layout) -> tupl
         balance = ((shift + _width(line) - target) / layout.width) ** 2
         if end == n:
             return 10.0 * balance
-        natural = ends_clause(tokens[end - 1].text) + 0.5 * starts_phrase(
+        natural = ends_clause(tokens[end - 1].text, tokens[end].text) + 0.5 * starts_phrase(
             tokens[end].text, layout.language
         )
         return 10.0 * balance - natural

@@ -83,7 +83,8 @@ class JobService:
         """Store the audio, check it is audio, queue the job."""
         counts = await self.counts()
         if counts.queued >= self._max_queued:
-            raise Overloaded(f"{counts.queued} jobs are queued; try again later.", retry_after=30)
+            waiting = "1 job is" if counts.queued == 1 else f"{counts.queued} jobs are"
+            raise Overloaded(f"{waiting} queued; try again later.", retry_after=30)
         spec = await run_io(self._with_resolved_model, spec)
         job_id = str(uuid.uuid4())
         record: JobRecord | None = None

@@ -12,40 +12,40 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from types import MappingProxyType
 
 from whisperx_api.domain.languages import WHISPER_LANGUAGES
 from whisperx_api.errors import ModelNotFound
 from whisperx_api.pipeline.bundled import BASE_MODEL_BYTES, PACKAGES, BundledModels, installed
 
 OPENAI_ALIAS = "whisper-1"
-HUB_MODELS = (
-    "tiny.en",
-    "tiny",
-    "base.en",
-    "base",
-    "small.en",
-    "small",
-    "medium.en",
-    "medium",
-    "large-v1",
-    "large-v2",
-    "large-v3",
-    "large",
-    "distil-large-v2",
-    "distil-medium.en",
-    "distil-small.en",
-    "distil-large-v3",
-    "distil-large-v3.5",
-    "large-v3-turbo",
-    "turbo",
+_SYSTRAN = "Systran/faster-whisper-"
+_TURBO = "mobiuslabsgmbh/faster-whisper-large-v3-turbo"
+HUB_REPOS: Mapping[str, str] = MappingProxyType(
+    {
+        **{n: _SYSTRAN + n for n in ("tiny.en", "tiny", "base.en", "base", "small.en", "small")},
+        **{n: _SYSTRAN + n for n in ("medium.en", "medium", "large-v1", "large-v2", "large-v3")},
+        "large": _SYSTRAN + "large-v3",
+        "distil-large-v2": "Systran/faster-distil-whisper-large-v2",
+        "distil-medium.en": "Systran/faster-distil-whisper-medium.en",
+        "distil-small.en": "Systran/faster-distil-whisper-small.en",
+        "distil-large-v3": "Systran/faster-distil-whisper-large-v3",
+        "distil-large-v3.5": "distil-whisper/distil-large-v3.5-ct2",
+        "large-v3-turbo": _TURBO,
+        "turbo": _TURBO,
+    }
 )
-"""The names faster-whisper can fetch from the hub (its own table, as of faster-whisper 1.2)."""
+"""The names faster-whisper can fetch from the hub, and their repositories (its own table, as
+of faster-whisper 1.2; a test compares them), kept here so that checking a name never imports
+faster-whisper."""
+HUB_MODELS = tuple(HUB_REPOS)
 __all__ = [
     "BASE_MODEL_BYTES",
     "HUB_MODELS",
+    "HUB_REPOS",
     "OPENAI_ALIAS",
     "ModelCatalog",
     "ModelLocation",
@@ -147,18 +147,25 @@ class ModelCatalog:
     def known(self, name: str | None) -> str:
         """The canonical name if `resolve` would find it, without materialising anything.
 
-        For a process that only checks requests (an API replica in `MODE=kafka`): it never
+        For a process that only checks requests (an API replica in `MODE=distributed`): it never
         reassembles the bundled model.
         """
         canonical = self.canonical(name)
-        if (
+        if self.is_local(canonical) or canonical in self._downloadable:
+            return canonical
+        return self.resolve(canonical).name
+
+    def is_local(self, canonical: str) -> bool:
+        """`canonical` is served from this machine's files, without materialising anything."""
+        return (
             (canonical == self.default and _is_model_dir(Path(canonical).expanduser()))
             or self._in_models_dir(canonical) is not None
             or (canonical in PACKAGES and installed(canonical))
-            or canonical in self._downloadable
-        ):
-            return canonical
-        return self.resolve(canonical).name
+        )
+
+    def downloadable(self, canonical: str) -> bool:
+        """`canonical` is a hub name this server may fetch (`WHISPER__DOWNLOAD` is on)."""
+        return canonical in self._downloadable
 
     def available(self) -> list[str]:
         """Names servable without a download: bundled packages and `models_dir` entries."""

@@ -106,7 +106,7 @@ def _units(run: _Unit, rules: SegmentRules) -> list[_Unit]:
         last = units[-1][-1].word
         word = placed.word
         if (
-            ends_sentence(last.text)
+            ends_sentence(last.text, word.text)
             or word.start - last.end >= rules.pause_seconds
             or _new_speaker(last, word)
         ):

@@ -119,9 +119,15 @@ class LiveSession:
     """Serves one channel until the client leaves or goes idle."""
 
     def __init__(
-        self, engine: LiveEngine, channel: Channel, error_fields: ErrorFields, default_model: str
+        self,
+        engine: LiveEngine,
+        channel: Channel,
+        error_fields: ErrorFields,
+        default_model: str,
+        admit_model: Callable[[str], None] | None = None,
     ) -> None:
         self._engine = engine
+        self._admit_model = admit_model  # may this client be served that model now (blocking)
         self._settings = engine.settings
         self._channel = channel
         self._error_fields = error_fields
@@ -150,7 +156,7 @@ class LiveSession:
 
     async def run(self) -> None:
         """Announce the session, then serve events until the client leaves or idles out."""
-        self._resolved = await self._engine.resolve_model(self._config.decode_model, _MODEL_PARAM)
+        self._resolved = await self._resolve(self._config.decode_model)
         self._restart_input()
         await self._emit("session.created", session=session_object(self._config, self._id))
         decoder = asyncio.create_task(self._decode_forever(), name=f"decode-{self._id}")
@@ -226,7 +232,7 @@ class LiveSession:
 
     async def _update(self, config: SessionConfig, answer: str) -> None:
         if config.decode_model != self._config.decode_model:
-            self._resolved = await self._engine.resolve_model(config.decode_model, _MODEL_PARAM)
+            self._resolved = await self._resolve(config.decode_model)
         restart = (config.rate, config.turn_detection) != (
             self._config.rate,
             self._config.turn_detection,
@@ -235,6 +241,16 @@ class LiveSession:
         if restart:
             self._restart_input()
         await self._emit(answer, session=session_object(config, self._id))
+
+    async def _resolve(self, name: str) -> str:
+        """The canonical name of a model this client may use now; a refusal names the field."""
+        if self._admit_model is not None:
+            try:
+                await run_io(self._admit_model, name)
+            except WhisperXApiError as exc:
+                exc.param = _MODEL_PARAM
+                raise
+        return await self._engine.resolve_model(name, _MODEL_PARAM)
 
     def _restart_input(self) -> None:
         """A new format or turn detection starts a fresh input buffer."""

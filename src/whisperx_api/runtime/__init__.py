@@ -1,1 +1,2 @@
-"""Composition roots: the Runtime bundle and the embedded wiring (MODE=kafka: `distributed`)."""
+"""Composition roots: the Runtime bundle and the embedded wiring (`MODE=distributed` is wired in
+the `distributed` package)."""

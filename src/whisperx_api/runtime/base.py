@@ -6,12 +6,15 @@ import asyncio
 import logging
 import time
 from dataclasses import dataclass, field
+from typing import BinaryIO
 
 from whisperx_api.errors import PayloadTooLarge
 from whisperx_api.jobs.ports import Background, JobStore, Monitored, ended_task
 from whisperx_api.jobs.service import JobService
 from whisperx_api.pipeline.runner import PipelineRunner
+from whisperx_api.pipeline.stages.duration import declared_seconds
 from whisperx_api.realtime.engine import LiveEngine
+from whisperx_api.runtime.models import RuntimeModels
 
 log = logging.getLogger(__name__)
 
@@ -24,6 +27,7 @@ class Runtime:
     runner: PipelineRunner
     store: JobStore
     workers: Background
+    models: RuntimeModels  # names, loads, unloads and the download gate, for the HTTP layer
     max_file_size: int
     sync_timeout: float | None
     retention_seconds: float
@@ -31,7 +35,7 @@ class Runtime:
     preload: tuple[str, ...] = ()
     shutdown_grace_seconds: float = 30.0
     webhooks: Background | None = None  # the webhook delivery loop, when a secret is set
-    live: LiveEngine | None = None  # live sessions; none on a MODE=kafka replica by default
+    live: LiveEngine | None = None  # live sessions; none on a MODE=distributed replica by default
     started_at: int = field(default_factory=lambda: int(time.time()))
     _sweeper: asyncio.Task[None] | None = None
     _stopping: bool = False
@@ -42,6 +46,12 @@ class Runtime:
             raise PayloadTooLarge(
                 f"The file is {size} bytes; the limit is {self.max_file_size} bytes."
             )
+
+    def declared_seconds(self, source: BinaryIO) -> float | None:
+        """The audio's duration as its container header states it (None when unknown), read
+        without decoding; blocking, so the HTTP layer calls it off the event loop. A hint for
+        refusing an obviously long download early: the decoder enforces the real limit."""
+        return declared_seconds(source)
 
     async def start(self) -> None:
         """Preload what was asked for, start the background work and the retention sweep."""

@@ -1,4 +1,4 @@
-"""MODE=direct: one process, SQLite, local disk, an in-process worker pool."""
+"""MODE=embedded: one process, SQLite, local disk, an in-process worker pool."""
 
 from __future__ import annotations
 
@@ -10,8 +10,10 @@ from whisperx_api.jobs.store import SqliteJobStore
 from whisperx_api.jobs.webhooks import DeliveryPolicy, WebhookDeliverer, WebhookOutbox
 from whisperx_api.jobs.worker import WorkerPool
 from whisperx_api.pipeline.registry import (
+    DEFAULT_TRANSCRIPTION,
     BackendRegistry,
     default_registry,
+    model_catalog,
     transcription_backend_name,
 )
 from whisperx_api.pipeline.runner import PipelineRunner
@@ -20,6 +22,7 @@ from whisperx_api.pipeline.segmentation import SegmentRules
 from whisperx_api.pipeline.stage import SpeechProbabilities, TranscriptionBackend
 from whisperx_api.realtime.engine import LiveEngine
 from whisperx_api.runtime.base import Runtime
+from whisperx_api.runtime.models import ModelAccess, RuntimeModels
 from whisperx_api.storage.local import LocalBlobStore
 
 
@@ -35,6 +38,14 @@ def build_runner(settings: Settings, registry: BackendRegistry) -> PipelineRunne
         sealer=configured_sealer(settings) or TokenSealer.ephemeral(),
         max_decode_seconds=settings.limits.max_decode_seconds,
     )
+
+
+def build_models(settings: Settings, runner: PipelineRunner) -> RuntimeModels:
+    """The runner's models, with the hub-download gate when faster-whisper serves them (other
+    backends resolve their own names)."""
+    if transcription_backend_name(settings) != DEFAULT_TRANSCRIPTION:
+        return RuntimeModels(runner)
+    return RuntimeModels(runner, ModelAccess(model_catalog(settings), settings.models.allowed))
 
 
 def configured_sealer(settings: Settings) -> TokenSealer | None:
@@ -80,6 +91,7 @@ def build_embedded(settings: Settings, registry: BackendRegistry | None = None) 
         shutdown_grace_seconds=settings.jobs.shutdown_grace_seconds,
         webhooks=build_webhooks(settings, store),
         live=build_live(settings, runner.transcriber),
+        models=build_models(settings, runner),
     )
 
 

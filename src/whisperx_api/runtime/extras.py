@@ -10,10 +10,10 @@ DISTRIBUTED_MODULES = ("aiokafka", "boto3")
 
 
 def require_distributed_extra() -> None:
-    """MODE=kafka imports Kafka and S3 clients: say what to install instead of an ImportError."""
+    """MODE=distributed imports Kafka and S3 clients: say what to install, not an ImportError."""
     missing = [name for name in DISTRIBUTED_MODULES if importlib.util.find_spec(name) is None]
     if missing:
         raise ConfigError(
-            f"MODE=kafka needs {', '.join(missing)}, which is not installed: "
+            f"MODE=distributed needs {', '.join(missing)}, which is not installed: "
             "pip install 'whisperx-api[distributed]'"
         )

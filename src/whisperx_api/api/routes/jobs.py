@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse, Response
 from whisperx_api.api.audio_source import audio_source
 from whisperx_api.api.cors import ALLOWED_HEADERS, MAX_AGE_SECONDS
 from whisperx_api.api.delivery import DeliveredResponse
-from whisperx_api.api.deps import ClientDep, RuntimeDep
+from whisperx_api.api.deps import ClientDep, RuntimeDep, admit_model
 from whisperx_api.api.forms import read_form
 from whisperx_api.api.openapi import error_responses, form_body, transcript_responses
 from whisperx_api.api.responses import transcript_response
@@ -59,6 +59,7 @@ async def submit_transcription(
     settings: Settings = request.app.state.settings
     async with read_form(request, JobForm) as form:
         spec = form.to_spec(client.owner, settings.jobs.output_format)
+        await admit_model(request, runtime, client, spec.options.model)
         if spec.webhook_url is not None:
             await admit_webhook_url(spec.webhook_url, settings)
         async with audio_source(runtime, settings, form.file, form.audio_url) as audio:
@@ -148,7 +149,7 @@ def status_snapshot(settings: Settings) -> dict[str, Any]:
     return {
         "server": {
             "host": server.host,
-            "port": str(server.port),
+            "port": server.port,
             "timeout": server.timeout,
             "keepalive": server.keepalive,
             "worker_number": max(server.worker_number, 1),
@@ -157,7 +158,7 @@ def status_snapshot(settings: Settings) -> dict[str, Any]:
             "concurrent_mode": jobs.enable_concurrency,
             "max_concurrent_jobs": settings.worker_count,
             "device": settings.whisper.inference_device,
-            "device_index": str(settings.whisper.device_index),
+            "device_index": settings.whisper.device_index,
             "default_output_format": jobs.output_format,
             "default_sync_mode": jobs.default_sync_mode,
             "sync_timeout": jobs.sync_timeout_seconds,

@@ -9,8 +9,9 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
 from whisperx_api.api.audio_source import audio_source
+from whisperx_api.api.auth import Client
 from whisperx_api.api.delivery import DeliveredResponse
-from whisperx_api.api.deps import ClientDep, RuntimeDep
+from whisperx_api.api.deps import ClientDep, RuntimeDep, admit_model
 from whisperx_api.api.forms import read_form
 from whisperx_api.api.openapi import error_responses, form_body, transcript_responses
 from whisperx_api.api.responses import transcript_response
@@ -35,7 +36,7 @@ async def create_transcription(
     request: Request, runtime: RuntimeDep, client: ClientDep
 ) -> Response:
     """Transcribe audio in its own language."""
-    return await _submit_and_answer(request, runtime, client.owner, TranscriptionForm)
+    return await _submit_and_answer(request, runtime, client, TranscriptionForm)
 
 
 @router.post(
@@ -45,17 +46,18 @@ async def create_transcription(
 )
 async def create_translation(request: Request, runtime: RuntimeDep, client: ClientDep) -> Response:
     """Translate audio into English text."""
-    return await _submit_and_answer(request, runtime, client.owner, TranslationForm)
+    return await _submit_and_answer(request, runtime, client, TranslationForm)
 
 
 async def _submit_and_answer(
     request: Request,
     runtime: RuntimeDep,
-    owner: str | None,
+    client: Client,
     form_type: type[AudioForm],
 ) -> Response:
     async with read_form(request, form_type) as form:
-        spec = form.to_spec(owner)
+        spec = form.to_spec(client.owner)
+        await admit_model(request, runtime, client, spec.options.model)
         settings = request.app.state.settings
         if spec.webhook_url is not None:
             await admit_webhook_url(spec.webhook_url, settings)

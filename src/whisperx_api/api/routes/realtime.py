@@ -7,12 +7,14 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+from functools import partial
 from typing import Any
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from fastapi.responses import JSONResponse
 
 from whisperx_api.api.auth import KeyRing
+from whisperx_api.api.deps import may_download
 from whisperx_api.api.errors import error_response, error_status
 from whisperx_api.config import Settings
 from whisperx_api.errors import (
@@ -54,12 +56,12 @@ async def realtime(websocket: WebSocket) -> None:
     log.info("live session opened client=%s", client.name)
     try:
         with contextlib.suppress(WebSocketDisconnect):
-            await _serve(websocket)
+            await _serve(websocket, may_download(websocket, client))
     finally:
         log.info("live session closed client=%s", client.name)
 
 
-async def _serve(websocket: WebSocket) -> None:
+async def _serve(websocket: WebSocket, downloads: bool) -> None:
     runtime: Runtime = websocket.app.state.runtime
     settings: Settings = websocket.app.state.settings
     channel = _Socket(websocket)
@@ -67,11 +69,12 @@ async def _serve(websocket: WebSocket) -> None:
     try:
         if engine is None:
             raise RealtimeUnavailable(
-                "This API replica holds no transcription model (MODE=kafka): live sessions "
+                "This API replica holds no transcription model (MODE=distributed): live sessions "
                 "need a server with a model; see REALTIME__ALLOW_IN_KAFKA_MODE."
             )
         with engine.admit():
-            await LiveSession(engine, channel, _error_fields, settings.whisper.model).run()
+            admit = partial(runtime.models.admit, may_download=downloads)
+            await LiveSession(engine, channel, _error_fields, settings.whisper.model, admit).run()
     except WhisperXApiError as exc:
         code = CLOSE_TRY_LATER if isinstance(exc, Overloaded) else CLOSE_POLICY
         await channel.send_error(exc)

@@ -9,6 +9,7 @@ faster-whisper's wheel ships.
 from __future__ import annotations
 
 import importlib
+import logging
 import re
 import weakref
 from collections.abc import Iterable
@@ -33,6 +34,8 @@ from whisperx_api.pipeline.batching.whisper import (
 from whisperx_api.pipeline.catalog import ModelCatalog
 from whisperx_api.pipeline.models import ModelCache
 from whisperx_api.pipeline.stage import StageContext
+
+log = logging.getLogger(__name__)
 
 _NUMERAL = re.compile(r"[0-9%$£€¥]")
 
@@ -235,8 +238,13 @@ class FasterWhisperBackend:
                 num_workers=self._devices.num_workers,
                 local_files_only=location.is_local,
             )
-        except (OSError, ValueError) as exc:
-            raise ModelNotFound(f"The model '{name}' could not be loaded: {exc}") from exc
+        except (OSError, ValueError) as exc:  # missing files, a hub that does not answer
+            log.warning("loading the model %s from %s failed: %s", name, location.source, exc)
+            available = ", ".join(self._catalog.available()) or "none"
+            raise ModelNotFound(
+                f"The model '{name}' could not be loaded (the server log says why). "
+                f"Available models: {available}."
+            ) from exc
         except RuntimeError as exc:  # CTranslate2: a corrupt model file, out of memory, ...
             raise BackendError(f"The model '{name}' could not be loaded: {exc}") from exc
         runner = WhisperBatchRunner(model, _BEAM_SIZE)

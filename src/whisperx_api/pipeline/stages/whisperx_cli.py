@@ -167,7 +167,7 @@ class WhisperXCommandBackend:
         self, audio: DecodedAudio, options: TranscriptionOptions, ctx: StageContext
     ) -> Transcript:
         """Write a WAV, run the command on it, parse its JSON; the temp dir never outlives us."""
-        check_arguments(options)  # a job submitted elsewhere (MODE=kafka) may not have been
+        check_arguments(options)  # a job submitted elsewhere (MODE=distributed) may not have been
         model = self.resolve_model(options.model)
         ctx.report(0.0)
         workdir = self._make_workdir()
