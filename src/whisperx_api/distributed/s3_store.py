@@ -44,7 +44,7 @@ import random
 import secrets
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from typing import TYPE_CHECKING, Any
 
 from whisperx_api.distributed.s3 import (
@@ -157,7 +157,6 @@ class S3JobStore:
 
     @storage_errors()
     def insert(self, job_id: str, spec: JobSpec, now: float | None = None) -> JobRecord:
-        """Add a queued job at the back of the line."""
         record = JobRecord(id=job_id, status=JobStatus.QUEUED, spec=spec, created_at=_now(now))
         entry = _Entry(record, seq=f"{time.time_ns():020d}", announced=False)
         body = _dump(entry)
@@ -170,13 +169,11 @@ class S3JobStore:
 
     @storage_errors()
     def get(self, job_id: str) -> JobRecord | None:
-        """The job, or None."""
         entry = self._load(job_id)
         return None if entry is None else entry.record
 
     @storage_errors()
     def queue_position(self, job_id: str) -> int | None:
-        """1-based place among queued jobs, or None when the job is not queued."""
         entry = self._load(job_id)
         if entry is None or entry.status is not JobStatus.QUEUED:
             return None
@@ -213,12 +210,7 @@ class S3JobStore:
         job_id: str | None = None,
         now: float | None = None,
     ) -> JobRecord | None:
-        """`job_id` (else the oldest queued job) to Processing under `worker`'s lease; None
-        if it is gone, finished or held under a live lease.
-
-        A job whose lease has lapsed (its worker died) is taken over, counting a new attempt:
-        that is a redelivery. The caller compares `attempts` with its limit.
-        """
+        """Without `job_id`, the queued markers in line order are tried one by one."""
         at = _now(now)
         if job_id is None:
             taken = (self.claim(worker, lease_seconds, key, at) for key in self._queued())
@@ -263,7 +255,6 @@ class S3JobStore:
     def renew(
         self, job_id: str, worker: str | None, lease_seconds: float, now: float | None = None
     ) -> bool:
-        """Extend the lease; False if the job is no longer processing under `worker`."""
         at = _now(now)
         outcome = self._move(job_id, lambda r: renewed(r, worker, lease_seconds, at))
         if outcome is None or outcome.after is None:
@@ -275,18 +266,14 @@ class S3JobStore:
     def set_progress(
         self, job_id: str, worker: str | None, progress: float, text_so_far: str | None = None
     ) -> None:
-        """Record how far a processing job is, and the text it has decoded so far."""
         self._move(job_id, lambda r: progressed(r, worker, progress, text_so_far))
 
     @storage_errors()
     def complete(
         self, job_id: str, worker: str | None, result: str, now: float | None = None
     ) -> bool:
-        """Store the result; False if the job was no longer processing (nothing is changed).
-
-        The result object is created once: if an earlier attempt of this job already left one,
-        that transcript stands and this one is dropped.
-        """
+        """The result object is created once: if an earlier attempt of this job already left
+        one, that transcript stands and this one is dropped."""
         entry = self._load(job_id)
         if entry is None or not holds(entry.record, worker):
             return False
@@ -302,24 +289,20 @@ class S3JobStore:
         code: str | None,
         now: float | None = None,
     ) -> bool:
-        """Mark a processing job failed for good."""
         return self._applied(job_id, lambda r: failed(r, worker, error, code, _now(now)))
 
     @storage_errors()
     def requeue(
         self, job_id: str, worker: str | None, error: str | None = None, *, uncount: bool = False
     ) -> bool:
-        """Put a processing job back in line, keeping its place; `uncount` forgives the attempt."""
         return self._applied(job_id, lambda r: requeued(r, worker, error, uncount=uncount))
 
     @storage_errors()
     def cancel(self, job_id: str, now: float | None = None) -> bool:
-        """Cancel a queued job; False if it is not queued."""
         return self._applied(job_id, lambda r: cancelled(r, _now(now)))
 
     @storage_errors()
     def read_result(self, job_id: str) -> StoredResult | None:
-        """The job and, once completed, its result; nothing is deleted (see `delete`)."""
         entry = self._load(job_id)
         if entry is None:
             return None
@@ -375,7 +358,6 @@ class S3JobStore:
 
     @storage_errors()
     def delete(self, job_id: str) -> bool:
-        """Remove a job that is not processing."""
 
         def remove(entry: _Entry) -> _Entry | None:
             return None if entry.status is JobStatus.PROCESSING else replace(entry, gone=True)
@@ -392,8 +374,7 @@ class S3JobStore:
     def claim_due_webhooks(
         self, token: str, lease_seconds: float, now: float | None = None, limit: int = 16
     ) -> list[tuple[str, WebhookState]]:
-        """Own the next attempt of up to `limit` due webhooks for `lease_seconds`, each by its
-        own compare-and-swap (another party may win some); (job id, state) each."""
+        """Each claim is its own compare-and-swap (another replica may win some)."""
         claimed_hooks: list[tuple[str, WebhookState]] = []
         for job_id in self._due_webhooks(now)[:limit]:
             state = self._claim_webhook(job_id, token, lease_seconds, now)
@@ -668,6 +649,10 @@ def _owes_webhook(entry: _Entry) -> bool:
     return hook is not None and hook.pending
 
 
+# The record's fields stored as they are (the status, spec and webhook are converted).
+_PLAIN = tuple(f.name for f in fields(JobRecord) if f.name not in {"status", "spec", "webhook"})
+
+
 def _dump(entry: _Entry) -> bytes:
     """The record's JSON; the nonce makes every write's bytes (and so its ETag) unique."""
     record = entry.record
@@ -675,22 +660,12 @@ def _dump(entry: _Entry) -> bytes:
         "v": RECORD_VERSION,
         "rev": entry.rev,
         "nonce": secrets.token_hex(8),
-        "id": record.id,
         "seq": entry.seq,
-        "status": record.status.value,
-        "spec": json.loads(dump_spec(record.spec)),
-        "created_at": record.created_at,
-        "attempts": record.attempts,
-        "progress": record.progress,
-        "text_so_far": record.text_so_far,
-        "error": record.error,
-        "error_code": record.error_code,
-        "started_at": record.started_at,
-        "finished_at": record.finished_at,
-        "worker": record.worker,
-        "lease_until": record.lease_until,
         "gone": entry.gone,
         "announced": entry.announced,
+        **{name: getattr(record, name) for name in _PLAIN},
+        "status": record.status.value,
+        "spec": json.loads(dump_spec(record.spec)),
         "webhook": None if record.webhook is None else record.webhook.to_json(),
     }
     return json.dumps(data, ensure_ascii=False).encode()
@@ -700,21 +675,12 @@ def _load(raw: bytes) -> _Entry:
     data: dict[str, Any] = json.loads(raw)
     if data.get("v") != RECORD_VERSION:
         raise ValueError(f"unsupported job record version {data.get('v')!r}")
+    data.setdefault("text_so_far", None)  # absent from records written before streaming
     record = JobRecord(
-        id=data["id"],
         status=JobStatus(data["status"]),
         spec=load_spec(json.dumps(data["spec"])),
-        created_at=data["created_at"],
-        attempts=data["attempts"],
-        progress=data["progress"],
-        text_so_far=data.get("text_so_far"),  # absent from records written before streaming
-        error=data["error"],
-        error_code=data["error_code"],
-        started_at=data["started_at"],
-        finished_at=data["finished_at"],
         webhook=WebhookState.from_json(data["webhook"]) if data.get("webhook") else None,
-        worker=data["worker"],
-        lease_until=data["lease_until"],
+        **{name: data[name] for name in _PLAIN},
     )
     return _Entry(
         record,

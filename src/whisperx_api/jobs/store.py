@@ -75,23 +75,14 @@ CREATE TABLE IF NOT EXISTS webhooks (
 CREATE INDEX IF NOT EXISTS webhooks_by_due ON webhooks (due);
 """
 
+# Read in this order: `JobRecord`'s names, and the owner (kept for an unreadable spec).
 _COLUMNS = (
     "id, status, spec, created_at, attempts, progress, text_so_far, error, error_code, "
     "started_at, finished_at, owner, worker, lease_until"
 )
-# What a move may change (the spec and the owner never change).
-_MOVED = (
-    "status",
-    "attempts",
-    "progress",
-    "text_so_far",
-    "error",
-    "error_code",
-    "started_at",
-    "finished_at",
-    "worker",
-    "lease_until",
-)
+_FIELDS = tuple(_COLUMNS.split(", "))
+# What a move may change: all but the job's identity and request.
+_MOVED = tuple(name for name in _FIELDS if name not in {"id", "spec", "created_at", "owner"})
 # Columns added after the first release, for stores created before them.
 _ADDED_COLUMNS = {"text_so_far": "TEXT", "worker": "TEXT", "lease_until": "REAL"}
 _Move = Callable[[JobRecord], JobRecord]
@@ -135,7 +126,6 @@ class SqliteJobStore:
                     db.execute(f"ALTER TABLE jobs ADD COLUMN {name} {kind}")
 
     def insert(self, job_id: str, spec: JobSpec, now: float | None = None) -> JobRecord:
-        """Add a queued job at the back of the line."""
         created = _now(now)
         with self._tx() as db:
             db.execute(
@@ -145,12 +135,10 @@ class SqliteJobStore:
         return JobRecord(id=job_id, status=JobStatus.QUEUED, spec=spec, created_at=created)
 
     def get(self, job_id: str) -> JobRecord | None:
-        """The job, or None."""
         with self._tx() as db:
             return _read(db, job_id)
 
     def queue_position(self, job_id: str) -> int | None:
-        """1-based place among queued jobs, or None when the job is not queued."""
         with self._tx() as db:
             row = db.execute(
                 "SELECT COUNT(*) FROM jobs WHERE status = ? AND seq <= "
@@ -160,7 +148,6 @@ class SqliteJobStore:
         return int(row[0]) or None
 
     def counts(self) -> dict[JobStatus, int]:
-        """How many jobs are in each status."""
         with self._tx() as db:
             rows = db.execute("SELECT status, COUNT(*) FROM jobs GROUP BY status").fetchall()
         counts = dict.fromkeys(JobStatus, 0)
@@ -174,11 +161,8 @@ class SqliteJobStore:
         job_id: str | None = None,
         now: float | None = None,
     ) -> JobRecord | None:
-        """`job_id` (else the oldest queued job) to Processing under `worker`'s lease.
-
-        A job whose spec cannot be read is failed on the way (`unreadable_job`): it could never
-        run, and left queued it would hold up every job behind it.
-        """
+        """A job whose spec cannot be read is failed on the way (`unreadable_job`): it could
+        never run, and left queued it would hold up every job behind it."""
         at = _now(now)
         where, params = (
             ("status = ?", (JobStatus.QUEUED.value,))
@@ -202,22 +186,17 @@ class SqliteJobStore:
     def renew(
         self, job_id: str, worker: str | None, lease_seconds: float, now: float | None = None
     ) -> bool:
-        """Extend the holder's lease; False if `worker` no longer holds the job."""
-        at = _now(now)
-        return self._move(job_id, lambda r: renewed(r, worker, lease_seconds, at)) is not None
+        return self._applied(job_id, lambda r: renewed(r, worker, lease_seconds, _now(now)))
 
     def set_progress(
         self, job_id: str, worker: str | None, progress: float, text_so_far: str | None = None
     ) -> None:
-        """Record how far the holder's attempt is, and the text it has decoded so far."""
-        self._move(job_id, lambda r: progressed(r, worker, progress, text_so_far))
+        self._applied(job_id, lambda r: progressed(r, worker, progress, text_so_far))
 
     def complete(
         self, job_id: str, worker: str | None, result: str, now: float | None = None
     ) -> bool:
-        """Store the result; False if `worker` no longer holds the job."""
-        at = _now(now)
-        return self._move(job_id, lambda r: completed(r, worker, at), result) is not None
+        return self._applied(job_id, lambda r: completed(r, worker, _now(now)), result)
 
     def fail(
         self,
@@ -227,23 +206,17 @@ class SqliteJobStore:
         code: str | None,
         now: float | None = None,
     ) -> bool:
-        """Fail the holder's job for good."""
-        at = _now(now)
-        return self._move(job_id, lambda r: failed(r, worker, error, code, at)) is not None
+        return self._applied(job_id, lambda r: failed(r, worker, error, code, _now(now)))
 
     def requeue(
         self, job_id: str, worker: str | None, error: str | None = None, *, uncount: bool = False
     ) -> bool:
-        """Put the holder's job back in line, keeping its place; `uncount` forgives the attempt."""
-        return self._move(job_id, lambda r: requeued(r, worker, error, uncount=uncount)) is not None
+        return self._applied(job_id, lambda r: requeued(r, worker, error, uncount=uncount))
 
     def cancel(self, job_id: str, now: float | None = None) -> bool:
-        """Cancel a queued job; False if it is not queued."""
-        at = _now(now)
-        return self._move(job_id, lambda r: cancelled(r, at)) is not None
+        return self._applied(job_id, lambda r: cancelled(r, _now(now)))
 
     def read_result(self, job_id: str) -> StoredResult | None:
-        """The job and, once completed, its result; nothing is deleted (see `delete`)."""
         with self._tx() as db:
             record = _read(db, job_id)
             row = db.execute("SELECT result FROM jobs WHERE id = ?", (job_id,)).fetchone()
@@ -263,8 +236,6 @@ class SqliteJobStore:
         return [_record(row) for row in rows]
 
     def expired(self, before: float) -> list[str]:
-        """Jobs last changed before `before` (finished, or created if never finished) that are
-        not processing and owe no webhook: a job that just finished keeps its full retention."""
         with self._tx() as db:
             rows = db.execute(
                 "SELECT id FROM jobs WHERE COALESCE(finished_at, created_at) < ? "
@@ -275,7 +246,6 @@ class SqliteJobStore:
         return [r[0] for r in rows]
 
     def delete(self, job_id: str) -> bool:
-        """Remove a job that is not processing."""
         with self._tx() as db:
             cur = db.execute(
                 "DELETE FROM jobs WHERE id = ? AND status != ?",
@@ -290,10 +260,6 @@ class SqliteJobStore:
     def claim_due_webhooks(
         self, token: str, lease_seconds: float, now: float | None = None, limit: int = 16
     ) -> list[tuple[str, WebhookState]]:
-        """Take the webhooks whose attempt is due, for `lease_seconds`; (job id, state) each.
-
-        A claim whose owner vanished (killed mid-attempt) falls due again when its lease ends.
-        """
         at = _now(now)
         claimed_hooks: list[tuple[str, WebhookState]] = []
         with self._tx(immediate=True) as db:
@@ -309,8 +275,7 @@ class SqliteJobStore:
         return claimed_hooks
 
     def settle_webhook(self, job_id: str, token: str, state: WebhookState) -> bool:
-        """Record an attempt's outcome if `token` still owns it; a settled webhook whose job
-        is gone is dropped."""
+        """A settled webhook whose job is gone is dropped."""
         with self._tx(immediate=True) as db:
             current = _webhook_row(db, job_id)
             if current is None or current.claim != token:
@@ -322,12 +287,12 @@ class SqliteJobStore:
                     db.execute("DELETE FROM webhooks WHERE job_id = ?", (job_id,))
         return True
 
-    def _move(self, job_id: str, move: _Move, result: str | None = None) -> JobRecord | None:
-        """Apply `move` to the job in one transaction; None when there is none or the move is
-        refused."""
+    def _applied(self, job_id: str, move: _Move, result: str | None = None) -> bool:
+        """Apply `move` to the job in one transaction; False when there is none or the move
+        is refused."""
         with self._tx(immediate=True) as db:
             record = _read(db, job_id)
-            return None if record is None else _moved(db, record, move, result)
+            return record is not None and _moved(db, record, move, result) is not None
 
     @contextmanager
     def _tx(self, *, immediate: bool = False) -> Iterator[sqlite3.Connection]:
@@ -453,34 +418,7 @@ def _spec_or_placeholder(text: str, owner: str | None) -> JobSpec:
 
 
 def _record(row: tuple[Any, ...]) -> JobRecord:
-    (
-        job_id,
-        status,
-        spec,
-        created,
-        attempts,
-        progress,
-        text,
-        error,
-        code,
-        started,
-        finished,
-        owner,
-        worker,
-        lease_until,
-    ) = row
-    return JobRecord(
-        id=job_id,
-        status=JobStatus(status),
-        spec=_spec_or_placeholder(spec, owner),
-        created_at=created,
-        attempts=attempts,
-        progress=progress,
-        text_so_far=text,
-        error=error,
-        error_code=code,
-        started_at=started,
-        finished_at=finished,
-        worker=worker,
-        lease_until=lease_until,
-    )
+    fields = dict(zip(_FIELDS, row, strict=True))
+    owner, spec = fields.pop("owner"), fields.pop("spec")
+    status = JobStatus(fields.pop("status"))
+    return JobRecord(status=status, spec=_spec_or_placeholder(spec, owner), **fields)
