@@ -10,60 +10,19 @@ import math
 import random
 import threading
 import time
-import uuid
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 
 import pytest
 
-from tests.s3_server import s3_endpoint
-from whisperx_api.config import S3Settings
-from whisperx_api.distributed.s3 import ensure_bucket, make_s3_client
-from whisperx_api.distributed.s3_store import S3JobStore
+from tests.contract.conftest import OpenStore
 from whisperx_api.domain.job import JobRecord, JobSpec, JobStatus
 from whisperx_api.domain.options import TranscriptionOptions
-from whisperx_api.errors import Conflict, StorageError
+from whisperx_api.errors import Conflict
 from whisperx_api.jobs.ports import JobStore
-from whisperx_api.jobs.store import SqliteJobStore
-
-__all__ = ["s3_endpoint"]
 
 URL = "https://hooks.example.com/whisper"
 BASE = 5.0  # seconds: the first webhook retry delay
 LEASE = 40.0
-
-OpenStore = Callable[[], JobStore]
-
-
-@pytest.fixture(params=["sqlite", "s3"])
-def open_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[OpenStore]:
-    """Opens another handle on one fresh store, as another process (or replica) would."""
-    opened: list[JobStore] = []
-    if request.param == "sqlite":
-        path = tmp_path / "jobs.sqlite3"
-
-        def open_one() -> JobStore:
-            opened.append(SqliteJobStore(path))
-            return opened[-1]
-
-    else:
-        endpoint = request.getfixturevalue("s3_endpoint")  # one moto server for the session
-        settings = S3Settings(endpoint_url=endpoint, access_key_id="t", secret_access_key="t")
-        bucket = f"c-{uuid.uuid4().hex[:16]}"
-        ensure_bucket(make_s3_client(settings), bucket)
-
-        def open_one() -> JobStore:
-            opened.append(S3JobStore(make_s3_client(settings), bucket))
-            return opened[-1]
-
-    yield open_one
-    for store in opened:
-        store.close()
-
-
-@pytest.fixture
-def store(open_store: OpenStore) -> JobStore:
-    return open_store()
 
 
 def spec(owner: str | None = None, webhook: str | None = None) -> JobSpec:
@@ -117,7 +76,7 @@ def test_insert_and_get_round_trip(store: JobStore) -> None:
     assert (inserted.status, inserted.created_at, inserted.attempts) == (JobStatus.QUEUED, 123.5, 0)
     assert must_get(store, "a").spec.owner == "alice"
     assert store.get("missing") is None
-    with pytest.raises((Conflict, StorageError)):
+    with pytest.raises(Conflict):
         store.insert("a", spec())
 
 

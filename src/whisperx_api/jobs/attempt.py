@@ -147,11 +147,12 @@ class AttemptRunner:
             with contextlib.suppress(asyncio.CancelledError):
                 await keeper
 
-    async def recover(self, job: JobRecord) -> None:
+    async def recover(self, job: JobRecord, lost: WorkerLost | None = None) -> None:
         """Settle a job whose worker was lost (its lease lapsed) as that worker would have:
         queued again, or failed once out of attempts."""
-        log.warning("job %s: its worker was lost; settling it", job.id)
-        await self.carry_out(job, settle(WorkerLost(), job.attempts, self._policy.max_attempts))
+        lost = lost or WorkerLost()
+        log.warning("job %s: %s; settling it", job.id, lost.message)
+        await self.carry_out(job, settle(lost, job.attempts, self._policy.max_attempts))
 
     async def carry_out(self, job: JobRecord, verdict: Verdict) -> None:
         """Do what `verdict` says, in the name of the job's holder."""

@@ -38,7 +38,7 @@ from whisperx_api.domain.transitions import (
     requeued,
 )
 from whisperx_api.domain.webhook import WebhookState
-from whisperx_api.errors import StorageError, StorageFull, UnreadableJob
+from whisperx_api.errors import Conflict, StorageError, StorageFull, UnreadableJob
 from whisperx_api.jobs.messages import dump_spec, load_spec
 from whisperx_api.jobs.ports import StoredResult
 from whisperx_api.storage.private import private_dir, private_file
@@ -128,6 +128,8 @@ class SqliteJobStore:
     def insert(self, job_id: str, spec: JobSpec, now: float | None = None) -> JobRecord:
         created = _now(now)
         with self._tx() as db:
+            if db.execute("SELECT 1 FROM jobs WHERE id = ?", (job_id,)).fetchone():
+                raise Conflict(f"Job '{job_id}' already exists.")
             db.execute(
                 "INSERT INTO jobs (id, owner, status, spec, created_at) VALUES (?, ?, ?, ?, ?)",
                 (job_id, spec.owner, JobStatus.QUEUED.value, dump_spec(spec), created),

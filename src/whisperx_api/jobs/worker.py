@@ -22,6 +22,7 @@ import threading
 
 from whisperx_api.domain.job import JobRecord
 from whisperx_api.domain.transcript import Transcript
+from whisperx_api.errors import WorkerLost
 from whisperx_api.executors import pipeline_pool, run_in, run_io
 from whisperx_api.jobs.attempt import AttemptPolicy, AttemptRunner, Silent
 from whisperx_api.jobs.backoff import Backoff, pause
@@ -34,6 +35,7 @@ from whisperx_api.storage.local import LocalBlobStore
 log = logging.getLogger(__name__)
 
 _IDLE_POLL_SECONDS = 1.0
+_STRANDED = "its worker could not record the outcome of the attempt"
 
 
 class WorkerPool:
@@ -145,7 +147,7 @@ class WorkerPool:
         """Settle the jobs left Processing that no worker of this pool holds (their outcome
         could not be stored), as if their worker had been lost."""
         for job in await run_io(self._strays):
-            await self._attempts.recover(job)
+            await self._attempts.recover(job, WorkerLost(_STRANDED))
             self._signals.notify_finished(job.id)
 
     def _strays(self) -> list[JobRecord]:
