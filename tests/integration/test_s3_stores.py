@@ -20,7 +20,7 @@ from tests.s3_server import s3_endpoint
 from whisperx_api.config import S3Settings
 from whisperx_api.domain.job import JobRecord, JobSpec, JobStatus
 from whisperx_api.domain.options import TranscriptionOptions
-from whisperx_api.errors import NotFound, PayloadTooLarge
+from whisperx_api.errors import NotFound, PayloadTooLarge, UnreadableJob
 
 pytest.importorskip("boto3")
 
@@ -274,3 +274,21 @@ def test_unannounced_jobs_are_the_old_queued_ones_never_published(store: S3JobSt
     assert store.delete("orphan")
     assert not store.mark_announced("orphan")  # gone: its replica's 202 must not go out
     assert store.unannounced(60, now=later) == ["young"]
+
+
+def test_a_record_it_cannot_read_raises_unreadable_job_and_scans_pass_over_it(
+    store: S3JobStore, client: S3Client, bucket: str
+) -> None:
+    store.insert("readable", spec(), now=100.0)
+    store.insert("newer", spec(), now=100.0)
+    client.put_object(Bucket=bucket, Key="jobs/newer/record.json", Body=b'{"v": 2}')
+    with pytest.raises(UnreadableJob) as raised:
+        store.get("newer")
+    assert raised.value.message == (
+        "The stored record of job 'newer' cannot be read by this server "
+        "(ValueError('unsupported job record version 2'))."
+    )
+    assert raised.value.code == "unreadable_job"
+    assert store.expired(before=200.0) == ["readable"]
+    assert store.unannounced(0, now=time.time() + 60) == ["readable"]
+    assert store.lapsed() == []
