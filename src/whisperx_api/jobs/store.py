@@ -338,13 +338,12 @@ def _write(
 ) -> JobRecord | None:
     """`after`, if the row is still in `before`'s status; the webhook a terminal move attaches
     goes in the same transaction."""
-    values = [getattr(after, name) for name in _MOVED]
-    values[0] = after.status.value
-    extra = ", result = ?" if result is not None else ""
+    changes = {name: getattr(after, name) for name in _MOVED} | {"status": after.status.value}
+    if result is not None:
+        changes["result"] = result
     cur = db.execute(
-        f"UPDATE jobs SET {', '.join(f'{n} = ?' for n in _MOVED)}{extra} "
-        "WHERE id = ? AND status = ?",
-        (*values, *((result,) if result is not None else ()), before.id, before.status.value),
+        f"UPDATE jobs SET {', '.join(f'{n} = ?' for n in changes)} WHERE id = ? AND status = ?",
+        (*changes.values(), before.id, before.status.value),
     )
     if cur.rowcount == 0:
         return None
