@@ -162,36 +162,3 @@ def test_storage_down_under_the_worker_backs_off_then_the_job_completes(
     assert f"job {job_id}: left for redelivery" in since()
     assert done["attempts"] == 1, done
     assert normalized_wer(REFERENCE, text) <= 0.10, text
-
-
-def test_a_record_it_cannot_read_raises_unreadable_job_and_scans_pass_over_it(
-    s3_endpoint: str,
-) -> None:
-    from whisperx_api.config import S3Settings
-    from whisperx_api.distributed.s3 import ensure_bucket, make_s3_client
-    from whisperx_api.distributed.s3_store import S3JobStore
-    from whisperx_api.errors import UnreadableJob
-
-    settings = S3Settings(
-        endpoint_url=s3_endpoint,
-        bucket=f"whx-{uuid.uuid4().hex[:10]}",
-        access_key_id="test",
-        secret_access_key="test",
-    )
-    client = make_s3_client(settings)
-    ensure_bucket(client, settings.bucket)
-    store = S3JobStore(client, settings.bucket)
-    spec = JobSpec(TranscriptionOptions(model="tiny.en"))
-    store.insert("readable", spec, now=100.0)
-    store.insert("newer", spec, now=100.0)
-    client.put_object(Bucket=settings.bucket, Key="jobs/newer/record.json", Body=b'{"v": 2}')
-    with pytest.raises(UnreadableJob) as raised:
-        store.get("newer")
-    assert raised.value.message == (
-        "The stored record of job 'newer' cannot be read by this server "
-        "(ValueError('unsupported job record version 2'))."
-    )
-    assert raised.value.code == "unreadable_job"
-    assert store.expired(before=200.0) == ["readable"]
-    assert store.unannounced(0, now=time.time() + 60) == ["readable"]
-    assert store.lapsed() == []

@@ -426,7 +426,7 @@ def test_sigterm_past_the_grace_puts_the_running_job_back(
             )
         server.process.terminate()
         assert server.process.wait(60) == 0
-        assert f"job {job_id}: put back (server stopping)" in server.log(), server.log()
+        assert f"job {job_id}: put back (worker stopping)" in server.log(), server.log()
 
         server = start_server(deployment.env, deployment.log)
         with api(server) as client:

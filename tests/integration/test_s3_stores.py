@@ -1,10 +1,10 @@
-"""The S3 blob and job stores against a real moto S3 server over loopback HTTP."""
+"""The S3 blob store, and what only the S3 job store has, against a real moto S3 server over
+loopback HTTP. The job store's shared behaviour is the contract suite's (tests/contract)."""
 
 from __future__ import annotations
 
 import io
 import os
-import random
 import stat
 import threading
 import time
@@ -20,7 +20,7 @@ from tests.s3_server import s3_endpoint
 from whisperx_api.config import S3Settings
 from whisperx_api.domain.job import JobRecord, JobSpec, JobStatus
 from whisperx_api.domain.options import TranscriptionOptions
-from whisperx_api.errors import Conflict, NotFound, PayloadTooLarge
+from whisperx_api.errors import NotFound, PayloadTooLarge, UnreadableJob
 
 pytest.importorskip("boto3")
 
@@ -203,252 +203,42 @@ def statuses(store: S3JobStore, *ids: str) -> list[JobStatus | None]:
     return [None if (r := store.get(i)) is None else r.status for i in ids]
 
 
-def test_insert_and_get_round_trip(store: S3JobStore) -> None:
-    inserted = store.insert("a", spec(owner="alice"), now=123.5)
-    assert store.get("a") == inserted
-    assert inserted.status is JobStatus.QUEUED
-    assert inserted.created_at == 123.5
-    assert store.get("missing") is None
-    with pytest.raises(Conflict):
-        store.insert("a", spec())
-
-
-def test_fifo_positions(store: S3JobStore) -> None:
-    names = ("a", "b", "c", "d")
-    for name in names:
-        store.insert(name, spec())
-    assert [store.queue_position(n) for n in names] == [1, 2, 3, 4]
-    assert store.claim("b", "w1", lease_seconds=60) is not None
-    assert store.cancel("a")
-    assert [store.queue_position(n) for n in names] == [None, None, 1, 2]
-    assert store.requeue("b", "transient")
-    assert [store.queue_position(n) for n in names] == [None, 1, 2, 3]  # b keeps its place
-    assert store.queue_position("missing") is None
-
-
-def test_claims_are_exclusive_under_concurrency(
-    new_client: Callable[[], S3Client], bucket: str
+def test_result_written_twice_keeps_the_first_object(
+    store: S3JobStore, client: S3Client, bucket: str
 ) -> None:
-    jobs = [f"job-{i}" for i in range(6)]
-    setup = S3JobStore(new_client(), bucket)
-    for job_id in jobs:
-        setup.insert(job_id, spec())
-    workers = [f"w{i}" for i in range(8)]
-    stores = [S3JobStore(new_client(), bucket) for _ in workers]
-    wins: dict[str, list[str]] = {job_id: [] for job_id in jobs}
-    lock = threading.Lock()
-    start = threading.Barrier(len(workers))
-
-    def work(worker: str, own: S3JobStore) -> None:
-        order = random.sample(jobs, len(jobs))
-        start.wait()
-        for job_id in order:
-            if (claimed := own.claim(job_id, worker, lease_seconds=60)) is not None:
-                assert claimed.attempts == 1
-                with lock:
-                    wins[job_id].append(worker)
-
-    run_threads([lambda w=w, s=s: work(w, s) for w, s in zip(workers, stores, strict=True)])
-    assert all(len(winners) == 1 for winners in wins.values()), wins
-    assert statuses(setup, *jobs) == [JobStatus.PROCESSING] * len(jobs)
-    counts = setup.counts()
-    assert counts[JobStatus.PROCESSING] == len(jobs)
-    assert counts[JobStatus.QUEUED] == 0
-    for job_id, (winner,) in wins.items():
-        loser = next(w for w in workers if w != winner)
-        assert not setup.complete(job_id, "{}", worker_id=loser)
-        assert setup.complete(job_id, "{}", worker_id=winner)
-
-
-def test_live_lease_blocks_claim_and_lapsed_lease_is_taken_over(store: S3JobStore) -> None:
     store.insert("a", spec())
-    first = store.claim("a", "w1", lease_seconds=30, now=1000.0)
-    assert first is not None
-    assert first.started_at == 1000.0
-    assert store.claim("a", "w2", lease_seconds=30, now=1029.0) is None
-    assert store.claim("a", "w1", lease_seconds=30, now=1029.0) is None
-    second = store.claim("a", "w2", lease_seconds=30, now=1031.0)
-    assert second is not None
-    assert second.attempts == 2
-    assert not store.renew_lease("a", "w1", 30, now=1032.0)
-    assert not store.requeue("a", "w1 lost it", worker_id="w1")
-    assert not store.complete("a", '{"by": "w1"}', worker_id="w1")
-    assert store.complete("a", '{"by": "w2"}', worker_id="w2")
-
-
-def test_lease_renewal_keeps_the_job(store: S3JobStore) -> None:
-    store.insert("a", spec())
-    store.claim("a", "w1", lease_seconds=10, now=100.0)
-    assert store.renew_lease("a", "w1", 10, now=105.0)  # now held until 115
-    assert store.lapsed(now=112.0) == []
-    assert store.claim("a", "w2", lease_seconds=10, now=112.0) is None
-    assert [job.id for job in store.lapsed(now=116.0)] == ["a"]
-    assert store.claim("a", "w2", lease_seconds=10, now=116.0) is not None
-    assert not store.renew_lease("a", "w1", 10, now=117.0)
-
-
-def test_lapsed_lists_only_processing_jobs_past_their_lease(store: S3JobStore) -> None:
-    store.insert("a", spec())
-    store.insert("b", spec())
-    store.claim("a", "w1", lease_seconds=10, now=100.0)
-    assert store.lapsed(now=105.0) == []
-    (lapsed,) = store.lapsed(now=111.0)
-    assert (lapsed.id, lapsed.status, lapsed.attempts) == ("a", JobStatus.PROCESSING, 1)
-    again = store.claim("a", "w2", lease_seconds=10, now=200.0)
-    assert again is not None
-    assert again.attempts == 2
-    assert store.lapsed(now=205.0) == []
-    assert store.complete("a", '{"by": "w2"}', worker_id="w2")
-    assert store.lapsed(now=999.0) == []
-    counts = store.counts()
-    assert (counts[JobStatus.COMPLETED], counts[JobStatus.PROCESSING]) == (1, 0)
-    assert counts[JobStatus.QUEUED] == 1  # "b" was never claimed
-
-
-def test_cancel_only_while_queued(store: S3JobStore) -> None:
-    store.insert("a", spec())
-    store.insert("b", spec())
-    store.claim("a", "w1", lease_seconds=60)
-    assert not store.cancel("a")
-    assert store.cancel("b", now=50.0)
-    cancelled = store.get("b")
-    assert cancelled is not None
-    assert cancelled.status is JobStatus.CANCELLED
-    assert cancelled.finished_at == 50.0
-    assert not store.cancel("b")
-    assert store.claim("b", "w1", lease_seconds=60) is None
-    assert not store.cancel("missing")
-
-
-def test_progress_fail_and_requeue(store: S3JobStore) -> None:
-    store.insert("a", spec())
-    store.set_progress("a", 0.5)  # queued: ignored
-    assert must_get(store, "a").progress is None
-    store.claim("a", "w1", lease_seconds=60)
-    store.set_progress("a", 0.25, "hello there", worker_id="w1")
-    store.set_progress("a", 0.75, "someone else's", worker_id="someone-else")
-    running = must_get(store, "a")
-    assert (running.progress, running.text_so_far) == (0.25, "hello there")
-    assert store.requeue("a", "shutting down", uncount=True)
-    requeued = must_get(store, "a")
-    assert (requeued.attempts, requeued.text_so_far) == (0, None)
-    store.claim("a", "w1", lease_seconds=60)
-    assert store.fail("a", "bad audio", "invalid_audio")
-    failed = store.get("a")
-    assert failed is not None
-    assert (failed.status, failed.error, failed.error_code) == (
-        JobStatus.FAILED,
-        "bad audio",
-        "invalid_audio",
-    )
-    assert not store.fail("a", "again", None)
-    assert not store.requeue("a")
-
-
-def test_result_written_twice_is_harmless(store: S3JobStore, client: S3Client, bucket: str) -> None:
-    store.insert("a", spec())
-    store.claim("a", "w1", lease_seconds=60)
-    store.set_progress("a", 0.5, "first so far", worker_id="w1")
-    assert store.complete("a", '{"text": "first"}')
-    done = store.get("a")
-    assert done is not None
-    assert done.text_so_far is None
-    assert done is not None
-    assert (done.status, done.progress) == (JobStatus.COMPLETED, 1.0)
-    assert not store.complete("a", '{"text": "second"}')
-    assert store.get("a") == done
+    store.claim("w1", 60.0, "a")
+    assert store.complete("a", "w1", '{"text": "first"}')
+    assert not store.complete("a", "w1", '{"text": "second"}')
     body = client.get_object(Bucket=bucket, Key="jobs/a/result.json")["Body"].read()
     assert body == b'{"text": "first"}'
 
 
-def test_read_result_leaves_the_job_until_it_is_deleted(
-    store: S3JobStore, client: S3Client, bucket: str
+def test_delete_once_across_replicas_leaves_no_object(
+    new_client: Callable[[], S3Client], bucket: str
 ) -> None:
-    store.insert("a", spec())
-    early = store.read_result("a")
-    assert early is not None
-    assert early.result is None
-    store.claim("a", "w1", lease_seconds=60)
-    assert store.complete("a", '{"x": 1}', worker_id="w1")
-    for _ in range(2):  # reading twice (a failed render, a dropped download) loses nothing
-        read = store.read_result("a")
-        assert read is not None
-        assert read.result == '{"x": 1}'
-        assert read.record.status is JobStatus.COMPLETED
-    assert store.delete("a")
-    assert store.read_result("a") is None
-    assert store.read_result("missing") is None
-    assert all_keys(client, bucket) == []
-
-
-def test_take_result_before_completion_changes_nothing(store: S3JobStore) -> None:
-    store.insert("a", spec())
-    early = store.take_result("a")
-    assert early is not None
-    assert early.result is None
-    assert early.record.status is JobStatus.QUEUED
-    assert store.queue_position("a") == 1
-    assert store.take_result("missing") is None
-
-
-def test_take_result_once_across_replicas(new_client: Callable[[], S3Client], bucket: str) -> None:
     replicas = [S3JobStore(new_client(), bucket) for _ in range(2)]
     jobs = [f"job-{i}" for i in range(5)]
     for job_id in jobs:
         replicas[0].insert(job_id, spec())
-        replicas[1].claim(job_id, "w1", lease_seconds=60)
-        replicas[1].complete(job_id, f'{{"job": "{job_id}"}}')
-    deliveries: dict[str, list[str | None]] = {job_id: [] for job_id in jobs}
+        replicas[1].claim("w1", 60.0, job_id)
+        replicas[1].complete(job_id, "w1", f'{{"job": "{job_id}"}}')
+    deleted: dict[str, list[bool]] = {job_id: [] for job_id in jobs}
     lock = threading.Lock()
     start = threading.Barrier(len(replicas))
 
-    def take_all(replica: S3JobStore) -> None:
+    def delete_all(replica: S3JobStore) -> None:
         start.wait()
         for job_id in jobs:
-            got = replica.take_result(job_id)
+            done = replica.delete(job_id)
             with lock:
-                deliveries[job_id].append(None if got is None else got.result)
+                deleted[job_id].append(done)
 
-    run_threads([lambda r=r: take_all(r) for r in replicas])
-    for job_id, got in deliveries.items():
-        assert sorted(got, key=str) == sorted([f'{{"job": "{job_id}"}}', None], key=str), got
+    run_threads([lambda r=r: delete_all(r) for r in replicas])
+    for job_id, outcomes in deleted.items():
+        assert sorted(outcomes) == [False, True], outcomes
         assert replicas[0].get(job_id) is None
-        assert replicas[1].take_result(job_id) is None
     assert all_keys(new_client(), bucket) == []  # records, results and markers all gone
-
-
-def test_counts(store: S3JobStore) -> None:
-    for name in ("a", "b", "c", "d", "e"):
-        store.insert(name, spec())
-    store.claim("a", "w1", lease_seconds=60)
-    store.claim("b", "w1", lease_seconds=60)
-    store.complete("b", "{}")
-    store.cancel("c")
-    counts = store.counts()
-    assert counts == {
-        JobStatus.QUEUED: 2,
-        JobStatus.PROCESSING: 1,
-        JobStatus.COMPLETED: 1,
-        JobStatus.FAILED: 0,
-        JobStatus.CANCELLED: 1,
-    }
-
-
-def test_expired_skips_processing_and_delete(
-    store: S3JobStore, client: S3Client, bucket: str
-) -> None:
-    store.insert("old-done", spec(), now=100.0)
-    store.insert("old-running", spec(), now=100.0)
-    store.insert("new", spec(), now=10_000.0)
-    store.cancel("old-done", now=200.0)
-    store.claim("old-running", "w1", lease_seconds=60)
-    assert store.expired(before=5_000.0) == ["old-done"]
-    assert store.expired(before=50.0) == []
-    assert store.delete("old-done")
-    assert not store.delete("old-done")
-    assert not store.delete("old-running")
-    assert store.get("old-done") is None
-    assert not [k for k in all_keys(client, bucket) if "old-done" in k]
 
 
 def run_threads(targets: list[Callable[[], None]]) -> None:
@@ -475,8 +265,8 @@ def test_unannounced_jobs_are_the_old_queued_ones_never_published(store: S3JobSt
         store.insert(name, spec())
     assert store.mark_announced("announced")
     assert store.mark_announced("announced")  # again: harmless
-    store.claim("claimed", "w1", lease_seconds=60)  # a worker got its message
-    assert store.requeue("claimed", "retry", worker_id="w1")
+    store.claim("w1", 60.0, "claimed")  # a worker got its message
+    assert store.requeue("claimed", "w1", "retry")
     later = time.time() + 61
     assert store.unannounced(60, now=later) == ["orphan", "young"]
     assert store.unannounced(60) == []  # nothing is a minute old yet
@@ -486,18 +276,19 @@ def test_unannounced_jobs_are_the_old_queued_ones_never_published(store: S3JobSt
     assert store.unannounced(60, now=later) == ["young"]
 
 
-def test_expiry_counts_from_the_last_change_not_from_creation(store: S3JobStore) -> None:
-    for name in ("finished-just-now", "finished-long-ago", "cancelled-lately", "queued-long-ago"):
-        store.insert(name, spec(), now=100.0)
-    store.claim("finished-just-now", "w1", lease_seconds=60)
-    assert store.complete("finished-just-now", "{}", worker_id="w1")  # finished now
-    store.claim("finished-long-ago", "w1", lease_seconds=60)
-    assert store.fail("finished-long-ago", "boom", None, worker_id="w1", now=200.0)
-    assert store.cancel("cancelled-lately", now=9_000.0)
-    a_minute_ago = time.time() - 60
-    assert sorted(store.expired(before=a_minute_ago)) == [
-        "cancelled-lately",
-        "finished-long-ago",
-        "queued-long-ago",
-    ]
-    assert sorted(store.expired(before=5_000.0)) == ["finished-long-ago", "queued-long-ago"]
+def test_a_record_it_cannot_read_raises_unreadable_job_and_scans_pass_over_it(
+    store: S3JobStore, client: S3Client, bucket: str
+) -> None:
+    store.insert("readable", spec(), now=100.0)
+    store.insert("newer", spec(), now=100.0)
+    client.put_object(Bucket=bucket, Key="jobs/newer/record.json", Body=b'{"v": 2}')
+    with pytest.raises(UnreadableJob) as raised:
+        store.get("newer")
+    assert raised.value.message == (
+        "The stored record of job 'newer' cannot be read by this server "
+        "(ValueError('unsupported job record version 2'))."
+    )
+    assert raised.value.code == "unreadable_job"
+    assert store.expired(before=200.0) == ["readable"]
+    assert store.unannounced(0, now=time.time() + 60) == ["readable"]
+    assert store.lapsed() == []

@@ -8,6 +8,7 @@ checks the job's stored outcome against one expected row, whatever the mode.
 from __future__ import annotations
 
 import asyncio
+import math
 import threading
 import time
 import uuid
@@ -126,7 +127,7 @@ async def embedded(
     async def claim_for_a_dead_worker(job_id: str) -> None:
         """The server that ran this attempt died: the job is left processing in the store."""
         await submit(job_id)
-        claimed = store.claim_next()
+        claimed = store.claim("dead-server", math.inf)
         assert claimed is not None
         assert claimed.id == job_id
 
@@ -189,7 +190,7 @@ async def kafka(
     async def claim_for_a_dead_worker(job_id: str) -> None:
         """Another worker claimed the job under a lease that lapses at once, then died."""
         await submit(job_id)
-        claimed = await asyncio.to_thread(store.claim, job_id, "dead-worker", 0.01)
+        claimed = await asyncio.to_thread(store.claim, "dead-worker", 0.01, job_id)
         assert claimed is not None
         assert claimed.attempts == 1
 

@@ -206,17 +206,17 @@ async def test_the_worker_loop_survives_store_errors_and_backs_off(
 ) -> None:
     app = fake_app(make_settings(), FakeTranscriber())
     store = app.state.runtime.store
-    real_claim = store.claim_next
+    real_claim = store.claim
     failures = 0
 
-    def flaky_claim() -> Any:
+    def flaky_claim(*args: Any) -> Any:
         nonlocal failures
         if failures < 3:
             failures += 1
             raise StorageError("The job database failed (SQLITE_IOERR).")
-        return real_claim()
+        return real_claim(*args)
 
-    store.claim_next = flaky_claim
+    store.claim = flaky_claim
     caplog.set_level(logging.ERROR, logger="whisperx_api.jobs.worker")
     async with running(app) as client:
         job_id = (await submit(client, tone_bytes(tmp_path, 1.0))).json()["job_id"]
@@ -237,12 +237,12 @@ async def test_health_answers_503_once_a_worker_loop_has_died(
     app = fake_app(make_settings(), FakeTranscriber())
     store = app.state.runtime.store
 
-    def fatal_claim() -> Any:
+    def fatal_claim(*_: Any) -> Any:
         raise Fatal("injected")
 
     async with running(app) as client:
         healthy = await client.get("/health")
-        store.claim_next = fatal_claim
+        store.claim = fatal_claim
         app.state.runtime.jobs._signals.work_available.set()
         workers = app.state.runtime.workers
         await wait_until(lambda: bool(workers.problems()), "the worker loop died")

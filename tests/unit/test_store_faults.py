@@ -3,6 +3,7 @@ the shared connection keeps working once the cause is gone."""
 
 from __future__ import annotations
 
+import math
 import sqlite3
 from pathlib import Path
 
@@ -67,7 +68,7 @@ def test_a_queued_job_with_an_unreadable_spec_is_failed_and_the_next_one_claimed
             ("poison", "alice", "Queued", "{not json"),
         )
     store.insert("good", SPEC)
-    claimed = store.claim_next()
+    claimed = store.claim("w1", math.inf)
     poison = store.get("poison")
     assert claimed is not None
     assert claimed.id == "good"

@@ -13,16 +13,22 @@ from urllib.parse import urlsplit
 import pytest
 from standardwebhooks import Webhook, WebhookVerificationError
 
-from tests.webhook_outbox_cases import CASES, Harness, spec
 from tests.webhook_receiver import SECRET
 from whisperx_api.config import Settings
-from whisperx_api.domain.job import JobRecord, JobStatus
+from whisperx_api.domain.job import JobRecord, JobSpec, JobStatus
+from whisperx_api.domain.options import TranscriptionOptions
 from whisperx_api.domain.webhook import WebhookState, backoff_seconds, ended, message_id
 from whisperx_api.errors import ConfigError, InvalidRequest
 from whisperx_api.jobs.store import SqliteJobStore
 from whisperx_api.jobs.webhooks import admit_webhook_url, signed_headers
 from whisperx_api.net_guard import Target, check_url, check_url_syntax, is_public, pin
 from whisperx_api.settings_loader import load_settings
+
+URL = "https://hooks.example.com/whisper"
+
+
+def spec(webhook: str | None = URL) -> JobSpec:
+    return JobSpec(options=TranscriptionOptions(model="base"), webhook_url=webhook)
 
 
 def test_backoff_follows_the_documented_schedule() -> None:
@@ -168,26 +174,6 @@ def test_a_valid_secret_and_the_other_settings_load() -> None:
     assert settings.webhooks.secret.get_secret_value() == SECRET
     assert (settings.webhooks.max_attempts, settings.webhooks.backoff_seconds) == (3, 0.5)
     assert settings.fetch.allow_private_networks
-
-
-# The SQLite store's outbox
-
-
-@pytest.fixture
-def sqlite_harness(tmp_path: Path) -> Harness:
-    store = SqliteJobStore(tmp_path / "jobs.sqlite3")
-
-    def start(job_id: str) -> None:
-        claimed = store.claim_next()
-        assert claimed is not None
-        assert claimed.id == job_id
-
-    return Harness(store, store, start)
-
-
-@pytest.mark.parametrize("case", CASES, ids=lambda c: c.__name__.removeprefix("case_"))
-def test_sqlite_outbox(case: object, sqlite_harness: Harness) -> None:
-    case(sqlite_harness)  # type: ignore[operator]
 
 
 def test_a_store_from_before_webhooks_gains_the_table_and_keeps_its_jobs(tmp_path: Path) -> None:

@@ -1,17 +1,20 @@
 """`whisperx-api worker`: takes job messages from Kafka and runs them, one at a time.
 
 For each message: read the job from the shared store; skip it (and commit) if it is gone, finished
-or held under another worker's live lease; otherwise claim it under a lease, download its audio,
-run the pipeline while renewing the lease, store the outcome, and only then commit the message.
+or held under another worker's live lease; otherwise claim it under a lease and hand it to the
+attempt runner (`jobs.attempt`, shared with the embedded pool: it renews the lease, runs the
+pipeline on the downloaded audio, acts on the verdict and stores the outcome); only then commit
+the message. What is Kafka's stays here: the lease's length, the commit, the retry message and
+the dead-letter topic (this worker is the runner's `Announcer`).
 
 - A worker killed mid-job never commits: Kafka hands the message to another member after the
   rebalance, whose claim takes over once the dead worker's lease lapses (and if the message was
   already committed elsewhere, the lapsed-lease sweep publishes it again).
 - A result is written once: `complete` is refused to a worker that no longer holds the lease, and
   the result object is create-only.
-- What a failed attempt leads to is `jobs.retry.settle`'s verdict, as in the embedded pool: a
-  retry is a fresh message at the back of the topic; giving up after `max_attempts` parks the
-  job on the dead-letter topic and turns it Failed with the reason; bad input fails at once.
+- What a failed attempt leads to is `jobs.retry.settle`'s verdict: a retry is a fresh message
+  at the back of the topic; giving up after `max_attempts` parks the job on the dead-letter
+  topic and turns it Failed with the reason; bad input fails at once.
 - Stopping (SIGTERM) lets the running job finish within the grace period, else puts it back in
   line uncounted and leaves its message uncommitted.
 - A queued job whose message was never published (its API replica died in between) is deleted
@@ -22,8 +25,9 @@ Poison and faults (docs/modes.md, "Faults"):
   reason, and its job (the message key) failed with `unreadable_job`, then committed past;
 - a job record it cannot read (an unknown version, damaged JSON) dead-letters the message with
   the reason (the record is left as it is, for whoever can read it) and commits it;
-- storage or broker trouble leaves the message for redelivery, and the worker backs off
-  (bounded exponential) before it reads again, so a store that is down is not hammered;
+- storage or broker trouble (after the attempt runner's own tries at writing an outcome) leaves
+  the message for redelivery, and the worker backs off (bounded exponential) before it reads
+  again, so a store that is down is not hammered;
 - an unexpected error is treated the same way, until the same message has failed
   `max_attempts` times in a row: then it is dead-lettered with the error as the reason.
 """
@@ -39,7 +43,6 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from whisperx_api import metrics
 from whisperx_api.distributed.kafka_messages import DeadLetter, JobMessage
 from whisperx_api.distributed.kafka_queue import (
     Delivery,
@@ -50,11 +53,11 @@ from whisperx_api.distributed.kafka_queue import (
 from whisperx_api.distributed.s3 import S3BlobStore
 from whisperx_api.distributed.s3_store import S3JobStore
 from whisperx_api.domain.job import JobRecord
-from whisperx_api.errors import CommitFailed, UnreadableJob, WhisperXApiError, WorkerLost
+from whisperx_api.domain.transcript import Transcript
+from whisperx_api.errors import CommitFailed, UnreadableJob, WhisperXApiError
+from whisperx_api.jobs.attempt import AttemptPolicy, AttemptRunner
 from whisperx_api.jobs.backoff import Backoff, pause
-from whisperx_api.jobs.messages import dump_transcript
-from whisperx_api.jobs.progress import ThrottledProgress
-from whisperx_api.jobs.retry import Action, Verdict, settle
+from whisperx_api.jobs.retry import Action, Verdict
 from whisperx_api.pipeline.runner import PipelineRunner
 from whisperx_api.pipeline.stage import StageContext
 
@@ -101,6 +104,14 @@ class KafkaWorker:
         self._policy = policy
         self._stop = asyncio.Event()
         self._abort = threading.Event()
+        attempts = AttemptPolicy(
+            policy.max_attempts,
+            policy.lease_seconds,
+            _PROGRESS_INTERVAL_SECONDS,
+            policy.backoff_base,
+            policy.backoff_cap,
+        )
+        self._attempts = AttemptRunner(store, audio, worker_id, attempts, self, self._stop)
         # Failures in a row of one message (topic, partition, offset) to an unexpected error.
         self._strikes: dict[tuple[str, int, int], int] = {}
         consumer.handle_unreadable(self._dead_letter_unreadable)
@@ -183,12 +194,7 @@ class KafkaWorker:
 
     async def _run(self, delivery: Delivery) -> None:
         job = await self._claim(delivery.message.job_id)
-        if job is None:
-            await self._commit(delivery)
-        elif (exhausted := self._exhausted_by_lost_worker(job)) is not None:
-            await self._carry_out(job, exhausted)
-            await self._commit(delivery)
-        elif await self._process(job):
+        if job is None or await self._attempts.run(job, self._run_pipeline, self._abort.is_set):
             await self._commit(delivery)
 
     async def _strike(self, delivery: Delivery, exc: Exception) -> bool:
@@ -238,14 +244,14 @@ class KafkaWorker:
         finished, held by another worker, or its record cannot be read either."""
         try:
             job = await asyncio.to_thread(
-                self._store.claim, job_id, self.worker_id, self._policy.lease_seconds
+                self._store.claim, self.worker_id, self._policy.lease_seconds, job_id
             )
         except UnreadableJob as exc:
             log.error("job %s: not failed: %s", job_id, exc.message)
             return
         if job is not None:
             verdict = Verdict(Action.REJECT, job.attempts, message, message, UnreadableJob.code)
-            await self._fail(job, verdict)
+            await self._attempts.carry_out(job, verdict)
 
     async def _claim(self, job_id: str) -> JobRecord | None:
         record = await asyncio.to_thread(self._store.get, job_id)
@@ -254,142 +260,40 @@ class KafkaWorker:
             log.info("job %s: skipped (%s)", job_id, state)
             return None
         claimed = await asyncio.to_thread(
-            self._store.claim, job_id, self.worker_id, self._policy.lease_seconds
+            self._store.claim, self.worker_id, self._policy.lease_seconds, job_id
         )
         if claimed is None:
             log.info("job %s: skipped (another worker holds it)", job_id)
         return claimed
 
-    def _exhausted_by_lost_worker(self, job: JobRecord) -> Verdict | None:
-        """The claim counted a new attempt. When the one before it never settled (its worker
-        died) and was the last the policy allows, the job gives up instead of running again."""
-        verdict = settle(WorkerLost(), job.attempts - 1, self._policy.max_attempts)
-        return verdict if verdict.action is Action.GIVE_UP else None
-
-    async def _process(self, job: JobRecord) -> bool:
-        """Run the job and store its outcome; True when the message may be committed."""
-        log.info("job %s: processing (attempt %d)", job.id, job.attempts)
-        lease_lost = threading.Event()
-        keeper = asyncio.create_task(self._keep_lease(job.id, lease_lost), name="lease")
-        progress = ThrottledProgress(
-            lambda fraction, text: self._record_progress(job.id, fraction, text),
-            _PROGRESS_INTERVAL_SECONDS,
-        )
-        ctx = StageContext(
-            progress.fraction,
-            lambda: self._abort.is_set() or lease_lost.is_set(),
-            on_text=progress.text if job.spec.streamed else None,
-        )
+    async def _run_pipeline(self, job: JobRecord, ctx: StageContext) -> Transcript:
+        """The pipeline on a scratch copy of the job's audio, deleted afterwards."""
         workdir = self._scratch / job.id
         try:
-            with metrics.job_running() as timer:
-                try:
-                    audio = await asyncio.to_thread(
-                        self._audio.download_audio, job.id, workdir / "audio"
-                    )
-                    transcript = await asyncio.to_thread(
-                        self._runner.run, audio, job.spec.options, ctx
-                    )
-                except BaseException as exc:
-                    return await self._settle_failure(job, exc, lease_lost.is_set())
-                if await self._settle_success(job, dump_transcript(transcript)):
-                    timer.completed(transcript.duration)
-                return True
+            audio = await asyncio.to_thread(self._audio.download_audio, job.id, workdir / "audio")
+            return await asyncio.to_thread(self._runner.run, audio, job.spec.options, ctx)
         finally:
-            keeper.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await keeper
             await asyncio.to_thread(shutil.rmtree, workdir, True)
 
-    async def _settle_success(self, job: JobRecord, result: str) -> bool:
-        """Store the result; False when another worker had taken the job over."""
-        stored = await asyncio.to_thread(
-            self._store.complete, job.id, result, worker_id=self.worker_id
-        )
-        if stored:
-            log.info("job %s: completed", job.id)
-            await asyncio.to_thread(self._audio.delete_job, job.id)
-        else:
-            log.warning("job %s: finished after losing its lease; result dropped", job.id)
-        return stored
-
-    async def _settle_failure(self, job: JobRecord, exc: BaseException, lease_lost: bool) -> bool:
-        """Carry out the policy's verdict; True when the message may be committed (all but a
-        job put back by a shutdown, whose message another worker must get)."""
-        if lease_lost:
-            log.warning("job %s: lease lost to another worker; abandoned", job.id)
-            return True
-        verdict = settle(exc, job.attempts, self._policy.max_attempts)
-        if verdict.action in (Action.RETRY, Action.GIVE_UP):
-            log.error("job %s: attempt %d failed", job.id, job.attempts, exc_info=exc)
-        await self._carry_out(job, verdict)
-        if not isinstance(exc, Exception):
-            raise exc
-        return verdict.action is not Action.PUT_BACK
-
-    async def _carry_out(self, job: JobRecord, verdict: Verdict) -> None:
-        if verdict.action is Action.GIVE_UP:
-            await self._dead_letter(job, verdict)
-        if verdict.fails:
-            await self._fail(job, verdict)
-            return
-        uncount = verdict.action is Action.PUT_BACK
-        await asyncio.to_thread(
-            self._store.requeue, job.id, verdict.cause, uncount=uncount, worker_id=self.worker_id
-        )
-        if verdict.action is Action.PUT_BACK:
-            log.info("job %s: put back (worker stopping)", job.id)
-            return
-        metrics.job_outcome("retried")
+    async def retrying(self, job: JobRecord) -> None:
+        """A retry is a fresh message at the back of the topic."""
         retry = JobMessage(job_id=job.id, attempt=job.attempts + 1, submitted_at=time.time())
         await self._producer.publish(retry)
-        log.info("job %s: queued again for attempt %d", job.id, retry.attempt)
 
-    async def _dead_letter(self, job: JobRecord, verdict: Verdict) -> None:
-        """Park the job on the dead-letter topic before failing it (a crash between repeats the
-        letter, never loses it)."""
+    async def giving_up(self, job: JobRecord, verdict: Verdict) -> None:
+        """Park the job on the dead-letter topic before it is failed (a crash between repeats
+        the letter, never loses it)."""
         letter = DeadLetter(
             job_id=job.id, attempts=verdict.attempt, reason=verdict.cause, failed_at=time.time()
         )
         await self._producer.publish_dead_letter(letter)
         log.info("job %s: dead-lettered after %d attempt(s)", job.id, verdict.attempt)
 
-    async def _fail(self, job: JobRecord, verdict: Verdict) -> None:
-        await asyncio.to_thread(
-            self._store.fail, job.id, verdict.message, verdict.code, worker_id=self.worker_id
-        )
-        await asyncio.to_thread(self._audio.delete_job, job.id)
-        metrics.job_outcome("failed")
-        log.info("job %s: failed: %s", job.id, verdict.message)
-
     async def _commit(self, delivery: Delivery) -> None:
         try:
             await delivery.commit()
         except CommitFailed as exc:  # the partition moved; its new owner will skip the job
             log.warning("job %s: %s", delivery.message.job_id, exc.message)
-
-    def _record_progress(self, job_id: str, fraction: float, text: str | None) -> None:
-        """Progress is informative: a failed write is logged, never fatal to the job."""
-        try:
-            self._store.set_progress(job_id, fraction, text, worker_id=self.worker_id)
-        except WhisperXApiError as exc:
-            log.warning("job %s: progress not recorded: %s", job_id, exc.message)
-
-    async def _keep_lease(self, job_id: str, lost: threading.Event) -> None:
-        """Renew the lease every third of its length; flag the job when someone took it over."""
-        lease = self._policy.lease_seconds
-        while True:
-            await asyncio.sleep(lease / 3)
-            try:
-                held = await asyncio.to_thread(
-                    self._store.renew_lease, job_id, self.worker_id, lease
-                )
-            except WhisperXApiError as exc:
-                log.warning("job %s: lease renewal failed, retrying: %s", job_id, exc.message)
-                continue
-            if not held:
-                lost.set()
-                return
 
     async def _sweep_forever(self) -> None:
         """Every lease period, republish lapsed jobs; every quarter of the orphan age, delete

@@ -22,7 +22,6 @@ from whisperx_api.distributed.s3_store import S3JobStore
 from whisperx_api.distributed.staged_s3 import StagedS3Audio
 from whisperx_api.jobs.service import JobService
 from whisperx_api.jobs.signals import JobSignals
-from whisperx_api.jobs.webhooks import SharedOutbox
 from whisperx_api.pipeline.registry import (
     BackendRegistry,
     default_registry,
@@ -87,7 +86,7 @@ def build_distributed_api(settings: Settings, registry: BackendRegistry | None =
         sync_timeout=settings.jobs.sync_timeout_seconds or None,
         retention_seconds=settings.jobs.retention_hours * 3600,
         cleanup_interval_seconds=settings.jobs.cleanup_interval_hours * 3600,
-        webhooks=build_webhooks(settings, SharedOutbox(store)),  # workers need no egress
+        webhooks=build_webhooks(settings, store),  # workers need no egress
         live=build_replica_live(settings, registry),
         models=build_models(settings, runner),
     )

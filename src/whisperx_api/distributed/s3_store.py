@@ -1,4 +1,4 @@
-"""The S3 job store (`MODE=kafka`): one job state that every API replica and worker sees alike.
+"""The S3 job store (`JobStore`, `MODE=kafka`): one job state every replica and worker sees.
 
 Only imported in distributed mode; requires the `distributed` extra (boto3).
 
@@ -8,8 +8,9 @@ Layout under `prefix` (empty by default)::
     jobs/<id>/result.json          the transcript, written once, just before the job turns Completed
     status/<Status>/<seq>-<id>     empty index markers; `status/Queued/` in key order is the queue
 
-Compare-and-swap. Every change reads the record, checks that the move is legal (the SQLite store's
-rules), and writes it back with `IfMatch=<ETag>`; a new record is written with `IfNoneMatch="*"`.
+Compare-and-swap. Every change reads the record, applies the pure transition of
+`domain.transitions` (the same as the SQLite store's), and writes the result back with
+`IfMatch=<ETag>`; a new record is written with `IfNoneMatch="*"`.
 A 412 (or S3's 409 ConditionalRequestConflict) means someone else wrote first: read again,
 re-check, retry. AWS S3, MinIO and moto honour both conditions, and S3 and MinIO apply them
 atomically, so of two racing writers exactly one wins. Every write bumps `rev` and carries a fresh
@@ -43,7 +44,7 @@ import random
 import secrets
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from typing import TYPE_CHECKING, Any
 
 from whisperx_api.distributed.s3 import (
@@ -55,10 +56,22 @@ from whisperx_api.distributed.s3 import (
     storage_errors,
 )
 from whisperx_api.domain.job import JobRecord, JobSpec, JobStatus
-from whisperx_api.domain.webhook import WebhookState, ended
+from whisperx_api.domain.transitions import (
+    IllegalMove,
+    cancelled,
+    claimed,
+    completed,
+    failed,
+    holds,
+    lapsed,
+    progressed,
+    renewed,
+    requeued,
+)
+from whisperx_api.domain.webhook import WebhookState
 from whisperx_api.errors import Conflict, StorageError, UnreadableJob
 from whisperx_api.jobs.messages import dump_spec, load_spec
-from whisperx_api.jobs.store import Delivery
+from whisperx_api.jobs.ports import StoredResult
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -85,8 +98,6 @@ class _Entry:
     record: JobRecord
     seq: str
     rev: int = 1
-    worker: str | None = None
-    lease_until: float | None = None
     gone: bool = False
     # False from insert until the job's message is published: an API replica that died in
     # between leaves a job no worker will hear of and no client has the id of.
@@ -98,6 +109,13 @@ class _Entry:
 
     def with_record(self, **changes: Any) -> _Entry:
         return replace(self, record=replace(self.record, **changes))
+
+    def moved(self, move: _Move, **changes: Any) -> _Entry | None:
+        """The entry after a pure transition; None when it is refused."""
+        try:
+            return replace(self, record=move(self.record), **changes)
+        except IllegalMove:
+            return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,6 +134,7 @@ class _Outcome:
 
 
 _Change = Callable[[_Entry], _Entry | None]
+_Move = Callable[[JobRecord], JobRecord]
 
 
 class _Unreadable:
@@ -138,7 +157,6 @@ class S3JobStore:
 
     @storage_errors()
     def insert(self, job_id: str, spec: JobSpec, now: float | None = None) -> JobRecord:
-        """Add a queued job at the back of the line."""
         record = JobRecord(id=job_id, status=JobStatus.QUEUED, spec=spec, created_at=_now(now))
         entry = _Entry(record, seq=f"{time.time_ns():020d}", announced=False)
         body = _dump(entry)
@@ -151,13 +169,11 @@ class S3JobStore:
 
     @storage_errors()
     def get(self, job_id: str) -> JobRecord | None:
-        """The job, or None."""
         entry = self._load(job_id)
         return None if entry is None else entry.record
 
     @storage_errors()
     def queue_position(self, job_id: str) -> int | None:
-        """1-based place among queued jobs, or None when the job is not queued."""
         entry = self._load(job_id)
         if entry is None or entry.status is not JobStatus.QUEUED:
             return None
@@ -188,32 +204,20 @@ class S3JobStore:
 
     @storage_errors()
     def claim(
-        self, job_id: str, worker_id: str, lease_seconds: float, now: float | None = None
+        self,
+        worker: str,
+        lease_seconds: float,
+        job_id: str | None = None,
+        now: float | None = None,
     ) -> JobRecord | None:
-        """Move a queued job to Processing under `worker_id`'s lease; None if someone holds it.
-
-        A processing job whose lease has lapsed (its worker died) is taken over, counting a new
-        attempt: that is a redelivery. The caller compares `attempts` with its limit.
-        """
-        started = _now(now)
-
-        def take(entry: _Entry) -> _Entry | None:
-            lapsed = entry.status is JobStatus.PROCESSING and _lapsed(entry, started)
-            if entry.status is not JobStatus.QUEUED and not lapsed:
-                return None
-            running = entry.with_record(
-                status=JobStatus.PROCESSING,
-                attempts=entry.record.attempts + 1,
-                started_at=started,
-                progress=0.0,
-            )
-            # A worker got its message, so it was announced even if the mark was never written.
-            return replace(
-                running, worker=worker_id, lease_until=started + lease_seconds, announced=True
-            )
-
-        outcome = self._transition(job_id, take)
-        return None if outcome is None or outcome.after is None else outcome.after.record
+        """Without `job_id`, the queued markers in line order are tried one by one."""
+        at = _now(now)
+        if job_id is None:
+            taken = (self.claim(worker, lease_seconds, key, at) for key in self._queued())
+            return next((job for job in taken if job is not None), None)
+        # A worker got its message, so it was announced even if the mark was never written.
+        take = self._move(job_id, lambda r: claimed(r, worker, lease_seconds, at), announced=True)
+        return None if take is None or take.after is None else take.after.record
 
     @storage_errors()
     def mark_announced(self, job_id: str) -> bool:
@@ -248,16 +252,11 @@ class S3JobStore:
         return found
 
     @storage_errors()
-    def renew_lease(
-        self, job_id: str, worker_id: str, lease_seconds: float, now: float | None = None
+    def renew(
+        self, job_id: str, worker: str | None, lease_seconds: float, now: float | None = None
     ) -> bool:
-        """Extend the lease; False if the job is no longer processing under `worker_id`."""
-        until = _now(now) + lease_seconds
-
-        def renew(entry: _Entry) -> _Entry | None:
-            return replace(entry, lease_until=until) if _holds(entry, worker_id) else None
-
-        outcome = self._transition(job_id, renew)
+        at = _now(now)
+        outcome = self._move(job_id, lambda r: renewed(r, worker, lease_seconds, at))
         if outcome is None or outcome.after is None:
             return False
         self._put_marker(self._marker(outcome.after))  # restore it if a racing move dropped it
@@ -265,121 +264,56 @@ class S3JobStore:
 
     @storage_errors()
     def set_progress(
-        self,
-        job_id: str,
-        progress: float,
-        text_so_far: str | None = None,
-        *,
-        worker_id: str | None = None,
+        self, job_id: str, worker: str | None, progress: float, text_so_far: str | None = None
     ) -> None:
-        """Record how far a processing job is, and the text it has decoded so far."""
-
-        def advance(entry: _Entry) -> _Entry | None:
-            if not _holds(entry, worker_id):
-                return None
-            return entry.with_record(progress=progress, text_so_far=text_so_far)
-
-        self._transition(job_id, advance)
+        self._move(job_id, lambda r: progressed(r, worker, progress, text_so_far))
 
     @storage_errors()
     def complete(
-        self, job_id: str, result: str, *, worker_id: str | None = None, now: float | None = None
+        self, job_id: str, worker: str | None, result: str, now: float | None = None
     ) -> bool:
-        """Store the result; False if the job was no longer processing (nothing is changed).
-
-        The result object is created once: if an earlier attempt of this job already left one,
-        that transcript stands and this one is dropped.
-        """
+        """The result object is created once: if an earlier attempt of this job already left
+        one, that transcript stands and this one is dropped."""
         entry = self._load(job_id)
-        if entry is None or not _holds(entry, worker_id):
+        if entry is None or not holds(entry.record, worker):
             return False
         self._put(self._result_key(job_id), result.encode(), create=True)
-
-        def finish(current: _Entry) -> _Entry | None:
-            if not _holds(current, worker_id):
-                return None
-            return _finished(current, JobStatus.COMPLETED, _now(now), progress=1.0)
-
-        return self._applied(job_id, finish)
+        return self._applied(job_id, lambda r: completed(r, worker, _now(now)))
 
     @storage_errors()
     def fail(
         self,
         job_id: str,
+        worker: str | None,
         error: str,
         code: str | None,
-        *,
-        worker_id: str | None = None,
         now: float | None = None,
     ) -> bool:
-        """Mark a processing job failed for good."""
-
-        def finish(entry: _Entry) -> _Entry | None:
-            if not _holds(entry, worker_id):
-                return None
-            return _finished(entry, JobStatus.FAILED, _now(now), error=error, error_code=code)
-
-        return self._applied(job_id, finish)
+        return self._applied(job_id, lambda r: failed(r, worker, error, code, _now(now)))
 
     @storage_errors()
     def requeue(
-        self,
-        job_id: str,
-        error: str | None = None,
-        *,
-        uncount: bool = False,
-        worker_id: str | None = None,
+        self, job_id: str, worker: str | None, error: str | None = None, *, uncount: bool = False
     ) -> bool:
-        """Put a processing job back in line, keeping its place; `uncount` forgives the attempt."""
-
-        def back(entry: _Entry) -> _Entry | None:
-            return _requeued(entry, error, uncount) if _holds(entry, worker_id) else None
-
-        return self._applied(job_id, back)
+        return self._applied(job_id, lambda r: requeued(r, worker, error, uncount=uncount))
 
     @storage_errors()
     def cancel(self, job_id: str, now: float | None = None) -> bool:
-        """Cancel a queued job; False if it is not queued."""
-
-        def stop(entry: _Entry) -> _Entry | None:
-            if entry.status is not JobStatus.QUEUED:
-                return None
-            return _finished(entry, JobStatus.CANCELLED, _now(now), progress=None)
-
-        return self._applied(job_id, stop)
+        return self._applied(job_id, lambda r: cancelled(r, _now(now)))
 
     @storage_errors()
-    def read_result(self, job_id: str) -> Delivery | None:
-        """The job and, once completed, its result; nothing is deleted (see `delete`)."""
+    def read_result(self, job_id: str) -> StoredResult | None:
         entry = self._load(job_id)
         if entry is None:
             return None
         if entry.status is not JobStatus.COMPLETED:
-            return Delivery(entry.record, None)
+            return StoredResult(entry.record, None)
         result = self._read_text(self._result_key(job_id))
         if result is None:
             if self._load(job_id) is None:  # removed while we read: no job, as for `get`
                 return None
             raise StorageError(f"The result of job '{job_id}' is missing from storage.")
-        return Delivery(entry.record, result)
-
-    @storage_errors()
-    def take_result(self, job_id: str) -> Delivery | None:
-        """Hand out a completed job's result and delete the job: exactly once across replicas."""
-
-        def deliver(entry: _Entry) -> _Entry | None:
-            return replace(entry, gone=True) if entry.status is JobStatus.COMPLETED else None
-
-        outcome = self._transition(job_id, deliver)
-        if outcome is None:
-            return None
-        if outcome.after is None:
-            return Delivery(outcome.before.record, None)
-        result = self._read_text(self._result_key(job_id))
-        self._purge(outcome.before, keep_record=_owes_webhook(outcome.before))
-        if result is None:
-            raise StorageError(f"The result of job '{job_id}' is missing from storage.")
-        return Delivery(outcome.before.record, result)
+        return StoredResult(entry.record, result)
 
     @storage_errors()
     def lapsed(self, now: float | None = None) -> list[JobRecord]:
@@ -400,7 +334,7 @@ class S3JobStore:
                 continue
             if entry is None or entry.status.is_terminal:
                 delete_keys(self._client, self._bucket, [key])  # stale: no claim can need it
-            elif entry.status is JobStatus.PROCESSING and _lapsed(entry, at):
+            elif lapsed(entry.record, at):
                 found.append(entry.record)
         return found
 
@@ -424,7 +358,6 @@ class S3JobStore:
 
     @storage_errors()
     def delete(self, job_id: str) -> bool:
-        """Remove a job that is not processing."""
 
         def remove(entry: _Entry) -> _Entry | None:
             return None if entry.status is JobStatus.PROCESSING else replace(entry, gone=True)
@@ -438,7 +371,18 @@ class S3JobStore:
     # -- webhooks -------------------------------------------------------------------------------
 
     @storage_errors()
-    def due_webhooks(self, now: float | None = None) -> list[str]:
+    def claim_due_webhooks(
+        self, token: str, lease_seconds: float, now: float | None = None, limit: int = 16
+    ) -> list[tuple[str, WebhookState]]:
+        """Each claim is its own compare-and-swap (another replica may win some)."""
+        claimed_hooks: list[tuple[str, WebhookState]] = []
+        for job_id in self._due_webhooks(now)[:limit]:
+            state = self._claim_webhook(job_id, token, lease_seconds, now)
+            if state is not None:
+                claimed_hooks.append((job_id, state))
+        return claimed_hooks
+
+    def _due_webhooks(self, now: float | None = None) -> list[str]:
         """Jobs whose webhook attempt is due (one LIST, a GET per pending webhook); markers of
         settled webhooks are deleted on the way, with the tombstones they kept."""
         at = _now(now)
@@ -455,8 +399,7 @@ class S3JobStore:
                 found.append(job_id)
         return found
 
-    @storage_errors()
-    def claim_webhook(
+    def _claim_webhook(
         self, job_id: str, token: str, lease_seconds: float, now: float | None = None
     ) -> WebhookState | None:
         """Own the job's next webhook attempt for `lease_seconds`; None if it is not due (or
@@ -485,23 +428,14 @@ class S3JobStore:
         self, job_id: str, change: Callable[[WebhookState], WebhookState | None]
     ) -> WebhookState | None:
         """Compare-and-swap on the record's webhook; tombstones kept for it included."""
-        written: bytes | None = None
-        for attempt in range(_RETRIES):
-            found = self._fetch(job_id)
-            if found is None:
-                return None
-            hook = found.entry.record.webhook
-            if written is not None and found.raw == written:
-                return hook  # our write landed; the SDK retried it into a 412
+
+        def on_entry(entry: _Entry) -> _Entry | None:
+            hook = entry.record.webhook
             after = None if hook is None else change(hook)
-            if after is None:
-                return None
-            entry = found.entry.with_record(webhook=after)
-            written = _dump(replace(entry, rev=entry.rev + 1))
-            if self._put(self._record_key(job_id), written, if_match=found.etag):
-                return after
-            time.sleep(random.uniform(0, 0.001 * min(attempt + 1, 20)))
-        raise StorageError(f"Job '{job_id}' kept changing under {_RETRIES} attempts to update it.")
+            return None if after is None else entry.with_record(webhook=after)
+
+        outcome = self._transition(job_id, on_entry, tombstones=True)
+        return None if outcome is None or outcome.after is None else outcome.after.record.webhook
 
     def _forget_webhook(self, job_id: str, stored: _Found | None) -> None:
         """The webhook settled (or its job vanished): drop its marker, and the tombstone that
@@ -514,14 +448,27 @@ class S3JobStore:
 
     # -- compare-and-swap ---------------------------------------------------------------------
 
-    def _applied(self, job_id: str, change: _Change) -> bool:
-        outcome = self._transition(job_id, change)
+    def _applied(self, job_id: str, move: _Move) -> bool:
+        outcome = self._move(job_id, move)
         return outcome is not None and outcome.after is not None
 
-    def _transition(self, job_id: str, change: _Change) -> _Outcome | None:
+    def _move(self, job_id: str, move: _Move, **changes: Any) -> _Outcome | None:
+        """`_transition` of a pure transition of the record (plus the entry's `changes`)."""
+        return self._transition(job_id, lambda entry: entry.moved(move, **changes))
+
+    def _queued(self) -> list[str]:
+        """The ids of the queued jobs, in line order (from their markers)."""
+        prefix = self._status_prefix(JobStatus.QUEUED)
+        keys = list_keys(self._client, self._bucket, prefix)
+        return [parsed[1] for key in keys if (parsed := self._parse_marker(key)) is not None]
+
+    def _transition(
+        self, job_id: str, change: _Change, *, tombstones: bool = False
+    ) -> _Outcome | None:
         """Read, decide, write with IfMatch; on a lost race read again and decide again.
 
-        None when there is no job; an outcome with `after=None` when the move is not legal.
+        None when there is no job (a tombstone is none, unless `tombstones`); an outcome with
+        `after=None` when the move is not legal.
         """
         intent: str | None = None  # the marker we wrote ahead of the record
         pending: tuple[bytes, _Outcome] | None = None  # our last write that got a 412
@@ -529,7 +476,8 @@ class S3JobStore:
             found = self._fetch(job_id)
             if found is not None and pending is not None and found.raw == pending[0]:
                 return self._landed(pending[1])  # it did land; the SDK retried it into a 412
-            current = None if found is None or found.entry.gone else found.entry
+            visible = found is not None and (tombstones or not found.entry.gone)
+            current = found.entry if found is not None and visible else None
             after = None if current is None else change(current)
             if found is None or current is None or after is None:
                 self._drop_intent(intent, current)
@@ -682,21 +630,6 @@ def _now(now: float | None) -> float:
     return time.time() if now is None else now
 
 
-def _lapsed(entry: _Entry, now: float) -> bool:
-    return entry.lease_until is None or entry.lease_until <= now
-
-
-def _holds(entry: _Entry, worker_id: str | None) -> bool:
-    """Processing, and (when a worker is named) under that worker's lease."""
-    return entry.status is JobStatus.PROCESSING and worker_id in (None, entry.worker)
-
-
-def _finished(entry: _Entry, status: JobStatus, at: float, **changes: Any) -> _Entry:
-    done = entry.with_record(status=status, finished_at=at, text_so_far=None, **changes)
-    done = done.with_record(webhook=ended(done.record, at))
-    return replace(done, worker=None, lease_until=None)
-
-
 def _last_change(record: JobRecord) -> float:
     return record.created_at if record.finished_at is None else record.finished_at
 
@@ -716,17 +649,8 @@ def _owes_webhook(entry: _Entry) -> bool:
     return hook is not None and hook.pending
 
 
-def _requeued(entry: _Entry, error: str | None, uncount: bool) -> _Entry:
-    attempts = entry.record.attempts - 1 if uncount else entry.record.attempts
-    waiting = entry.with_record(
-        status=JobStatus.QUEUED,
-        error=error,
-        progress=None,
-        text_so_far=None,
-        started_at=None,
-        attempts=attempts,
-    )
-    return replace(waiting, worker=None, lease_until=None)
+# The record's fields stored as they are (the status, spec and webhook are converted).
+_PLAIN = tuple(f.name for f in fields(JobRecord) if f.name not in {"status", "spec", "webhook"})
 
 
 def _dump(entry: _Entry) -> bytes:
@@ -736,22 +660,12 @@ def _dump(entry: _Entry) -> bytes:
         "v": RECORD_VERSION,
         "rev": entry.rev,
         "nonce": secrets.token_hex(8),
-        "id": record.id,
         "seq": entry.seq,
-        "status": record.status.value,
-        "spec": json.loads(dump_spec(record.spec)),
-        "created_at": record.created_at,
-        "attempts": record.attempts,
-        "progress": record.progress,
-        "text_so_far": record.text_so_far,
-        "error": record.error,
-        "error_code": record.error_code,
-        "started_at": record.started_at,
-        "finished_at": record.finished_at,
-        "worker": entry.worker,
-        "lease_until": entry.lease_until,
         "gone": entry.gone,
         "announced": entry.announced,
+        **{name: getattr(record, name) for name in _PLAIN},
+        "status": record.status.value,
+        "spec": json.loads(dump_spec(record.spec)),
         "webhook": None if record.webhook is None else record.webhook.to_json(),
     }
     return json.dumps(data, ensure_ascii=False).encode()
@@ -761,26 +675,17 @@ def _load(raw: bytes) -> _Entry:
     data: dict[str, Any] = json.loads(raw)
     if data.get("v") != RECORD_VERSION:
         raise ValueError(f"unsupported job record version {data.get('v')!r}")
+    data.setdefault("text_so_far", None)  # absent from records written before streaming
     record = JobRecord(
-        id=data["id"],
         status=JobStatus(data["status"]),
         spec=load_spec(json.dumps(data["spec"])),
-        created_at=data["created_at"],
-        attempts=data["attempts"],
-        progress=data["progress"],
-        text_so_far=data.get("text_so_far"),  # absent from records written before streaming
-        error=data["error"],
-        error_code=data["error_code"],
-        started_at=data["started_at"],
-        finished_at=data["finished_at"],
         webhook=WebhookState.from_json(data["webhook"]) if data.get("webhook") else None,
+        **{name: data[name] for name in _PLAIN},
     )
     return _Entry(
         record,
         seq=data["seq"],
         rev=data["rev"],
-        worker=data["worker"],
-        lease_until=data["lease_until"],
         gone=data["gone"],
         announced=data.get("announced", True),  # absent from records written before the flag
     )

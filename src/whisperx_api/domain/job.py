@@ -30,10 +30,12 @@ class JobStatus(StrEnum):
 
 _TERMINAL = frozenset({JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED})
 
+# The one gate of every move (`domain.transitions`): a queued job is claimed, cancelled, or failed
+# unread; a processing one ends, goes back in line, or is taken over once its lease lapsed.
 LEGAL_TRANSITIONS: dict[JobStatus, frozenset[JobStatus]] = {
     JobStatus.QUEUED: frozenset({JobStatus.PROCESSING, JobStatus.CANCELLED, JobStatus.FAILED}),
     JobStatus.PROCESSING: frozenset(
-        {JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.QUEUED, JobStatus.CANCELLED}
+        {JobStatus.PROCESSING, JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.QUEUED}
     ),
     JobStatus.COMPLETED: frozenset(),
     JobStatus.FAILED: frozenset(),
@@ -77,3 +79,5 @@ class JobRecord:
     started_at: float | None = None
     finished_at: float | None = None
     webhook: WebhookState | None = None  # set when a job with a webhook_url ends
+    worker: str | None = None  # while processing: who holds the job...
+    lease_until: float | None = None  # ...and until when, unless renewed (inf: for its lifetime)

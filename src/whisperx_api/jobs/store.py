@@ -1,4 +1,7 @@
-"""The SQLite job store: WAL mode, claims under `BEGIN IMMEDIATE`, results read then deleted.
+"""The SQLite job store (`JobStore`): WAL mode; every move under `BEGIN IMMEDIATE`.
+
+A move reads the row, applies the pure transition (`domain.transitions`) and writes the result
+back with `WHERE status = ?`, all in one transaction, so two processes never both move a job.
 
 Faults. Every transaction that fails (a full disk, an I/O error, a failed COMMIT) is rolled back
 before the error leaves, so the shared connection is never left inside a transaction and works
@@ -16,17 +19,28 @@ import logging
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from whisperx_api.domain.job import JobRecord, JobSpec, JobStatus
 from whisperx_api.domain.options import TranscriptionOptions
-from whisperx_api.domain.webhook import WebhookState, ended
-from whisperx_api.errors import StorageError, StorageFull, UnreadableJob
+from whisperx_api.domain.transitions import (
+    IllegalMove,
+    cancelled,
+    claimed,
+    completed,
+    failed,
+    progressed,
+    renewed,
+    requeued,
+)
+from whisperx_api.domain.webhook import WebhookState
+from whisperx_api.errors import Conflict, StorageError, StorageFull, UnreadableJob
 from whisperx_api.jobs.messages import dump_spec, load_spec
+from whisperx_api.jobs.ports import StoredResult
 from whisperx_api.storage.private import private_dir, private_file
 
 log = logging.getLogger(__name__)
@@ -46,7 +60,9 @@ CREATE TABLE IF NOT EXISTS jobs (
     created_at REAL NOT NULL,
     started_at REAL,
     finished_at REAL,
-    result TEXT
+    result TEXT,
+    worker TEXT,
+    lease_until REAL
 );
 CREATE INDEX IF NOT EXISTS jobs_by_status ON jobs (status, seq);
 -- One row per ended job that asked for a webhook; it outlives the job while still pending.
@@ -59,12 +75,17 @@ CREATE TABLE IF NOT EXISTS webhooks (
 CREATE INDEX IF NOT EXISTS webhooks_by_due ON webhooks (due);
 """
 
+# Read in this order: `JobRecord`'s names, and the owner (kept for an unreadable spec).
 _COLUMNS = (
     "id, status, spec, created_at, attempts, progress, text_so_far, error, error_code, "
-    "started_at, finished_at, owner"
+    "started_at, finished_at, owner, worker, lease_until"
 )
+_FIELDS = tuple(_COLUMNS.split(", "))
+# What a move may change: all but the job's identity and request.
+_MOVED = tuple(name for name in _FIELDS if name not in {"id", "spec", "created_at", "owner"})
 # Columns added after the first release, for stores created before them.
-_ADDED_COLUMNS = {"text_so_far": "TEXT"}
+_ADDED_COLUMNS = {"text_so_far": "TEXT", "worker": "TEXT", "lease_until": "REAL"}
+_Move = Callable[[JobRecord], JobRecord]
 
 
 def _private_database(path: Path) -> None:
@@ -75,14 +96,6 @@ def _private_database(path: Path) -> None:
         side = path.with_name(path.name + suffix)
         if side.exists():
             private_file(side)
-
-
-@dataclass(frozen=True, slots=True)
-class Delivery:
-    """What `take_result` found: the job as it was, and its result if it was complete."""
-
-    record: JobRecord
-    result: str | None
 
 
 class SqliteJobStore:
@@ -113,9 +126,10 @@ class SqliteJobStore:
                     db.execute(f"ALTER TABLE jobs ADD COLUMN {name} {kind}")
 
     def insert(self, job_id: str, spec: JobSpec, now: float | None = None) -> JobRecord:
-        """Add a queued job at the back of the line."""
-        created = time.time() if now is None else now
+        created = _now(now)
         with self._tx() as db:
+            if db.execute("SELECT 1 FROM jobs WHERE id = ?", (job_id,)).fetchone():
+                raise Conflict(f"Job '{job_id}' already exists.")
             db.execute(
                 "INSERT INTO jobs (id, owner, status, spec, created_at) VALUES (?, ?, ?, ?, ?)",
                 (job_id, spec.owner, JobStatus.QUEUED.value, dump_spec(spec), created),
@@ -123,14 +137,10 @@ class SqliteJobStore:
         return JobRecord(id=job_id, status=JobStatus.QUEUED, spec=spec, created_at=created)
 
     def get(self, job_id: str) -> JobRecord | None:
-        """The job, or None."""
         with self._tx() as db:
-            row = db.execute(f"SELECT {_COLUMNS} FROM jobs WHERE id = ?", (job_id,)).fetchone()
-            hook = _webhook_row(db, job_id)
-        return replace(_record(row), webhook=hook) if row else None
+            return _read(db, job_id)
 
     def queue_position(self, job_id: str) -> int | None:
-        """1-based place among queued jobs, or None when the job is not queued."""
         with self._tx() as db:
             row = db.execute(
                 "SELECT COUNT(*) FROM jobs WHERE status = ? AND seq <= "
@@ -140,120 +150,94 @@ class SqliteJobStore:
         return int(row[0]) or None
 
     def counts(self) -> dict[JobStatus, int]:
-        """How many jobs are in each status."""
         with self._tx() as db:
             rows = db.execute("SELECT status, COUNT(*) FROM jobs GROUP BY status").fetchall()
         counts = dict.fromkeys(JobStatus, 0)
         counts.update({JobStatus(s): int(n) for s, n in rows})
         return counts
 
-    def claim_next(self, now: float | None = None) -> JobRecord | None:
-        """Atomically move the oldest queued job to Processing and return it.
-
-        A queued job whose spec cannot be read is failed on the way (`unreadable_job`): it
-        could never run, and left queued it would hold up every job behind it.
-        """
-        started = time.time() if now is None else now
+    def claim(
+        self,
+        worker: str,
+        lease_seconds: float,
+        job_id: str | None = None,
+        now: float | None = None,
+    ) -> JobRecord | None:
+        """A job whose spec cannot be read is failed on the way (`unreadable_job`): it could
+        never run, and left queued it would hold up every job behind it."""
+        at = _now(now)
+        where, params = (
+            ("status = ?", (JobStatus.QUEUED.value,))
+            if job_id is None
+            else ("id = ? AND status IN (?, ?)", (job_id, *_LIVE))
+        )
         with self._tx(immediate=True) as db:
             while True:
                 row = db.execute(
-                    "SELECT id, spec FROM jobs WHERE status = ? ORDER BY seq LIMIT 1",
-                    (JobStatus.QUEUED.value,),
+                    f"SELECT {_COLUMNS} FROM jobs WHERE {where} ORDER BY seq LIMIT 1", params
                 ).fetchone()
                 if row is None:
                     return None
-                problem = _spec_problem(row[1])
+                record = _record(row)
+                problem = _spec_problem(row[2])
                 if problem is None:
-                    break
-                log.error("job %s: failed: %s", row[0], problem)
-                db.execute(
-                    "UPDATE jobs SET status = ?, finished_at = ?, error = ?, error_code = ?, "
-                    "progress = NULL WHERE id = ?",
-                    (JobStatus.FAILED.value, started, problem, UnreadableJob.code, row[0]),
-                )
-            db.execute(
-                "UPDATE jobs SET status = ?, attempts = attempts + 1, started_at = ?, progress = 0 "
-                "WHERE id = ?",
-                (JobStatus.PROCESSING.value, started, row[0]),
-            )
-            found = db.execute(f"SELECT {_COLUMNS} FROM jobs WHERE id = ?", (row[0],)).fetchone()
-        return _record(found)
+                    return _moved(db, record, lambda r: claimed(r, worker, lease_seconds, at))
+                log.error("job %s: failed: %s", record.id, problem)
+                _write(db, record, failed(record, None, problem, UnreadableJob.code, at))
 
-    def set_progress(self, job_id: str, progress: float, text_so_far: str | None = None) -> None:
-        """Record how far a processing job is, and the text it has decoded so far."""
-        self._update(
-            job_id, JobStatus.PROCESSING, "progress = ?, text_so_far = ?", (progress, text_so_far)
-        )
+    def renew(
+        self, job_id: str, worker: str | None, lease_seconds: float, now: float | None = None
+    ) -> bool:
+        return self._applied(job_id, lambda r: renewed(r, worker, lease_seconds, _now(now)))
 
-    def complete(self, job_id: str, result: str) -> bool:
-        """Store the result; False if the job was no longer processing."""
-        return self._finish(
-            job_id, JobStatus.COMPLETED, "result = ?, progress = 1, text_so_far = NULL", (result,)
-        )
+    def set_progress(
+        self, job_id: str, worker: str | None, progress: float, text_so_far: str | None = None
+    ) -> None:
+        self._applied(job_id, lambda r: progressed(r, worker, progress, text_so_far))
 
-    def fail(self, job_id: str, error: str, code: str | None) -> bool:
-        """Mark the job failed for good."""
-        return self._finish(
-            job_id,
-            JobStatus.FAILED,
-            "error = ?, error_code = ?, text_so_far = NULL",
-            (error, code),
-        )
+    def complete(
+        self, job_id: str, worker: str | None, result: str, now: float | None = None
+    ) -> bool:
+        return self._applied(job_id, lambda r: completed(r, worker, _now(now)), result)
 
-    def requeue(self, job_id: str, error: str | None = None, *, uncount: bool = False) -> bool:
-        """Put a processing job back in line, keeping its place; `uncount` forgives the attempt."""
-        attempts = "attempts - 1" if uncount else "attempts"
-        return self._update(
-            job_id,
-            JobStatus.PROCESSING,
-            f"status = ?, error = ?, progress = NULL, text_so_far = NULL, started_at = NULL, "
-            f"attempts = {attempts}",
-            (JobStatus.QUEUED.value, error),
-        )
+    def fail(
+        self,
+        job_id: str,
+        worker: str | None,
+        error: str,
+        code: str | None,
+        now: float | None = None,
+    ) -> bool:
+        return self._applied(job_id, lambda r: failed(r, worker, error, code, _now(now)))
+
+    def requeue(
+        self, job_id: str, worker: str | None, error: str | None = None, *, uncount: bool = False
+    ) -> bool:
+        return self._applied(job_id, lambda r: requeued(r, worker, error, uncount=uncount))
 
     def cancel(self, job_id: str, now: float | None = None) -> bool:
-        """Cancel a queued job; False if it is not queued."""
-        return self._finish(
-            job_id, JobStatus.CANCELLED, "progress = NULL", (), JobStatus.QUEUED, now
-        )
+        return self._applied(job_id, lambda r: cancelled(r, _now(now)))
 
-    def read_result(self, job_id: str) -> Delivery | None:
-        """The job and, once completed, its result; nothing is deleted (see `delete`)."""
+    def read_result(self, job_id: str) -> StoredResult | None:
         with self._tx() as db:
-            row = db.execute(
-                f"SELECT {_COLUMNS}, result FROM jobs WHERE id = ?", (job_id,)
-            ).fetchone()
-        if row is None:
+            record = _read(db, job_id)
+            row = db.execute("SELECT result FROM jobs WHERE id = ?", (job_id,)).fetchone()
+        if record is None:
             return None
-        record = _record(row[:-1])
-        return Delivery(record, row[-1] if record.status is JobStatus.COMPLETED else None)
+        return StoredResult(record, row[0] if record.status is JobStatus.COMPLETED else None)
 
-    def take_result(self, job_id: str) -> Delivery | None:
-        """Return a completed job's result and delete the job in the same transaction."""
-        with self._tx(immediate=True) as db:
-            row = db.execute(
-                f"SELECT {_COLUMNS}, result FROM jobs WHERE id = ?", (job_id,)
-            ).fetchone()
-            if row is None:
-                return None
-            record = _record(row[:-1])
-            if record.status is JobStatus.COMPLETED:
-                db.execute("DELETE FROM jobs WHERE id = ?", (job_id,))
-                _drop_settled_webhook(db, job_id)
-        return Delivery(record, row[-1] if record.status is JobStatus.COMPLETED else None)
-
-    def interrupted(self) -> list[JobRecord]:
-        """Jobs left processing, oldest first: at startup, their worker is gone."""
+    def lapsed(self, now: float | None = None) -> list[JobRecord]:
+        """Processing jobs whose lease ended by `now`, oldest first (the embedded pool asks
+        with `inf` at startup: whatever is left processing, its worker is gone)."""
         with self._tx() as db:
             rows = db.execute(
-                f"SELECT {_COLUMNS} FROM jobs WHERE status = ? ORDER BY seq",
-                (JobStatus.PROCESSING.value,),
+                f"SELECT {_COLUMNS} FROM jobs WHERE status = ? "
+                "AND (lease_until IS NULL OR lease_until <= ?) ORDER BY seq",
+                (JobStatus.PROCESSING.value, _now(now)),
             ).fetchall()
         return [_record(row) for row in rows]
 
     def expired(self, before: float) -> list[str]:
-        """Jobs last changed before `before` (finished, or created if never finished) that are
-        not processing and owe no webhook: a job that just finished keeps its full retention."""
         with self._tx() as db:
             rows = db.execute(
                 "SELECT id FROM jobs WHERE COALESCE(finished_at, created_at) < ? "
@@ -264,7 +248,6 @@ class SqliteJobStore:
         return [r[0] for r in rows]
 
     def delete(self, job_id: str) -> bool:
-        """Remove a job that is not processing."""
         with self._tx() as db:
             cur = db.execute(
                 "DELETE FROM jobs WHERE id = ? AND status != ?",
@@ -279,12 +262,8 @@ class SqliteJobStore:
     def claim_due_webhooks(
         self, token: str, lease_seconds: float, now: float | None = None, limit: int = 16
     ) -> list[tuple[str, WebhookState]]:
-        """Take the webhooks whose attempt is due, for `lease_seconds`; (job id, state) each.
-
-        A claim whose owner vanished (killed mid-attempt) falls due again when its lease ends.
-        """
-        at = time.time() if now is None else now
-        claimed: list[tuple[str, WebhookState]] = []
+        at = _now(now)
+        claimed_hooks: list[tuple[str, WebhookState]] = []
         with self._tx(immediate=True) as db:
             rows = db.execute(
                 "SELECT job_id, state FROM webhooks WHERE due IS NOT NULL AND due <= ? "
@@ -294,12 +273,11 @@ class SqliteJobStore:
             for job_id, raw in rows:
                 state = _load_webhook(raw).claimed(token, at + lease_seconds)
                 _write_webhook(db, job_id, state)
-                claimed.append((job_id, state))
-        return claimed
+                claimed_hooks.append((job_id, state))
+        return claimed_hooks
 
     def settle_webhook(self, job_id: str, token: str, state: WebhookState) -> bool:
-        """Record an attempt's outcome if `token` still owns it; a settled webhook whose job
-        is gone is dropped."""
+        """A settled webhook whose job is gone is dropped."""
         with self._tx(immediate=True) as db:
             current = _webhook_row(db, job_id)
             if current is None or current.claim != token:
@@ -311,41 +289,12 @@ class SqliteJobStore:
                     db.execute("DELETE FROM webhooks WHERE job_id = ?", (job_id,))
         return True
 
-    def _update(
-        self, job_id: str, expected: JobStatus, assignments: str, params: tuple[object, ...]
-    ) -> bool:
-        with self._tx() as db:
-            cur = db.execute(
-                f"UPDATE jobs SET {assignments} WHERE id = ? AND status = ?",
-                (*params, job_id, expected.value),
-            )
-        return cur.rowcount > 0
-
-    def _finish(
-        self,
-        job_id: str,
-        status: JobStatus,
-        assignments: str,
-        params: tuple[object, ...],
-        expected: JobStatus = JobStatus.PROCESSING,
-        now: float | None = None,
-    ) -> bool:
-        """Move to a terminal status; the job's webhook, if it asked for one, in the same
-        transaction."""
-        finished = time.time() if now is None else now
-        with self._tx() as db:
-            cur = db.execute(
-                f"UPDATE jobs SET status = ?, finished_at = ?, {assignments} "
-                "WHERE id = ? AND status = ?",
-                (status.value, finished, *params, job_id, expected.value),
-            )
-            if cur.rowcount == 0:
-                return False
-            row = db.execute(f"SELECT {_COLUMNS} FROM jobs WHERE id = ?", (job_id,)).fetchone()
-            hook = ended(_record(row), finished)
-            if hook is not None:
-                _write_webhook(db, job_id, hook)
-        return True
+    def _applied(self, job_id: str, move: _Move, result: str | None = None) -> bool:
+        """Apply `move` to the job in one transaction; False when there is none or the move
+        is refused."""
+        with self._tx(immediate=True) as db:
+            record = _read(db, job_id)
+            return record is not None and _moved(db, record, move, result) is not None
 
     @contextmanager
     def _tx(self, *, immediate: bool = False) -> Iterator[sqlite3.Connection]:
@@ -371,6 +320,48 @@ class SqliteJobStore:
             self._conn.execute("ROLLBACK")
         except sqlite3.Error:
             log.exception("job store: rollback failed")
+
+
+def _moved(
+    db: sqlite3.Connection, before: JobRecord, move: _Move, result: str | None = None
+) -> JobRecord | None:
+    """What `move` makes of `before`, written; None when the move is refused."""
+    try:
+        after = move(before)
+    except IllegalMove:
+        return None
+    return _write(db, before, after, result)
+
+
+def _write(
+    db: sqlite3.Connection, before: JobRecord, after: JobRecord, result: str | None = None
+) -> JobRecord | None:
+    """`after`, if the row is still in `before`'s status; the webhook a terminal move attaches
+    goes in the same transaction."""
+    changes = {name: getattr(after, name) for name in _MOVED} | {"status": after.status.value}
+    if result is not None:
+        changes["result"] = result
+    cur = db.execute(
+        f"UPDATE jobs SET {', '.join(f'{n} = ?' for n in changes)} WHERE id = ? AND status = ?",
+        (*changes.values(), before.id, before.status.value),
+    )
+    if cur.rowcount == 0:
+        return None
+    if after.webhook is not None and after.webhook is not before.webhook:
+        _write_webhook(db, after.id, after.webhook)
+    return after
+
+
+def _read(db: sqlite3.Connection, job_id: str) -> JobRecord | None:
+    row = db.execute(f"SELECT {_COLUMNS} FROM jobs WHERE id = ?", (job_id,)).fetchone()
+    return None if row is None else replace(_record(row), webhook=_webhook_row(db, job_id))
+
+
+def _now(now: float | None) -> float:
+    return time.time() if now is None else now
+
+
+_LIVE = (JobStatus.QUEUED.value, JobStatus.PROCESSING.value)
 
 
 def _webhook_row(db: sqlite3.Connection, job_id: str) -> WebhookState | None:
@@ -420,7 +411,7 @@ def _spec_problem(text: str) -> str | None:
 
 
 def _spec_or_placeholder(text: str, owner: str | None) -> JobSpec:
-    """The spec; an unreadable one (failed by `claim_next`) reads as a bare spec with its owner,
+    """The spec; an unreadable one (failed by `claim`) reads as a bare spec with its owner,
     so the job's status can still be shown to the client who owns it."""
     with contextlib.suppress(Exception):
         return load_spec(text)
@@ -428,30 +419,7 @@ def _spec_or_placeholder(text: str, owner: str | None) -> JobSpec:
 
 
 def _record(row: tuple[Any, ...]) -> JobRecord:
-    (
-        job_id,
-        status,
-        spec,
-        created,
-        attempts,
-        progress,
-        text,
-        error,
-        code,
-        started,
-        finished,
-        owner,
-    ) = row
-    return JobRecord(
-        id=job_id,
-        status=JobStatus(status),
-        spec=_spec_or_placeholder(spec, owner),
-        created_at=created,
-        attempts=attempts,
-        progress=progress,
-        text_so_far=text,
-        error=error,
-        error_code=code,
-        started_at=started,
-        finished_at=finished,
-    )
+    fields = dict(zip(_FIELDS, row, strict=True))
+    owner, spec = fields.pop("owner"), fields.pop("spec")
+    status = JobStatus(fields.pop("status"))
+    return JobRecord(status=status, spec=_spec_or_placeholder(spec, owner), **fields)

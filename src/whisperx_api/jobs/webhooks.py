@@ -42,45 +42,14 @@ _USER_AGENT = "whisperx-api-webhooks"
 
 
 class WebhookOutbox(Protocol):
-    """Where pending deliveries live: claims for one attempt, outcomes under the claim."""
+    """Where pending deliveries live (the `JobStore`): claims for one attempt, outcomes under
+    the claim."""
 
     def claim_due_webhooks(
         self, token: str, lease_seconds: float, now: float | None = None, limit: int = _BATCH
     ) -> list[tuple[str, WebhookState]]: ...
 
     def settle_webhook(self, job_id: str, token: str, state: WebhookState) -> bool: ...
-
-
-class _SharedStore(Protocol):
-    """The S3 job store's webhook methods (one claim per compare-and-swap)."""
-
-    def due_webhooks(self, now: float | None = None) -> list[str]: ...
-
-    def claim_webhook(
-        self, job_id: str, token: str, lease_seconds: float, now: float | None = None
-    ) -> WebhookState | None: ...
-
-    def settle_webhook(self, job_id: str, token: str, state: WebhookState) -> bool: ...
-
-
-class SharedOutbox:
-    """`WebhookOutbox` over the S3 job store: list the due ones, claim each by CAS."""
-
-    def __init__(self, store: _SharedStore) -> None:
-        self._store = store
-
-    def claim_due_webhooks(
-        self, token: str, lease_seconds: float, now: float | None = None, limit: int = _BATCH
-    ) -> list[tuple[str, WebhookState]]:
-        claimed: list[tuple[str, WebhookState]] = []
-        for job_id in self._store.due_webhooks(now)[:limit]:
-            state = self._store.claim_webhook(job_id, token, lease_seconds, now)
-            if state is not None:
-                claimed.append((job_id, state))
-        return claimed
-
-    def settle_webhook(self, job_id: str, token: str, state: WebhookState) -> bool:
-        return self._store.settle_webhook(job_id, token, state)
 
 
 async def admit_webhook_url(url: str, settings: Settings) -> str:
