@@ -149,6 +149,12 @@ class LimitsSettings(BaseModel):
     )
     max_concurrent_transcriptions: int | None = Field(default=None, ge=1)
     max_queued_jobs: int = Field(default=1000, ge=1)
+    max_field_bytes: int = Field(
+        default=65_536, ge=1024, description="one form text field (other than a voice reference)"
+    )
+    max_voice_reference_bytes: int = Field(
+        default=4_194_304, ge=1024, description="one known_speaker_references data URL"
+    )
 
 
 class FetchSettings(BaseModel):

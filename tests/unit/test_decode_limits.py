@@ -19,7 +19,6 @@ import av
 import pytest
 
 from tests.audio import tone_wav
-from tests.bombs import many_packet_audio
 from tests.audio_tricks import (
     FLAC_FIXTURE,
     concat_script,
@@ -28,6 +27,7 @@ from tests.audio_tricks import (
     wav_declaring,
     wav_with_rate,
 )
+from tests.bombs import many_packet_audio
 from whisperx_api.distributed.remote import RemoteTranscriber
 from whisperx_api.domain.audio import SAMPLE_RATE
 from whisperx_api.errors import AudioTooLong, InvalidAudio, JobCancelled

@@ -62,6 +62,23 @@ ModelName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1
 Granularity = Literal["segment", "word"]
 DEFAULT_MODEL = "whisper-1"
 _WORDLESS_FORMATS = frozenset({OutputFormat.JSON, OutputFormat.TEXT, OutputFormat.TXT})
+# Whisper's decoder keeps at most 223 prompt tokens (half its 448-token context, less one) and
+# silently drops the rest from the front; 896 characters is about 224 tokens of English text.
+MAX_PROMPT_CHARS = 896
+PROMPT_DOC = (
+    "Text that guides the style or vocabulary of the transcript; at most "
+    f"{MAX_PROMPT_CHARS} characters (Whisper uses at most 223 tokens of prompt)."
+)
+
+
+def check_prompt(value: str | None) -> str | None:
+    """A prompt the model can use whole; a longer one is refused rather than cut."""
+    if value is not None and len(value) > MAX_PROMPT_CHARS:
+        raise ValueError(
+            f"is {len(value)} characters; the limit is {MAX_PROMPT_CHARS} characters (Whisper "
+            "uses at most 223 tokens of prompt and would drop the rest)"
+        )
+    return value
 
 
 _STREAMABLE_FORMATS = frozenset({OutputFormat.JSON, OutputFormat.TEXT})
@@ -151,9 +168,8 @@ class AudioForm(SubtitleFields, AudioSourceFields):
         default=DEFAULT_MODEL,
         description="A model name from `GET /v1/models`; `whisper-1` means the server's default.",
     )
-    prompt: str | None = Field(
-        default=None, description="Text that guides the style or vocabulary of the transcript."
-    )
+    prompt: str | None = Field(default=None, description=PROMPT_DOC)
+    _prompt_fits = field_validator("prompt")(check_prompt)
     response_format: OutputFormat = Field(
         default=OutputFormat.JSON,
         description="The response body: `json`, `verbose_json`, `diarized_json` and `vtt_json` "
@@ -477,9 +493,8 @@ class JobForm(SubtitleFields, AudioSourceFields):
         description="A model name from `GET /v1/models`; `whisper-1` means the server's default.",
     )
     diarize: bool = Field(default=False, description="Find who spoke when.")
-    prompt: str | None = Field(
-        default=None, description="Text that guides the style or vocabulary of the transcript."
-    )
+    prompt: str | None = Field(default=None, description=PROMPT_DOC)
+    _prompt_fits = field_validator("prompt")(check_prompt)
     hf_token: str | None = Field(
         default=None,
         description="A Hugging Face token for gated diarization models; used only with "
