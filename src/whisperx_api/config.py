@@ -397,6 +397,12 @@ class RealtimeSettings(BaseModel):
     idle_timeout: float = Field(
         default=60.0, gt=0, description="seconds without a client event before a session closes"
     )
+    send_timeout: float = Field(
+        default=15.0,
+        gt=0,
+        description="seconds one server event may wait to be sent; a client that reads nothing "
+        "that long is disconnected and its slot freed",
+    )
     max_event_bytes: int = Field(
         default=16 * 1024 * 1024,
         ge=1024,
