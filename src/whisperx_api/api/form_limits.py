@@ -22,7 +22,7 @@ from starlette.formparsers import FormParser, MultiPartException, MultiPartParse
 from starlette.requests import Request
 
 from whisperx_api.api.openai_extras import MAX_KNOWN_SPEAKERS, REFERENCE_FIELDS
-from whisperx_api.errors import InvalidRequest
+from whisperx_api.errors import InvalidValue
 
 # A field's name and the rest of a URL-encoded pair, on top of its value.
 _NAME_ALLOWANCE = 1024
@@ -39,53 +39,57 @@ class FieldLimits:
         return self.reference_bytes if name in REFERENCE_FIELDS else self.field_bytes
 
 
-class FieldTooLarge(MultiPartException):
-    """A text field past its limit (or voice references past their total)."""
+class _Refusal:
+    """The field a parser refused, kept beside the parser's own exception (which Starlette's
+    parser needs, to close spooled files) so that the answer can name it."""
 
-    def __init__(self, message: str, field: str) -> None:
-        super().__init__(message)
-        self.field = field
+    def __init__(self) -> None:
+        self.field: str | None = None
 
-
-def _too_large(name: str, limit: int) -> FieldTooLarge:
-    kind = "VOICE_REFERENCE" if name in REFERENCE_FIELDS else "FIELD"
-    setting = f"LIMITS__MAX_{kind}_BYTES"
-    return FieldTooLarge(
-        f"The form field '{name}' is larger than the limit of {limit} bytes ({setting}).", name
-    )
+    def too_large(self, name: str, limit: int) -> MultiPartException:
+        kind = "VOICE_REFERENCE" if name in REFERENCE_FIELDS else "FIELD"
+        self.field = name
+        return MultiPartException(
+            f"The form field '{name}' is larger than the limit of {limit} bytes "
+            f"(LIMITS__MAX_{kind}_BYTES)."
+        )
 
 
 class _ReferenceTotal:
     """Bytes of all voice references together: at most `MAX_KNOWN_SPEAKERS` full ones."""
 
-    def __init__(self, limits: FieldLimits) -> None:
+    def __init__(self, limits: FieldLimits, refusal: _Refusal) -> None:
         self._left = MAX_KNOWN_SPEAKERS * limits.reference_bytes
+        self._refusal = refusal
 
     def take(self, name: str, size: int) -> None:
         if name in REFERENCE_FIELDS:
             self._left -= size
             if self._left < 0:
-                raise FieldTooLarge(
+                self._refusal.field = "known_speaker_references"
+                raise MultiPartException(
                     f"The known_speaker_references together are larger than {MAX_KNOWN_SPEAKERS} "
-                    "times LIMITS__MAX_VOICE_REFERENCE_BYTES.",
-                    "known_speaker_references",
+                    "times LIMITS__MAX_VOICE_REFERENCE_BYTES."
                 )
 
 
 class LimitedMultiPartParser(MultiPartParser):
     """`MultiPartParser` with a per-name limit on text fields."""
 
-    def __init__(self, *args: object, field_limits: FieldLimits, **kwargs: object) -> None:
+    def __init__(
+        self, *args: object, field_limits: FieldLimits, refusal: _Refusal, **kwargs: object
+    ) -> None:
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]
         self._field_limits = field_limits
-        self._references = _ReferenceTotal(field_limits)
+        self._refusal = refusal
+        self._references = _ReferenceTotal(field_limits, refusal)
 
     def on_part_data(self, data: bytes, start: int, end: int) -> None:
         part = self._current_part
         if part.file is None:
             limit = self._field_limits.for_field(part.field_name)
             if len(part.data) + (end - start) > limit:
-                raise _too_large(part.field_name, limit)
+                raise self._refusal.too_large(part.field_name, limit)
             self._references.take(part.field_name, end - start)
         super().on_part_data(data, start, end)
 
@@ -93,10 +97,13 @@ class LimitedMultiPartParser(MultiPartParser):
 class LimitedFormParser(FormParser):
     """`FormParser` (URL-encoded bodies) with the same per-name limits."""
 
-    def __init__(self, *args: object, field_limits: FieldLimits, **kwargs: object) -> None:
+    def __init__(
+        self, *args: object, field_limits: FieldLimits, refusal: _Refusal, **kwargs: object
+    ) -> None:
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]
         self._field_limits = field_limits
-        self._references = _ReferenceTotal(field_limits)
+        self._refusal = refusal
+        self._references = _ReferenceTotal(field_limits, refusal)
         self._value_bytes = 0
 
     def on_field_start(self) -> None:
@@ -109,7 +116,7 @@ class LimitedFormParser(FormParser):
         self._value_bytes += end - start
         limit = self._field_limits.for_field(name)
         if self._value_bytes > limit:
-            raise _too_large(name, limit)
+            raise self._refusal.too_large(name, limit)
         super().on_field_data(data, start, end)
 
 
@@ -131,6 +138,7 @@ async def _parse(
 ) -> FormData:
     media = request.headers.get("content-type", "").partition(";")[0].strip().lower()
     largest = max(limits.field_bytes, limits.reference_bytes) + _NAME_ALLOWANCE
+    refusal = _Refusal()
     try:
         async with aclosing(request.stream()) as stream:
             if media == "multipart/form-data":
@@ -141,6 +149,7 @@ async def _parse(
                     max_fields=max_fields,
                     max_part_size=largest,
                     field_limits=limits,
+                    refusal=refusal,
                 )
             elif media == "application/x-www-form-urlencoded":
                 parser = LimitedFormParser(
@@ -149,11 +158,12 @@ async def _parse(
                     max_fields=max_fields,
                     max_part_size=largest,
                     field_limits=limits,
+                    refusal=refusal,
                 )
             else:
                 return FormData()
             return await parser.parse()
-    except FieldTooLarge as exc:
-        raise InvalidRequest(exc.message, param=exc.field) from None
     except MultiPartException as exc:
+        if refusal.field is not None:
+            raise InvalidValue(exc.message, param=refusal.field) from None
         raise HTTPException(status_code=400, detail=exc.message) from None

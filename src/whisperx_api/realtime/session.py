@@ -63,10 +63,6 @@ ErrorFields = Callable[[WhisperXApiError], dict[str, Any]]
 _CLOSE_SECONDS = 1.0  # a close frame to a client that does not read is not waited on longer
 
 
-class ClientNotReading(Exception):
-    """A send waited past the send timeout: the client stopped reading its events."""
-
-
 class Channel(Protocol):
     """A message transport: the API adapts its WebSocket to this."""
 
@@ -164,7 +160,9 @@ class LiveSession:
         try:
             await self._emit("session.created", session=session_object(self._config, self._id))
             await self._serve()
-        except ClientNotReading:
+        except TimeoutError:
+            if not self._stalled:
+                raise
             await self._hang_up()
 
     async def _serve(self) -> None:
@@ -380,9 +378,10 @@ class LiveSession:
                 else:
                     self._wake.clear()
                     await self._wake.wait()
-        except ClientNotReading:
-            await self._hang_up()
-        except Exception:  # the client left mid-send, or a bug: the session cannot go on
+        except Exception:  # the client left mid-send or stopped reading, or a bug
+            if self._stalled:
+                await self._hang_up()
+                return
             log.warning("live session %s: decoding stopped", self._id, exc_info=True)
             with contextlib.suppress(Exception):
                 await self._channel.close(CLOSE_INTERNAL, "decoding stopped")
@@ -518,8 +517,9 @@ class LiveSession:
     # -- server events ------------------------------------------------------------------------
 
     async def _emit(self, kind: str, **fields: Any) -> None:
-        """Send one event; `ClientNotReading` when it (with the sends queued before it) cannot
-        go out within the send timeout."""
+        """Send one event. When it (with the sends queued before it) cannot go out within the
+        send timeout, the client stopped reading: the session is marked stalled and the
+        TimeoutError ends it (`run` and the decode loop hang up)."""
         text = json.dumps({"type": kind, "event_id": new_id("event"), **fields})
         try:
             async with asyncio.timeout(self._settings.send_timeout):
@@ -527,7 +527,7 @@ class LiveSession:
                     await self._channel.send(text)
         except TimeoutError:
             self._stalled = True
-            raise ClientNotReading from None
+            raise
 
     async def _error(self, exc: WhisperXApiError, event_id: str | None = None) -> None:
         await self._emit("error", error={**self._error_fields(exc), "event_id": event_id})
