@@ -126,26 +126,18 @@ def peak(deployment: Deployment) -> PeakMemory:
 # -- compression bombs -------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    ("encoding", "layers", "status", "code"),
-    [("gzip, gzip", 2, 400, "download_failed"), ("gzip", 1, 413, "file_too_large")],
-)
-def test_a_gzip_bomb_as_audio_url_is_a_clear_4xx_within_bounded_memory(
-    open_server: Deployment,
-    routes: Routes,
-    files: str,
-    encoding: str,
-    layers: int,
-    status: int,
-    code: str,
+def test_a_stacked_gzip_bomb_as_audio_url_is_a_clear_4xx_within_bounded_memory(
+    open_server: Deployment, routes: Routes, files: str
 ) -> None:
-    path = f"/bomb-{layers}.wav"
-    routes.bodies[path] = (stacked_gzip(GIB, layers), "audio/wav")  # 1 GiB decoded
-    routes.headers[path] = {"Content-Encoding": encoding}
+    # (One gzip layer is decoded, and refused at the size limit counted on decoded bytes:
+    # tests/api/test_audio_url.py.)
+    routes.bodies["/bomb.wav"] = (stacked_gzip(GIB), "audio/wav")  # 1 GiB decoded
+    routes.headers["/bomb.wav"] = {"Content-Encoding": "gzip, gzip"}
     with peak(open_server) as memory, open_server.client() as client:
-        response = client.post("/v1/audio/transcriptions", data={"audio_url": f"{files}{path}"})
-    assert_error(response, status, "invalid_request_error", code, "audio_url")
-    print(f"audio_url bomb ({encoding}): server RSS peak +{memory.growth / MIB:.1f} MB")
+        response = client.post("/v1/audio/transcriptions", data={"audio_url": f"{files}/bomb.wav"})
+    message = assert_error(response, 400, "invalid_request_error", "download_failed", "audio_url")
+    assert "gzip, gzip" in message
+    print(f"audio_url bomb (gzip, gzip): server RSS peak +{memory.growth / MIB:.1f} MB")
     assert memory.growth <= BOMB_RSS_BOUND
 
 
@@ -307,7 +299,7 @@ def raw_post(base_url: str, path: str, headers: dict[str, str], body: Iterator[b
     answer = bytearray()
 
     def read() -> None:
-        while chunk := sock.recv(65536):
+        while not _complete(answer) and (chunk := sock.recv(65536)):
             answer.extend(chunk)
 
     reader = threading.Thread(target=read, daemon=True)
@@ -321,6 +313,18 @@ def raw_post(base_url: str, path: str, headers: dict[str, str], body: Iterator[b
     reader.join(60)
     sock.close()
     return bytes(answer)
+
+
+def _complete(response: bytearray) -> bool:
+    """True once a whole response (head and `Content-Length` body) has arrived."""
+    head, found, body = bytes(response).partition(b"\r\n\r\n")
+    if not found:
+        return False
+    for line in head.split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length":
+            return len(body) >= int(value)
+    return False
 
 
 def test_32_junk_fields_of_8_mib_are_a_4xx_within_bounded_memory(
