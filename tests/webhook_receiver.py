@@ -39,6 +39,24 @@ class Received:
         return event
 
 
+def dripping(stop: threading.Event, every: float = 0.5) -> Reply:
+    """A reply that announces a large body and sends one byte of it every `every` seconds
+    until `stop` is set: no single read ever times out."""
+
+    def reply(handler: BaseHTTPRequestHandler, status: int) -> None:
+        handler.send_response(status)
+        handler.send_header("content-length", "1000000")
+        handler.end_headers()
+        while not stop.wait(every):
+            try:
+                handler.wfile.write(b"x")
+                handler.wfile.flush()
+            except OSError:
+                return
+
+    return reply
+
+
 @dataclass
 class Receiver:
     """The running receiver: its base URL, the scripts and what came in."""

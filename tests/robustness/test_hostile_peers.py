@@ -30,7 +30,7 @@ from tests.bombs import many_packet_audio, stacked_gzip
 from tests.job_client import job_status, submit_job, wait_for
 from tests.robustness.conftest import KEY, Deployment, assert_error, cli_settings, make_deployment
 from tests.url_server import Routes, serving
-from tests.webhook_receiver import SECRET, Receiver, receiving
+from tests.webhook_receiver import SECRET, Receiver, dripping, receiving
 from tests.ws_flooder import flooding
 
 pytestmark = pytest.mark.slow
@@ -174,26 +174,11 @@ def test_a_gzip_bomb_as_webhook_reply_is_a_failed_attempt_within_bounded_memory(
 # -- a slow receiver ---------------------------------------------------------------------------
 
 
-def drip_reply(stop: threading.Event) -> Callable[[BaseHTTPRequestHandler, int], None]:
-    def reply(handler: BaseHTTPRequestHandler, status: int) -> None:
-        handler.send_response(status)
-        handler.send_header("content-length", "1000000")
-        handler.end_headers()
-        while not stop.wait(0.5):  # a byte every half second: no single read times out
-            try:
-                handler.wfile.write(b"x")
-                handler.wfile.flush()
-            except OSError:
-                return
-
-    return reply
-
-
 def test_a_dripping_receiver_does_not_delay_another_jobs_webhook(
     open_server: Deployment, receiver: Receiver, tmp_path: Path
 ) -> None:
     audio = tone_bytes(tmp_path, 1.0)
-    slow = receiver.hostile("/drip", drip_reply(receiver.stop))
+    slow = receiver.hostile("/drip", dripping(receiver.stop))
     fast = receiver.url("/fast")
     with open_server.client() as client:
         submit_job(client, "slow.wav", audio, webhook_url=slow)

@@ -13,7 +13,7 @@ import anyio
 import pytest
 
 from tests.bombs import stacked_gzip
-from tests.webhook_receiver import SECRET, Receiver, Reply, receiving
+from tests.webhook_receiver import SECRET, Receiver, dripping, receiving
 from whisperx_api.domain.webhook import WebhookState
 from whisperx_api.jobs.webhooks import DeliveryPolicy, WebhookDeliverer
 
@@ -54,21 +54,6 @@ class MemoryOutbox:
             return True
 
 
-def drip(stop: threading.Event) -> Reply:
-    def reply(handler: BaseHTTPRequestHandler, status: int) -> None:
-        handler.send_response(status)
-        handler.send_header("content-length", "100000")
-        handler.end_headers()
-        while not stop.wait(0.3):  # a byte every 0.3 s: no single read ever times out
-            try:
-                handler.wfile.write(b"x")
-                handler.wfile.flush()
-            except OSError:
-                return
-
-    return reply
-
-
 def bomb(handler: BaseHTTPRequestHandler, status: int) -> None:
     body = stacked_gzip(BOMB_BYTES)
     handler.send_response(status)
@@ -95,7 +80,7 @@ async def test_a_dripping_receiver_neither_outlives_its_deadline_nor_delays_othe
     receiver: Receiver,
 ) -> None:
     outbox = MemoryOutbox()
-    outbox.add("slow", receiver.hostile("/drip", drip(receiver.stop)))
+    outbox.add("slow", receiver.hostile("/drip", dripping(receiver.stop, every=0.3)))
     loop = deliverer(outbox)
     await loop.start()
     try:
