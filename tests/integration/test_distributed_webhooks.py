@@ -4,6 +4,7 @@ transcribes on a worker that is SIGKILLed right after it completes the job."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,7 @@ from tests.job_client import api_client, submit_job, wait_for, wait_webhook_roun
 from tests.job_client import job_status as status
 from tests.kafka_broker import kafka_bootstrap
 from tests.s3_server import s3_endpoint
-from tests.webhook_receiver import SECRET, Receiver, receiving
+from tests.webhook_receiver import SECRET, Receiver, dripping, receiving
 from tests.wer import normalized_wer
 
 __all__ = ["kafka_bootstrap", "s3_endpoint"]
@@ -86,3 +87,35 @@ def test_a_worker_killed_right_after_completing_still_leads_to_one_delivery(
             result = client_b.get(event["data"]["result_url"])
             assert result.status_code == 200, result.text
             assert normalized_wer(REFERENCE, result.json()["text"]) <= 0.10
+
+
+def test_a_dripping_receiver_does_not_delay_another_jobs_webhook(
+    kafka_bootstrap: str, s3_endpoint: str, receiver: Receiver, tmp_path: Path
+) -> None:
+    slow = receiver.hostile("/drip", dripping(receiver.stop))  # holds its attempt for 60 s
+    with (
+        deployed(
+            kafka_bootstrap,
+            s3_endpoint,
+            tmp_path / "stack",
+            apis=1,
+            workers=1,
+            WEBHOOKS__SECRET=SECRET,
+            WEBHOOKS__TIMEOUT_SECONDS="60",
+            FETCH__ALLOW_PRIVATE_NETWORKS="true",
+        ) as stack,
+        api_client(stack.apis[0], KEY) as client,
+    ):
+        audio = (DATA / SHORT).read_bytes()
+        submit_job(client, SHORT, audio, response_format="json", webhook_url=slow)
+        wait_for(lambda: receiver.at("/drip") or None, "the dripping attempt", JOB_SECONDS, 0.05)
+        job_id = submit_job(
+            client, SHORT, audio, response_format="json", webhook_url=receiver.url("/fast")
+        )
+
+        def completed() -> float | None:
+            return time.time() if status(client, job_id)["status"] == "Completed" else None
+
+        completed_at = wait_for(completed, "the second job", JOB_SECONDS, 0.05)
+        [delivered] = wait_for(lambda: receiver.at("/fast") or None, "its webhook", 60, 0.05)
+    assert delivered.at - completed_at <= 15.0
