@@ -33,7 +33,8 @@ Each error code is a class (its `code`), never a string set at the raise site.
     ├── PermissionDenied             admin_key_required: a valid key without the admin right
     ├── NotFound                     not_found: no such job (or not yours), model not loaded
     ├── Conflict                     conflict: the resource is in the wrong state for this
-    │   └── JobNotReady              job_not_ready: asked for the result of an unfinished job
+    │   ├── JobNotReady              job_not_ready: asked for the result of an unfinished job
+    │   └── IllegalMove              a job move the transition table refuses (never answered)
     ├── Overloaded                   overloaded: too much queued work; retry later
     │   ├── QueueUnavailable         queue_unavailable: the Kafka broker cannot take the job
     │   ├── TooManySessions          too_many_sessions: REALTIME__MAX_SESSIONS are open
@@ -78,6 +79,7 @@ __all__ = [
     "CorsNotAllowed",
     "DownloadFailed",
     "EventTooLarge",
+    "IllegalMove",
     "InvalidAudio",
     "InvalidBase64",
     "InvalidEvent",
@@ -339,6 +341,12 @@ class Conflict(WhisperXApiError):
     """The resource is in a state that forbids the operation."""
 
     code = "conflict"
+
+
+class IllegalMove(Conflict):
+    """A job move `LEGAL_TRANSITIONS` refuses, or a worker's move on a job it does not hold.
+
+    Raised by `domain.transitions`; a store answers it as "not done" and writes nothing."""
 
 
 class JobNotReady(Conflict):

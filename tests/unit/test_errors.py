@@ -134,6 +134,7 @@ HTTP_ANSWERS: list[tuple[e.WhisperXApiError, int, str, str | None, str | None]] 
     (e.NotFound("x"), 404, "not_found_error", "not_found", None),
     (e.Conflict("x"), 409, "conflict_error", "conflict", None),
     (e.JobNotReady("x"), 409, "conflict_error", "job_not_ready", None),
+    (e.IllegalMove("x"), 409, "conflict_error", "conflict", None),
     (e.JobCancelled("x"), 409, "conflict_error", "job_cancelled", None),
     (e.Overloaded("x"), 503, "server_overloaded", "overloaded", None),
     (e.QueueUnavailable("x"), 503, "server_overloaded", "queue_unavailable", None),

@@ -10,7 +10,6 @@ import pytest
 from whisperx_api.domain.job import LEGAL_TRANSITIONS, JobRecord, JobSpec, JobStatus
 from whisperx_api.domain.options import TranscriptionOptions
 from whisperx_api.domain.transitions import (
-    IllegalMove,
     cancelled,
     claimed,
     completed,
@@ -21,6 +20,7 @@ from whisperx_api.domain.transitions import (
     renewed,
     requeued,
 )
+from whisperx_api.errors import IllegalMove
 
 URL = "https://hooks.example.com/x"
 

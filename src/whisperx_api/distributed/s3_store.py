@@ -57,7 +57,6 @@ from whisperx_api.distributed.s3 import (
 )
 from whisperx_api.domain.job import JobRecord, JobSpec, JobStatus
 from whisperx_api.domain.transitions import (
-    IllegalMove,
     cancelled,
     claimed,
     completed,
@@ -69,7 +68,7 @@ from whisperx_api.domain.transitions import (
     requeued,
 )
 from whisperx_api.domain.webhook import WebhookState
-from whisperx_api.errors import Conflict, StorageError, UnreadableJob
+from whisperx_api.errors import Conflict, IllegalMove, StorageError, UnreadableJob
 from whisperx_api.jobs.messages import dump_spec, load_spec
 from whisperx_api.jobs.ports import StoredResult
 

@@ -14,10 +14,7 @@ from typing import Any
 
 from whisperx_api.domain.job import LEGAL_TRANSITIONS, JobRecord, JobStatus
 from whisperx_api.domain.webhook import ended
-
-
-class IllegalMove(ValueError):
-    """The move is not allowed from the job's current state (or by this worker)."""
+from whisperx_api.errors import IllegalMove
 
 
 def moved(record: JobRecord, to: JobStatus, **changes: Any) -> JobRecord:

@@ -28,7 +28,6 @@ from typing import Any
 from whisperx_api.domain.job import JobRecord, JobSpec, JobStatus
 from whisperx_api.domain.options import TranscriptionOptions
 from whisperx_api.domain.transitions import (
-    IllegalMove,
     cancelled,
     claimed,
     completed,
@@ -38,7 +37,7 @@ from whisperx_api.domain.transitions import (
     requeued,
 )
 from whisperx_api.domain.webhook import WebhookState
-from whisperx_api.errors import Conflict, StorageError, StorageFull, UnreadableJob
+from whisperx_api.errors import Conflict, IllegalMove, StorageError, StorageFull, UnreadableJob
 from whisperx_api.jobs.messages import dump_spec, load_spec
 from whisperx_api.jobs.ports import StoredResult
 from whisperx_api.storage.private import private_dir, private_file
