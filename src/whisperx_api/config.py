@@ -113,6 +113,11 @@ class WhisperSettings(BaseModel):
     )
     chunk_size: int = Field(default=30, ge=1, le=30)
     cpu_threads: int = Field(default=0, ge=0, description="0 = the library's default")
+    cpu_batched_encoder: bool = Field(
+        default=False,
+        description="on CPU, encode each batch in one call as on CUDA (slower there; it runs "
+        "the GPU's code path on a machine without one)",
+    )
     download: bool = Field(
         default=True, description="unknown model names may be fetched from the hub"
     )
