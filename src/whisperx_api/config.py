@@ -89,6 +89,10 @@ InferenceDevice = Literal["auto", "cpu", "cuda"]
 
 _GROUP_CONFIG = ConfigDict(extra="forbid", frozen=True)
 
+DEFAULT_CONCURRENT_JOBS: Final = 16
+"""Jobs admitted at once when `JOBS__MAX_CONCURRENT_JOBS` is unset: enough for short requests
+to fill batches of 8 twice over; the memory budget bounds what they hold."""
+
 
 class ServerSettings(BaseModel):
     """HTTP server."""
@@ -125,6 +129,11 @@ class WhisperSettings(BaseModel):
     )
     chunk_size: int = Field(default=30, ge=1, le=30)
     cpu_threads: int = Field(default=0, ge=0, description="0 = the library's default")
+    cpu_batched_encoder: bool = Field(
+        default=False,
+        description="on CPU, encode each batch in one call as on CUDA (slower there; it runs "
+        "the GPU's code path on a machine without one)",
+    )
     download: bool = Field(
         default=True, description="unknown model names may be fetched from the hub"
     )
@@ -191,8 +200,21 @@ class JobsSettings(BaseModel):
     data_dir: ExpandedPath = Path("./data")
     retention_hours: float = Field(default=48.0, gt=0)
     cleanup_interval_hours: float = Field(default=1.0, gt=0)
-    enable_concurrency: bool = False
-    max_concurrent_jobs: int = Field(default=6, ge=1)
+    enable_concurrency: bool = Field(
+        default=True, description="false = one job at a time, in order of submission"
+    )
+    max_concurrent_jobs: int | None = Field(
+        default=None,
+        ge=1,
+        description=f"jobs at once when concurrency is on; unset: {DEFAULT_CONCURRENT_JOBS}, "
+        "all within the memory budget",
+    )
+    memory_budget_mb: int | None = Field(
+        default=None,
+        ge=16,
+        description="MiB the running jobs' audio may be counted for; unset: a quarter of the "
+        "memory available at startup, at most 768",
+    )
     sync_timeout_seconds: float = Field(default=1800.0, ge=0, description="0 = no timeout")
     default_sync_mode: bool = False
     output_format: str = "txt"
@@ -535,7 +557,9 @@ class Settings(BaseSettings):
         """Jobs transcribed at once in this process."""
         if self.limits.max_concurrent_transcriptions is not None:
             return self.limits.max_concurrent_transcriptions
-        return self.jobs.max_concurrent_jobs if self.jobs.enable_concurrency else 1
+        if not self.jobs.enable_concurrency:
+            return 1
+        return self.jobs.max_concurrent_jobs or DEFAULT_CONCURRENT_JOBS
 
 
 # --- names -----------------------------------------------------------------------------------

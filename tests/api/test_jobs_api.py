@@ -117,7 +117,8 @@ async def test_poison_job_fails_after_its_attempts_while_others_complete(
 async def test_status_counts_follow_the_queue(
     make_settings: Callable[..., Settings], tmp_path: Path
 ) -> None:
-    app = fake_app(make_settings(), FakeTranscriber(delay=0.6))
+    settings = make_settings(jobs={"enable_concurrency": False})  # one job at a time
+    app = fake_app(settings, FakeTranscriber(delay=0.6))
     async with running(app) as client:
         ids = [await submit(client, tone_bytes(tmp_path, 1.0)) for _ in range(3)]
         await wait_status(client, ids[0], "Processing")
@@ -129,6 +130,24 @@ async def test_status_counts_follow_the_queue(
     assert busy["error"] is None
     assert set(busy) == {"server", "processing", "resources", "security", "queue_state", "error"}
     assert busy["processing"]["concurrent_mode"] is False
+
+
+async def test_default_settings_run_jobs_at_once(
+    make_settings: Callable[..., Settings], tmp_path: Path
+) -> None:
+    backend = FakeTranscriber(delay=5.0)
+    app = fake_app(make_settings(), backend)
+    async with running(app) as client:
+        ids = [await submit(client, tone_bytes(tmp_path, 1.0)) for _ in range(3)]
+        for job_id in ids:
+            await wait_status(client, job_id, "Processing")
+        busy = (await client.get("/status")).json()
+        for job_id in ids:
+            await wait_status(client, job_id, "Completed")
+    assert busy["queue_state"] == {"queued_jobs": 0, "processing_jobs": 3}
+    assert busy["processing"]["concurrent_mode"] is True
+    assert busy["processing"]["max_concurrent_jobs"] == 16
+    assert backend.max_running == 3
 
 
 async def test_queue_position_is_a_batch_number_in_concurrent_mode(
@@ -149,7 +168,7 @@ async def test_queue_position_is_a_batch_number_in_concurrent_mode(
 async def test_retention_sweep_deletes_expired_jobs_only(
     make_settings: Callable[..., Settings], tmp_path: Path
 ) -> None:
-    settings = make_settings()
+    settings = make_settings(jobs={"enable_concurrency": False})  # one job at a time
     app = fake_app(settings, FakeTranscriber(delay=2.0))
     async with running(app) as client:
         old_done = await submit(client, tone_bytes(tmp_path, 1.0))

@@ -108,7 +108,8 @@ async def test_job_series_move_with_real_jobs(
 async def test_cancelled_jobs_are_counted(
     make_settings: Callable[..., Settings], tmp_path: Path
 ) -> None:
-    app = fake_app(make_settings(api_key=KEY), FakeTranscriber(delay=2.0))
+    settings = make_settings(api_key=KEY, jobs={"enable_concurrency": False})  # one at a time
+    app = fake_app(settings, FakeTranscriber(delay=2.0))
     async with running(app) as client:
         before = await scrape(client)
         running_job = await submit(client, tone_bytes(tmp_path, 1.0), KEY)

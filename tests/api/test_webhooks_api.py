@@ -118,7 +118,8 @@ async def test_status_shows_the_webhook_only_when_one_was_asked_for(
 ) -> None:
     # The busy job keeps the hooked one queued for the few requests below (a few ms each);
     # shutting down waits for it to end.
-    async with running(fake_app(hooked(make_settings), FakeTranscriber(delay=10))) as client:
+    settings = hooked(make_settings, jobs={"enable_concurrency": False})  # one job at a time
+    async with running(fake_app(settings, FakeTranscriber(delay=10))) as client:
         busy = (await post_job(client)).json()["job_id"]
         hooked_job = await post_openai(client, webhook_url=HOOK, **{"async": "true"})
         assert hooked_job.status_code == 202, hooked_job.text

@@ -135,9 +135,7 @@ def test_concurrent_server_requests_match_their_alone_results(
     env = {
         "WHISPER_TMP_FILES": str(tmp_path / "data"),
         "WHISPER__CACHE_DIR": str(cache_dir),
-        "WHISPER__MODEL": "base",
-        "ENABLE_CONCURRENCY": "true",
-        "MAX_CONCURRENT_JOBS": str(len(FIXTURES)),
+        "WHISPER__MODEL": "base",  # and the default concurrency: several jobs at once
     }
 
     def transcribe(client: httpx.Client, name: str) -> tuple[str, str]:

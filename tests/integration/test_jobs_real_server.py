@@ -71,12 +71,15 @@ class Deployment:
 @pytest.fixture
 def deploy(tmp_path: Path, cache_dir: Path) -> Callable[..., Deployment]:
     def build(**settings: str) -> Deployment:
+        """One job at a time unless a test says otherwise: these tests follow jobs through a
+        queue (the default runs several at once, see `test_concurrent_mode_...`)."""
         data = tmp_path / "data"
         env = {
             "WHISPER_TMP_FILES": str(data),
             "WHISPER__CACHE_DIR": str(cache_dir),
             "WHISPER__MODEL": "base",
             "API_KEY": KEY,
+            "ENABLE_CONCURRENCY": "false",
             **settings,
         }
         return Deployment(env, data, tmp_path / "server.log")

@@ -242,7 +242,8 @@ async def test_another_keys_job_is_404_everywhere_and_stays_untouched(
 async def test_a_queued_job_cannot_be_cancelled_by_another_key(
     make_settings: Callable[..., Settings], keys: Path, tmp_path: Path
 ) -> None:
-    app = fake_app(make_settings(api_keys_file=keys), FakeTranscriber(delay=3.0))
+    settings = make_settings(api_keys_file=keys, jobs={"enable_concurrency": False})
+    app = fake_app(settings, FakeTranscriber(delay=3.0))  # one job at a time: the second queues
     async with running(app) as client:
         running_id = await submit(client, tone_bytes(tmp_path, 1.0), key=ALICE)
         queued_id = await submit(client, tone_bytes(tmp_path, 1.0), key=ALICE)
@@ -284,7 +285,7 @@ async def test_an_hf_token_never_reaches_the_data_directory(
 async def test_a_queued_jobs_token_dies_with_the_process_without_a_secrets_key(
     make_settings: Callable[..., Settings], tmp_path: Path
 ) -> None:
-    settings = make_settings(jobs={"shutdown_grace_seconds": 0.2})
+    settings = make_settings(jobs={"shutdown_grace_seconds": 0.2, "enable_concurrency": False})
     queued = await queue_behind_a_running_job(settings, tmp_path)
     assert not any(HF_TOKEN.encode() in p.read_bytes() for p in files_under(settings.jobs.data_dir))
 
@@ -304,7 +305,10 @@ async def test_a_queued_jobs_token_dies_with_the_process_without_a_secrets_key(
 async def test_with_a_secrets_key_a_queued_jobs_token_survives_a_restart(
     make_settings: Callable[..., Settings], tmp_path: Path
 ) -> None:
-    settings = make_settings(jobs={"shutdown_grace_seconds": 0.2}, secrets={"key": SECRETS_KEY})
+    settings = make_settings(
+        jobs={"shutdown_grace_seconds": 0.2, "enable_concurrency": False},
+        secrets={"key": SECRETS_KEY},
+    )
     queued = await queue_behind_a_running_job(settings, tmp_path)
     assert not any(HF_TOKEN.encode() in p.read_bytes() for p in files_under(settings.jobs.data_dir))
 
@@ -315,7 +319,8 @@ async def test_with_a_secrets_key_a_queued_jobs_token_survives_a_restart(
 
 
 async def queue_behind_a_running_job(settings: Settings, tmp_path: Path) -> str:
-    """Start a server, leave a diarize job with an hf_token queued behind a slow one, stop it."""
+    """Start a server, leave a diarize job with an hf_token queued behind a slow one, stop it
+    (`settings` run one job at a time)."""
     async with running(fake_app(settings, FakeTranscriber(delay=30.0))) as client:
         slow = await submit(client, tone_bytes(tmp_path, 1.0))
         await wait_status(client, slow, "Processing")

@@ -204,7 +204,8 @@ async def test_a_job_whose_stored_request_cannot_be_read_fails_with_the_reason(
 async def test_the_worker_loop_survives_store_errors_and_backs_off(
     make_settings: Callable[..., Settings], tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    app = fake_app(make_settings(), FakeTranscriber())
+    # One worker loop, so the log shows its own backoff growing.
+    app = fake_app(make_settings(jobs={"enable_concurrency": False}), FakeTranscriber())
     store = app.state.runtime.store
     real_claim = store.claim
     failures = 0
@@ -234,7 +235,7 @@ async def test_the_worker_loop_survives_store_errors_and_backs_off(
 async def test_health_answers_503_once_a_worker_loop_has_died(
     make_settings: Callable[..., Settings],
 ) -> None:
-    app = fake_app(make_settings(), FakeTranscriber())
+    app = fake_app(make_settings(jobs={"enable_concurrency": False}), FakeTranscriber())
     store = app.state.runtime.store
 
     def fatal_claim(*_: Any) -> Any:

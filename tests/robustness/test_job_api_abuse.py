@@ -49,7 +49,7 @@ def hold_the_worker(client: httpx.Client) -> str:
 
 @pytest.fixture
 def server(cli_deployment: Callable[..., Deployment]) -> Deployment:
-    deployment = cli_deployment()
+    deployment = cli_deployment(ENABLE_CONCURRENCY="false")  # a held worker keeps the rest queued
     deployment.start()
     return deployment
 

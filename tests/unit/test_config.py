@@ -117,7 +117,7 @@ def test_defaults() -> None:
     j = s.jobs
     assert j.data_dir == Path("data")
     assert (j.retention_hours, j.cleanup_interval_hours) == (48, 1)
-    assert (j.enable_concurrency, j.max_concurrent_jobs) == (False, 6)
+    assert (j.enable_concurrency, j.max_concurrent_jobs, j.memory_budget_mb) == (True, None, None)
     assert (j.sync_timeout_seconds, j.default_sync_mode) == (1800, False)
     assert (j.output_format, j.max_attempts) == ("txt", 3)
     assert isinstance(j.retention_hours, float)
@@ -140,7 +140,7 @@ def test_defaults() -> None:
     assert (s.s3.bucket, s.s3.region) == ("whisperx-audio", "us-east-1")
     assert s.s3.access_key_id is None
     assert s.s3.secret_access_key is None
-    assert s.worker_count == 1
+    assert s.worker_count == 16
 
 
 def test_load_with_nothing_gives_defaults(tmp_path: Path) -> None:
@@ -692,9 +692,11 @@ def test_cors_origins_single_and_bad_json() -> None:
 @pytest.mark.parametrize(
     ("env", "count"),
     [
-        ({}, 1),
-        ({"MAX_CONCURRENT_JOBS": "4"}, 1),
-        ({"ENABLE_CONCURRENCY": "true"}, 6),
+        ({}, 16),
+        ({"MAX_CONCURRENT_JOBS": "4"}, 4),
+        ({"ENABLE_CONCURRENCY": "false"}, 1),
+        ({"ENABLE_CONCURRENCY": "false", "MAX_CONCURRENT_JOBS": "4"}, 1),
+        ({"ENABLE_CONCURRENCY": "true"}, 16),
         ({"ENABLE_CONCURRENCY": "true", "MAX_CONCURRENT_JOBS": "4"}, 4),
         ({"MAX_CONCURRENT_TRANSCRIPTIONS": "3"}, 3),
         ({"MAX_CONCURRENT_TRANSCRIPTIONS": "2", "ENABLE_CONCURRENCY": "true"}, 2),

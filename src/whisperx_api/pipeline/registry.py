@@ -136,6 +136,7 @@ def _faster_whisper(settings: Settings) -> TranscriptionBackend:
         compute_type=whisper.compute_type,
         cpu_threads=whisper.cpu_threads,
         num_workers=model_workers(settings),
+        cpu_batched_encoder=whisper.cpu_batched_encoder,
     )
     return FasterWhisperBackend(
         catalog,

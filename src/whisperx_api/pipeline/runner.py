@@ -4,14 +4,23 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import replace
 from pathlib import Path
 
+from whisperx_api.domain.audio import DecodedAudio
 from whisperx_api.domain.cleanup import Cleaner, clean_transcript, stable_prefix
 from whisperx_api.domain.options import TranscriptionOptions
 from whisperx_api.domain.transcript import Transcript
 from whisperx_api.errors import UnsupportedParameter
 from whisperx_api.memory import release_memory
+from whisperx_api.pipeline.admission import (
+    Admission,
+    MemoryBudget,
+    estimated_seconds,
+    file_size,
+    job_bytes,
+)
 from whisperx_api.pipeline.known_speakers import name_known_speakers
 from whisperx_api.pipeline.sealing import TokenSealer, open_token
 from whisperx_api.pipeline.segmentation import SegmentRules, resegment
@@ -24,7 +33,7 @@ from whisperx_api.pipeline.stage import (
     StageContext,
     TranscriptionBackend,
 )
-from whisperx_api.pipeline.stages.decode import decode_audio, probe_audio
+from whisperx_api.pipeline.stages.decode import declared_seconds, decode_audio, probe_audio
 
 _STAGES = ("transcription", "alignment", "diarization")
 log = logging.getLogger(__name__)
@@ -45,7 +54,10 @@ class PipelineRunner:
         segment_rules: SegmentRules | None = None,
         sealer: TokenSealer | None = None,
         max_decode_seconds: float | None = None,
+        admission: MemoryBudget | None = None,
     ) -> None:
+        """`admission`: the memory budget jobs are admitted against (None: no bound), shared
+        by every job this runner runs."""
         self.transcriber = transcriber
         self.aligner = aligner
         self.diarizer = diarizer
@@ -53,6 +65,7 @@ class PipelineRunner:
         self._max_seconds = max_audio_seconds
         self._sealer = sealer  # None: per-request tokens are refused (nowhere to keep them)
         self._max_decode_seconds = max_decode_seconds
+        self.admission = admission
 
     def check(self, options: TranscriptionOptions) -> TranscriptionOptions:
         """Validate a job's options at submit time; returns them as they may be stored: the
@@ -123,12 +136,38 @@ class PipelineRunner:
         into sentence-like segments (every format and mode shows these), then apply the
         client's replacements and redaction."""
         token = open_token(self._sealer, options.hf_token) if options.diarize else None
-        audio = decode_audio(
-            audio_path,
-            self._max_seconds,
-            check_cancelled=ctx.check_cancelled,
-            time_limit=self._max_decode_seconds,
+        with self._admitted(audio_path, ctx) as admitted:
+            audio = decode_audio(
+                audio_path,
+                self._max_seconds,
+                check_cancelled=ctx.check_cancelled,
+                time_limit=self._max_decode_seconds,
+            )
+            if admitted is not None:
+                admitted.charge(job_bytes(audio.duration))
+            transcript = self._stages(audio, token, options, ctx)
+            del audio  # freed before the budget is: the next job may be decoding at once
+        return transcript
+
+    def _admitted(
+        self, audio_path: Path, ctx: StageContext
+    ) -> AbstractContextManager[Admission | None]:
+        """Hold the job's share of the memory budget, estimated from its declared length."""
+        if self.admission is None:
+            return nullcontext()
+        seconds = estimated_seconds(
+            declared_seconds(audio_path), file_size(audio_path), self._max_seconds
         )
+        return self.admission.admit(job_bytes(seconds), ctx.check_cancelled)
+
+    def _stages(
+        self,
+        audio: DecodedAudio,
+        token: str | None,
+        options: TranscriptionOptions,
+        ctx: StageContext,
+    ) -> Transcript:
+        """Every stage after decoding, on the decoded audio."""
         ctx.check_cancelled()
         ctx.report(0.0)
         if options.cleanup.active and ctx.wants_text:

@@ -9,6 +9,8 @@ from whisperx_api.jobs.signals import JobSignals
 from whisperx_api.jobs.store import SqliteJobStore
 from whisperx_api.jobs.webhooks import DeliveryPolicy, WebhookDeliverer, WebhookOutbox
 from whisperx_api.jobs.worker import WorkerPool
+from whisperx_api.memory import available_memory_bytes
+from whisperx_api.pipeline.admission import MIB, MemoryBudget, default_budget_bytes
 from whisperx_api.pipeline.registry import (
     DEFAULT_TRANSCRIPTION,
     BackendRegistry,
@@ -37,6 +39,7 @@ def build_runner(settings: Settings, registry: BackendRegistry) -> PipelineRunne
         segment_rules=segment_rules(settings),
         sealer=configured_sealer(settings) or TokenSealer.ephemeral(),
         max_decode_seconds=settings.limits.max_decode_seconds,
+        admission=memory_budget(settings),
     )
 
 
@@ -46,6 +49,17 @@ def build_models(settings: Settings, runner: PipelineRunner) -> RuntimeModels:
     if transcription_backend_name(settings) != DEFAULT_TRANSCRIPTION:
         return RuntimeModels(runner)
     return RuntimeModels(runner, ModelAccess(model_catalog(settings), settings.models.allowed))
+
+
+def memory_budget(settings: Settings, available: int | None = None) -> MemoryBudget:
+    """The budget jobs are admitted against: `JOBS__MEMORY_BUDGET_MB`, else one sized from the
+    memory available now (`available`, or read from the system)."""
+    configured = settings.jobs.memory_budget_mb
+    if configured is not None:
+        return MemoryBudget(configured * MIB)
+    if available is None:
+        available = available_memory_bytes()
+    return MemoryBudget(default_budget_bytes(available))
 
 
 def configured_sealer(settings: Settings) -> TokenSealer | None:

@@ -111,9 +111,14 @@ class ChunkResult:
 class WhisperBatchRunner:
     """Runs one batch of chunks (possibly from many jobs) through a faster-whisper model."""
 
-    def __init__(self, model: Any, beam_size: int) -> None:
+    def __init__(self, model: Any, beam_size: int, *, encode_per_batch: bool | None = None) -> None:
+        """`encode_per_batch`: one encoder call per batch, as on a GPU (None: only when the
+        model is not on the CPU). True on a CPU runs the GPU's code path there, for tests."""
         self._model = model
         self._beam_size = beam_size
+        self.encode_per_batch = (
+            model.model.device != "cpu" if encode_per_batch is None else encode_per_batch
+        )
         self._tokenizers: dict[tuple[str, str], Any] = {}
         # Word timings merge punctuation into words exactly as faster-whisper's defaults do.
         from faster_whisper import BatchedInferencePipeline
@@ -186,9 +191,10 @@ class WhisperBatchRunner:
         """The batch's encoder output. On CPU each chunk is encoded by itself and the outputs
         stacked: a CPU runs the encoder no faster in a batch (its attention maps outgrow the
         caches), and a chunk's encoding then cannot depend on its batch-mates. The decoder,
-        where batching does pay on CPU, still runs the whole batch in one call."""
+        where batching does pay on CPU, still runs the whole batch in one call. On a GPU (and
+        with `encode_per_batch` on a CPU) the whole batch is encoded in one call."""
         model = self._model
-        if model.model.device != "cpu" or len(features) == 1:
+        if self.encode_per_batch or len(features) == 1:
             return model.encode(features)
         import ctranslate2
 
@@ -280,12 +286,13 @@ class WhisperBatchRunner:
         indices: list[int],
         size: int,
     ) -> Any:
-        """The encoder output of some batch items: a slice on CPU, else encoded again."""
+        """The encoder output of some batch items: a slice of a CPU output encoded chunk by
+        chunk, else (a GPU's output, or the GPU path on CPU) those items encoded again."""
         if len(indices) == size:
             return encoder_output
         import ctranslate2
 
-        if encoder_output.device == "cpu":
+        if not self.encode_per_batch and encoder_output.device == "cpu":
             rows = np.asarray(encoder_output)[indices]
             return ctranslate2.StorageView.from_array(np.ascontiguousarray(rows))
         return self._model.encode(features[indices])

@@ -12,7 +12,7 @@ import importlib
 import logging
 import re
 import weakref
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from contextlib import closing
 from dataclasses import dataclass, field
 from typing import Any
@@ -49,6 +49,21 @@ class DeviceConfig:
     compute_type: str = "default"
     cpu_threads: int = 0
     num_workers: int = 1
+    cpu_batched_encoder: bool = False  # the GPU's one-encoder-call-per-batch path, on a CPU
+
+
+def cuda_device_count() -> int:
+    """CUDA devices CTranslate2 can use here (0 without a GPU or a CUDA build)."""
+    import ctranslate2
+
+    return int(ctranslate2.get_cuda_device_count())
+
+
+def whisper_model(source: str, **placement: Any) -> Any:
+    """faster-whisper's `WhisperModel` (imported on first load)."""
+    from faster_whisper import WhisperModel
+
+    return WhisperModel(source, **placement)
 
 
 # faster-whisper's beam size for batched decoding, which this server has always used.
@@ -76,7 +91,12 @@ class FasterWhisperBackend:
         chunk_size: int = 30,
         ttl_seconds: float = -1,
         max_loaded: int | None = None,
+        *,
+        cuda_devices: Callable[[], int] = cuda_device_count,
+        model_factory: Callable[..., Any] = whisper_model,
     ) -> None:
+        """`cuda_devices` and `model_factory` are the CTranslate2 calls that placement makes:
+        tests pass their own to check the CUDA choices on a machine without a GPU."""
         # The library and its Silero VAD session (which every request uses and nothing unloads)
         # are set up now, not at the first request: a broken install fails at startup, and the
         # process's baseline memory holds what stays after every Whisper model is unloaded.
@@ -85,6 +105,8 @@ class FasterWhisperBackend:
         self._devices = devices
         self._batch_size = batch_size
         self._chunk_size = chunk_size
+        self._cuda_devices = cuda_devices
+        self._model_factory = model_factory
         self._schedulers: weakref.WeakSet[BatchScheduler[ChunkWork, ChunkResult]] = (
             weakref.WeakSet()
         )
@@ -128,9 +150,7 @@ class FasterWhisperBackend:
         if wanted not in ("cpu", "cuda"):
             raise InvalidRequest(f"Unknown device '{wanted}'; use cpu or cuda.", param="device")
         if wanted == "cuda":
-            import ctranslate2
-
-            count = ctranslate2.get_cuda_device_count()
+            count = self._cuda_devices()
             if index >= count:
                 raise InvalidRequest(
                     f"CUDA device {index} is not available; this machine has {count} CUDA "
@@ -214,22 +234,18 @@ class FasterWhisperBackend:
     def _placement(self, device: str | None, device_index: int | None) -> tuple[str, int]:
         wanted = device or self._devices.device
         if wanted == "auto":
-            import ctranslate2
-
-            wanted = "cuda" if ctranslate2.get_cuda_device_count() > 0 else "cpu"
+            wanted = "cuda" if self._cuda_devices() > 0 else "cpu"
         index = self._devices.device_index if device_index is None else device_index
         return wanted, index if wanted == "cuda" else 0
 
     def _load(self, key: str) -> _Loaded:
-        from faster_whisper import WhisperModel
-
         name, _, placement = key.partition("@")
         device_name, _, index = placement.partition(":")
         device, device_index = self._placement(device_name or None, int(index) if index else None)
         location = self._catalog.resolve(name)
         compute_type = self._compute_type(device)
         try:
-            model = WhisperModel(
+            model = self._model_factory(
                 location.source,
                 device=device,
                 device_index=device_index,
@@ -247,7 +263,8 @@ class FasterWhisperBackend:
             ) from exc
         except RuntimeError as exc:  # CTranslate2: a corrupt model file, out of memory, ...
             raise BackendError(f"The model '{name}' could not be loaded: {exc}") from exc
-        runner = WhisperBatchRunner(model, _BEAM_SIZE)
+        per_batch = device != "cpu" or self._devices.cpu_batched_encoder
+        runner = WhisperBatchRunner(model, _BEAM_SIZE, encode_per_batch=per_batch)
         size = self._batch_size or default_batch_size(device)
         scheduler: BatchScheduler[ChunkWork, ChunkResult] = BatchScheduler(
             runner, size, name=f"batches-{key}"
