@@ -20,6 +20,7 @@ from whisperx_api.domain.audio import DecodedAudio
 from whisperx_api.domain.options import TranscriptionOptions
 from whisperx_api.domain.transcript import Segment, Transcript, Word, join_texts
 from whisperx_api.errors import BackendError, InvalidRequest, ModelNotFound
+from whisperx_api.pipeline.batching.languages import LanguageChoice
 from whisperx_api.pipeline.batching.scheduler import BatchScheduler
 from whisperx_api.pipeline.batching.whisper import (
     ChunkResult,
@@ -32,6 +33,7 @@ from whisperx_api.pipeline.batching.whisper import (
 )
 from whisperx_api.pipeline.catalog import ModelCatalog
 from whisperx_api.pipeline.models import ModelCache
+from whisperx_api.pipeline.spoken_languages import language_switches, spoken_longest
 from whisperx_api.pipeline.stage import StageContext
 
 _NUMERAL = re.compile(r"[0-9%$£€¥]")
@@ -161,13 +163,16 @@ class FasterWhisperBackend:
                 ctx,
             )
             with closing(segments):
-                collected = _collect(segments, audio.duration, ctx)
+                collected, probabilities = _collect(segments, audio.duration, ctx)
+        first = (outcome.language or "en", float(outcome.language_probability))
+        language, probability = spoken_longest(collected, probabilities, first)
         return Transcript(
             task=options.task,
-            language=outcome.language or "en",
-            language_probability=float(outcome.language_probability),
+            language=language,
+            language_probability=probability,
             duration=audio.duration,
             segments=collected,
+            warnings=language_switches(collected, language),
         )
 
     def _request(
@@ -185,6 +190,7 @@ class FasterWhisperBackend:
             vad_parameters=vad_parameters(options),
             ahead=options.batch_size or loaded.batch_size,
             draft=draft,
+            languages=options.languages,
         )
 
     def _suppressed(self, loaded: _Loaded, options: TranscriptionOptions) -> list[int]:
@@ -262,21 +268,26 @@ class FasterWhisperBackend:
         return compute_type
 
 
-def _collect(raw: Iterable[Any], duration: float, ctx: StageContext) -> tuple[Segment, ...]:
+def _collect(
+    raw: Iterable[tuple[Any, LanguageChoice]], duration: float, ctx: StageContext
+) -> tuple[tuple[Segment, ...], list[float]]:
+    """The segments, and the detector's probability for the language of each."""
     segments: list[Segment] = []
+    probabilities: list[float] = []
     text = ""
-    for item in raw:
+    for item, choice in raw:
         ctx.check_cancelled()
-        segment = _segment(len(segments), item)
+        segment = _segment(len(segments), item, choice.language)
         segments.append(segment)
+        probabilities.append(float(choice.probability))
         if ctx.wants_text:
             text = join_texts((text, segment.text))
             ctx.report_text(text)
         ctx.report(item.end / duration if duration > 0 else 1.0)
-    return tuple(segments)
+    return tuple(segments), probabilities
 
 
-def _segment(index: int, item: Any) -> Segment:
+def _segment(index: int, item: Any, language: str) -> Segment:
     words = tuple(
         Word(
             text=w.word,
@@ -299,6 +310,7 @@ def _segment(index: int, item: Any) -> Segment:
         avg_logprob=float(item.avg_logprob),
         compression_ratio=float(item.compression_ratio),
         no_speech_prob=float(item.no_speech_prob),
+        language=language,
     )
 
 
