@@ -18,7 +18,13 @@ from typing import Any
 
 from whisperx_api.domain.audio import DecodedAudio
 from whisperx_api.domain.options import TranscriptionOptions
-from whisperx_api.domain.transcript import Segment, Transcript, Word, join_texts
+from whisperx_api.domain.transcript import (
+    Segment,
+    Transcript,
+    TranscriptWarning,
+    Word,
+    join_texts,
+)
 from whisperx_api.errors import BackendError, InvalidRequest, ModelNotFound
 from whisperx_api.pipeline.batching.languages import LanguageChoice
 from whisperx_api.pipeline.batching.scheduler import BatchScheduler
@@ -32,6 +38,7 @@ from whisperx_api.pipeline.batching.whisper import (
     transcribe_job,
 )
 from whisperx_api.pipeline.catalog import ModelCatalog
+from whisperx_api.pipeline.guard import guard
 from whisperx_api.pipeline.models import ModelCache
 from whisperx_api.pipeline.spoken_languages import language_switches, spoken_longest
 from whisperx_api.pipeline.stage import StageContext
@@ -166,13 +173,15 @@ class FasterWhisperBackend:
                 collected, probabilities = _collect(segments, audio.duration, ctx)
         first = (outcome.language or "en", float(outcome.language_probability))
         language, probability = spoken_longest(collected, probabilities, first)
+        kept, removed = guard(collected, language)
+        warnings = sorted((*removed, *language_switches(kept, language)), key=_when)
         return Transcript(
             task=options.task,
             language=language,
             language_probability=probability,
             duration=audio.duration,
-            segments=collected,
-            warnings=language_switches(collected, language),
+            segments=kept,
+            warnings=tuple(warnings),
         )
 
     def _request(
@@ -266,6 +275,10 @@ class FasterWhisperBackend:
         if compute_type == "default":
             return "float16" if device == "cuda" else "int8"
         return compute_type
+
+
+def _when(warning: TranscriptWarning) -> tuple[float, float]:
+    return warning.start, warning.end
 
 
 def _collect(
