@@ -298,11 +298,17 @@ class WhisperBatchRunner:
             sure = choose_chunk_language(detection, candidates)
             if sure is not None:
                 choices.append((sure, True))
-            elif work.reference is not None:
+                continue
+            if work.reference is not None:
                 reference = work.reference
-                choices.append((LanguageChoice(reference, detection.probability(reference)), False))
+                fallback = LanguageChoice(reference, detection.probability(reference))
             else:
-                choices.append((LanguageChoice(*detection.among(candidates).top), False))
+                fallback = LanguageChoice(*detection.among(candidates).top)
+            if len(probe_groups(work.chunk.pieces)) == 1:
+                # One piece: its own detection is the chunk's, so decode it as a piece now.
+                choices.append((choose_piece_language(detection, candidates, fallback), True))
+            else:
+                choices.append((fallback, False))
         return choices
 
     def _detect(self, encoder_output: Any) -> list[Detection]:
