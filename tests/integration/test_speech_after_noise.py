@@ -17,7 +17,7 @@ from tests.audio import DATA
 from tests.noise_music import RATE, noise_and_music
 from tests.wer import normalized_wer
 from whisperx_api.domain.options import TranscriptionOptions
-from whisperx_api.domain.transcript import Transcript
+from whisperx_api.domain.transcript import Transcript, WarningCode
 from whisperx_api.pipeline.catalog import ModelCatalog
 from whisperx_api.pipeline.runner import PipelineRunner
 from whisperx_api.pipeline.stage import StageContext
@@ -65,3 +65,18 @@ def test_noise_and_music_alone_read_as_nothing(runner: PipelineRunner, tmp_path:
     transcript = transcribe(runner, write_wav(tmp_path / "noise.wav", noise_and_music(60.0)))
     assert transcript.text == ""
     assert transcript.segments == ()
+
+
+def test_what_the_model_writes_over_music_is_removed_and_reported(
+    runner: PipelineRunner, tmp_path: Path
+) -> None:
+    """With the voice detector told to pass nearly everything, base writes "you" over 30 s of
+    chords (no-speech probability 0.8, average log probability -1.95); that is removed."""
+    music = write_wav(tmp_path / "music.wav", noise_and_music(30.0))
+    options = TranscriptionOptions(model="base", vad_threshold=0.01)
+    transcript = runner.run(music, options, StageContext())
+    assert transcript.text == ""
+    removed = [w for w in transcript.warnings if w.code is WarningCode.HALLUCINATION_REMOVED]
+    assert len(removed) == 1
+    assert 0.0 <= removed[0].start < removed[0].end <= 30.0
+    assert "'you" in removed[0].message
