@@ -120,37 +120,48 @@ def _collapsed(segment: Segment, spaced: bool) -> tuple[Segment, int]:
     return dataclasses.replace(segment, text=" ".join(pieces[i] for i in keep)), dropped
 
 
+def clean_segment(
+    segment: Segment, language: str
+) -> tuple[Segment | None, list[TranscriptWarning]]:
+    """One decoded segment with its loops collapsed, or None when it is a hallucination; and
+    the warnings saying so. Runs as each segment is decoded, so streamed text is clean too."""
+    warnings: list[TranscriptWarning] = []
+    segment, dropped = _collapsed(segment, spaces_words(language))
+    if dropped:
+        warnings.append(
+            TranscriptWarning(
+                WarningCode.REPETITION_REMOVED,
+                f"A repeated phrase was cut to one copy ({dropped} words removed).",
+                segment.start,
+                segment.end,
+            )
+        )
+    if is_hallucination(segment):
+        warnings.append(
+            TranscriptWarning(
+                WarningCode.HALLUCINATION_REMOVED,
+                "Removed text the model most likely wrote over non-speech: "
+                f"{segment.text.strip()!r}.",
+                segment.start,
+                segment.end,
+            )
+        )
+        return None, warnings
+    return segment, warnings
+
+
 def guard(
     segments: Sequence[Segment], language: str
 ) -> tuple[tuple[Segment, ...], tuple[TranscriptWarning, ...]]:
-    """Segments with loops collapsed and hallucinations dropped, and the warnings saying so
-    (plus the spans of low-confidence words, which stay)."""
-    spaced = spaces_words(language)
+    """Segments with loops collapsed and hallucinations dropped, renumbered, and the warnings
+    saying so (plus the spans of low-confidence words, which stay)."""
     kept: list[Segment] = []
     warnings: list[TranscriptWarning] = []
     for segment in segments:
-        segment, dropped = _collapsed(segment, spaced)
-        if dropped:
-            warnings.append(
-                TranscriptWarning(
-                    WarningCode.REPETITION_REMOVED,
-                    f"A repeated phrase was cut to one copy ({dropped} words removed).",
-                    segment.start,
-                    segment.end,
-                )
-            )
-        if is_hallucination(segment):
-            warnings.append(
-                TranscriptWarning(
-                    WarningCode.HALLUCINATION_REMOVED,
-                    f"Removed text the model most likely wrote over non-speech: "
-                    f"{segment.text.strip()!r}.",
-                    segment.start,
-                    segment.end,
-                )
-            )
-            continue
-        kept.append(segment)
+        cleaned, found = clean_segment(segment, segment.language or language)
+        warnings.extend(found)
+        if cleaned is not None:
+            kept.append(cleaned)
     warnings.extend(low_confidence(kept))
     warnings.sort(key=lambda w: (w.start, w.end))
     numbered = tuple(dataclasses.replace(s, id=i) for i, s in enumerate(kept))

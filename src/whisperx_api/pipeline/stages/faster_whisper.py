@@ -38,7 +38,7 @@ from whisperx_api.pipeline.batching.whisper import (
     transcribe_job,
 )
 from whisperx_api.pipeline.catalog import ModelCatalog
-from whisperx_api.pipeline.guard import guard
+from whisperx_api.pipeline.guard import clean_segment, low_confidence
 from whisperx_api.pipeline.models import ModelCache
 from whisperx_api.pipeline.spoken_languages import language_switches, spoken_longest
 from whisperx_api.pipeline.stage import StageContext
@@ -170,18 +170,21 @@ class FasterWhisperBackend:
                 ctx,
             )
             with closing(segments):
-                collected, probabilities = _collect(segments, audio.duration, ctx)
+                collected = _collect(segments, audio.duration, ctx)
         first = (outcome.language or "en", float(outcome.language_probability))
-        language, probability = spoken_longest(collected, probabilities, first)
-        kept, removed = guard(collected, language)
-        warnings = sorted((*removed, *language_switches(kept, language)), key=_when)
+        language, probability = spoken_longest(collected.segments, collected.probabilities, first)
+        warnings = (
+            *collected.warnings,
+            *low_confidence(collected.segments),
+            *language_switches(collected.segments, language),
+        )
         return Transcript(
             task=options.task,
             language=language,
             language_probability=probability,
             duration=audio.duration,
-            segments=kept,
-            warnings=tuple(warnings),
+            segments=tuple(collected.segments),
+            warnings=tuple(sorted(warnings, key=_when)),
         )
 
     def _request(
@@ -281,23 +284,36 @@ def _when(warning: TranscriptWarning) -> tuple[float, float]:
     return warning.start, warning.end
 
 
+@dataclass
+class _Collected:
+    """The kept segments, the detector's probability for each one's language, and what the
+    guard removed."""
+
+    segments: list[Segment] = field(default_factory=list)
+    probabilities: list[float] = field(default_factory=list)
+    warnings: list[TranscriptWarning] = field(default_factory=list)
+
+
 def _collect(
     raw: Iterable[tuple[Any, LanguageChoice]], duration: float, ctx: StageContext
-) -> tuple[tuple[Segment, ...], list[float]]:
-    """The segments, and the detector's probability for the language of each."""
-    segments: list[Segment] = []
-    probabilities: list[float] = []
+) -> _Collected:
+    """Each decoded segment through the guard (`pipeline.guard`) as it comes, so streamed text
+    never shows what the final transcript drops."""
+    collected = _Collected()
     text = ""
     for item, choice in raw:
         ctx.check_cancelled()
-        segment = _segment(len(segments), item, choice.language)
-        segments.append(segment)
-        probabilities.append(float(choice.probability))
-        if ctx.wants_text:
-            text = join_texts((text, segment.text))
-            ctx.report_text(text)
+        decoded = _segment(len(collected.segments), item, choice.language)
+        segment, warnings = clean_segment(decoded, choice.language)
+        collected.warnings.extend(warnings)
+        if segment is not None:
+            collected.segments.append(segment)
+            collected.probabilities.append(float(choice.probability))
+            if ctx.wants_text:
+                text = join_texts((text, segment.text))
+                ctx.report_text(text)
         ctx.report(item.end / duration if duration > 0 else 1.0)
-    return tuple(segments), probabilities
+    return collected
 
 
 def _segment(index: int, item: Any, language: str) -> Segment:
