@@ -15,6 +15,7 @@ from whisperx_api.domain.transcript import (
 )
 from whisperx_api.jobs.messages import dump_transcript, load_transcript
 from whisperx_api.pipeline.batching.languages import (
+    MAX_GROUPS,
     Detection,
     LanguageChoice,
     choose_chunk_language,
@@ -66,6 +67,11 @@ def test_short_pieces_join_the_neighbour_they_are_closer_to() -> None:
     plait = (int(1.7 * SECOND), int(2.6 * SECOND))
     playa = (int(3.2 * SECOND), int(5.2 * SECOND))
     assert probe_groups((cafe, plait, playa)) == [(cafe, plait), (playa,)]
+    # Twenty 2-s sentences with 1-s pauses: at most ten groups, neighbours paired.
+    many = tuple((i * 3 * SECOND, (i * 3 + 2) * SECOND) for i in range(20))
+    groups = probe_groups(many)
+    assert len(groups) == MAX_GROUPS
+    assert [piece for group in groups for piece in group] == list(many)
     alone = (0, SECOND // 2)
     assert probe_groups((alone,)) == [(alone,)]
     assert probe_groups(()) == []

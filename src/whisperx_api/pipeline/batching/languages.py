@@ -28,6 +28,10 @@ CONFIDENT = 0.5
 MIN_PROBE_SECONDS = 1.5
 """Pieces shorter than this join their neighbours before detection: a word or two says little."""
 
+MAX_GROUPS = 10
+"""At most this many pieces per chunk, each one more encoder pass and one more decode: audio made
+to look unsure everywhere costs at most 10 times a chunk's work, not 20 (30 s / 1.5 s)."""
+
 
 @dataclass(frozen=True, slots=True)
 class Detection:
@@ -89,8 +93,9 @@ Pieces = tuple[tuple[int, int], ...]
 
 def probe_groups(pieces: Pieces) -> list[Pieces]:
     """A chunk's pieces (sample ranges) in order, grouped so that each group holds at least
-    `MIN_PROBE_SECONDS` where the chunk allows: the shortest group joins the neighbour it is
-    closer to in time, as a clause after a comma stays with its sentence."""
+    `MIN_PROBE_SECONDS` where the chunk allows, and there are at most `MAX_GROUPS`: the
+    shortest group joins the neighbour it is closer to in time, as a clause after a comma
+    stays with its sentence."""
     minimum = MIN_PROBE_SECONDS * SAMPLE_RATE
     groups = [[piece] for piece in pieces]
 
@@ -99,7 +104,7 @@ def probe_groups(pieces: Pieces) -> list[Pieces]:
 
     while len(groups) > 1:
         index = min(range(len(groups)), key=lambda i: length(groups[i]))
-        if length(groups[index]) >= minimum:
+        if length(groups[index]) >= minimum and len(groups) <= MAX_GROUPS:
             break
         before = groups[index][0][0] - groups[index - 1][-1][1] if index > 0 else None
         after = groups[index + 1][0][0] - groups[index][-1][1] if index + 1 < len(groups) else None
