@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 
 import pytest
 
@@ -15,7 +16,14 @@ from whisperx_api.domain.cleanup import (
 )
 from whisperx_api.domain.job import JobSpec
 from whisperx_api.domain.options import TranscriptionOptions
-from whisperx_api.domain.transcript import Segment, Task, Transcript, Word
+from whisperx_api.domain.transcript import (
+    Segment,
+    Task,
+    Transcript,
+    TranscriptWarning,
+    WarningCode,
+    Word,
+)
 from whisperx_api.jobs.messages import dump_spec, load_spec
 
 ALL = CleanupOptions(redact=tuple(Redaction))
@@ -120,6 +128,17 @@ def test_a_redacted_span_becomes_one_word_with_the_span_times() -> None:
     assert after.segments[0].text == " my card is [CARD_NUMBER] thanks"
     assert after.segments[0].tokens == ()  # they would spell the digits
     assert after.text == "my card is [CARD_NUMBER] thanks"
+
+
+def test_a_warning_that_quotes_the_text_is_redacted_too() -> None:
+    doubt = TranscriptWarning(
+        WarningCode.LOW_CONFIDENCE, "The model is unsure of ' 4111 1111 1111 1111'.", 1.0, 2.0
+    )
+    before = replace(transcript("my card is 4111 1111 1111 1111 thanks"), warnings=(doubt,))
+    (after,) = clean_transcript(before, ALL).warnings
+    assert "[CARD_NUMBER]" in after.message
+    assert not re.search(r"\d", after.message)
+    assert (after.code, after.start, after.end) == (doubt.code, doubt.start, doubt.end)
 
 
 def test_a_match_across_segments_joins_the_first_and_the_rest_moves() -> None:

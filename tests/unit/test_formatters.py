@@ -103,18 +103,19 @@ GOLDEN_VTT_JSON = (
     '"text": "Bonjour à tous. Ça\\tva\\nbien ? Une heure plus tard.", "segments": ['
     '{"id": 0, "seek": 0, "start": 0.0, "end": 2.5, "text": " Bonjour à tous.", '
     '"tokens": [50364, 1, 2], "temperature": 0.0, "avg_logprob": -0.25, '
-    '"compression_ratio": 1.1, "no_speech_prob": 0.01, "speaker": "SPEAKER_00"}, '
+    '"compression_ratio": 1.1, "no_speech_prob": 0.01, "language": "fr", '
+    '"speaker": "SPEAKER_00"}, '
     '{"id": 1, "seek": 0, "start": 3.0, "end": 5.25, "text": " Ça\\tva\\nbien ?", '
     '"tokens": [], "temperature": 0.0, "avg_logprob": 0.0, "compression_ratio": 0.0, '
-    '"no_speech_prob": 0.0, "speaker": "SPEAKER_01"}, '
+    '"no_speech_prob": 0.0, "language": "fr", "speaker": "SPEAKER_01"}, '
     '{"id": 2, "seek": 0, "start": 3723.456, "end": 3725.5, "text": " Une heure plus tard.", '
     '"tokens": [], "temperature": 0.0, "avg_logprob": 0.0, "compression_ratio": 0.0, '
-    '"no_speech_prob": 0.0}], '
+    '"no_speech_prob": 0.0, "language": "fr"}], '
     '"words": [{"word": "Bonjour", "start": 0.1, "end": 0.6, "score": 0.91}, '
     '{"word": "à", "start": 0.7, "end": 0.8}, '
     '{"word": "tous.", "start": 0.9, "end": 2.4, "score": 0.75, "speaker": "SPEAKER_00"}], '
     '"usage": {"type": "duration", "seconds": 3726}, "language_probability": 0.98, '
-    '"vtt_text": "WEBVTT\\n\\n'
+    '"warnings": [], "vtt_text": "WEBVTT\\n\\n'
     "00:00:00.100 --> 00:00:02.400\\n[SPEAKER_00]: Bonjour à tous.\\n\\n"
     "00:00:03.000 --> 00:00:05.250\\n[SPEAKER_01]: Ça va bien ?\\n\\n"
     '01:02:03.456 --> 01:02:05.500\\nUne heure plus tard.\\n\\n"}'
@@ -201,7 +202,16 @@ def test_verbose_json_without_words_or_speakers_has_neither_key() -> None:
     assert isinstance(segments, list)
     assert all("speaker" not in s for s in segments)
     assert len(segments) == len(PLAIN.segments)
-    assert list(payload) == ["task", "language", "duration", "text", "segments", "usage"]
+    assert list(payload) == [
+        "task",
+        "language",
+        "duration",
+        "text",
+        "segments",
+        "usage",
+        "warnings",
+    ]
+    assert payload["warnings"] == []
 
 
 def test_verbose_json_reports_language_probability_and_speaker_embeddings() -> None:
@@ -267,10 +277,10 @@ def test_diarized_json_parses_with_the_openai_sdk() -> None:
 
 def test_diarized_json_keys_in_openai_order() -> None:
     payload = as_json(ALIGNED, OutputFormat.DIARIZED_JSON)
-    assert list(payload) == ["task", "duration", "text", "segments", "usage"]
+    assert list(payload) == ["task", "duration", "text", "segments", "usage", "warnings"]
     segments = payload["segments"]
     assert isinstance(segments, list)
-    assert list(segments[0]) == ["id", "start", "end", "speaker", "text", "type"]
+    assert list(segments[0]) == ["id", "start", "end", "speaker", "text", "type", "language"]
 
 
 # --- the job endpoints' JSON ---------------------------------------------------------------------
@@ -283,16 +293,28 @@ def test_job_json_has_text_language_and_plain_segments() -> None:
         "text": FIXED.text,
         "language": "fr",
         "segments": [
-            {"start": 0.0, "end": 2.5, "text": "Bonjour à tous.", "speaker": "SPEAKER_00"},
-            {"start": 3.0, "end": 5.25, "text": "Ça\tva\nbien ?", "speaker": "SPEAKER_01"},
-            {"start": 3723.456, "end": 3725.5, "text": "Une heure plus tard."},
+            {
+                "start": 0.0,
+                "end": 2.5,
+                "text": "Bonjour à tous.",
+                "language": "fr",
+                "speaker": "SPEAKER_00",
+            },
+            {
+                "start": 3.0,
+                "end": 5.25,
+                "text": "Ça\tva\nbien ?",
+                "language": "fr",
+                "speaker": "SPEAKER_01",
+            },
+            {"start": 3723.456, "end": 3725.5, "text": "Une heure plus tard.", "language": "fr"},
         ],
     }
 
 
 def test_job_json_without_speakers_has_no_speaker_key() -> None:
     segments = json.loads(render_job_json(PLAIN).body)["segments"]
-    assert all(set(s) == {"start", "end", "text"} for s in segments)
+    assert all(set(s) == {"start", "end", "text", "language"} for s in segments)
 
 
 # --- aud and tsv ----------------------------------------------------------------------------------

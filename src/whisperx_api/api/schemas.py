@@ -60,6 +60,11 @@ LanguageCode = Annotated[
     WithJsonSchema({"type": "string", "enum": sorted(WHISPER_LANGUAGES)}),
 ]
 ModelName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
+LANGUAGES_DOC = (
+    "Candidate languages (ISO-639-1): each stretch of speech is detected among these only, and "
+    "decoded in its own. Repeat the field (or send `languages[]`, or comma-join the codes). "
+    "Cannot be combined with `language`."
+)
 Granularity = Literal["segment", "word"]
 DEFAULT_MODEL = "whisper-1"
 _WORDLESS_FORMATS = frozenset({OutputFormat.JSON, OutputFormat.TEXT, OutputFormat.TXT})
@@ -286,6 +291,9 @@ class TranscriptionForm(AudioForm):
         default=None,
         description="The spoken language (ISO-639-1, case-insensitive); detected when omitted.",
     )
+    languages: Annotated[tuple[LanguageCode, ...], COMMA_SEPARATED] = Field(
+        default=(), description=LANGUAGES_DOC
+    )
     align: bool = Field(
         default=True, description="Refine word timings with a forced aligner, when one is set up."
     )
@@ -321,6 +329,7 @@ class TranscriptionForm(AudioForm):
 
     def check_supported(self) -> None:
         super().check_supported()
+        check_languages(self.language, self.languages)
         check_speaker_fields(self.diarize, self.min_speakers, self.max_speakers)
         if self.speaker_embeddings and not self.diarize:
             raise InvalidRequest(
@@ -342,6 +351,7 @@ class TranscriptionForm(AudioForm):
             max_speakers=self.max_speakers,
             speaker_embeddings=self.speaker_embeddings,
             word_timestamps=spec.options.word_timestamps or self.diarize,
+            languages=candidate_languages(self.languages),
         )
         if (self.known_speaker_names or self.known_speaker_references) and not self.diarize:
             raise InvalidRequest("Known speakers need diarize=true.", param="known_speaker_names")
@@ -353,6 +363,21 @@ class TranscriptionForm(AudioForm):
             self.known_speaker_names, self.known_speaker_references, decoder
         )
         return replace(spec, options=replace(spec.options, known_speakers=voices))
+
+
+def check_languages(language: str | None, languages: tuple[str, ...]) -> None:
+    """`language` fixes the language; `languages[]` lets it be detected among a few: not both."""
+    if language is not None and languages:
+        raise InvalidRequest(
+            "Send either language (one language) or languages[] (candidates to detect among), "
+            "not both.",
+            param="languages",
+        )
+
+
+def candidate_languages(languages: tuple[str, ...]) -> tuple[str, ...]:
+    """The candidates once each, in the order first given."""
+    return tuple(dict.fromkeys(languages))
 
 
 def check_speaker_fields(diarize: bool, low: int | None, high: int | None) -> None:
@@ -490,6 +515,9 @@ class JobForm(CleanupFields, SubtitleFields, AudioSourceFields):
         default=None,
         description="The spoken language (ISO-639-1, case-insensitive); detected when omitted.",
     )
+    languages: Annotated[tuple[LanguageCode, ...], COMMA_SEPARATED] = Field(
+        default=(), description=LANGUAGES_DOC
+    )
     model: str = Field(
         default=DEFAULT_MODEL,
         description="A model name from `GET /v1/models`; `whisper-1` means the server's default.",
@@ -530,6 +558,7 @@ class JobForm(CleanupFields, SubtitleFields, AudioSourceFields):
     def to_spec(self, owner: str | None, default_format: str) -> JobSpec:
         """The job this request asks for."""
         fmt = self.response_format or OutputFormat(default_format)
+        check_languages(self.language, self.languages)
         if fmt is OutputFormat.DIARIZED_JSON and not self.diarize:
             raise InvalidRequest(
                 "response_format=diarized_json needs diarize=true.", param="response_format"
@@ -545,6 +574,7 @@ class JobForm(CleanupFields, SubtitleFields, AudioSourceFields):
         options = TranscriptionOptions(
             model=self.model,
             language=self.language,
+            languages=candidate_languages(self.languages),
             prompt=self.prompt,
             word_timestamps=True,
             device=self.device,

@@ -340,7 +340,7 @@ class Cleaner:
 def clean_transcript(transcript: Transcript, options: CleanupOptions) -> Transcript:
     """The transcript with `options` applied to every segment's words and text, read as one
     stream of words (a segment without words, or whose words do not spell its text, takes
-    part through its text cut at spaces)."""
+    part through its text cut at spaces), and to the messages of its warnings."""
     if not options.active:
         return transcript
     cleaner = Cleaner.build(options)
@@ -355,7 +355,13 @@ def clean_transcript(transcript: Transcript, options: CleanupOptions) -> Transcr
         for i, (segment, words) in enumerate(zip(transcript.segments, sources, strict=True))
     ]
     kept = (s for s in segments if s is not None)
-    return replace(transcript, segments=tuple(replace(s, id=i) for i, s in enumerate(kept)))
+    # A warning may quote what it doubts or removed: cleaned like the text it quotes.
+    warnings = tuple(replace(w, message=cleaner.text(w.message)) for w in transcript.warnings)
+    return replace(
+        transcript,
+        segments=tuple(replace(s, id=i) for i, s in enumerate(kept)),
+        warnings=warnings,
+    )
 
 
 def _source_words(segment: Segment, spaced: bool) -> tuple[Word, ...]:

@@ -16,6 +16,7 @@ class TranscriptionOptions:
     model: str
     task: Task = Task.TRANSCRIBE
     language: str | None = None
+    languages: tuple[str, ...] = ()  # candidates the language is detected among; () = any
     prompt: str | None = None
     temperature: float = 0.0
     word_timestamps: bool = True

@@ -44,6 +44,26 @@ class Segment:
     avg_logprob: float = 0.0
     compression_ratio: float = 0.0
     no_speech_prob: float = 0.0
+    language: str | None = None  # the language it was decoded in; None = the transcript's
+
+
+class WarningCode(StrEnum):
+    """What the server removed from a transcript, or doubts in it."""
+
+    REPETITION_REMOVED = "repetition_removed"
+    HALLUCINATION_REMOVED = "hallucination_removed"
+    LOW_CONFIDENCE = "low_confidence"
+    LANGUAGE_SWITCH = "language_switch"
+
+
+@dataclass(frozen=True, slots=True)
+class TranscriptWarning:
+    """One thing a reader of the transcript should know, over a time span in seconds."""
+
+    code: WarningCode
+    message: str
+    start: float
+    end: float
 
 
 def join_texts(texts: Iterable[str], separator: str = " ") -> str:
@@ -61,6 +81,7 @@ class Transcript:
     segments: tuple[Segment, ...]
     language_probability: float | None = None
     speaker_embeddings: dict[str, tuple[float, ...]] = field(default_factory=dict)
+    warnings: tuple[TranscriptWarning, ...] = ()
 
     @property
     def text(self) -> str:

@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 from whisperx_api.domain.transcript import Segment, Transcript
-from whisperx_api.formatters.openai_json import JsonObject, dump
+from whisperx_api.formatters.openai_json import JsonObject, dump, segment_language
 from whisperx_api.formatters.timestamps import round_seconds
 
 
-def _job_segment(segment: Segment) -> JsonObject:
-    """Times, stripped text, and the speaker key only when diarized."""
+def _job_segment(segment: Segment, language: str) -> JsonObject:
+    """Times, stripped text, its language, and the speaker key only when diarized."""
     body: JsonObject = {
         "start": round_seconds(segment.start),
         "end": round_seconds(segment.end),
         "text": segment.text.strip(),
+        "language": language,
     }
     if segment.speaker is not None:
         body["speaker"] = segment.speaker
@@ -25,6 +26,8 @@ def render_job_json_body(transcript: Transcript) -> str:
         {
             "text": transcript.text,
             "language": transcript.language,
-            "segments": [_job_segment(s) for s in transcript.segments],
+            "segments": [
+                _job_segment(s, segment_language(s, transcript)) for s in transcript.segments
+            ],
         }
     )

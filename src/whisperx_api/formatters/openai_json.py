@@ -40,8 +40,26 @@ def render_json(transcript: Transcript) -> str:
     return dump({"text": transcript.text})
 
 
-def _verbose_segment(segment: Segment) -> JsonObject:
-    """OpenAI's segment fields, in its order, plus the speaker when there is one."""
+def segment_language(segment: Segment, transcript: Transcript) -> str:
+    """The language a segment was decoded in (the transcript's when the backend says none)."""
+    return segment.language or transcript.language
+
+
+def warnings_payload(transcript: Transcript) -> list[JsonObject]:
+    """What the server removed or doubts, each over a time span."""
+    return [
+        {
+            "code": w.code.value,
+            "message": w.message,
+            "start": round_seconds(w.start),
+            "end": round_seconds(w.end),
+        }
+        for w in transcript.warnings
+    ]
+
+
+def _verbose_segment(segment: Segment, language: str) -> JsonObject:
+    """OpenAI's segment fields, in its order, plus its language and the speaker if any."""
     body: JsonObject = {
         "id": segment.id,
         "seek": segment.seek,
@@ -53,6 +71,7 @@ def _verbose_segment(segment: Segment) -> JsonObject:
         "avg_logprob": _finite(segment.avg_logprob),
         "compression_ratio": _finite(segment.compression_ratio),
         "no_speech_prob": _finite(segment.no_speech_prob),
+        "language": language,
     }
     if segment.speaker is not None:
         body["speaker"] = segment.speaker
@@ -80,7 +99,9 @@ def verbose_payload(transcript: Transcript) -> JsonObject:
         "language": transcript.language,
         "duration": round_seconds(transcript.duration),
         "text": transcript.text,
-        "segments": [_verbose_segment(s) for s in transcript.segments],
+        "segments": [
+            _verbose_segment(s, segment_language(s, transcript)) for s in transcript.segments
+        ],
     }
     if transcript.words:
         body["words"] = [_verbose_word(w) for w in transcript.words]
@@ -89,6 +110,7 @@ def verbose_payload(transcript: Transcript) -> JsonObject:
         body["language_probability"] = transcript.language_probability
     if transcript.speaker_embeddings:
         body["speaker_embeddings"] = {k: list(v) for k, v in transcript.speaker_embeddings.items()}
+    body["warnings"] = warnings_payload(transcript)
     return body
 
 
@@ -102,8 +124,8 @@ def render_vtt_json(transcript: Transcript, options: SubtitleOptions) -> str:
     return dump({**verbose_payload(transcript), "vtt_text": render_vtt(transcript, options)})
 
 
-def _diarized_segment(segment: Segment) -> JsonObject:
-    """OpenAI's diarized segment: a string id and a speaker on every one."""
+def _diarized_segment(segment: Segment, language: str) -> JsonObject:
+    """OpenAI's diarized segment: a string id and a speaker on every one; plus its language."""
     return {
         "id": f"seg_{segment.id}",
         "start": round_seconds(segment.start),
@@ -111,6 +133,7 @@ def _diarized_segment(segment: Segment) -> JsonObject:
         "speaker": segment.speaker if segment.speaker is not None else UNKNOWN_SPEAKER,
         "text": segment.text.strip(),
         "type": "transcript.text.segment",
+        "language": language,
     }
 
 
@@ -121,7 +144,10 @@ def render_diarized_json(transcript: Transcript) -> str:
             "task": transcript.task.value,
             "duration": round_seconds(transcript.duration),
             "text": transcript.text,
-            "segments": [_diarized_segment(s) for s in transcript.segments],
+            "segments": [
+                _diarized_segment(s, segment_language(s, transcript)) for s in transcript.segments
+            ],
             "usage": usage(transcript),
+            "warnings": warnings_payload(transcript),
         }
     )

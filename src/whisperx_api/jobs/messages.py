@@ -11,7 +11,14 @@ from whisperx_api.domain.formats import OutputFormat
 from whisperx_api.domain.job import JobSpec, ResultStyle
 from whisperx_api.domain.options import SubtitleOptions, TranscriptionOptions
 from whisperx_api.domain.speakers import KnownSpeaker
-from whisperx_api.domain.transcript import Segment, Task, Transcript, Word
+from whisperx_api.domain.transcript import (
+    Segment,
+    Task,
+    Transcript,
+    TranscriptWarning,
+    WarningCode,
+    Word,
+)
 
 SCHEMA_VERSION = 1
 
@@ -28,6 +35,7 @@ def load_spec(text: str) -> JobSpec:
     options["task"] = Task(options["task"])
     options["known_speakers"] = tuple(KnownSpeaker(**k) for k in options.get("known_speakers", ()))
     options["cleanup"] = _cleanup(options.get("cleanup"))  # absent from specs before clean-up
+    options["languages"] = tuple(options.get("languages", ()))
     return JobSpec(
         options=TranscriptionOptions(**options),
         response_format=OutputFormat(data["response_format"]),
@@ -63,6 +71,16 @@ def load_transcript(text: str) -> Transcript:
         segments=tuple(_segment(s) for s in data["segments"]),
         language_probability=data["language_probability"],
         speaker_embeddings={k: tuple(v) for k, v in data["speaker_embeddings"].items()},
+        warnings=tuple(_warning(w) for w in data.get("warnings", ())),  # absent before warnings
+    )
+
+
+def _warning(data: dict[str, Any]) -> TranscriptWarning:
+    return TranscriptWarning(
+        code=WarningCode(data["code"]),
+        message=data["message"],
+        start=data["start"],
+        end=data["end"],
     )
 
 

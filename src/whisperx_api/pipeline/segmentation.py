@@ -94,21 +94,24 @@ def _segments(
     spaced = spaces_words(language)
     return [
         _segment(piece, sources, spaced)
-        for unit in _units(run, rules)
+        for unit in _units(run, sources, rules)
         for piece in _fit(unit, rules, language)
     ]
 
 
-def _units(run: _Unit, rules: SegmentRules) -> list[_Unit]:
-    """Cut at sentence ends, pauses and speaker changes (a word without a speaker is none)."""
+def _units(run: _Unit, sources: Sequence[Segment], rules: SegmentRules) -> list[_Unit]:
+    """Cut at sentence ends, pauses, speaker changes (a word without a speaker is none) and
+    where the language the decoder wrote in changes."""
     units: list[_Unit] = [[run[0]]]
     for placed in run[1:]:
-        last = units[-1][-1].word
+        before = units[-1][-1]
+        last = before.word
         word = placed.word
         if (
             ends_sentence(last.text, word.text)
             or word.start - last.end >= rules.pause_seconds
             or _new_speaker(last, word)
+            or sources[placed.source].language != sources[before.source].language
         ):
             units.append([])
         units[-1].append(placed)

@@ -7,6 +7,10 @@ The scheduler's thread runs `WhisperBatchRunner` on chunks from every running jo
 pass per batch, language detection from that same encoder output for chunks whose job gave no
 language, one `generate` call with a prompt per chunk, and word timings from the model's
 cross-attention alignment, per job.
+
+No speech is dropped for its language: a chunk whose detection is unsure (several languages in
+one chunk read as none of them) is cut at its pauses and each piece is encoded, detected and
+decoded by itself (see `languages.py`).
 """
 
 from __future__ import annotations
@@ -23,6 +27,13 @@ import numpy.typing as npt
 
 from whisperx_api.domain.audio import SAMPLE_RATE
 from whisperx_api.errors import InvalidRequest
+from whisperx_api.pipeline.batching.languages import (
+    Detection,
+    LanguageChoice,
+    choose_chunk_language,
+    choose_piece_language,
+    probe_groups,
+)
 from whisperx_api.pipeline.batching.scheduler import BatchScheduler, Lane
 from whisperx_api.pipeline.stage import StageContext
 from whisperx_api.pipeline.stages.vad_spans import speech_timestamps
@@ -86,26 +97,40 @@ class JobDecoding:
     hotwords: str | None
     word_timestamps: bool
     key: Hashable
+    candidates: tuple[str, ...] = ()
     last_speech_timestamp: float = 0.0
 
 
 @dataclass(eq=False, slots=True)
 class ChunkWork:
-    """One chunk queued for the model; `language` None asks for detection."""
+    """One chunk queued for the model; `language` None asks for detection, which prefers
+    `reference` (the file's language, once known) unless the chunk is confidently another."""
 
     job: JobDecoding
     features: npt.NDArray[np.float32]
     chunk: Chunk
     language: str | None
+    reference: str | None = None
 
 
 @dataclass(slots=True)
 class ChunkResult:
-    """faster-whisper segments on the speech-only timeline, and the chunk's language."""
+    """faster-whisper segments on the speech-only timeline, each with the language it was
+    decoded in (`languages`, parallel to `segments`); `language` is the chunk's main one."""
 
     language: str
     language_probability: float
     segments: list[Any] = field(default_factory=list)
+    languages: list[LanguageChoice] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class _Unit:
+    """A chunk, or a piece of an unsure one, to decode in one language."""
+
+    work: ChunkWork
+    chunk: Chunk
+    choice: LanguageChoice
 
 
 class WhisperBatchRunner:
@@ -145,23 +170,40 @@ class WhisperBatchRunner:
             return found
 
     def __call__(self, batch: Sequence[ChunkWork]) -> list[ChunkResult]:
-        model = self._model
         features = np.stack([work.features for work in batch])
         encoder_output = self._encode(features)
-        languages = self._languages(batch, encoder_output)
-        tokenizers = [
-            self.tokenizer(w.job.task, lang) for w, (lang, _) in zip(batch, languages, strict=True)
-        ]
+        choices = self._languages(batch, encoder_output)
+        sure = [i for i, (_, is_sure) in enumerate(choices) if is_sure]
+        unsure = [i for i, (_, is_sure) in enumerate(choices) if not is_sure]
+        decoded: dict[int, list[tuple[Any, LanguageChoice]]] = {}
+        if sure:
+            units = [_Unit(batch[i], batch[i].chunk, choices[i][0]) for i in sure]
+            output = self._subset(encoder_output, features, sure, len(batch))
+            made = self._decode(units, output, features[sure])
+            for i, unit, segments in zip(sure, units, made, strict=True):
+                decoded[i] = [(segment, unit.choice) for segment in segments]
+        if unsure:
+            works = [batch[i] for i in unsure]
+            fallbacks = [choices[i][0] for i in unsure]
+            decoded.update(self._decode_pieces(works, fallbacks, unsure))
+        return [_result(decoded[i], choices[i][0]) for i in range(len(batch))]
+
+    def _decode(
+        self, units: Sequence[_Unit], encoder_output: Any, features: npt.NDArray[np.float32]
+    ) -> list[list[Any]]:
+        """One `generate` call for `units`, then their word timings: segments per unit."""
+        model = self._model
+        tokenizers = [self.tokenizer(u.work.job.task, u.choice.language) for u in units]
         prompts = [
             model.get_prompt(
                 tok,
-                previous_tokens=list(w.job.prompt_tokens),
+                previous_tokens=list(u.work.job.prompt_tokens),
                 without_timestamps=True,
-                hotwords=w.job.hotwords,
+                hotwords=u.work.job.hotwords,
             )
-            for w, tok in zip(batch, tokenizers, strict=True)
+            for u, tok in zip(units, tokenizers, strict=True)
         ]
-        beam_size, temperature, suppress_tokens = batch[0].job.key[:3]  # type: ignore[index]
+        beam_size, temperature, suppress_tokens = units[0].work.job.key[:3]  # type: ignore[index]
         raw = model.model.generate(
             encoder_output,
             prompts,
@@ -178,14 +220,55 @@ class WhisperBatchRunner:
             no_repeat_ngram_size=0,
         )
         pieces = [
-            self._split(w, tok, result)
-            for w, tok, result in zip(batch, tokenizers, raw, strict=True)
+            self._split(unit, tok, result)
+            for unit, tok, result in zip(units, tokenizers, raw, strict=True)
         ]
-        self._word_timestamps(batch, tokenizers, pieces, encoder_output, features)
-        return [
-            ChunkResult(lang, prob, _segments(parts, w.chunk, temperature))
-            for w, (lang, prob), parts in zip(batch, languages, pieces, strict=True)
+        self._word_timestamps(units, tokenizers, pieces, encoder_output, features)
+        return [_segments(parts, temperature) for parts in pieces]
+
+    def _decode_pieces(
+        self,
+        works: Sequence[ChunkWork],
+        fallbacks: Sequence[LanguageChoice],
+        indices: Sequence[int],
+    ) -> dict[int, list[tuple[Any, LanguageChoice]]]:
+        """Unsure chunks: each group of pieces (cut at pauses) encoded, detected and decoded by
+        itself, so a chunk holding several languages is transcribed in each of them. A piece
+        not confidently in another language keeps `fallbacks`' (the file's, else the chunk's)."""
+        units: list[_Unit] = []
+        owners: list[int] = []
+        parts: list[npt.NDArray[np.float32]] = []
+        for index, work, fallback in zip(indices, works, fallbacks, strict=True):
+            frames = work.features.shape[-1]
+            for group in _piece_chunks(work.chunk):
+                parts.append(self._piece_features(work, group, frames))
+                units.append(_Unit(work, group, fallback))
+                owners.append(index)
+        features = np.stack(parts)
+        encoder_output = self._encode(features)
+        detected = self._detect(encoder_output)
+        units = [
+            _Unit(u.work, u.chunk, choose_piece_language(d, u.work.job.candidates, u.choice))
+            for u, d in zip(units, detected, strict=True)
         ]
+        decoded: dict[int, list[tuple[Any, LanguageChoice]]] = {i: [] for i in indices}
+        for owner, unit, segments in zip(
+            owners, units, self._decode(units, encoder_output, features), strict=True
+        ):
+            decoded[owner].extend((segment, unit.choice) for segment in segments)
+        return decoded
+
+    def _piece_features(
+        self, work: ChunkWork, group: Chunk, frames: int
+    ) -> npt.NDArray[np.float32]:
+        """A group's log-mel frames, cut from its chunk's (100 frames a second, in the order the
+        pieces were joined) and padded to the chunk's window."""
+        from faster_whisper.audio import pad_or_trim
+
+        start = round((group.offset - work.chunk.offset) * 100)
+        end = start + round(group.duration * 100)
+        made: npt.NDArray[np.float32] = pad_or_trim(work.features[:, start:end], length=frames)
+        return made
 
     def _encode(self, features: npt.NDArray[np.float32]) -> Any:
         """The batch's encoder output. On CPU each chunk is encoded by itself and the outputs
@@ -203,29 +286,52 @@ class WhisperBatchRunner:
 
     def _languages(
         self, batch: Sequence[ChunkWork], encoder_output: Any
-    ) -> list[tuple[str, float]]:
-        """Each chunk's language: its job's, or detected from the batch's encoder output."""
-        known: list[tuple[str, float]] = [(w.language or "", 1.0) for w in batch]
+    ) -> list[tuple[LanguageChoice, bool]]:
+        """Each chunk's language, and whether it holds for the whole chunk: its job's, or
+        detected from the batch's encoder output. Where the detection is unsure, the language
+        given is the one its pieces fall back to: the file's when known, else the chunk's."""
         if all(w.language is not None for w in batch):
-            return known
+            return [(LanguageChoice(w.language or "", 1.0), True) for w in batch]
         if not self._model.model.is_multilingual:
-            return [(lang or "en", prob) for lang, prob in known]
-        detected = self._model.model.detect_language(encoder_output)
-        return [
-            known[i] if w.language is not None else (detected[i][0][0][2:-2], detected[i][0][1])
-            for i, w in enumerate(batch)
-        ]
+            return [(LanguageChoice(w.language or "en", 1.0), True) for w in batch]
+        detected = self._detect(encoder_output)
+        choices: list[tuple[LanguageChoice, bool]] = []
+        for work, detection in zip(batch, detected, strict=True):
+            if work.language is not None:
+                choices.append((LanguageChoice(work.language, 1.0), True))
+                continue
+            candidates = work.job.candidates
+            sure = choose_chunk_language(detection, candidates)
+            if sure is not None:
+                choices.append((sure, True))
+                continue
+            if work.reference is not None:
+                reference = work.reference
+                fallback = LanguageChoice(reference, detection.probability(reference))
+            else:
+                fallback = LanguageChoice(*detection.among(candidates).top)
+            if len(probe_groups(work.chunk.pieces)) == 1:
+                # One piece: its own detection is the chunk's, so decode it as a piece now.
+                choices.append((choose_piece_language(detection, candidates, fallback), True))
+            else:
+                choices.append((fallback, False))
+        return choices
 
-    def _split(self, work: ChunkWork, tokenizer: Any, result: Any) -> list[dict[str, Any]]:
-        """The chunk's decoded tokens as faster-whisper's sub-segments with scores."""
+    def _detect(self, encoder_output: Any) -> list[Detection]:
+        """Every language's probability for each item, from its encoder output."""
+        found = self._model.model.detect_language(encoder_output)
+        return [Detection(tuple((token[2:-2], prob) for token, prob in item)) for item in found]
+
+    def _split(self, unit: _Unit, tokenizer: Any, result: Any) -> list[dict[str, Any]]:
+        """The unit's decoded tokens as faster-whisper's sub-segments with scores."""
         tokens = result.sequences_ids[0]
         cum_logprob = result.scores[0] * len(tokens)
-        duration = work.chunk.duration
+        duration = unit.chunk.duration
         size = int(ceil(duration) * self._model.frames_per_second)
         subsegments, _, _ = self._model._split_segments_by_timestamps(
             tokenizer=tokenizer,
             tokens=tokens,
-            time_offset=work.chunk.offset,
+            time_offset=unit.chunk.offset,
             segment_size=size,
             segment_duration=duration,
             seek=0,
@@ -244,14 +350,14 @@ class WhisperBatchRunner:
                     "start": sub["start"],
                     "end": sub["end"],
                     "compression_ratio": get_compression_ratio(text),
-                    "seek": int(work.chunk.offset * self._model.frames_per_second),
+                    "seek": int(unit.chunk.offset * self._model.frames_per_second),
                 }
             )
         return parts
 
     def _word_timestamps(
         self,
-        batch: Sequence[ChunkWork],
+        batch: Sequence[_Unit],
         tokenizers: Sequence[Any],
         pieces: list[list[dict[str, Any]]],
         encoder_output: Any,
@@ -260,10 +366,10 @@ class WhisperBatchRunner:
         """Align each job's chunks in order, carrying that job's last speech time across calls."""
         groups: dict[tuple[int, int], list[int]] = {}
         for i, work in enumerate(batch):
-            if work.job.word_timestamps:
-                groups.setdefault((id(work.job), id(tokenizers[i])), []).append(i)
+            if work.work.job.word_timestamps:
+                groups.setdefault((id(work.work.job), id(tokenizers[i])), []).append(i)
         for indices in groups.values():
-            job = batch[indices[0]].job
+            job = batch[indices[0]].work.job
             sizes = [
                 int(ceil(batch[i].chunk.duration) * self._model.frames_per_second) for i in indices
             ]
@@ -298,7 +404,35 @@ class WhisperBatchRunner:
         return self._model.encode(features[indices])
 
 
-def _segments(parts: list[dict[str, Any]], chunk: Chunk, temperature: float) -> list[Any]:
+def _piece_chunks(chunk: Chunk) -> list[Chunk]:
+    """The chunk's piece groups (see `probe_groups`) as chunks on the same timeline."""
+    made: list[Chunk] = []
+    offset = chunk.offset
+    for pieces in probe_groups(chunk.pieces):
+        duration = sum(end - start for start, end in pieces) / SAMPLE_RATE
+        made.append(Chunk(pieces, offset, duration))
+        offset += duration
+    return made
+
+
+def _result(decoded: list[tuple[Any, LanguageChoice]], chunk: LanguageChoice) -> ChunkResult:
+    """A chunk's segments and their languages; its main language is the one decoded longest
+    (the chunk's own detection when nothing was decoded)."""
+    spoken: dict[str, float] = {}
+    best: dict[str, LanguageChoice] = {}
+    for segment, choice in decoded:
+        spoken[choice.language] = spoken.get(choice.language, 0.0) + segment.end - segment.start
+        best.setdefault(choice.language, choice)
+    main = best[max(spoken, key=lambda language: spoken[language])] if spoken else chunk
+    return ChunkResult(
+        main.language,
+        main.probability,
+        [segment for segment, _ in decoded],
+        [choice for _, choice in decoded],
+    )
+
+
+def _segments(parts: list[dict[str, Any]], temperature: float) -> list[Any]:
     from faster_whisper.transcribe import Segment, Word
 
     return [
@@ -334,10 +468,12 @@ class JobRequest:
     vad_parameters: dict[str, float] | None
     ahead: int
     draft: bool = False
+    languages: tuple[str, ...] = ()  # candidates detection is restricted to; () = any
 
 
 class JobOutcome:
-    """The language a job ended up with, known once its first chunk is decoded."""
+    """The file's language (its first chunk's), known once that chunk is decoded; later
+    chunks prefer it unless they are confidently in another."""
 
     def __init__(self, language: str | None) -> None:
         self.language = language
@@ -351,12 +487,13 @@ def transcribe_job(
     request: JobRequest,
     outcome: JobOutcome,
     ctx: StageContext,
-) -> Generator[Any, None, None]:
-    """faster-whisper segments of `samples` in order, decoded in shared batches.
+) -> Generator[tuple[Any, LanguageChoice], None, None]:
+    """faster-whisper segments of `samples` in order, each with the language it was decoded in.
 
     Queues `request.ahead` chunks at a time, at most two such groups (one chunk while the
-    language is unknown: the first chunk's encoder output decides it for the rest), and drops
-    what is still queued when the job stops early: cancelled, failed, or its reader gone.
+    language is unknown: the first chunk's detection becomes the file's language, which later
+    chunks keep unless they are confidently in another), and drops what is still queued when
+    the job stops early: cancelled, failed, or its reader gone.
     """
     from faster_whisper.audio import pad_or_trim
     from faster_whisper.transcribe import restore_speech_timestamps
@@ -367,11 +504,14 @@ def transcribe_job(
     chosen.pop("max_speech_duration_s", None)
     vad = VadOptions(**chosen, max_speech_duration_s=request.chunk_seconds)
     speech = speech_timestamps(samples, vad)  # faster-whisper's spans, no whole-file copies
+    speech = widen_onsets(speech)
     chunks = plan_chunks(speech, request.chunk_seconds)
     multilingual = bool(model.model.is_multilingual)
     language = request.language
     if not multilingual:
         language = "en"
+    elif language is None and len(request.languages) == 1:
+        language = request.languages[0]
     outcome.language = language
     if not chunks:
         if outcome.language is None:
@@ -402,7 +542,7 @@ def transcribe_job(
                     if submitted - received + count > limit:
                         break
                     works = [
-                        ChunkWork(job, features(chunk), chunk, outcome.language)
+                        ChunkWork(job, features(chunk), chunk, language, outcome.language)
                         for chunk in chunks[submitted : submitted + count]
                     ]
                     lane.submit_many(works, job.key)
@@ -419,7 +559,33 @@ def transcribe_job(
                     outcome.language = result.language
                     outcome.language_probability = result.language_probability
                 done[index] = result
-            yield from restore_speech_timestamps(done.pop(emitted).segments, speech, SAMPLE_RATE)
+            finished = done.pop(emitted)
+            restored = restore_speech_timestamps(finished.segments, speech, SAMPLE_RATE)
+            yield from zip(restored, finished.languages, strict=True)
+
+
+ONSET_GAP_SECONDS = 5.0
+ONSET_LEAD_SECONDS = 1.0
+
+
+def widen_onsets(speech: list[dict[str, int]]) -> list[dict[str, int]]:
+    """Speech spans, each that follows `ONSET_GAP_SECONDS` or more of non-speech started
+    `ONSET_LEAD_SECONDS` earlier. Pauses within speech are shorter and keep their spans.
+
+    Silero VAD, fed music or noise, is slow to call the speech that follows speech: after 20 s
+    of noise and chords a call's first span started 0.56 s late, and "Please hold" was lost.
+    Whisper reads a second of non-speech before speech without writing anything for it."""
+    widened: list[dict[str, int]] = []
+    gap = round(ONSET_GAP_SECONDS * SAMPLE_RATE)
+    lead = round(ONSET_LEAD_SECONDS * SAMPLE_RATE)
+    previous_end = 0
+    for span in speech:
+        start = span["start"]
+        if start - previous_end >= gap:
+            start = max(previous_end, start - lead)
+        widened.append({**span, "start": start})
+        previous_end = span["end"]
+    return widened
 
 
 def window_frames(chunks: Sequence[Chunk], draft: bool) -> int:
@@ -468,4 +634,5 @@ def _job_decoding(
         hotwords=request.hotwords,
         word_timestamps=request.word_timestamps,
         key=key,
+        candidates=request.languages,
     )

@@ -19,8 +19,15 @@ from typing import Any
 
 from whisperx_api.domain.audio import DecodedAudio
 from whisperx_api.domain.options import TranscriptionOptions
-from whisperx_api.domain.transcript import Segment, Transcript, Word, join_texts
+from whisperx_api.domain.transcript import (
+    Segment,
+    Transcript,
+    TranscriptWarning,
+    Word,
+    join_texts,
+)
 from whisperx_api.errors import BackendError, InvalidRequest, ModelNotFound
+from whisperx_api.pipeline.batching.languages import LanguageChoice
 from whisperx_api.pipeline.batching.scheduler import BatchScheduler
 from whisperx_api.pipeline.batching.whisper import (
     ChunkResult,
@@ -32,7 +39,9 @@ from whisperx_api.pipeline.batching.whisper import (
     transcribe_job,
 )
 from whisperx_api.pipeline.catalog import ModelCatalog
+from whisperx_api.pipeline.guard import clean_segment, low_confidence
 from whisperx_api.pipeline.models import ModelCache
+from whisperx_api.pipeline.spoken_languages import language_switches, spoken_longest
 from whisperx_api.pipeline.stage import StageContext
 
 log = logging.getLogger(__name__)
@@ -185,12 +194,20 @@ class FasterWhisperBackend:
             )
             with closing(segments):
                 collected = _collect(segments, audio.duration, ctx)
+        first = (outcome.language or "en", float(outcome.language_probability))
+        language, probability = spoken_longest(collected.segments, collected.probabilities, first)
+        warnings = (
+            *collected.warnings,
+            *low_confidence(collected.segments),
+            *language_switches(collected.segments, language),
+        )
         return Transcript(
             task=options.task,
-            language=outcome.language or "en",
-            language_probability=float(outcome.language_probability),
+            language=language,
+            language_probability=probability,
             duration=audio.duration,
-            segments=collected,
+            segments=tuple(collected.segments),
+            warnings=tuple(sorted(warnings, key=_when)),
         )
 
     def _request(
@@ -208,6 +225,7 @@ class FasterWhisperBackend:
             vad_parameters=vad_parameters(options),
             ahead=options.batch_size or loaded.batch_size,
             draft=draft,
+            languages=options.languages,
         )
 
     def _suppressed(self, loaded: _Loaded, options: TranscriptionOptions) -> list[int]:
@@ -287,21 +305,43 @@ class FasterWhisperBackend:
         return compute_type
 
 
-def _collect(raw: Iterable[Any], duration: float, ctx: StageContext) -> tuple[Segment, ...]:
-    segments: list[Segment] = []
+def _when(warning: TranscriptWarning) -> tuple[float, float]:
+    return warning.start, warning.end
+
+
+@dataclass
+class _Collected:
+    """The kept segments, the detector's probability for each one's language, and what the
+    guard removed."""
+
+    segments: list[Segment] = field(default_factory=list)
+    probabilities: list[float] = field(default_factory=list)
+    warnings: list[TranscriptWarning] = field(default_factory=list)
+
+
+def _collect(
+    raw: Iterable[tuple[Any, LanguageChoice]], duration: float, ctx: StageContext
+) -> _Collected:
+    """Each decoded segment through the guard (`pipeline.guard`) as it comes, so streamed text
+    never shows what the final transcript drops."""
+    collected = _Collected()
     text = ""
-    for item in raw:
+    for item, choice in raw:
         ctx.check_cancelled()
-        segment = _segment(len(segments), item)
-        segments.append(segment)
-        if ctx.wants_text:
-            text = join_texts((text, segment.text))
-            ctx.report_text(text)
+        decoded = _segment(len(collected.segments), item, choice.language)
+        segment, warnings = clean_segment(decoded, choice.language)
+        collected.warnings.extend(warnings)
+        if segment is not None:
+            collected.segments.append(segment)
+            collected.probabilities.append(float(choice.probability))
+            if ctx.wants_text:
+                text = join_texts((text, segment.text))
+                ctx.report_text(text)
         ctx.report(item.end / duration if duration > 0 else 1.0)
-    return tuple(segments)
+    return collected
 
 
-def _segment(index: int, item: Any) -> Segment:
+def _segment(index: int, item: Any, language: str) -> Segment:
     words = tuple(
         Word(
             text=w.word,
@@ -324,6 +364,7 @@ def _segment(index: int, item: Any) -> Segment:
         avg_logprob=float(item.avg_logprob),
         compression_ratio=float(item.compression_ratio),
         no_speech_prob=float(item.no_speech_prob),
+        language=language,
     )
 
 

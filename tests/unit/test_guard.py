@@ -1,0 +1,84 @@
+"""Repetition loops, hallucinations on non-speech and low-confidence words: removed or flagged,
+each with a warning. Inputs are shaped like faster-whisper's output for base on real audio."""
+
+from __future__ import annotations
+
+from whisperx_api.domain.transcript import Segment, WarningCode, Word
+from whisperx_api.pipeline.guard import collapse_loops, guard, is_hallucination
+
+
+def words(
+    text: str, start: float = 0.0, step: float = 0.3, probability: float = 0.9
+) -> tuple[Word, ...]:
+    return tuple(
+        Word(
+            f" {w}", start + i * step, start + i * step + 0.25, probability, probability=probability
+        )
+        for i, w in enumerate(text.split())
+    )
+
+
+def spoken(text: str, start: float = 0.0, **stats: float) -> Segment:
+    made = words(text, start)
+    return Segment(0, made[0].start, made[-1].end, f" {text}", words=made, **stats)  # type: ignore[arg-type]
+
+
+# How base loops on a call's hold music: one phrase over and over until the window ends.
+LOOP = "I'm going to go ahead and get you. " * 6
+
+
+def test_a_loop_becomes_one_copy_and_a_warning() -> None:
+    segment = spoken("Thank you for calling. " + LOOP.strip(), 10.0, compression_ratio=3.9)
+    kept, warnings = guard([segment], "en")
+    assert kept[0].text.strip() == "Thank you for calling. I'm going to go ahead and get you."
+    assert [w.text for w in kept[0].words][-1] == " you."
+    assert [(w.code, w.start, w.end) for w in warnings] == [
+        (WarningCode.REPETITION_REMOVED, kept[0].start, kept[0].end)
+    ]
+    assert "40 words" in warnings[0].message
+
+
+def test_a_loop_without_words_is_cut_in_the_text() -> None:
+    segment = Segment(0, 0.0, 30.0, " " + ("la " * 40).strip())
+    kept, warnings = guard([segment], "en")
+    assert kept[0].text == "la"
+    assert warnings[0].code is WarningCode.REPETITION_REMOVED
+
+
+def test_what_people_repeat_is_kept() -> None:
+    for text in ("no, no, no, not that one", "thank you, thank you, thank you", "very very good"):
+        keep, dropped = collapse_loops(text.split())
+        assert dropped == 0, text
+        assert len(keep) == len(text.split())
+
+
+def test_decoder_doubt_over_non_speech_is_removed() -> None:
+    music = spoken("Thank you for watching!", 40.0, no_speech_prob=0.2, avg_logprob=-0.9)
+    doubted = spoken("And then.", 50.0, no_speech_prob=0.8, avg_logprob=-1.4)
+    said = spoken("Thank you for watching!", 60.0, no_speech_prob=0.05, avg_logprob=-0.2)
+    assert is_hallucination(music)
+    assert is_hallucination(doubted)
+    assert not is_hallucination(said)
+    kept, warnings = guard([music, doubted, said], "en")
+    assert [s.start for s in kept] == [said.start]
+    assert [s.id for s in kept] == [0]
+    removed = [w for w in warnings if w.code is WarningCode.HALLUCINATION_REMOVED]
+    assert [(w.start, w.end) for w in removed] == [
+        (music.start, music.end),
+        (doubted.start, doubted.end),
+    ]
+
+
+def test_low_confidence_words_are_kept_and_reported_per_run() -> None:
+    sure = words("the account number is", 0.0)
+    unsure = words("four seven", 1.2, probability=0.2)
+    after = words("thank you", 1.8)
+    segment = Segment(
+        0, 0.0, 2.35, " the account number is four seven thank you", words=(*sure, *unsure, *after)
+    )
+    kept, warnings = guard([segment], "en")
+    assert kept[0].text == segment.text
+    assert [(w.code, w.start, w.end) for w in warnings] == [
+        (WarningCode.LOW_CONFIDENCE, unsure[0].start, unsure[-1].end)
+    ]
+    assert "'four seven'" in warnings[0].message
