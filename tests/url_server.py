@@ -20,6 +20,8 @@ class Routes:
     release: threading.Event = field(default_factory=threading.Event)
     hits: list[str] = field(default_factory=list)
     hosts: list[str] = field(default_factory=list)
+    headers: dict[str, dict[str, str]] = field(default_factory=dict)  # extra, by path
+    accept_encodings: list[str] = field(default_factory=list)
 
 
 def _handler(routes: Routes) -> type[BaseHTTPRequestHandler]:
@@ -30,6 +32,7 @@ def _handler(routes: Routes) -> type[BaseHTTPRequestHandler]:
         def do_GET(self) -> None:
             routes.hits.append(self.path)
             routes.hosts.append(self.headers.get("Host", ""))
+            routes.accept_encodings.append(self.headers.get("Accept-Encoding", ""))
             if self.path.startswith("/redirect/"):
                 left = int(self.path.rsplit("/", 1)[1])
                 target = "/audio.wav" if left == 0 else f"/redirect/{left - 1}"
@@ -47,7 +50,7 @@ def _handler(routes: Routes) -> type[BaseHTTPRequestHandler]:
                 routes.release.wait(60)
             elif self.path in routes.bodies:
                 body, media = routes.bodies[self.path]
-                self._send(200, body, media, {})
+                self._send(200, body, media, routes.headers.get(self.path, {}))
             else:
                 self._send(404, b"not found", "text/plain", {})
 

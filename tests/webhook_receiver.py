@@ -2,19 +2,23 @@
 
 Each path has its own script of status codes (the last one repeats), so one receiver serves
 several jobs at once: `/ok` always answers 200, a path scripted `[500, 500, 200]` fails twice.
+A path may also get a hostile reply (`Receiver.hostile`): a body written by a function of ours,
+e.g. one that drips a byte at a time or a compression bomb.
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from standardwebhooks import Webhook
+
+Reply = Callable[[BaseHTTPRequestHandler, int], None]  # writes status, headers and body
 
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"  # a test key: 24 random bytes, base64
 
@@ -43,6 +47,14 @@ class Receiver:
     scripts: dict[str, list[int]] = field(default_factory=dict)
     received: list[Received] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    replies: dict[str, Reply] = field(default_factory=dict)
+    stop: threading.Event = field(default_factory=threading.Event)  # ends hostile replies
+
+    def hostile(self, path: str, reply: Reply, script: Sequence[int] = (200,)) -> str:
+        """A URL whose POSTs are answered by `reply` (given the scripted status)."""
+        with self.lock:
+            self.replies[path] = reply
+        return self.url(path, script)
 
     def url(self, path: str, script: Sequence[int] = (200,)) -> str:
         """A URL on this receiver whose POSTs are answered with `script` in turn."""
@@ -74,6 +86,10 @@ def receiving() -> Iterator[Receiver]:
             entry = Received(self.path, dict(self.headers.items()), body, time.time(), status)
             with receiver.lock:
                 receiver.received.append(entry)
+                reply = receiver.replies.get(self.path)
+            if reply is not None:
+                reply(self, status)
+                return
             self.send_response(status)
             self.send_header("content-length", "0")
             self.end_headers()
@@ -85,8 +101,10 @@ def receiving() -> Iterator[Receiver]:
     holder.append(Receiver(f"http://127.0.0.1:{server.server_address[1]}"))
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
+    server.daemon_threads = True
     try:
         yield holder[0]
     finally:
+        holder[0].stop.set()
         server.shutdown()
         server.server_close()

@@ -149,6 +149,12 @@ class LimitsSettings(BaseModel):
     )
     max_concurrent_transcriptions: int | None = Field(default=None, ge=1)
     max_queued_jobs: int = Field(default=1000, ge=1)
+    max_field_bytes: int = Field(
+        default=65_536, ge=1024, description="one form text field (other than a voice reference)"
+    )
+    max_voice_reference_bytes: int = Field(
+        default=4_194_304, ge=1024, description="one known_speaker_references data URL"
+    )
 
 
 class FetchSettings(BaseModel):
@@ -390,6 +396,12 @@ class RealtimeSettings(BaseModel):
     )
     idle_timeout: float = Field(
         default=60.0, gt=0, description="seconds without a client event before a session closes"
+    )
+    send_timeout: float = Field(
+        default=15.0,
+        gt=0,
+        description="seconds one server event may wait to be sent; a client that reads nothing "
+        "that long is disconnected and its slot freed",
     )
     max_event_bytes: int = Field(
         default=16 * 1024 * 1024,

@@ -18,12 +18,31 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+import idna
+
 from whisperx_api.errors import InvalidUrl, UrlNotAllowed
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 Resolver = Callable[[str, int], Awaitable[list[str]]]
 
 _SCHEMES = {"http": 80, "https": 443}
+
+# IPv6 ranges that can carry (or route to) an IPv4 or site-internal address, refused whatever
+# address they embed: 6to4 (2002::/16 holds 127.0.0.1 as 2002:7f00:1::), Teredo, IPv4-compatible
+# and IPv4-translated forms, local-use NAT64, and the deprecated site-local range. Well-known
+# NAT64 (64:ff9b::/96) and IPv4-mapped addresses are judged by the IPv4 address they carry.
+_EMBEDDING_V6 = tuple(
+    ipaddress.IPv6Network(net)
+    for net in (
+        "2002::/16",
+        "2001::/32",
+        "::/96",
+        "::ffff:0:0:0/96",
+        "64:ff9b:1::/48",
+        "fec0::/10",
+    )
+)
+_NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,7 +67,20 @@ def parse_http_url(url: str, param: str = "audio_url") -> tuple[str, str, int]:
         raise UrlNotAllowed(f"'{param}' must be an absolute http or https URL.", param=param)
     if parts.username or parts.password:
         raise UrlNotAllowed(f"'{param}' must not carry credentials.", param=param)
-    return parts.scheme, parts.hostname, port or _SCHEMES[parts.scheme]
+    return parts.scheme, ascii_host(parts.hostname, param), port or _SCHEMES[parts.scheme]
+
+
+def ascii_host(host: str, param: str) -> str:
+    """The host as it goes on the wire: IDNA (2008, UTS 46) for an internationalised name, so
+    the resolver, the Host header and TLS all see ASCII; a name that cannot be encoded is a 400."""
+    if host.isascii():
+        return host
+    try:
+        return idna.encode(host, uts46=True).decode("ascii")
+    except (idna.IDNAError, UnicodeError, ValueError) as exc:
+        raise UrlNotAllowed(
+            f"The host of '{param}' is not a valid internationalised domain name.", param=param
+        ) from exc
 
 
 def check_url_syntax(url: str, param: str) -> str:
@@ -61,9 +93,15 @@ def check_url_syntax(url: str, param: str) -> str:
 
 
 def is_public(address: IPAddress) -> bool:
-    """False for loopback, private, link-local, multicast, reserved and unspecified addresses."""
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        return is_public(address.ipv4_mapped)
+    """False for loopback, private, link-local, multicast, reserved and unspecified addresses,
+    and for IPv6 forms that embed an address that is not public (or any IPv4 address at all)."""
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            return is_public(address.ipv4_mapped)
+        if address in _NAT64:
+            return is_public(ipaddress.IPv4Address(int(address) & 0xFFFF_FFFF))
+        if any(address in net for net in _EMBEDDING_V6):
+            return False
     refused = (
         address.is_loopback
         or address.is_private

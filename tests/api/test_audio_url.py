@@ -3,6 +3,7 @@ targets before any connection is made."""
 
 from __future__ import annotations
 
+import gzip
 import socket
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -229,3 +230,59 @@ async def test_a_name_is_resolved_once_and_the_connection_goes_to_that_address(
     assert response.status_code == 200, response.text
     assert asked == ["audio.invalid"]
     assert routes.hosts == [f"audio.invalid:{port}"]
+
+
+def gzipped(data: bytes, layers: int) -> bytes:
+    for _ in range(layers):
+        data = gzip.compress(data, compresslevel=9)
+    return data
+
+
+@pytest.mark.parametrize(
+    ("encoding", "layers", "status", "code"),
+    [
+        ("gzip, gzip", 2, 400, "download_failed"),  # stacked: refused before decoding
+        ("br", 2, 400, "download_failed"),  # an encoding this server does not decode
+        ("gzip", 1, 413, "file_too_large"),  # one layer, but it decodes past the limit
+    ],
+)
+async def test_compressed_bodies_are_refused_or_counted_decoded(
+    make_settings: Callable[..., Settings],
+    base_url: str,
+    routes: Routes,
+    encoding: str,
+    layers: int,
+    status: int,
+    code: str,
+) -> None:
+    routes.bodies["/bomb.wav"] = (gzipped(b"\0" * (LIMIT * 50), layers), "audio/wav")
+    routes.headers["/bomb.wav"] = {"Content-Encoding": encoding}
+    assert len(routes.bodies["/bomb.wav"][0]) < LIMIT
+    app = fake_app(open_settings(make_settings), FakeTranscriber())
+    async with running(app) as client:
+        response = await client.post(OPENAI, data={"audio_url": f"{base_url}/bomb.wav"})
+    assert_error(response, status, code)
+    assert routes.accept_encodings == ["identity"]
+
+
+async def test_a_gzipped_body_within_the_limit_is_decoded(
+    make_settings: Callable[..., Settings], base_url: str, routes: Routes
+) -> None:
+    routes.bodies["/z.wav"] = (gzipped(routes.bodies["/audio.wav"][0], 1), "audio/wav")
+    routes.headers["/z.wav"] = {"Content-Encoding": "gzip"}
+    backend = FakeTranscriber()
+    app = fake_app(open_settings(make_settings), backend)
+    async with running(app) as client:
+        response = await client.post(OPENAI, data={"audio_url": f"{base_url}/z.wav"})
+    assert response.status_code == 200, response.text
+    assert len(backend.calls) == 1
+
+
+async def test_an_idn_host_is_a_clear_400(make_settings: Callable[..., Settings]) -> None:
+    app = fake_app(open_settings(make_settings, allow_private_networks=False), FakeTranscriber())
+    async with running(app) as client:
+        bad = await client.post(OPENAI, data={"audio_url": "http://\U0001f4a9.example/a.wav"})
+        idn = await client.post(OPENAI, data={"audio_url": "http://bücher.invalid/a.wav"})
+    assert_error(bad, 400, "url_not_allowed")
+    assert_error(idn, 400, "url_not_allowed")  # encoded, then not resolvable
+    assert "could not be resolved" in idn.json()["error"]["message"]

@@ -21,9 +21,11 @@ import srt
 import webvtt
 
 from tests.audio import tone_bytes
+from tests.bombs import many_packet_audio
 from tests.conftest import fake_app, running
 from tests.fakes import FakeDiarizer, FakeTranscriber
 from whisperx_api.config import Settings
+from whisperx_api.domain.audio import DecodedAudio
 from whisperx_api.domain.job import JobSpec
 from whisperx_api.domain.options import TranscriptionOptions
 from whisperx_api.domain.speakers import KnownSpeaker
@@ -231,3 +233,44 @@ async def test_known_speakers_need_diarization(
     response, _ = await post(make_settings, tmp_path, known(tmp_path, Ann=2))
     assert response.status_code == 400
     assert response.json()["error"]["param"] == "known_speaker_names"
+
+
+async def test_a_reference_of_too_many_tiny_packets_is_refused_by_the_packet_budget(
+    make_settings: Callable[..., Settings], tmp_path: Path
+) -> None:
+    bomb = "data:audio/x-matroska;base64," + base64.b64encode(many_packet_audio(20_000)).decode()
+    fields = {
+        "diarize": "true",
+        "known_speaker_names[]": ["A"],
+        "known_speaker_references[]": [bomb],
+    }
+    response, diarizer = await post(make_settings, tmp_path, fields)
+    assert response.status_code == 400, response.text
+    error = response.json()["error"]
+    assert error["param"] == "known_speaker_references"
+    assert "packets" in error["message"]
+    assert diarizer.requests == []
+
+
+async def test_references_are_decoded_by_the_runtime_clip_decoder(
+    make_settings: Callable[..., Settings], tmp_path: Path
+) -> None:
+    decoded: list[int] = []
+    app = fake_app(make_settings(), FakeTranscriber(), FakeDiarizer())
+    clips = app.state.runtime.clips
+
+    class Counting:
+        async def decode_clip(self, data: bytes, max_seconds: float) -> DecodedAudio:
+            decoded.append(len(data))
+            audio: DecodedAudio = await clips.decode_clip(data, max_seconds)
+            return audio
+
+    app.state.runtime.clips = Counting()
+    async with running(app) as client:
+        response = await client.post(
+            URL,
+            files={"file": ("a.wav", tone_bytes(tmp_path, 4.0))},
+            data={"diarize": "true", "response_format": "diarized_json", **known(tmp_path, Ann=2)},
+        )
+    assert response.status_code == 200, response.text
+    assert len(decoded) == 1

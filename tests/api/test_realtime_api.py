@@ -26,6 +26,7 @@ from tests.realtime_client import (
     serve_in_thread,
     silence,
 )
+from tests.ws_flooder import flooding
 from whisperx_api.config import Settings
 from whisperx_api.pipeline.registry import default_registry
 
@@ -632,3 +633,53 @@ async def test_an_intent_other_than_transcription_is_refused(
     response = refused.value.response
     assert response.status_code == 400
     assert json.loads(response.body)["error"]["param"] == "intent"
+
+
+async def test_a_client_that_floods_and_never_reads_is_dropped_and_its_slot_freed(
+    make_settings: Callable[..., Settings],
+) -> None:
+    # Each unknown event earns an error event back; the flooder reads none of them.
+    with (
+        live_server(make_settings, max_sessions=1, send_timeout=1.0, idle_timeout=600) as url,
+        flooding(url, KEY, {"type": "no.such.event", "pad": "x" * 2000}),
+    ):
+        started = time.monotonic()
+        while True:
+            assert time.monotonic() - started < 60, "the stalled session kept its slot"
+            async with open_session(url, KEY) as ws:
+                event = await next_event(ws)
+            if event["type"] == "session.created":
+                break
+            assert error_of(event)[0] == "too_many_sessions"
+            await asyncio.sleep(0.2)
+
+
+@pytest.mark.parametrize(
+    ("origin", "allowed", "cors"),
+    [
+        (None, True, []),
+        ("https://app.example", True, ["https://app.example"]),
+        ("https://evil.example", False, ["https://app.example"]),
+        ("https://evil.example", False, []),
+        ("http://evil.example", True, ["*"]),
+    ],
+)
+async def test_a_browser_origin_must_be_in_the_cors_list(
+    make_settings: Callable[..., Settings], origin: str | None, allowed: bool, cors: list[str]
+) -> None:
+    settings = make_settings(server={"cors_origins": cors})  # auth off: the riskier case
+    app = fake_app(settings, FakeTranscriber())
+    headers = {"Origin": origin} if origin else {}
+    with serve_in_thread(app) as url:
+        if allowed:
+            async with open_session(url, headers=headers) as ws:
+                assert (await next_event(ws))["type"] == "session.created"
+            return
+        with pytest.raises(InvalidStatus) as refused:
+            async with open_session(url, headers=headers):
+                pass
+    response = refused.value.response
+    assert response.status_code == 400
+    error = json.loads(response.body)["error"]
+    assert (error["code"], error["param"]) == ("cors_not_allowed", "Origin")
+    assert "SERVER__CORS_ORIGINS" in error["message"]

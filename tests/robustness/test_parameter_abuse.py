@@ -25,7 +25,8 @@ TRANSLATIONS = "/v1/audio/translations"
 JOBS = "/transcription"
 INVALID = "invalid_request_error"
 BIG_INT = "9" * 400  # far past any 64-bit integer
-LONG = "x" * 100_000
+LONG = "x" * 100_000  # past LIMITS__MAX_FIELD_BYTES: refused while the form is parsed
+LONG_WITHIN_LIMIT = "x" * 60_000
 
 
 @dataclass(frozen=True)
@@ -153,7 +154,11 @@ CASES = [
     Case("format-nul", JOBS, {"response_format": "json\x00"}, "invalid_value", "response_format"),
     # very long strings
     Case("language-long", TRANSCRIPTIONS, {"language": LONG}, "invalid_value", "language"),
-    Case("model-long", JOBS, {"model": LONG}, "model_not_found", "model"),
+    Case("model-long", JOBS, {"model": LONG_WITHIN_LIMIT}, "model_not_found", "model"),
+    Case("model-past-field-limit", JOBS, {"model": LONG}, "invalid_value", "model"),
+    Case(
+        "prompt-past-model-limit", TRANSCRIPTIONS, {"prompt": "w" * 897}, "invalid_value", "prompt"
+    ),
     Case(
         "webhook-url-long",
         JOBS,

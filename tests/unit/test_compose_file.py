@@ -9,6 +9,7 @@ docker through DOCKER_CONFIG); without it these tests fail, they do not skip.
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -250,3 +251,12 @@ def test_config_rejects_a_broken_file(tmp_path: Path) -> None:
     done = run_compose(tmp_path, "--profile", "cpu", "config", file=broken)
     assert done.returncode != 0
     assert "profile" in done.stderr
+
+
+def test_the_minio_image_is_past_the_session_policy_escalation_fix() -> None:
+    # CVE-2025-62506 (service/STS accounts escaping their session policy) was fixed in
+    # RELEASE.2025-10-15T17-29-55Z; the tags sort by date.
+    for path in (COMPOSE_FILE, REPO / ".env.example"):
+        tags = re.findall(r"minio/minio:(RELEASE\.[0-9TZ-]+)", path.read_text())
+        assert tags, path
+        assert all(tag >= "RELEASE.2025-10-15T17-29-55Z" for tag in tags), (path, tags)

@@ -13,12 +13,16 @@ from packaging.version import Version
 
 REPO = Path(__file__).resolve().parents[2]
 MAKE_EXTRAS = ("bundled", "diarization", "alignment", "distributed", "test")
-# Releases that fix: multipart form limits, Starlette's Range DoS, h11 request smuggling.
+# Releases that fix: multipart form limits, Starlette's Range DoS, h11 request smuggling, the
+# FFmpeg PyAV bundles (CVE-2026-40962), transformers' ReDoS series, idna's quadratic encode.
 # name: (first fixed release, the last release before it)
 CVE_FLOORS = {
     "starlette": ("0.47.2", "0.47.1"),
     "h11": ("0.16.0", "0.15.0"),
     "python-multipart": ("0.0.18", "0.0.17"),
+    "av": ("17.1.0", "17.0.1"),
+    "transformers": ("4.53.0", "4.52.4"),
+    "idna": ("3.7", "3.6"),
 }
 
 

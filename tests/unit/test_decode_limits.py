@@ -4,12 +4,14 @@ audio demuxers, a bounded buffer, cancellation and a time limit inside the loop.
 from __future__ import annotations
 
 import errno
+import io
 import json
 import os
 import shutil
 import subprocess
 import sys
 import threading
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +27,7 @@ from tests.audio_tricks import (
     wav_declaring,
     wav_with_rate,
 )
+from tests.bombs import many_packet_audio
 from whisperx_api.distributed.remote import RemoteTranscriber
 from whisperx_api.domain.audio import SAMPLE_RATE
 from whisperx_api.errors import AudioTooLong, InvalidAudio, JobCancelled
@@ -34,6 +37,7 @@ from whisperx_api.pipeline.stages.decode import (
     SampleBuffer,
     decode_audio,
     initial_capacity,
+    packet_budget,
     probe_audio,
 )
 
@@ -281,3 +285,33 @@ def test_an_api_replica_in_kafka_mode_probes_staged_uploads_the_same_way(
     with pytest.raises(AudioTooLong):
         runner.probe(flac_declaring(tmp_path / "bomb.flac", 5 * 3600))
     runner.probe(FLAC_FIXTURE)
+
+
+def test_more_packets_than_the_length_limit_needs_are_refused(tmp_path: Path) -> None:
+    bomb = tmp_path / "packets.mka"
+    bomb.write_bytes(many_packet_audio(packet_budget(2.0) + 10))
+    with pytest.raises(InvalidAudio, match="packets"):
+        decode_audio(bomb, 2.0)
+    # Under a length limit whose budget covers its packets, the decoder reads them all (and
+    # finds the file declares 2 s but holds 0.04 s).
+    with pytest.raises(InvalidAudio, match="truncated"):
+        decode_audio(bomb, 60.0)
+
+
+def test_the_probe_gives_up_on_a_stream_without_a_frame_in_its_first_packets(
+    tmp_path: Path,
+) -> None:
+    silent = tmp_path / "empty-packets.mka"
+    buffer = io.BytesIO()
+    with av.open(buffer, "w", format="matroska") as out:
+        stream = out.add_stream("flac", rate=16_000, layout="mono")
+        stream.time_base = Fraction(1, 16_000)
+        for index in range(5000):
+            packet = av.Packet(b"\xff\xf8garbage")  # not a FLAC frame: decodes to nothing
+            packet.stream = stream
+            packet.pts = packet.dts = index
+            packet.time_base = stream.time_base
+            out.mux(packet)
+    silent.write_bytes(buffer.getvalue())
+    with pytest.raises(InvalidAudio, match="packets"):
+        probe_audio(silent, FOUR_HOURS)

@@ -83,3 +83,26 @@ def test_a_fix_with_the_same_mtime_and_size_is_picked_up(tmp_path: Path) -> None
     assert ring.identify(BEARER("sk-bob")).name == "bob"
     with pytest.raises(AuthenticationFailed):
         ring.identify(BEARER("sk-alice"))
+
+
+def test_a_key_with_a_lone_surrogate_is_refused_at_load_and_the_last_good_set_stays(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    surrogate = '{"sk-\\udc80": "mallory"}'  # valid JSON, but no UTF-8 can encode the key
+    path = tmp_path / "keys.json"
+    path.write_text(surrogate, encoding="utf-8")
+    with pytest.raises(KeyFileError, match="not valid Unicode"):
+        KeyRing(None, path, enabled=True)
+    keys_file(path, {"sk-alice": "alice"})
+    ring = KeyRing(None, path, enabled=True)
+    path.write_text(surrogate + " ", encoding="utf-8")  # a different size: a changed file
+    with caplog.at_level(logging.ERROR, logger="whisperx_api.api.auth"):
+        assert ring.identify(BEARER("sk-alice")).name == "alice"
+        with pytest.raises(AuthenticationFailed):
+            ring.identify(BEARER("sk-mallory"))
+    assert "not valid Unicode" in caplog.records[0].getMessage()
+
+
+def test_a_surrogate_in_an_environment_key_is_a_startup_error() -> None:
+    with pytest.raises(KeyFileError, match="valid Unicode"):
+        KeyRing("sk-\udcff", None, enabled=True)

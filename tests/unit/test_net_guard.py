@@ -8,7 +8,7 @@ import ipaddress
 import pytest
 
 from whisperx_api.errors import UrlNotAllowed
-from whisperx_api.net_guard import check_url, is_public, parse_http_url
+from whisperx_api.net_guard import check_url, is_public, parse_http_url, pin
 
 pytestmark = pytest.mark.anyio
 
@@ -36,10 +36,50 @@ pytestmark = pytest.mark.anyio
         ("ff02::1", False),
         ("::ffff:10.0.0.1", False),
         ("::ffff:93.184.216.34", True),
+        ("fec0::1", False),  # site-local (deprecated, still routed inside some networks)
+        ("2002:7f00:1::", False),  # 6to4 around 127.0.0.1
+        ("2002:a9fe:a9fe::", False),  # 6to4 around 169.254.169.254
+        ("2002:5db8:d822::", False),  # 6to4 even around a public address: refused as a range
+        ("2001:0:4136:e378:8000:63bf:80ff:fffe", False),  # Teredo (embeds 127.0.0.1, inverted)
+        ("64:ff9b::7f00:1", False),  # NAT64 around 127.0.0.1
+        ("64:ff9b::a9fe:a9fe", False),  # NAT64 around the metadata address
+        ("64:ff9b::5db8:d822", True),  # NAT64 around a public address
+        ("64:ff9b:1::7f00:1", False),  # local-use NAT64
+        ("::7f00:1", False),  # IPv4-compatible
+        ("::ffff:0:7f00:1", False),  # IPv4-translated
+        ("::ffff:169.254.169.254", False),
     ],
 )
 def test_public_addresses(address: str, public: bool) -> None:
     assert is_public(ipaddress.ip_address(address)) is public
+
+
+def test_internationalised_host_names_are_sent_as_idna() -> None:
+    assert parse_http_url("http://bücher.example/a")[1] == "xn--bcher-kva.example"
+    assert parse_http_url("https://ÄÖÜ.example:8443/")[1:] == ("xn--4ca0bs.example", 8443)
+
+
+@pytest.mark.parametrize(
+    "url", ["http://a\u200db.example/", "http://\udcff.example/", "http://\U0001f4a9.example/"]
+)
+def test_a_host_name_idna_cannot_encode_is_refused(url: str) -> None:
+    with pytest.raises(UrlNotAllowed, match="internationalised"):
+        parse_http_url(url)
+
+
+async def test_an_idn_url_is_resolved_and_pinned_in_ascii() -> None:
+    asked: list[str] = []
+
+    async def resolver(host: str, port: int) -> list[str]:
+        asked.append(host)
+        return ["93.184.216.34"]
+
+    target = await check_url("https://bücher.example/x", False, resolver=resolver)
+    pinned = pin(target)
+    assert asked == ["xn--bcher-kva.example"]
+    assert pinned.headers == {"host": "xn--bcher-kva.example"}
+    assert pinned.extensions == {"sni_hostname": "xn--bcher-kva.example"}
+    assert pinned.url == "https://93.184.216.34/x"
 
 
 @pytest.mark.parametrize(

@@ -117,6 +117,11 @@ class KeyRing:
             keys.update(_read_key_file(self._file))
         if self._admin:
             keys[self._admin] = KeyHolder("admin", admin=True)
+        if not all(_encodable(key) for key in keys):
+            raise KeyFileError(
+                "API_KEY, ADMIN_API_KEY and API_KEYS_FILE keys must be valid Unicode text "
+                "(one holds an unpaired surrogate, e.g. undecodable bytes)"
+            )
         return keys
 
 
@@ -130,6 +135,12 @@ def _read_key_file(path: Path) -> dict[str, KeyHolder]:
         if isinstance(data, dict)
         else {}
     )
+    broken = [k for k, v in holders.items() if not _encodable(k) or (v and not _encodable(v.name))]
+    if broken:
+        raise KeyFileError(
+            f"API_KEYS_FILE: {path} holds {len(broken)} key(s) or name(s) that are not valid "
+            "Unicode text (an unpaired surrogate such as \\udc80); fix or remove them"
+        )
     if not isinstance(data, dict) or len(holders) != len(data) or None in holders.values():
         raise KeyFileError(
             f'API_KEYS_FILE: {path} must be a JSON object {{"<key>": "<client name>"}}; an '
@@ -150,6 +161,16 @@ def _holder(value: object) -> KeyHolder | None:
     ):
         return KeyHolder(value["name"], admin=value.get("admin", False))
     return None
+
+
+def _encodable(text: str) -> bool:
+    """False for text UTF-8 cannot encode (a lone surrogate, which JSON's \\u escapes allow):
+    such a key would fail every comparison with a 500 instead of being refused here."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _signature(path: Path) -> _Signature | None:

@@ -11,14 +11,13 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.datastructures import FormData
 
 from whisperx_api.api.auth import Client, KeyRing
+from whisperx_api.api.form_limits import FieldLimits, limited_form
 from whisperx_api.errors import PermissionDenied
 
 if TYPE_CHECKING:
     from whisperx_api.runtime.base import Runtime
 
 MAX_FORM_FIELDS = 64
-# A text field may be this large: a known-speaker reference is up to 10 s of audio as a data URL.
-MAX_FIELD_BYTES = 8 * 1024 * 1024
 
 
 def get_runtime(request: Request) -> Runtime:
@@ -43,9 +42,9 @@ def require_client(request: Request) -> Client:
 @asynccontextmanager
 async def multipart_form(request: Request) -> AsyncIterator[FormData]:
     """The request's form; its spooled upload files are closed (deleted) on exit."""
-    async with request.form(
-        max_files=1, max_fields=MAX_FORM_FIELDS, max_part_size=MAX_FIELD_BYTES
-    ) as form:
+    limits = request.app.state.settings.limits
+    field_limits = FieldLimits(limits.max_field_bytes, limits.max_voice_reference_bytes)
+    async with limited_form(request, field_limits, max_files=1, max_fields=MAX_FORM_FIELDS) as form:
         yield form
 
 

@@ -1,6 +1,8 @@
 """OpenAI's newer transcription fields: `chunking_strategy`, `include[]`, known speakers.
 
 Each parser turns raw form values into domain options or an `InvalidRequest` naming the field.
+Voice references are audio the client chose: they are decoded by the runtime's `ClipDecoder`
+(off the event loop, under a time limit and packet budget), never here.
 """
 
 from __future__ import annotations
@@ -9,18 +11,16 @@ import base64
 import binascii
 import json
 import re
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from whisperx_api.domain.audio import ClipDecoder
 from whisperx_api.domain.speakers import KnownSpeaker
-from whisperx_api.errors import InvalidRequest, InvalidValue
-from whisperx_api.pipeline.stages.decode import decode_audio
+from whisperx_api.errors import AudioTooLong, InvalidRequest, InvalidValue
 
 MAX_KNOWN_SPEAKERS = 4
 MAX_SPEAKER_NAME = 32
@@ -32,6 +32,7 @@ _DATA_URL = re.compile(
 )
 _NAMES = "known_speaker_names"
 _REFERENCES = "known_speaker_references"
+REFERENCE_FIELDS = frozenset({_REFERENCES, f"{_REFERENCES}[]"})
 _CHUNKING = "chunking_strategy"
 
 
@@ -91,10 +92,11 @@ def wants_logprobs(include: Sequence[str]) -> bool:
     return "logprobs" in include
 
 
-def parse_known_speakers(
-    names: Sequence[str], references: Sequence[str]
+async def parse_known_speakers(
+    names: Sequence[str], references: Sequence[str], decoder: ClipDecoder
 ) -> tuple[KnownSpeaker, ...]:
-    """Names with their reference clips, checked (count, lengths, decodable, 2-10 s)."""
+    """Names with their reference clips, checked (count, lengths, decodable, 2-10 s); every
+    cheap check runs before the first clip is decoded."""
     if not names and not references:
         return ()
     for values, param in ((names, _NAMES), (references, _REFERENCES)):
@@ -110,9 +112,12 @@ def parse_known_speakers(
             "give one reference per name.",
             param=_REFERENCES,
         )
+    clips = [_reference_bytes(ref, index) for index, ref in enumerate(references)]
     return tuple(
-        KnownSpeaker.from_samples(name, _reference_samples(ref, index))
-        for index, (name, ref) in enumerate(zip(names, references, strict=True))
+        [
+            KnownSpeaker.from_samples(name, await _reference_samples(clip, index, decoder))
+            for index, (name, clip) in enumerate(zip(names, clips, strict=True))
+        ]
     )
 
 
@@ -127,21 +132,25 @@ def _check_names(names: Sequence[str]) -> None:
         raise InvalidRequest("Known speaker names must be distinct.", param=_NAMES)
 
 
-def _reference_samples(reference: str, index: int) -> npt.NDArray[np.float32]:
+def _reference_bytes(reference: str, index: int) -> bytes:
     match = _DATA_URL.match(reference.strip())
     if match is None:
         raise _bad_reference(index, "is not a base64 data URL (data:audio/wav;base64,...)")
     try:
-        raw = base64.b64decode(match["data"], validate=True)
+        return base64.b64decode(match["data"], validate=True)
     except (binascii.Error, ValueError) as exc:
         raise _bad_reference(index, "has invalid base64 data") from exc
-    with tempfile.TemporaryDirectory(prefix="whisperx-ref-") as folder:
-        path = Path(folder) / "reference"
-        path.write_bytes(raw)
-        try:
-            audio = decode_audio(path, MAX_REFERENCE_SECONDS + 0.5)
-        except InvalidRequest as exc:
-            raise _bad_reference(index, "is not audio of at most 10 s") from exc
+
+
+async def _reference_samples(
+    clip: bytes, index: int, decoder: ClipDecoder
+) -> npt.NDArray[np.float32]:
+    try:
+        audio = await decoder.decode_clip(clip, MAX_REFERENCE_SECONDS + 0.5)
+    except AudioTooLong as exc:
+        raise _bad_reference(index, "is not audio of at most 10 s") from exc
+    except InvalidRequest as exc:
+        raise _bad_reference(index, f"is not audio of at most 10 s ({exc.message})") from exc
     if not MIN_REFERENCE_SECONDS <= audio.duration <= MAX_REFERENCE_SECONDS + 0.05:
         raise _bad_reference(index, f"lasts {audio.duration:.1f} s; references must be 2-10 s")
     return audio.samples

@@ -27,11 +27,11 @@ from whisperx_api.api.openai_extras import (
     parse_known_speakers,
     wants_logprobs,
 )
+from whisperx_api.domain.audio import ClipDecoder
 from whisperx_api.domain.formats import OutputFormat
 from whisperx_api.domain.job import JobSpec, ResultStyle
 from whisperx_api.domain.languages import WHISPER_LANGUAGES
 from whisperx_api.domain.options import SubtitleOptions, TranscriptionOptions
-from whisperx_api.domain.speakers import KnownSpeaker
 from whisperx_api.domain.transcript import Task
 from whisperx_api.errors import InvalidRequest
 from whisperx_api.net_guard import check_url_syntax
@@ -62,6 +62,25 @@ ModelName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1
 Granularity = Literal["segment", "word"]
 DEFAULT_MODEL = "whisper-1"
 _WORDLESS_FORMATS = frozenset({OutputFormat.JSON, OutputFormat.TEXT, OutputFormat.TXT})
+# Whisper's decoder keeps at most 223 prompt tokens (half its 448-token context, less one) and
+# silently drops the rest from the front; 896 characters is about 224 tokens of English text.
+MAX_PROMPT_CHARS = 896
+PROMPT_DOC = (
+    "Text that guides the style or vocabulary of the transcript; at most "
+    f"{MAX_PROMPT_CHARS} characters (Whisper uses at most 223 tokens of prompt)."
+)
+
+
+def check_prompt(value: str | None) -> str | None:
+    """A prompt the model can use whole; a longer one is refused rather than cut."""
+    if value is not None and len(value) > MAX_PROMPT_CHARS:
+        raise ValueError(
+            f"is {len(value)} characters; the limit is {MAX_PROMPT_CHARS} characters (Whisper "
+            "uses at most 223 tokens of prompt and would drop the rest)"
+        )
+    return value
+
+
 _STREAMABLE_FORMATS = frozenset({OutputFormat.JSON, OutputFormat.TEXT})
 MAX_URL_LENGTH = 2048
 # Checked (with messages naming the rule) by `openai_extras` when the job is built.
@@ -149,9 +168,8 @@ class AudioForm(SubtitleFields, AudioSourceFields):
         default=DEFAULT_MODEL,
         description="A model name from `GET /v1/models`; `whisper-1` means the server's default.",
     )
-    prompt: str | None = Field(
-        default=None, description="Text that guides the style or vocabulary of the transcript."
-    )
+    prompt: str | None = Field(default=None, description=PROMPT_DOC)
+    _prompt_fits = field_validator("prompt")(check_prompt)
     response_format: OutputFormat = Field(
         default=OutputFormat.JSON,
         description="The response body: `json`, `verbose_json`, `diarized_json` and `vtt_json` "
@@ -217,6 +235,10 @@ class AudioForm(SubtitleFields, AudioSourceFields):
     def to_spec(self, owner: str | None) -> JobSpec:
         """The job this request asks for."""
         raise NotImplementedError
+
+    async def with_voices(self, spec: JobSpec, decoder: ClipDecoder) -> JobSpec:
+        """`spec` with whatever inline audio the form carries decoded (none here)."""
+        return spec
 
     def check_supported(self) -> None:
         """Refuse what this server does not offer, or combinations that cannot work."""
@@ -319,15 +341,17 @@ class TranscriptionForm(AudioForm):
             max_speakers=self.max_speakers,
             speaker_embeddings=self.speaker_embeddings,
             word_timestamps=spec.options.word_timestamps or self.diarize,
-            known_speakers=self.known_speakers(),
         )
-        return replace(spec, options=speakers)
-
-    def known_speakers(self) -> tuple[KnownSpeaker, ...]:
-        """The named reference voices; they need diarization."""
         if (self.known_speaker_names or self.known_speaker_references) and not self.diarize:
             raise InvalidRequest("Known speakers need diarize=true.", param="known_speaker_names")
-        return parse_known_speakers(self.known_speaker_names, self.known_speaker_references)
+        return replace(spec, options=speakers)
+
+    async def with_voices(self, spec: JobSpec, decoder: ClipDecoder) -> JobSpec:
+        """`spec` with the named reference voices, decoded by the runtime's `decoder`."""
+        voices = await parse_known_speakers(
+            self.known_speaker_names, self.known_speaker_references, decoder
+        )
+        return replace(spec, options=replace(spec.options, known_speakers=voices))
 
 
 def check_speaker_fields(diarize: bool, low: int | None, high: int | None) -> None:
@@ -469,9 +493,8 @@ class JobForm(SubtitleFields, AudioSourceFields):
         description="A model name from `GET /v1/models`; `whisper-1` means the server's default.",
     )
     diarize: bool = Field(default=False, description="Find who spoke when.")
-    prompt: str | None = Field(
-        default=None, description="Text that guides the style or vocabulary of the transcript."
-    )
+    prompt: str | None = Field(default=None, description=PROMPT_DOC)
+    _prompt_fits = field_validator("prompt")(check_prompt)
     hf_token: str | None = Field(
         default=None,
         description="A Hugging Face token for gated diarization models; used only with "

@@ -3,11 +3,18 @@
 Each hop (the URL and every redirect) is resolved once and checked by `net_guard`; the
 connection then goes to that checked address, with the URL's name in the Host header and as
 the TLS server name (so certificates are still verified against the name).
+
+The body is read as raw bytes and decoded here, not by the HTTP client: a server may answer
+`Accept-Encoding: identity` with gzip anyway, and a few kilobytes of stacked gzip decode to
+gigabytes. So at most one gzip/deflate layer is accepted, decoded a bounded piece at a time,
+and the size limit counts the decoded bytes.
 """
 
 from __future__ import annotations
 
 import asyncio
+import zlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import BinaryIO
 
@@ -19,6 +26,9 @@ from whisperx_api.errors import DownloadFailed, PayloadTooLarge
 PARAM = "audio_url"
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 _CHUNK_BYTES = 64 * 1024
+# zlib's window bits for "a gzip or zlib header, detected".
+_GZIP_OR_ZLIB = 32 + zlib.MAX_WBITS
+_DECODABLE = frozenset({"gzip", "x-gzip", "deflate"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,7 +90,11 @@ async def _fetch_once(
     request = client.build_request(
         "GET",
         pinned.url,
-        headers={**pinned.headers, "Accept": "audio/*, video/*, */*"},
+        headers={
+            **pinned.headers,
+            "Accept": "audio/*, video/*, */*",
+            "Accept-Encoding": "identity",
+        },
         extensions=pinned.extensions,
     )
     try:
@@ -112,17 +126,69 @@ def _check_response(response: httpx.Response, max_bytes: int) -> None:
 
 
 async def _stream_body(response: httpx.Response, dest: BinaryIO, max_bytes: int) -> None:
+    decoder = BodyDecoder.for_encoding(response.headers.get("content-encoding", ""))
     received = 0
     try:
-        async for chunk in response.aiter_bytes(_CHUNK_BYTES):
-            received += len(chunk)
-            if received > max_bytes:
-                raise _too_large(max_bytes)
-            dest.write(chunk)
+        async for raw in response.aiter_raw(_CHUNK_BYTES):
+            for chunk in decoder.feed(raw):
+                received += len(chunk)
+                if received > max_bytes:
+                    raise _too_large(max_bytes)
+                dest.write(chunk)
+        decoder.finish()
     except httpx.TimeoutException as exc:
         raise DownloadFailed(f"'{PARAM}' timed out while sending its body.", param=PARAM) from exc
     except httpx.HTTPError as exc:
         raise DownloadFailed(f"'{PARAM}' broke off ({_reason(exc)}).", param=PARAM) from exc
+
+
+class BodyDecoder:
+    """Content decoding one bounded piece at a time: identity, or one gzip/deflate layer."""
+
+    def __init__(self, compressed: bool) -> None:
+        self._zlib = zlib.decompressobj(_GZIP_OR_ZLIB) if compressed else None
+
+    @classmethod
+    def for_encoding(cls, header: str) -> BodyDecoder:
+        """The decoder for a `Content-Encoding` value; DownloadFailed for stacked or unknown
+        encodings (nothing is decoded before the refusal)."""
+        codings = [c.strip().lower() for c in header.split(",") if c.strip()]
+        codings = [c for c in codings if c != "identity"]
+        if not codings:
+            return cls(compressed=False)
+        if len(codings) == 1 and codings[0] in _DECODABLE:
+            return cls(compressed=True)
+        raise DownloadFailed(
+            f"'{PARAM}' answered with Content-Encoding '{header}'; this server asks for "
+            "identity and accepts at most one gzip or deflate layer.",
+            param=PARAM,
+        )
+
+    def feed(self, data: bytes) -> Iterator[bytes]:
+        """The decoded bytes of `data`, at most one chunk at a time (a bomb never expands in
+        one call)."""
+        if self._zlib is None:
+            if data:
+                yield data
+            return
+        try:
+            while True:
+                out = self._zlib.decompress(data, _CHUNK_BYTES)
+                data = self._zlib.unconsumed_tail
+                if self._zlib.eof and self._zlib.unused_data:
+                    data = self._zlib.unused_data + data  # another gzip member follows
+                    self._zlib = zlib.decompressobj(_GZIP_OR_ZLIB)
+                if out:
+                    yield out
+                if not data and len(out) < _CHUNK_BYTES:
+                    return
+        except zlib.error as exc:
+            raise DownloadFailed(f"'{PARAM}' sent a corrupt compressed body.", param=PARAM) from exc
+
+    def finish(self) -> None:
+        """Refuse a compressed body that stopped before its end."""
+        if self._zlib is not None and not self._zlib.eof:
+            raise DownloadFailed(f"'{PARAM}' sent a truncated compressed body.", param=PARAM)
 
 
 def _too_large(max_bytes: int) -> PayloadTooLarge:

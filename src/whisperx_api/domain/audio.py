@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -20,3 +21,13 @@ class DecodedAudio:
     def duration(self) -> float:
         """Length in seconds."""
         return len(self.samples) / SAMPLE_RATE
+
+
+class ClipDecoder(Protocol):
+    """Decodes a short clip a client sent inline (a known speaker's voice reference).
+
+    The runtime provides it: decoding runs off the event loop under a time limit and a packet
+    budget, and `InvalidAudio`/`AudioTooLong` say why a clip was refused.
+    """
+
+    async def decode_clip(self, data: bytes, max_seconds: float) -> DecodedAudio: ...

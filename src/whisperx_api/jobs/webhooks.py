@@ -7,7 +7,12 @@ claims due attempts from it for a lease, sends them, and records each outcome un
   the next attempt with exponential backoff, up to `max_attempts`;
 - durable: the state lives in the job store, so a restart (or, in Kafka mode, another replica)
   picks up where the last attempt left off; a claim whose owner died lapses after its lease;
-- the same `webhook-id` and body on every attempt; only the timestamp and signature change.
+- the same `webhook-id` and body on every attempt; only the timestamp and signature change;
+- receivers cannot hold the loop: each attempt runs as its own task under one total deadline
+  (`WEBHOOKS__TIMEOUT_SECONDS`, however slowly the receiver drips its answer), reads at most a
+  small raw prefix of the reply (never decompressed), and a slow receiver only ever occupies
+  its own slot of `_MAX_IN_FLIGHT`; the loop keeps claiming and sending others meanwhile. Any
+  error in an attempt counts as "no answer" and is recorded like one.
 """
 
 from __future__ import annotations
@@ -39,6 +44,10 @@ PARAM = "webhook_url"
 _BATCH = 16
 _LEASE_MARGIN_SECONDS = 30.0
 _USER_AGENT = "whisperx-api-webhooks"
+# Attempts in flight at once, whatever their receivers do; more due ones wait for a free slot.
+_MAX_IN_FLIGHT = 32
+# How much of a receiver's reply is read (raw bytes, never decompressed): only its status counts.
+_REPLY_PREFIX_BYTES = 1024
 
 
 class WebhookOutbox(Protocol):
@@ -146,11 +155,16 @@ class WebhookDeliverer:
         self._token = secrets.token_hex(8)
         self._task: asyncio.Task[None] | None = None
         self._client: httpx.AsyncClient | None = None
+        self._in_flight: set[asyncio.Task[None]] = set()
         self._stopping = False
 
     async def start(self) -> None:
+        timeout = self._policy.timeout_seconds
         self._client = httpx.AsyncClient(
-            timeout=self._policy.timeout_seconds, follow_redirects=False, trust_env=False
+            timeout=timeout,
+            follow_redirects=False,
+            trust_env=False,
+            limits=httpx.Limits(max_connections=_MAX_IN_FLIGHT, max_keepalive_connections=0),
         )
         self._task = asyncio.create_task(self._loop(), name="webhook-delivery")
 
@@ -162,33 +176,44 @@ class WebhookDeliverer:
     async def stop(self, grace_seconds: float) -> None:
         """Stop at once: an attempt cut short is claimed again after its lease."""
         self._stopping = True
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.wait([self._task])  # one that died was reported by `problems`
+        tasks = [t for t in (self._task, *self._in_flight) if t is not None]
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.wait(tasks)  # one that died was reported by `problems`
         if self._client is not None:
             await self._client.aclose()
 
     async def _loop(self) -> None:
         while True:
             try:
-                claimed = await run_io(
-                    self._outbox.claim_due_webhooks, self._token, self._policy.lease_seconds
-                )
-                await self._attempt_all(claimed)
+                free = _MAX_IN_FLIGHT - len(self._in_flight)
+                if free > 0:
+                    claimed = await run_io(
+                        self._outbox.claim_due_webhooks,
+                        self._token,
+                        self._policy.lease_seconds,
+                        limit=min(free, _BATCH),
+                    )
+                    self._launch(claimed)
             except Exception:
                 log.exception("webhook delivery round failed; retrying")
             metrics.WEBHOOK_ROUNDS.inc()
             await asyncio.sleep(self._policy.poll_seconds)
 
-    async def _attempt_all(self, claimed: Sequence[tuple[str, WebhookState]]) -> None:
-        """Send the round's attempts at once; one that fails to be recorded is claimed again
-        when its lease ends."""
-        outcomes = await asyncio.gather(
-            *(self._attempt(job_id, state) for job_id, state in claimed), return_exceptions=True
-        )
-        for (job_id, _), outcome in zip(claimed, outcomes, strict=True):
-            if isinstance(outcome, Exception):
-                log.error("job %s: webhook attempt not recorded", job_id, exc_info=outcome)
+    def _launch(self, claimed: Sequence[tuple[str, WebhookState]]) -> None:
+        """Start each claimed attempt as its own task: the loop never waits for a receiver."""
+        for job_id, state in claimed:
+            task = asyncio.create_task(self._attempt(job_id, state), name=f"webhook {job_id}")
+            self._in_flight.add(task)
+            task.add_done_callback(self._finished)
+
+    def _finished(self, task: asyncio.Task[None]) -> None:
+        self._in_flight.discard(task)
+        error = None if task.cancelled() else task.exception()
+        if error is not None:
+            # Not recorded: the claim lapses and the attempt is made again after its lease.
+            log.error("%s: attempt not recorded", task.get_name(), exc_info=error)
 
     async def _attempt(self, job_id: str, state: WebhookState) -> None:
         status = await self._send(job_id, state)
@@ -210,20 +235,50 @@ class WebhookDeliverer:
         )
 
     async def _send(self, job_id: str, state: WebhookState) -> int | None:
-        """One POST; its status, or None for no answer (timeout, refused, unreachable)."""
-        assert self._client is not None
+        """One POST under one total deadline; its status, or None for no answer (timeout,
+        refused, unreachable, a target the guard refuses, or any other error)."""
         try:
-            checked = await net_guard.check_url(state.url, self._policy.allow_private, param=PARAM)
+            async with asyncio.timeout(self._policy.timeout_seconds):
+                return await self._post(state)
         except InvalidRequest as exc:
             log.warning("job %s: webhook target refused: %s", job_id, exc.message)
-            return None
-        target = net_guard.pin(checked)  # the address just checked, not a fresh lookup
-        headers = {**signed_headers(self._signer, state, datetime.now(UTC)), **target.headers}
-        try:
-            response = await self._client.post(
-                target.url, content=state.body, headers=headers, extensions=target.extensions
+        except TimeoutError:
+            log.info(
+                "job %s: webhook POST took longer than %g s",
+                job_id,
+                self._policy.timeout_seconds,
             )
         except httpx.HTTPError as exc:
             log.info("job %s: webhook POST failed: %s", job_id, type(exc).__name__)
-            return None
+        except Exception as exc:  # whatever it was, it is a failed attempt, not a lost one
+            log.warning("job %s: webhook attempt failed: %r", job_id, exc)
+        return None
+
+    async def _post(self, state: WebhookState) -> int:
+        assert self._client is not None
+        checked = await net_guard.check_url(state.url, self._policy.allow_private, param=PARAM)
+        target = net_guard.pin(checked)  # the address just checked, not a fresh lookup
+        headers = {
+            **signed_headers(self._signer, state, datetime.now(UTC)),
+            "accept-encoding": "identity",
+            **target.headers,
+        }
+        request = self._client.build_request(
+            "POST", target.url, content=state.body, headers=headers, extensions=target.extensions
+        )
+        response = await self._client.send(request, stream=True)
+        try:
+            await _read_prefix(response)
+        finally:
+            await response.aclose()
         return response.status_code
+
+
+async def _read_prefix(response: httpx.Response) -> bytes:
+    """At most `_REPLY_PREFIX_BYTES` of the reply, raw: a compressed reply is never inflated."""
+    prefix = b""
+    async for chunk in response.aiter_raw(_REPLY_PREFIX_BYTES):
+        prefix += chunk
+        if len(prefix) >= _REPLY_PREFIX_BYTES:
+            break
+    return prefix[:_REPLY_PREFIX_BYTES]

@@ -5,7 +5,9 @@ Client events are handled one at a time, in order. Decodes run in a separate tas
 at a time per session: the final decode of committed turns first, in order, then a partial
 decode of the turn still being spoken whenever it has grown by `partial_interval_seconds` (not
 while the VAD counts what may be its closing silence: its final decode must not wait on one).
-Every error is an `error` event in OpenAI's shape; only the idle timeout ends the session.
+Every error is an `error` event in OpenAI's shape; only the idle timeout ends the session, or a
+client that stops reading: a send that waits past `REALTIME__SEND_TIMEOUT` (the client's
+buffers are full) ends the session at once and frees its slot.
 """
 
 from __future__ import annotations
@@ -53,10 +55,12 @@ FIRST_PARTIAL_SECONDS = 0.8  # a turn's first partial decode waits for this much
 # that speech makes stale holds the session's decoder for a full decode.
 EARLY_FINAL_SHARE = 0.4
 CLOSE_NORMAL = 1000
+CLOSE_POLICY_VIOLATION = 1008
 CLOSE_INTERNAL = 1011
 _MODEL_PARAM = "session.audio.input.transcription.model"
 
 ErrorFields = Callable[[WhisperXApiError], dict[str, Any]]
+_CLOSE_SECONDS = 1.0  # a close frame to a client that does not read is not waited on longer
 
 
 class Channel(Protocol):
@@ -129,6 +133,7 @@ class LiveSession:
         self._config = SessionConfig(model=default_model)
         self._resolved = default_model
         self._send_lock = asyncio.Lock()
+        self._stalled = False  # a send timed out: the session ends
         self._wake = asyncio.Event()
         self._tail = AudioTail()
         self._pcm = PcmDecoder(self._config.rate)
@@ -152,7 +157,15 @@ class LiveSession:
         """Announce the session, then serve events until the client leaves or idles out."""
         self._resolved = await self._engine.resolve_model(self._config.decode_model, _MODEL_PARAM)
         self._restart_input()
-        await self._emit("session.created", session=session_object(self._config, self._id))
+        try:
+            await self._emit("session.created", session=session_object(self._config, self._id))
+            await self._serve()
+        except TimeoutError:
+            if not self._stalled:
+                raise
+            await self._hang_up()
+
+    async def _serve(self) -> None:
         decoder = asyncio.create_task(self._decode_forever(), name=f"decode-{self._id}")
         try:
             await self._receive_forever()
@@ -166,7 +179,7 @@ class LiveSession:
     async def _receive_forever(self) -> None:
         timeout = self._settings.idle_timeout
         last_event = time.monotonic()
-        while True:
+        while not self._stalled:
             wait = max(last_event + timeout - time.monotonic(), 0.0)
             try:
                 text = await asyncio.wait_for(self._channel.receive(), wait)
@@ -365,10 +378,26 @@ class LiveSession:
                 else:
                     self._wake.clear()
                     await self._wake.wait()
-        except Exception:  # the client left mid-send, or a bug: the session cannot go on
+        except Exception:  # the client left mid-send or stopped reading, or a bug
+            if self._stalled:
+                await self._hang_up()
+                return
             log.warning("live session %s: decoding stopped", self._id, exc_info=True)
             with contextlib.suppress(Exception):
                 await self._channel.close(CLOSE_INTERNAL, "decoding stopped")
+
+    async def _hang_up(self) -> None:
+        """End a session whose client stopped reading: its receive loop stops at the next
+        event, and the close frame is not waited on (the client would not read it either)."""
+        self._stalled = True
+        log.info(
+            "live session %s: the client read nothing for %g s (REALTIME__SEND_TIMEOUT); closed",
+            self._id,
+            self._settings.send_timeout,
+        )
+        with contextlib.suppress(Exception):
+            async with asyncio.timeout(_CLOSE_SECONDS):
+                await self._channel.close(CLOSE_POLICY_VIOLATION, "client not reading")
 
     def _due_early(self) -> tuple[str, int, npt.NDArray[np.float32]] | None:
         """The turn so far, once its closing silence has lasted a while (once per silence):
@@ -488,9 +517,17 @@ class LiveSession:
     # -- server events ------------------------------------------------------------------------
 
     async def _emit(self, kind: str, **fields: Any) -> None:
+        """Send one event. When it (with the sends queued before it) cannot go out within the
+        send timeout, the client stopped reading: the session is marked stalled and the
+        TimeoutError ends it (`run` and the decode loop hang up)."""
         text = json.dumps({"type": kind, "event_id": new_id("event"), **fields})
-        async with self._send_lock:
-            await self._channel.send(text)
+        try:
+            async with asyncio.timeout(self._settings.send_timeout):
+                async with self._send_lock:
+                    await self._channel.send(text)
+        except TimeoutError:
+            self._stalled = True
+            raise
 
     async def _error(self, exc: WhisperXApiError, event_id: str | None = None) -> None:
         await self._emit("error", error={**self._error_fields(exc), "event_id": event_id})

@@ -7,11 +7,13 @@ import logging
 import time
 from dataclasses import dataclass, field
 
+from whisperx_api.domain.audio import ClipDecoder
 from whisperx_api.errors import PayloadTooLarge
 from whisperx_api.jobs.ports import Background, JobStore, Monitored, ended_task
 from whisperx_api.jobs.service import JobService
 from whisperx_api.pipeline.runner import PipelineRunner
 from whisperx_api.realtime.engine import LiveEngine
+from whisperx_api.runtime.clips import PipelineClipDecoder
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +34,7 @@ class Runtime:
     shutdown_grace_seconds: float = 30.0
     webhooks: Background | None = None  # the webhook delivery loop, when a secret is set
     live: LiveEngine | None = None  # live sessions; none on a MODE=kafka replica by default
+    clips: ClipDecoder = field(default_factory=PipelineClipDecoder)  # voice references
     started_at: int = field(default_factory=lambda: int(time.time()))
     _sweeper: asyncio.Task[None] | None = None
     _stopping: bool = False

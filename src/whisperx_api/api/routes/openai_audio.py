@@ -59,6 +59,7 @@ async def _submit_and_answer(
         settings = request.app.state.settings
         if spec.webhook_url is not None:
             await admit_webhook_url(spec.webhook_url, settings)
+        spec = await form.with_voices(spec, runtime.clips)
         async with audio_source(runtime, settings, form.file, form.audio_url) as audio:
             record = await runtime.jobs.submit(spec, audio)
     if form.stream:

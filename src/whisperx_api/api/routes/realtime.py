@@ -7,15 +7,19 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+from collections.abc import Sequence
 from typing import Any
+from urllib.parse import urlsplit
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from fastapi.responses import JSONResponse
+from starlette.datastructures import Headers
 
 from whisperx_api.api.auth import KeyRing
 from whisperx_api.api.errors import error_response, error_status
 from whisperx_api.config import Settings
 from whisperx_api.errors import (
+    CorsNotAllowed,
     InvalidValue,
     Overloaded,
     RealtimeUnavailable,
@@ -31,13 +35,17 @@ KEY_PROTOCOL = "openai-insecure-api-key."  # how browsers, which cannot set head
 SUBPROTOCOL = "realtime"
 CLOSE_POLICY = 1008
 CLOSE_TRY_LATER = 1013
+# A page served by this server to its own user: DNS rebinding cannot give a page these origins.
+_LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1"})
 
 
 @router.websocket("/v1/realtime")
 async def realtime(websocket: WebSocket) -> None:
     """Open a transcription session (see docs/live-captions.md)."""
     keyring: KeyRing = websocket.app.state.keyring
+    settings: Settings = websocket.app.state.settings
     try:
+        check_origin(websocket.headers, settings.server.cors_origins)
         client = keyring.identify(_authorization(websocket))
         intent = websocket.query_params.get("intent", "transcription")
         if intent != "transcription":
@@ -85,6 +93,23 @@ def _error_fields(exc: WhisperXApiError) -> dict[str, Any]:
     if type(exc) is WhisperXApiError or fields["type"] == "server_error":
         log.warning("live session error: %s", exc.message)
     return dict(fields)
+
+
+def check_origin(headers: Headers, allowed: Sequence[str]) -> None:
+    """A browser page may open a session only from an origin in `SERVER__CORS_ORIGINS` (or
+    from the server's own loopback origin): otherwise any site the user visits could use a
+    local server, whose auth may be off. Clients that are not browsers send no `Origin`."""
+    origin = headers.get("origin")
+    if origin is None or "*" in allowed or origin in allowed:
+        return
+    host = headers.get("host", "")
+    parts = urlsplit(origin)
+    if parts.netloc == host and parts.hostname in _LOOPBACK_NAMES:
+        return
+    raise CorsNotAllowed(
+        f"Origin {origin!r} may not open live sessions; add it to SERVER__CORS_ORIGINS.",
+        param="Origin",
+    )
 
 
 def _authorization(websocket: WebSocket) -> str | None:

@@ -50,6 +50,14 @@ _MAX_UPFRONT_SECONDS = 3600.0
 _GROWTH = 1.5
 # How often (wall time) the loop asks whether the job was cancelled.
 _CHECK_INTERVAL_SECONDS = 0.2
+# Packets a real stream needs per second of audio is tens (Opus at its shortest 2.5 ms frames:
+# 400); a file of millions of one-sample packets costs seconds of CPU per second it declares.
+# Past this many per second of the limit (plus a margin for tiny files) a file is refused.
+PACKETS_PER_SECOND = 500
+_PACKET_MARGIN = 1000
+# The probe at submit wants one decoded frame; a real file gives one within a few packets.
+_PROBE_MAX_PACKETS = 2000
+_PROBE_SECONDS = 5.0
 
 
 def decode_audio(
@@ -66,7 +74,7 @@ def decode_audio(
     """
     if path.stat().st_size == 0:
         raise InvalidAudio("The uploaded file is empty.")
-    guard = _Guard(check_cancelled, time_limit)
+    guard = _Guard(check_cancelled, time_limit, packet_budget(max_seconds))
     budget = int(max_seconds * SAMPLE_RATE)
     try:
         with open_audio(str(path)) as container:
@@ -81,6 +89,11 @@ def decode_audio(
     if is_wav and wav_is_cut_short(path):
         raise InvalidAudio("The audio is truncated: the file ends before its declared data.")
     return _checked(buffer.finish(), declared)
+
+
+def packet_budget(max_seconds: float) -> int:
+    """The most packets a file of at most `max_seconds` may hold."""
+    return int(max_seconds * PACKETS_PER_SECOND) + _PACKET_MARGIN
 
 
 def initial_capacity(declared: float | None, budget: int) -> int:
@@ -123,15 +136,29 @@ class SampleBuffer:
 
 
 class _Guard:
-    """Cancellation and the wall-time limit, checked from inside the decode loop."""
+    """Cancellation, the wall-time limit and the packet budget, checked from inside the decode
+    loop (once a packet)."""
 
-    def __init__(self, check_cancelled: Callable[[], None] | None, limit: float | None) -> None:
+    def __init__(
+        self,
+        check_cancelled: Callable[[], None] | None,
+        limit: float | None,
+        max_packets: int,
+    ) -> None:
         self._check_cancelled = check_cancelled
         self._limit = limit
+        self._packets_left = max_packets
+        self._max_packets = max_packets
         self._started = time.monotonic()
         self._next_check = self._started
 
     def tick(self) -> None:
+        self._packets_left -= 1
+        if self._packets_left < 0:
+            raise InvalidAudio(
+                f"The audio holds more than {self._max_packets} packets, more than audio of "
+                "its allowed length needs."
+            )
         now = time.monotonic()
         if self._limit is not None and now - self._started > self._limit:
             raise InvalidAudio(
@@ -187,7 +214,7 @@ def probe_audio(path: Path, max_seconds: float) -> None:
             stream = audio_stream(container)
             _check_declared(declared_container_seconds(container), max_seconds)
             is_wav = container.format.name == "wav"
-            first = next(container.decode(stream), None)
+            first = _first_frame(container, stream)
     except av.error.FFmpegError as exc:
         raise InvalidAudio(NOT_AUDIO) from exc
     if is_wav:
@@ -196,6 +223,19 @@ def probe_audio(path: Path, max_seconds: float) -> None:
             raise InvalidAudio("The audio is truncated: the file ends before its declared data.")
     if first is None:
         raise InvalidAudio("The uploaded file contains no audio samples.")
+
+
+def _first_frame(
+    container: av.container.InputContainer, stream: av.AudioStream
+) -> av.AudioFrame | None:
+    """The first decoded frame, within a packet budget and a time limit (a stream of empty or
+    undecodable packets must not hold the submit)."""
+    guard = _Guard(None, _PROBE_SECONDS, _PROBE_MAX_PACKETS)
+    for packet in container.demux(stream):
+        guard.tick()
+        for frame in packet.decode():
+            return frame
+    return None
 
 
 def _check_declared(seconds: float | None, max_seconds: float) -> None:
