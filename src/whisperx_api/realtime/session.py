@@ -123,14 +123,20 @@ class LiveSession:
     """Serves one channel until the client leaves or goes idle."""
 
     def __init__(
-        self, engine: LiveEngine, channel: Channel, error_fields: ErrorFields, default_model: str
+        self,
+        engine: LiveEngine,
+        channel: Channel,
+        error_fields: ErrorFields,
+        default_model: str,
+        *,
+        config: SessionConfig | None = None,
     ) -> None:
         self._engine = engine
         self._settings = engine.settings
         self._channel = channel
         self._error_fields = error_fields
         self._id = new_id("sess")
-        self._config = SessionConfig(model=default_model)
+        self._config = config or SessionConfig(model=default_model)  # a client secret's, or new
         self._resolved = default_model
         self._send_lock = asyncio.Lock()
         self._stalled = False  # a send timed out: the session ends
