@@ -283,3 +283,39 @@ async def test_a_session_opened_by_a_secret_is_the_minting_key_s_and_dies_with_i
     status, error = refusal(refused)
     assert (status, error["code"]) == (401, "invalid_client_secret")
     assert "revoked" in error["message"]
+
+
+async def test_a_server_that_opens_no_sessions_mints_no_secrets(
+    make_settings: Callable[..., Settings],
+) -> None:
+    """An API replica in MODE=kafka without a model (its runtime has no live engine)."""
+    settings = make_settings(api_key=KEY)
+    app = fake_app(settings, FakeTranscriber())
+    app.state.runtime.live = None
+    with serve_in_thread(app) as url:
+        response = httpx.post(
+            url.replace("ws://", "http://").split("/v1/")[0] + "/v1/realtime/client_secrets",
+            json={},
+            headers={"Authorization": f"Bearer {KEY}"},
+            timeout=60,
+        )
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert error["code"] == "realtime_unavailable"
+    assert "REALTIME__ALLOW_IN_KAFKA_MODE" in error["message"]
+
+
+async def test_with_auth_off_a_presented_secret_is_still_checked_and_applied(
+    make_settings: Callable[..., Settings],
+) -> None:
+    with secrets_server(make_settings, api_key=None) as server:
+        secret = server.secret({"session": SESSION})
+        async with open_session(server.ws_url, secret) as ws:
+            created = await next_event(ws)
+        assert created["session"]["audio"]["input"]["format"]["rate"] == 16000
+        with pytest.raises(InvalidStatus) as refused:
+            async with open_session(server.ws_url, secret):
+                pass
+        assert refusal(refused)[1]["code"] == "invalid_client_secret"
+        async with open_session(server.ws_url) as ws:  # no secret, no key: auth is off
+            assert (await next_event(ws))["type"] == "session.created"
