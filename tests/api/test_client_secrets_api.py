@@ -108,6 +108,7 @@ async def test_a_minted_secret_opens_one_session_with_its_configuration(
             assert ws.subprotocol == "realtime"
             created = await next_event(ws)
         assert created["type"] == "session.created"
+        assert created["session"]["id"] == minted["id"]
         audio = created["session"]["audio"]["input"]
         assert audio["format"] == {"type": "audio/pcm", "rate": 16000}
         assert audio["transcription"] == {"model": "whisper-1", "language": "en", "prompt": "Acme"}

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 from whisperx_api.api.auth import CLIENT_SECRET_PREFIX, Client
 from whisperx_api.errors import ClientSecretRefused, TooManyClientSecrets
+from whisperx_api.realtime.session import new_id
 from whisperx_api.realtime.session_config import SessionConfig
 
 DEFAULT_SECONDS = 600
@@ -37,6 +38,7 @@ class ClientSecret:
     client: Client
     expires_at: float  # seconds since the epoch
     session: SessionConfig
+    session_id: str  # the id its session will have (announced at minting)
 
 
 @dataclass(slots=True)
@@ -70,7 +72,7 @@ class ClientSecrets:
                 "(REALTIME__MAX_CLIENT_SECRETS_PER_KEY); use them or let them expire."
             )
         value = CLIENT_SECRET_PREFIX + secrets.token_urlsafe(32)
-        secret = ClientSecret(client, now + seconds, session)
+        secret = ClientSecret(client, now + seconds, session, new_id("sess"))
         self._records[_digest(value)] = _Record(secret)
         return value, secret
 

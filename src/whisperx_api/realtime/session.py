@@ -130,12 +130,13 @@ class LiveSession:
         default_model: str,
         *,
         config: SessionConfig | None = None,
+        session_id: str | None = None,
     ) -> None:
         self._engine = engine
         self._settings = engine.settings
         self._channel = channel
         self._error_fields = error_fields
-        self._id = new_id("sess")
+        self._id = session_id or new_id("sess")
         self._config = config or SessionConfig(model=default_model)  # a client secret's, or new
         self._resolved = default_model
         self._send_lock = asyncio.Lock()

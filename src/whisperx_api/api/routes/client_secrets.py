@@ -19,7 +19,6 @@ from whisperx_api.api.deps import ClientDep
 from whisperx_api.api.openapi import error_responses
 from whisperx_api.config import Settings
 from whisperx_api.errors import PayloadTooLarge, RealtimeUnavailable
-from whisperx_api.realtime.session import new_id
 from whisperx_api.realtime.session_config import SessionConfig, apply_update, session_object
 from whisperx_api.runtime.base import Runtime
 
@@ -92,7 +91,7 @@ async def create_client_secret(request: Request, client: ClientDep) -> ClientSec
         value=value,
         expires_at=int(secret.expires_at),
         session={
-            **session_object(config, new_id("sess")),
+            **session_object(config, secret.session_id),
             "expires_at": int(secret.expires_at),
         },
     )

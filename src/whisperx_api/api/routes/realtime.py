@@ -18,7 +18,7 @@ from fastapi.responses import JSONResponse
 from starlette.datastructures import Headers
 
 from whisperx_api.api.auth import CLIENT_SECRET_PREFIX, Client, KeyRing
-from whisperx_api.api.client_secrets import ClientSecrets
+from whisperx_api.api.client_secrets import ClientSecret, ClientSecrets
 from whisperx_api.api.errors import error_response, error_status
 from whisperx_api.config import Settings
 from whisperx_api.errors import (
@@ -31,7 +31,6 @@ from whisperx_api.errors import (
     WhisperXApiError,
 )
 from whisperx_api.realtime.session import LiveSession, new_id
-from whisperx_api.realtime.session_config import SessionConfig
 from whisperx_api.runtime.base import Runtime
 
 router = APIRouter(tags=["realtime"])
@@ -73,7 +72,8 @@ async def realtime(websocket: WebSocket) -> None:
         log.info("live session closed client=%s", client.name)
 
 
-Claim = Callable[[], SessionConfig | None]  # spends a client secret: its session's config
+# Spends a client secret: the session's configuration and id (None: a key's new session).
+Claim = Callable[[], ClientSecret | None]
 
 
 def _identify(websocket: WebSocket, keyring: KeyRing, store: ClientSecrets) -> tuple[Client, Claim]:
@@ -94,7 +94,7 @@ def _identify(websocket: WebSocket, keyring: KeyRing, store: ClientSecrets) -> t
     owner = secret.client.owner
     if keyring.enabled and owner is not None and not keyring.holds(owner):
         raise ClientSecretRefused("The API key that minted this client secret was revoked.")
-    return secret.client, lambda: store.redeem(token).session
+    return secret.client, lambda: store.redeem(token)
 
 
 async def _serve(websocket: WebSocket, claim: Claim) -> None:
@@ -109,9 +109,14 @@ async def _serve(websocket: WebSocket, claim: Claim) -> None:
                 "need a server with a model; see REALTIME__ALLOW_IN_KAFKA_MODE."
             )
         with engine.admit():
-            config = claim()
+            secret = claim()
             await LiveSession(
-                engine, channel, _error_fields, settings.whisper.model, config=config
+                engine,
+                channel,
+                _error_fields,
+                settings.whisper.model,
+                config=secret.session if secret else None,
+                session_id=secret.session_id if secret else None,
             ).run()
     except WhisperXApiError as exc:
         code = CLOSE_TRY_LATER if isinstance(exc, Overloaded) else CLOSE_POLICY
