@@ -459,6 +459,13 @@ class RealtimeSettings(BaseModel):
     partial_interval_seconds: float = Field(
         default=0.5, ge=0.1, description="new audio between two partial decodes of a turn"
     )
+    max_client_secrets_per_key: int = Field(
+        default=16,
+        ge=1,
+        le=1000,
+        description="unused, unexpired client secrets (POST /v1/realtime/client_secrets) one "
+        "key may hold at once",
+    )
     allow_in_kafka_mode: bool = Field(
         default=False,
         description="MODE=distributed: load the transcription model on this API replica to serve "

@@ -298,6 +298,12 @@ class RealtimeUnavailable(InvalidRequest):
     code = "realtime_unavailable"
 
 
+class TooManyClientSecrets(InvalidRequest):
+    """A key already holds `REALTIME__MAX_CLIENT_SECRETS_PER_KEY` unused, unexpired secrets."""
+
+    code = "too_many_client_secrets"
+
+
 class JobRejected(InvalidRequest):
     """A job its worker refused for its input, rebuilt from the record for a waiting client.
 
@@ -323,6 +329,13 @@ class AuthenticationFailed(WhisperXApiError):
     """No API key, or one we do not know."""
 
     code = "invalid_api_key"
+
+
+class ClientSecretRefused(AuthenticationFailed):
+    """A client secret (`ek_...`) that is unknown, expired, already used, or shown to an
+    endpoint other than `/v1/realtime`."""
+
+    code = "invalid_client_secret"
 
 
 class PermissionDenied(WhisperXApiError):

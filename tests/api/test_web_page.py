@@ -74,7 +74,7 @@ async def test_page_is_served_with_a_strict_policy(make_settings: Callable[..., 
     assert policy["frame-ancestors"] == "'none'"
     assert "unsafe" not in page.headers["content-security-policy"]
     assert page.headers["x-content-type-options"] == "nosniff"
-    assert set(parsed.assets) == {"/web/app.js", "/web/app.css", "/web/icon.svg"}
+    assert set(parsed.assets) == {"/web/app.js", "/web/live.js", "/web/app.css", "/web/icon.svg"}
     for path, response in assets.items():
         assert response.status_code == 200, path
         assert response.headers["x-content-type-options"] == "nosniff"
@@ -86,13 +86,26 @@ async def test_page_is_served_with_a_strict_policy(make_settings: Callable[..., 
     assert assets["/web/app.css"].headers["content-type"].startswith("text/css")
 
 
+async def test_the_live_mode_s_audio_worklet_is_a_script_of_this_origin(
+    make_settings: Callable[..., Settings],
+) -> None:
+    # script-src 'self' is what lets the page load it: a worklet cannot be inline.
+    app = fake_app(make_settings(), FakeTranscriber())
+    async with running(app) as client:
+        worklet = await client.get("/web/live-worklet.js")
+    assert worklet.status_code == 200
+    assert worklet.headers["content-type"].startswith(("text/javascript", "application/javascript"))
+    assert 'registerProcessor("pcm-tap"' in worklet.text
+    assert 'addModule("/web/live-worklet.js")' in (WEB / "live.js").read_text()
+
+
 def test_no_inline_code_styles_or_remote_assets() -> None:
     parsed = Page()
     parsed.feed((WEB / "index.html").read_text())
     assert parsed.inline_scripts == 0
     assert parsed.style_elements == 0
     assert parsed.inline_attributes == []
-    for name in ("index.html", "app.js", "app.css"):
+    for name in ("index.html", "app.js", "live.js", "live-worklet.js", "app.css"):
         text = (WEB / name).read_text()
         assert not re.search(r"https?://(?!www\.w3\.org/2000/svg)", text), name
         assert "innerHTML" not in text, name

@@ -130,8 +130,12 @@ def test_example_has_a_valid_shape(example: Example, openapi: dict[str, Any]) ->
             assert_declared(openapi, url, fields)
 
 
+JSON_BODY = "<json>"  # stands in for the fields of a curl call that posts a JSON body
+
+
 def curl_calls(script: str) -> Iterator[tuple[str, list[str]]]:
-    """(URL, form field names) of every curl call in a shell example."""
+    """(URL, form field names) of every curl call in a shell example; a JSON body (`--json`,
+    `-d`) counts as the one field `JSON_BODY`."""
     joined = script.replace("\\\n", " ")
     for line in joined.splitlines():
         if "curl " not in line:
@@ -149,6 +153,8 @@ def curl_calls(script: str) -> Iterator[tuple[str, list[str]]]:
             for flag, value in itertools.pairwise(tokens)
             if flag in {"-F", "--form"}
         ]
+        if any(t in {"--json", "-d", "--data"} for t in tokens):
+            fields.append(JSON_BODY)
         yield url, fields
 
 
@@ -166,7 +172,11 @@ def assert_declared(schema: dict[str, Any], url: str, fields: list[str]) -> None
     assert method in matches[0], f"{method.upper()} {path} is not an operation"
     if not fields:
         return
-    body = matches[0][method]["requestBody"]["content"]["multipart/form-data"]["schema"]
+    content = matches[0][method]["requestBody"]["content"]
+    if fields == [JSON_BODY]:
+        assert "application/json" in content, f"{path} takes no JSON body"
+        return
+    body = content["multipart/form-data"]["schema"]
     declared = set(body["properties"])
     unknown = [f for f in fields if f.split("[", 1)[0] not in declared]
     assert unknown == [], f"{path} declares no {unknown}"

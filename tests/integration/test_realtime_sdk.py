@@ -9,9 +9,11 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
-from openai import OpenAI
+from openai import AsyncOpenAI, OpenAI
+from websockets.exceptions import InvalidStatus
 
 from tests.audio import DATA
 from tests.realtime_sdk import Streamed, stream_file
@@ -136,3 +138,37 @@ def test_the_live_command_prints_the_captions_of_a_recording(server: ServerProce
     assert len(lines) >= 3  # six prompts with pauses between them: several turns
     reference = (DATA / "en_recorded.txt").read_text()
     assert normalized_wer(reference, " ".join(lines)) <= 0.15
+
+
+def test_the_sdk_mints_a_client_secret_and_its_realtime_client_connects_with_it_alone(
+    client: OpenAI, server: ServerProcess
+) -> None:
+    session = {
+        "type": "transcription",
+        "audio": {"input": {"transcription": {"model": "whisper-1", "language": "en"}}},
+    }
+    minted = client.realtime.client_secrets.create(
+        session=session,  # type: ignore[arg-type]
+        expires_after={"anchor": "created_at", "seconds": 300},
+    )
+    assert minted.value.startswith("ek_")
+    assert minted.session.type == "transcription"
+
+    async def first_event(secret: str) -> Any:
+        by_secret = AsyncOpenAI(api_key=secret, base_url=f"{server.base_url}/v1", max_retries=0)
+        async with by_secret.realtime.connect(extra_query={"intent": "transcription"}) as conn:
+            async with asyncio.timeout(120):
+                return await conn.recv()
+
+    created = asyncio.run(first_event(minted.value))
+    assert created.type == "session.created"
+    assert created.session.audio.input.transcription.language == "en"  # the minted config
+    with pytest.raises(InvalidStatus) as refused:  # one session per secret
+        asyncio.run(first_event(minted.value))
+    assert refused.value.response.status_code == 401
+    # A second secret streams a recording: the key itself never reaches the live client.
+    secret = client.realtime.client_secrets.create().value
+    streamed = asyncio.run(stream_file(server.base_url, secret, DATA / "en_recorded.flac", speed=3))
+    assert streamed.errors == []
+    reference = (DATA / "en_recorded.txt").read_text()
+    assert normalized_wer(reference, streamed.text()) <= 0.15

@@ -11,6 +11,7 @@ from starlette.types import ASGIApp, Scope
 
 from whisperx_api import __version__
 from whisperx_api.api.auth import KeyRing
+from whisperx_api.api.client_secrets import ClientSecrets
 from whisperx_api.api.cors import Cors
 from whisperx_api.api.docs import install_docs
 from whisperx_api.api.errors import install_error_handlers
@@ -18,7 +19,15 @@ from whisperx_api.api.http_metrics import HttpMetrics
 from whisperx_api.api.limits import BodySizeLimit
 from whisperx_api.api.observe import ResponseObserver
 from whisperx_api.api.openapi import install_openapi
-from whisperx_api.api.routes import health, jobs, metrics, models, openai_audio, realtime
+from whisperx_api.api.routes import (
+    client_secrets,
+    health,
+    jobs,
+    metrics,
+    models,
+    openai_audio,
+    realtime,
+)
 from whisperx_api.api.routes.web import mount_web
 from whisperx_api.config import Settings
 from whisperx_api.runtime.base import Runtime
@@ -47,10 +56,11 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.runtime = runtime
     app.state.keyring = build_keyring(settings)
+    app.state.client_secrets = ClientSecrets(settings.realtime.max_client_secrets_per_key)
     install_error_handlers(app)
     install_openapi(app)
     install_docs(app)
-    routers = (health, openai_audio, models, jobs, metrics, realtime)
+    routers = (health, openai_audio, models, jobs, metrics, realtime, client_secrets)
     for module in routers:
         app.include_router(module.router)
     mount_web(app)

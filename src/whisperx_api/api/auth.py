@@ -14,11 +14,12 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-from whisperx_api.errors import AuthenticationFailed, KeyFileError
+from whisperx_api.errors import AuthenticationFailed, ClientSecretRefused, KeyFileError
 
 log = logging.getLogger(__name__)
 
 _Signature = tuple[int, int, int, int]  # mtime_ns, size, inode, device
+CLIENT_SECRET_PREFIX = "ek_"  # noqa: S105 (a prefix, not a secret); minted by POST /v1/realtime/client_secrets; live sessions only
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,9 +77,19 @@ class KeyRing:
         if token is None:
             raise AuthenticationFailed("Missing API key: send 'Authorization: Bearer <key>'.")
         holder = self._match(token)
+        if holder is None and token.startswith(CLIENT_SECRET_PREFIX):
+            raise ClientSecretRefused(
+                "A client secret (ek_...) opens a live session on /v1/realtime and nothing "
+                "else; send an API key to this endpoint."
+            )
         if holder is None:
             raise AuthenticationFailed("Incorrect API key provided.")
         return Client(name=holder.name, owner=_fingerprint(token), admin=holder.admin)
+
+    def holds(self, owner: str) -> bool:
+        """Whether a key with this owner id is still configured (a removed key's client
+        secrets die with it)."""
+        return any(hmac.compare_digest(_fingerprint(key), owner) for key in self._current_keys())
 
     def _match(self, token: str) -> KeyHolder | None:
         keys = self._current_keys()

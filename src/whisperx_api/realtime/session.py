@@ -129,14 +129,17 @@ class LiveSession:
         error_fields: ErrorFields,
         default_model: str,
         admit_model: Callable[[str], None] | None = None,
+        *,
+        config: SessionConfig | None = None,
+        session_id: str | None = None,
     ) -> None:
         self._engine = engine
         self._admit_model = admit_model  # may this client be served that model now (blocking)
         self._settings = engine.settings
         self._channel = channel
         self._error_fields = error_fields
-        self._id = new_id("sess")
-        self._config = SessionConfig(model=default_model)
+        self._id = session_id or new_id("sess")
+        self._config = config or SessionConfig(model=default_model)  # a client secret's, or new
         self._resolved = default_model
         self._send_lock = asyncio.Lock()
         self._stalled = False  # a send timed out: the session ends

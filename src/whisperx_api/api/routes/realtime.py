@@ -1,13 +1,15 @@
 """`GET /v1/realtime?intent=transcription`: live transcription sessions over a WebSocket,
 speaking OpenAI's Realtime protocol. Authentication happens at the handshake (a 401 in the
-error envelope); everything after it is an event, errors included."""
+error envelope), by an API key or a client secret; everything after it is an event, errors
+included. A client secret is checked at the handshake and spent when its session is admitted,
+so a refused handshake or a full server leaves it unused."""
 
 from __future__ import annotations
 
 import contextlib
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from functools import partial
 from typing import Any
 from urllib.parse import urlsplit
@@ -16,11 +18,14 @@ from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from fastapi.responses import JSONResponse
 from starlette.datastructures import Headers
 
-from whisperx_api.api.auth import KeyRing
+from whisperx_api.api.auth import CLIENT_SECRET_PREFIX, Client, KeyRing
+from whisperx_api.api.client_secrets import ClientSecret, ClientSecrets
 from whisperx_api.api.deps import may_download
 from whisperx_api.api.errors import error_response, error_status
 from whisperx_api.config import Settings
 from whisperx_api.errors import (
+    AuthenticationFailed,
+    ClientSecretRefused,
     CorsNotAllowed,
     InvalidValue,
     Overloaded,
@@ -48,7 +53,7 @@ async def realtime(websocket: WebSocket) -> None:
     settings: Settings = websocket.app.state.settings
     try:
         check_origin(websocket.headers, settings.server.cors_origins)
-        client = keyring.identify(_authorization(websocket))
+        client, claim = _identify(websocket, keyring, websocket.app.state.client_secrets)
         intent = websocket.query_params.get("intent", "transcription")
         if intent != "transcription":
             raise InvalidValue(
@@ -64,12 +69,37 @@ async def realtime(websocket: WebSocket) -> None:
     log.info("live session opened client=%s", client.name)
     try:
         with contextlib.suppress(WebSocketDisconnect):
-            await _serve(websocket, may_download(websocket, client))
+            await _serve(websocket, may_download(websocket, client), claim)
     finally:
         log.info("live session closed client=%s", client.name)
 
 
-async def _serve(websocket: WebSocket, downloads: bool) -> None:
+# Spends a client secret: the session's configuration and id (None: a key's new session).
+Claim = Callable[[], ClientSecret | None]
+
+
+def _identify(websocket: WebSocket, keyring: KeyRing, store: ClientSecrets) -> tuple[Client, Claim]:
+    """Who opens the session: an API key's client, or the client of the key that minted the
+    client secret presented (checked here, spent by the claim once the session is admitted)."""
+    header = _authorization(websocket)
+    scheme, _, token = (header or "").partition(" ")
+    token = token.strip() if scheme.lower() == "bearer" else ""
+    if not token.startswith(CLIENT_SECRET_PREFIX):
+        return keyring.identify(header), lambda: None
+    try:
+        secret = store.check(token)
+    except ClientSecretRefused:
+        if keyring.enabled:  # a configured key that merely looks like a secret
+            with contextlib.suppress(AuthenticationFailed):
+                return keyring.identify(header), lambda: None
+        raise
+    owner = secret.client.owner
+    if keyring.enabled and owner is not None and not keyring.holds(owner):
+        raise ClientSecretRefused("The API key that minted this client secret was revoked.")
+    return secret.client, lambda: store.redeem(token)
+
+
+async def _serve(websocket: WebSocket, downloads: bool, claim: Claim) -> None:
     runtime: Runtime = websocket.app.state.runtime
     settings: Settings = websocket.app.state.settings
     channel = _Socket(websocket)
@@ -81,8 +111,17 @@ async def _serve(websocket: WebSocket, downloads: bool) -> None:
                 "need a server with a model; see REALTIME__ALLOW_IN_KAFKA_MODE."
             )
         with engine.admit():
+            secret = claim()
             admit = partial(runtime.models.admit, may_download=downloads)
-            await LiveSession(engine, channel, _error_fields, settings.whisper.model, admit).run()
+            await LiveSession(
+                engine,
+                channel,
+                _error_fields,
+                settings.whisper.model,
+                admit,
+                config=secret.session if secret else None,
+                session_id=secret.session_id if secret else None,
+            ).run()
     except WhisperXApiError as exc:
         code = CLOSE_TRY_LATER if isinstance(exc, Overloaded) else CLOSE_POLICY
         await channel.send_error(exc)
