@@ -27,9 +27,11 @@ Each error code is a class (its `code`), never a string set at the raise site.
     │   ├── CommitEmpty              input_audio_buffer_commit_empty: nothing to commit
     │   ├── SessionIdle              idle_timeout: a live session without client events
     │   ├── RealtimeUnavailable      realtime_unavailable: no model here to serve live sessions
+    │   ├── TooManyClientSecrets     too_many_client_secrets: a key holds its limit of secrets
     │   └── JobRejected              a job failed on its input; replays the code it recorded
     ├── PayloadTooLarge              file_too_large: the upload is over MAX_FILE_SIZE
     ├── AuthenticationFailed         invalid_api_key: missing or wrong API key
+    │   └── ClientSecretRefused      invalid_client_secret: unknown, expired, used or misplaced
     ├── PermissionDenied             admin_key_required: a valid key without the admin right
     ├── NotFound                     not_found: no such job (or not yours), model not loaded
     ├── Conflict                     conflict: the resource is in the wrong state for this
@@ -71,6 +73,7 @@ __all__ = [
     "AuthenticationFailed",
     "BackendError",
     "BufferOverflow",
+    "ClientSecretRefused",
     "CommitEmpty",
     "CommitFailed",
     "ConfigError",
@@ -107,6 +110,7 @@ __all__ = [
     "StorageFull",
     "SyncTimeout",
     "TokenUnavailable",
+    "TooManyClientSecrets",
     "TooManySessions",
     "Unhealthy",
     "UnknownBackend",

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -45,7 +46,9 @@ async def test_413_states_the_file_limit_not_the_form_allowance(
 async def test_a_full_queue_says_1_job(
     make_settings: Callable[..., Settings], tmp_path: Path
 ) -> None:
-    settings = make_settings(limits={"max_queued_jobs": 1})
+    settings = make_settings(
+        limits={"max_queued_jobs": 1}, jobs={"enable_concurrency": False}
+    )  # one runs at a time, so the second waits
     app = fake_app(settings, FakeTranscriber(delay=5.0))
     audio = tone_bytes(tmp_path, 1.0)
     async with running(app) as client:
@@ -82,7 +85,14 @@ def test_a_real_server_logs_each_request_once(tmp_path: Path) -> None:
     with serving(env, tmp_path / "server.log") as server:
         for _ in range(3):
             assert httpx.get(f"{server.base_url}/v1/models", timeout=30).status_code == 200
+        # A last request to another path: once its line is written, every line the three
+        # requests before it made (a duplicate included) is written too.
+        assert httpx.get(f"{server.base_url}/no-such-page", timeout=30).status_code == 404
+        deadline = time.monotonic() + 30
+        while "/no-such-page" not in server.log() and time.monotonic() < deadline:
+            time.sleep(0.05)
         log = server.log()
+    assert "/no-such-page" in log
     lines = [line for line in log.splitlines() if "/v1/models" in line]
     assert len(lines) == 3, lines
     assert all("client=" in line for line in lines)

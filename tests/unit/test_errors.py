@@ -132,6 +132,8 @@ HTTP_ANSWERS: list[tuple[e.WhisperXApiError, int, str, str | None, str | None]] 
     (e.AuthenticationFailed("x"), 401, "authentication_error", "invalid_api_key", None),
     (e.PermissionDenied("x"), 403, "permission_error", "admin_key_required", None),
     (e.NotFound("x"), 404, "not_found_error", "not_found", None),
+    (e.ClientSecretRefused("x"), 401, "authentication_error", "invalid_client_secret", None),
+    (e.TooManyClientSecrets("x"), 400, "invalid_request_error", "too_many_client_secrets", None),
     (e.Conflict("x"), 409, "conflict_error", "conflict", None),
     (e.JobNotReady("x"), 409, "conflict_error", "job_not_ready", None),
     (e.IllegalMove("x"), 409, "conflict_error", "conflict", None),

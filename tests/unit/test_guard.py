@@ -82,3 +82,13 @@ def test_low_confidence_words_are_kept_and_reported_per_run() -> None:
         (WarningCode.LOW_CONFIDENCE, unsure[0].start, unsure[-1].end)
     ]
     assert "'four seven'" in warnings[0].message
+
+
+def test_a_number_read_digit_by_digit_is_not_a_loop() -> None:
+    for spoken in (
+        "the card is 4 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 thanks",
+        "call one one one one one one one one two",
+        "it is 1111, 1111, 1111, 1111, 1111 now",
+    ):
+        tokens = spoken.split()
+        assert collapse_loops(tokens) == (list(range(len(tokens))), 0), spoken

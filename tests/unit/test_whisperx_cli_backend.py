@@ -443,8 +443,8 @@ async def test_job_api_runs_the_command(
         "text": "Hello in fr from small. It costs 42 euros.",
         "language": "fr",
         "segments": [
-            {"start": 0.0, "end": 1.0, "text": "Hello in fr from small."},
-            {"start": 1.0, "end": 2.0, "text": "It costs 42 euros."},
+            {"start": 0.0, "end": 1.0, "text": "Hello in fr from small.", "language": "fr"},
+            {"start": 1.0, "end": 2.0, "text": "It costs 42 euros.", "language": "fr"},
         ],
     }
     assert list(out.iterdir()) == []

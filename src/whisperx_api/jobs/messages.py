@@ -76,12 +76,7 @@ def load_transcript(text: str) -> Transcript:
 
 
 def _warning(data: dict[str, Any]) -> TranscriptWarning:
-    return TranscriptWarning(
-        code=WarningCode(data["code"]),
-        message=data["message"],
-        start=data["start"],
-        end=data["end"],
-    )
+    return TranscriptWarning(WarningCode(data["code"]), data["message"], data["start"], data["end"])
 
 
 def _segment(data: dict[str, Any]) -> Segment:

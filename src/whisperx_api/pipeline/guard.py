@@ -28,6 +28,27 @@ MIN_LOOP_WORDS = 8
 """A loop is a phrase three or more times in a row, eight words or more in all: people say
 "no, no, no" or "thank you, thank you"; the decoder's loops run on for dozens of words."""
 
+SPOKEN_DIGITS = frozenset(
+    [
+        "zero",
+        "oh",
+        "o",
+        "one",
+        "two",
+        "three",
+        "four",
+        "five",
+        "six",
+        "seven",
+        "eight",
+        "nine",
+        "double",
+        "triple",
+    ]
+)
+"""Read out digit by digit, a card or phone number repeats a "phrase" ("one one one one"):
+numbers are never taken for a loop."""
+
 NO_SPEECH = 0.6
 LOW_LOGPROB = -1.0
 """Whisper's own thresholds: a segment over the first and under the second was not speech."""
@@ -69,6 +90,10 @@ def is_hallucination(segment: Segment) -> bool:
     return known and (segment.avg_logprob < DOUBTED_LOGPROB or segment.no_speech_prob > NO_SPEECH)
 
 
+def _numeric(token: str) -> bool:
+    return not token or token.replace(" ", "").isdigit() or token in SPOKEN_DIGITS
+
+
 def loop_span(tokens: Sequence[str]) -> tuple[int, int, int] | None:
     """The first loop in `tokens`: (start, phrase length, copies). Shorter phrases are tried
     first, so eight "no"s are one word eight times, not two words four times."""
@@ -78,6 +103,8 @@ def loop_span(tokens: Sequence[str]) -> tuple[int, int, int] | None:
             phrase = tokens[start : start + size]
             if len(phrase) < size:
                 break
+            if all(_numeric(token) for token in phrase):
+                continue
             copies = 1
             while tokens[start + copies * size : start + (copies + 1) * size] == phrase:
                 copies += 1

@@ -51,8 +51,8 @@ def language_switches(segments: Sequence[Segment], main: str) -> tuple[Transcrip
 def _switch(run: Sequence[Segment], main: str) -> TranscriptWarning:
     language = run[0].language or main
     return TranscriptWarning(
-        code=WarningCode.LANGUAGE_SWITCH,
-        message=f"Speech in '{language}'; the transcript's main language is '{main}'.",
-        start=run[0].start,
-        end=run[-1].end,
+        WarningCode.LANGUAGE_SWITCH,
+        f"Speech in '{language}'; the transcript's main language is '{main}'.",
+        run[0].start,
+        run[-1].end,
     )
