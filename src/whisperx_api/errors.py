@@ -27,6 +27,7 @@ Each error code is a class (its `code`), never a string set at the raise site.
     │   ├── CommitEmpty              input_audio_buffer_commit_empty: nothing to commit
     │   ├── SessionIdle              idle_timeout: a live session without client events
     │   ├── RealtimeUnavailable      realtime_unavailable: no model here to serve live sessions
+    │   ├── TooManySpeakers          too_many_speakers: the key holds VOICES__MAX_PER_KEY voices
     │   └── JobRejected              a job failed on its input; replays the code it recorded
     ├── PayloadTooLarge              file_too_large: the upload is over MAX_FILE_SIZE
     ├── AuthenticationFailed         invalid_api_key: missing or wrong API key
@@ -294,6 +295,12 @@ class RealtimeUnavailable(InvalidRequest):
     MODE=distributed without `REALTIME__ALLOW_IN_KAFKA_MODE`, or `REALTIME__MAX_SESSIONS=0`)."""
 
     code = "realtime_unavailable"
+
+
+class TooManySpeakers(InvalidRequest):
+    """The key already holds as many saved voices as VOICES__MAX_PER_KEY allows."""
+
+    code = "too_many_speakers"
 
 
 class JobRejected(InvalidRequest):

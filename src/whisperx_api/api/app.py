@@ -18,7 +18,15 @@ from whisperx_api.api.http_metrics import HttpMetrics
 from whisperx_api.api.limits import BodySizeLimit
 from whisperx_api.api.observe import ResponseObserver
 from whisperx_api.api.openapi import install_openapi
-from whisperx_api.api.routes import health, jobs, metrics, models, openai_audio, realtime
+from whisperx_api.api.routes import (
+    health,
+    jobs,
+    metrics,
+    models,
+    openai_audio,
+    realtime,
+    speakers,
+)
 from whisperx_api.api.routes.web import mount_web
 from whisperx_api.config import Settings
 from whisperx_api.runtime.base import Runtime
@@ -50,7 +58,7 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
     install_error_handlers(app)
     install_openapi(app)
     install_docs(app)
-    routers = (health, openai_audio, models, jobs, metrics, realtime)
+    routers = (health, openai_audio, models, jobs, metrics, realtime, speakers)
     for module in routers:
         app.include_router(module.router)
     mount_web(app)

@@ -145,6 +145,16 @@ class Admission(Protocol):
     def probe(self, audio_path: Path) -> None: ...
 
 
+class VoiceEmbedder(Protocol):
+    """Turns a clip of one voice into the diarizer's speaker embedding (blocking: decoding and
+    a speaker model; callers run it off the event loop)."""
+
+    def embed_clip(self, source: BinaryIO) -> tuple[tuple[float, ...], float]:
+        """The embedding of the clip and its length in seconds; InvalidRequest for a clip that
+        is not audio or not 2-30 s long."""
+        ...
+
+
 class Dispatcher(Protocol):
     """Tells the workers that a job is waiting."""
 
