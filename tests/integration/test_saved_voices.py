@@ -4,32 +4,29 @@ identification error rate against the RTTM truth; another key cannot see or use 
 
 from __future__ import annotations
 
-import importlib
-import io
 import json
-import wave
 from collections.abc import Iterator
-from typing import Any
 
 import httpx
-import numpy as np
-import numpy.typing as npt
 import pytest
 
 from tests.audio import DATA
-from tests.known_voices import Turn, audio, truth
+from tests.known_voices import audio
+from tests.saved_voices import (
+    CLIP_SECONDS,
+    enrol,
+    identification_error,
+    transcribe,
+    voice_clip,
+    wav_bytes,
+)
 from tests.server import ServerProcess, serving
 from whisperx_api.domain.audio import SAMPLE_RATE
-
-core = importlib.import_module("pyannote.core")
-identification = importlib.import_module("pyannote.metrics.identification")
 
 pytestmark = pytest.mark.slow
 
 ALICE = {"Authorization": "Bearer sk-voices-alice"}
 BOB = {"Authorization": "Bearer sk-voices-bob"}
-CLIP_SECONDS = 5.0
-COLLAR = 0.25
 MAX_IDENTIFICATION_ERROR = 0.15
 
 
@@ -49,82 +46,15 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
         yield running
 
 
-def voice_clip(name: str, voice: str) -> tuple[bytes, list[Turn]]:
-    """5 s of `voice` alone: its two longest turns joined, as a 16 kHz WAV (and those turns)."""
-    source = audio(name)
-    turns = sorted((t for t in truth(name) if t.speaker == voice), key=lambda t: -t.duration)[:2]
-    pieces = [
-        source.samples[int(t.start * SAMPLE_RATE) : int(t.end * SAMPLE_RATE)]
-        for t in sorted(turns, key=lambda t: t.start)
-    ]
-    samples = np.concatenate(pieces)[: int(CLIP_SECONDS * SAMPLE_RATE)]
-    assert len(samples) == int(CLIP_SECONDS * SAMPLE_RATE), "turns too short for the clip"
-    return wav_bytes(samples), turns
-
-
-def wav_bytes(samples: npt.NDArray[np.float32]) -> bytes:
-    buffer = io.BytesIO()
-    with wave.open(buffer, "wb") as out:
-        out.setnchannels(1)
-        out.setsampwidth(2)
-        out.setframerate(SAMPLE_RATE)
-        out.writeframes((np.clip(samples, -1, 1) * 32767).astype("<i2").tobytes())
-    return buffer.getvalue()
-
-
-def enrol(server: ServerProcess, voice: str, clip: bytes, key: dict[str, str]) -> dict[str, Any]:
-    response = httpx.post(
-        f"{server.base_url}/v1/speakers",
-        headers=key,
-        data={"name": voice},
-        files={"file": (f"{voice}.wav", clip)},
-        timeout=300,
-    )
-    assert response.status_code == 201, response.text
-    body: dict[str, Any] = response.json()
-    return body
-
-
-def transcribe(server: ServerProcess, ids: list[str], key: dict[str, str]) -> httpx.Response:
-    return httpx.post(
-        f"{server.base_url}/v1/audio/transcriptions",
-        headers=key,
-        files={"file": ("conv2.flac", (DATA / "conv2.flac").read_bytes())},
-        data={
-            "diarize": "true",
-            "response_format": "diarized_json",
-            "known_speaker_ids[]": ids,
-        },
-        timeout=600,
-    )
-
-
-def annotation(turns: list[tuple[float, float, str]]) -> Any:
-    result = core.Annotation()
-    for start, end, label in turns:
-        result[core.Segment(start, end)] = label
-    return result
-
-
-def identification_error(body: dict[str, Any], excluded: list[Turn]) -> float:
-    """IER of the segments' speakers against conv2.rttm, outside the `excluded` turns."""
-    kept = [t for t in truth("conv2") if t not in excluded]
-    reference = annotation([(t.start, t.end, t.speaker) for t in kept])
-    hypothesis = annotation([(s["start"], s["end"], s["speaker"]) for s in body["segments"]])
-    metric = identification.IdentificationErrorRate(collar=COLLAR, skip_overlap=True)
-    uem = core.Timeline([core.Segment(t.start - COLLAR, t.end + COLLAR) for t in kept])
-    return float(metric(reference, hypothesis, uem=uem.support()))
-
-
 def test_enrolled_voices_are_named_and_private(server: ServerProcess) -> None:
     voices, used = {}, []
     for voice in ("alice", "erin"):
         clip, turns = voice_clip("conv2", voice)
-        saved = enrol(server, voice, clip, ALICE)
+        saved = enrol(server.base_url, voice, clip, ALICE)
         assert saved["seconds"] == pytest.approx(CLIP_SECONDS, abs=0.05)
         voices[voice] = saved["id"]
         used += turns
-    named = transcribe(server, list(voices.values()), ALICE)
+    named = transcribe(server.base_url, list(voices.values()), ALICE)
     assert named.status_code == 200, named.text
     body = named.json()
     everything = identification_error(body, excluded=[])
@@ -140,7 +70,7 @@ def test_enrolled_voices_are_named_and_private(server: ServerProcess) -> None:
     for voice_id in voices.values():
         seen = httpx.get(f"{server.base_url}/v1/speakers/{voice_id}", headers=BOB, timeout=30)
         assert seen.status_code == 404, seen.text
-    used_by_bob = transcribe(server, list(voices.values()), BOB)
+    used_by_bob = transcribe(server.base_url, list(voices.values()), BOB)
     assert used_by_bob.status_code == 400, used_by_bob.text
     assert used_by_bob.json()["error"]["param"] == "known_speaker_ids"
 
