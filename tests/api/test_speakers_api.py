@@ -21,6 +21,7 @@ import pytest
 from tests.audio import tone_bytes
 from tests.conftest import fake_app, running
 from tests.fakes import FakeDiarizer, FakeTranscriber
+from tests.url_server import Routes, serving
 from whisperx_api.config import Settings
 from whisperx_api.domain.job import JobSpec
 from whisperx_api.domain.options import TranscriptionOptions
@@ -279,3 +280,39 @@ def test_saved_voices_travel_in_the_job_spec() -> None:
     voice = KnownVoice("Ann", (0.5, -0.25))
     spec = JobSpec(options=TranscriptionOptions(model="base", diarize=True, known_voices=(voice,)))
     assert load_spec(dump_spec(spec)).options.known_voices == (voice,)
+
+
+async def test_enrolment_from_an_audio_url(
+    make_settings: Callable[..., Settings], tmp_path: Path
+) -> None:
+    routes = Routes(
+        bodies={
+            "/bob.wav": (tone_bytes(tmp_path, 3.0, "bob.wav"), "audio/wav"),
+            "/page.html": (b"<html><body>not audio</body></html>" * 20, "text/html"),
+        }
+    )
+    with serving(routes) as files:
+        async with two_keys(make_settings, tmp_path, fetch={"allow_private_networks": True}) as (
+            client,
+            diarizer,
+        ):
+            saved = await client.post(
+                "/v1/speakers", data={"name": "Bob", "audio_url": f"{files}/bob.wav"}, headers=ALICE
+            )
+            page = await client.post(
+                "/v1/speakers",
+                data={"name": "Bob", "audio_url": f"{files}/page.html"},
+                headers=ALICE,
+            )
+        async with two_keys(make_settings, tmp_path) as (closed, _):
+            private = await closed.post(
+                "/v1/speakers", data={"name": "Bob", "audio_url": f"{files}/bob.wav"}, headers=ALICE
+            )
+    assert saved.status_code == 201, saved.text
+    assert saved.json()["seconds"] == pytest.approx(3.0, abs=0.05)
+    assert [round(c.duration) for c in diarizer.voice_clips] == [3]
+    assert page.status_code == 400, page.text
+    assert page.json()["error"]["param"] == "audio_url"
+    assert private.status_code == 400, private.text
+    assert private.json()["error"]["code"] == "url_not_allowed"
+    assert routes.hits == ["/bob.wav", "/page.html"]
