@@ -473,6 +473,16 @@ class RealtimeSettings(BaseModel):
     )
 
 
+class VoicesSettings(BaseModel):
+    """Saved voices (`/v1/speakers`): speaker embeddings kept per API key."""
+
+    model_config = _GROUP_CONFIG
+
+    max_per_key: int = Field(
+        default=100, ge=0, le=10_000, description="saved voices one API key may hold; 0 = none"
+    )
+
+
 class Settings(BaseSettings):
     """The whole configuration. Built once by the composition root and passed in."""
 
@@ -510,6 +520,7 @@ class Settings(BaseSettings):
     fetch: FetchSettings = Field(default_factory=FetchSettings)
     secrets: SecretsSettings = Field(default_factory=SecretsSettings)
     realtime: RealtimeSettings = Field(default_factory=RealtimeSettings)
+    voices: VoicesSettings = Field(default_factory=VoicesSettings)
 
     @classmethod
     def settings_customise_sources(

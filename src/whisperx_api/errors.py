@@ -28,6 +28,7 @@ Each error code is a class (its `code`), never a string set at the raise site.
     │   ├── SessionIdle              idle_timeout: a live session without client events
     │   ├── RealtimeUnavailable      realtime_unavailable: no model here to serve live sessions
     │   ├── TooManyClientSecrets     too_many_client_secrets: a key holds its limit of secrets
+    │   ├── TooManySpeakers          too_many_speakers: the key holds VOICES__MAX_PER_KEY voices
     │   └── JobRejected              a job failed on its input; replays the code it recorded
     ├── PayloadTooLarge              file_too_large: the upload is over MAX_FILE_SIZE
     ├── AuthenticationFailed         invalid_api_key: missing or wrong API key
@@ -112,6 +113,7 @@ __all__ = [
     "TokenUnavailable",
     "TooManyClientSecrets",
     "TooManySessions",
+    "TooManySpeakers",
     "Unhealthy",
     "UnknownBackend",
     "UnknownEventType",
@@ -306,6 +308,12 @@ class TooManyClientSecrets(InvalidRequest):
     """A key already holds `REALTIME__MAX_CLIENT_SECRETS_PER_KEY` unused, unexpired secrets."""
 
     code = "too_many_client_secrets"
+
+
+class TooManySpeakers(InvalidRequest):
+    """The key already holds as many saved voices as VOICES__MAX_PER_KEY allows."""
+
+    code = "too_many_speakers"
 
 
 class JobRejected(InvalidRequest):

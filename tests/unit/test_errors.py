@@ -134,6 +134,7 @@ HTTP_ANSWERS: list[tuple[e.WhisperXApiError, int, str, str | None, str | None]] 
     (e.NotFound("x"), 404, "not_found_error", "not_found", None),
     (e.ClientSecretRefused("x"), 401, "authentication_error", "invalid_client_secret", None),
     (e.TooManyClientSecrets("x"), 400, "invalid_request_error", "too_many_client_secrets", None),
+    (e.TooManySpeakers("x"), 400, "invalid_request_error", "too_many_speakers", None),
     (e.Conflict("x"), 409, "conflict_error", "conflict", None),
     (e.JobNotReady("x"), 409, "conflict_error", "job_not_ready", None),
     (e.IllegalMove("x"), 409, "conflict_error", "conflict", None),

@@ -27,6 +27,7 @@ from whisperx_api.api.routes import (
     models,
     openai_audio,
     realtime,
+    speakers,
 )
 from whisperx_api.api.routes.web import mount_web
 from whisperx_api.config import Settings
@@ -60,7 +61,7 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
     install_error_handlers(app)
     install_openapi(app)
     install_docs(app)
-    routers = (health, openai_audio, models, jobs, metrics, realtime, client_secrets)
+    routers = (health, openai_audio, models, jobs, metrics, realtime, client_secrets, speakers)
     for module in routers:
         app.include_router(module.router)
     mount_web(app)

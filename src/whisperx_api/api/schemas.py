@@ -35,6 +35,7 @@ from whisperx_api.domain.languages import WHISPER_LANGUAGES
 from whisperx_api.domain.options import SubtitleOptions, TranscriptionOptions
 from whisperx_api.domain.transcript import Task
 from whisperx_api.errors import InvalidRequest
+from whisperx_api.jobs.voices import MAX_KNOWN_SPEAKER_IDS
 from whisperx_api.net_guard import check_url_syntax
 
 
@@ -274,6 +275,10 @@ class AudioForm(CleanupFields, SubtitleFields, AudioSourceFields):
         """True when the request asks for diarization."""
         return False
 
+    def speaker_ids(self) -> tuple[str, ...]:
+        """Saved voices (`known_speaker_ids[]`) to name speakers with; none here."""
+        return ()
+
     def wants_logprobs(self) -> bool:
         """`include[]=logprobs`: only `json` bodies carry them, as in OpenAI's API."""
         logprobs = wants_logprobs(self.include)
@@ -323,6 +328,16 @@ class TranscriptionForm(AudioForm):
         description="One reference clip per name: a data URL (`data:audio/wav;base64,...`) of "
         "2 to 10 s of that voice. Repeat the field (or send `known_speaker_references[]`).",
     )
+    known_speaker_ids: tuple[str, ...] = Field(
+        default=(),
+        json_schema_extra={"maxItems": MAX_KNOWN_SPEAKER_IDS},
+        description="Diarization: ids of this key's saved voices (`POST /v1/speakers`); "
+        "speakers that match are labelled with their names. Repeat the field (or send "
+        "`known_speaker_ids[]`).",
+    )
+
+    def speaker_ids(self) -> tuple[str, ...]:
+        return self.known_speaker_ids
 
     def wants_speakers(self) -> bool:
         return self.diarize

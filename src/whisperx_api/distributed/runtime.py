@@ -29,12 +29,14 @@ from whisperx_api.pipeline.registry import (
     transcription_backend_name,
 )
 from whisperx_api.pipeline.runner import PipelineRunner
+from whisperx_api.pipeline.stage import DiarizationBackend
 from whisperx_api.realtime.engine import LiveEngine
 from whisperx_api.runtime.base import Runtime
 from whisperx_api.runtime.embedded import (
     build_live,
     build_models,
     build_runner,
+    build_voices,
     build_webhooks,
     configured_sealer,
 )
@@ -89,7 +91,14 @@ def build_distributed_api(settings: Settings, registry: BackendRegistry | None =
         webhooks=build_webhooks(settings, store),  # workers need no egress
         live=build_replica_live(settings, registry),
         models=build_models(settings, runner),
+        voices=build_voices(settings, store, service, replica_diarizer(settings, registry)),
     )
+
+
+def replica_diarizer(settings: Settings, registry: BackendRegistry) -> DiarizationBackend | None:
+    """The diarization backend an API replica embeds enrolled voices with (its speaker model
+    loads at the first enrolment); the workers compare their speakers to those embeddings."""
+    return registry.diarization_backends.factory(settings.backends.diarization)(settings)
 
 
 def build_replica_live(settings: Settings, registry: BackendRegistry) -> LiveEngine | None:

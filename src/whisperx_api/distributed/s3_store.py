@@ -7,6 +7,7 @@ Layout under `prefix` (empty by default)::
     jobs/<id>/record.json          the job: the one source of truth
     jobs/<id>/result.json          the transcript, written once, just before the job turns Completed
     status/<Status>/<seq>-<id>     empty index markers; `status/Queued/` in key order is the queue
+    voices/<owner hash>/<id>.json  a saved voice (name and embedding, never audio), per API key
 
 Compare-and-swap. Every change reads the record, applies the pure transition of
 `domain.transitions` (the same as the SQLite store's), and writes the result back with
@@ -38,6 +39,7 @@ webhook is pending keeps the tombstoned record (the rest goes) until the webhook
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import random
@@ -67,9 +69,10 @@ from whisperx_api.domain.transitions import (
     renewed,
     requeued,
 )
+from whisperx_api.domain.voices import SavedVoice, is_voice_id
 from whisperx_api.domain.webhook import WebhookState
 from whisperx_api.errors import Conflict, IllegalMove, StorageError, UnreadableJob
-from whisperx_api.jobs.messages import dump_spec, load_spec
+from whisperx_api.jobs.messages import dump_spec, dump_voice, load_spec, load_voice
 from whisperx_api.jobs.ports import StoredResult
 
 if TYPE_CHECKING:
@@ -446,6 +449,51 @@ class S3JobStore:
         delete_keys(self._client, self._bucket, [self._webhook_marker(job_id)])
 
     # -- compare-and-swap ---------------------------------------------------------------------
+
+    @storage_errors()
+    def add_voice(self, voice: SavedVoice, limit: int) -> bool:
+        """The limit is checked by a LIST before the write: replicas racing to enrol the
+        same key's last free place may pass it by the number of racers."""
+        if len(self._voice_keys(voice.owner)) >= limit:
+            return False
+        key = self._voice_key(voice.owner, voice.id)
+        if not self._put(key, dump_voice(voice).encode(), create=True):
+            raise Conflict(f"Voice '{voice.id}' already exists.")
+        return True
+
+    @storage_errors()
+    def get_voice(self, owner: str, voice_id: str) -> SavedVoice | None:
+        if not is_voice_id(voice_id):
+            return None  # never a key outside the owner's folder
+        text = self._read_text(self._voice_key(owner, voice_id))
+        voice = None if text is None else load_voice(text)
+        return voice if voice is not None and voice.owner == owner else None
+
+    @storage_errors()
+    def list_voices(self, owner: str) -> list[SavedVoice]:
+        voices = []
+        for key in self._voice_keys(owner):
+            text = self._read_text(key)
+            if text is not None:  # deleted since the listing
+                voices.append(load_voice(text))
+        return sorted(voices, key=lambda v: (v.created_at, v.id))
+
+    @storage_errors()
+    def delete_voice(self, owner: str, voice_id: str) -> bool:
+        if self.get_voice(owner, voice_id) is None:
+            return False
+        delete_keys(self._client, self._bucket, [self._voice_key(owner, voice_id)])
+        return True
+
+    def _voice_keys(self, owner: str) -> list[str]:
+        return list(list_keys(self._client, self._bucket, self._voice_folder(owner)))
+
+    def _voice_folder(self, owner: str) -> str:
+        digest = hashlib.sha256(owner.encode()).hexdigest()[:32]
+        return f"{self._prefix}voices/{digest}/"
+
+    def _voice_key(self, owner: str, voice_id: str) -> str:
+        return f"{self._voice_folder(owner)}{voice_id}.json"
 
     def _applied(self, job_id: str, move: _Move) -> bool:
         outcome = self._move(job_id, move)

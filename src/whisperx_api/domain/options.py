@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from whisperx_api.domain.cleanup import CleanupOptions
-from whisperx_api.domain.speakers import KnownSpeaker
+from whisperx_api.domain.speakers import KnownSpeaker, KnownVoice
 from whisperx_api.domain.transcript import Task
 
 
@@ -37,6 +37,8 @@ class TranscriptionOptions:
     vad_silence_duration_ms: int | None = None
     include_logprobs: bool = False
     known_speakers: tuple[KnownSpeaker, ...] = ()
+    # Saved voices (`known_speaker_ids[]`), resolved to their embeddings at submit time.
+    known_voices: tuple[KnownVoice, ...] = ()
     # Replacements and redaction, applied to the finished transcript.
     cleanup: CleanupOptions = field(default_factory=CleanupOptions)
 

@@ -62,3 +62,11 @@ class KnownSpeaker:
         """The reference as float32 samples at 16 kHz."""
         pcm = np.frombuffer(base64.b64decode(self.pcm16), dtype="<i2")
         return (pcm.astype(np.float32) / 32767.0).astype(np.float32)
+
+
+@dataclass(frozen=True, slots=True)
+class KnownVoice:
+    """A saved voice as a job carries it: a name and its stored embedding (no audio)."""
+
+    name: str
+    embedding: tuple[float, ...] = field(repr=False)

@@ -10,7 +10,7 @@ from whisperx_api.domain.cleanup import CleanupOptions, Redaction
 from whisperx_api.domain.formats import OutputFormat
 from whisperx_api.domain.job import JobSpec, ResultStyle
 from whisperx_api.domain.options import SubtitleOptions, TranscriptionOptions
-from whisperx_api.domain.speakers import KnownSpeaker
+from whisperx_api.domain.speakers import KnownSpeaker, KnownVoice
 from whisperx_api.domain.transcript import (
     Segment,
     Task,
@@ -19,6 +19,7 @@ from whisperx_api.domain.transcript import (
     WarningCode,
     Word,
 )
+from whisperx_api.domain.voices import SavedVoice
 
 SCHEMA_VERSION = 1
 
@@ -34,6 +35,9 @@ def load_spec(text: str) -> JobSpec:
     options = dict(data["options"])
     options["task"] = Task(options["task"])
     options["known_speakers"] = tuple(KnownSpeaker(**k) for k in options.get("known_speakers", ()))
+    options["known_voices"] = tuple(
+        KnownVoice(v["name"], tuple(v["embedding"])) for v in options.get("known_voices", ())
+    )
     options["cleanup"] = _cleanup(options.get("cleanup"))  # absent from specs before clean-up
     options["languages"] = tuple(options.get("languages", ()))
     return JobSpec(
@@ -84,6 +88,18 @@ def _segment(data: dict[str, Any]) -> Segment:
     fields["words"] = tuple(Word(**w) for w in data["words"])
     fields["tokens"] = tuple(data["tokens"])
     return Segment(**fields)
+
+
+def dump_voice(voice: SavedVoice) -> str:
+    """JSON for a saved voice (its embedding, never audio)."""
+    return json.dumps({"v": SCHEMA_VERSION, **asdict(voice)}, ensure_ascii=False)
+
+
+def load_voice(text: str) -> SavedVoice:
+    """Inverse of `dump_voice`."""
+    data = _versioned(text)
+    data["embedding"] = tuple(float(x) for x in data["embedding"])
+    return SavedVoice(**data)
 
 
 def _versioned(text: str) -> dict[str, Any]:

@@ -36,9 +36,10 @@ from whisperx_api.domain.transitions import (
     renewed,
     requeued,
 )
+from whisperx_api.domain.voices import SavedVoice
 from whisperx_api.domain.webhook import WebhookState
 from whisperx_api.errors import Conflict, IllegalMove, StorageError, StorageFull, UnreadableJob
-from whisperx_api.jobs.messages import dump_spec, load_spec
+from whisperx_api.jobs.messages import dump_spec, dump_voice, load_spec, load_voice
 from whisperx_api.jobs.ports import StoredResult
 from whisperx_api.storage.private import private_dir, private_file
 
@@ -72,6 +73,14 @@ CREATE TABLE IF NOT EXISTS webhooks (
     due REAL
 );
 CREATE INDEX IF NOT EXISTS webhooks_by_due ON webhooks (due);
+-- Saved voices: one row per voice, its embedding in `body` (never audio).
+CREATE TABLE IF NOT EXISTS voices (
+    id TEXT PRIMARY KEY,
+    owner TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    body TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS voices_by_owner ON voices (owner, created_at);
 """
 
 # Read in this order: `JobRecord`'s names, and the owner (kept for an unreadable spec).
@@ -294,6 +303,38 @@ class SqliteJobStore:
         with self._tx(immediate=True) as db:
             record = _read(db, job_id)
             return record is not None and _moved(db, record, move, result) is not None
+
+    def add_voice(self, voice: SavedVoice, limit: int) -> bool:
+        with self._tx(immediate=True) as db:
+            held = db.execute("SELECT COUNT(*) FROM voices WHERE owner = ?", (voice.owner,))
+            if int(held.fetchone()[0]) >= limit:
+                return False
+            if db.execute("SELECT 1 FROM voices WHERE id = ?", (voice.id,)).fetchone():
+                raise Conflict(f"Voice '{voice.id}' already exists.")
+            db.execute(
+                "INSERT INTO voices (id, owner, created_at, body) VALUES (?, ?, ?, ?)",
+                (voice.id, voice.owner, voice.created_at, dump_voice(voice)),
+            )
+        return True
+
+    def get_voice(self, owner: str, voice_id: str) -> SavedVoice | None:
+        with self._tx() as db:
+            row = db.execute(
+                "SELECT body FROM voices WHERE id = ? AND owner = ?", (voice_id, owner)
+            ).fetchone()
+        return None if row is None else load_voice(row[0])
+
+    def list_voices(self, owner: str) -> list[SavedVoice]:
+        with self._tx() as db:
+            rows = db.execute(
+                "SELECT body FROM voices WHERE owner = ? ORDER BY created_at, id", (owner,)
+            ).fetchall()
+        return [load_voice(row[0]) for row in rows]
+
+    def delete_voice(self, owner: str, voice_id: str) -> bool:
+        with self._tx() as db:
+            gone = db.execute("DELETE FROM voices WHERE id = ? AND owner = ?", (voice_id, owner))
+            return gone.rowcount > 0
 
     @contextmanager
     def _tx(self, *, immediate: bool = False) -> Iterator[sqlite3.Connection]:

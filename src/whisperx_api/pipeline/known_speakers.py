@@ -5,21 +5,28 @@ as the diarized speakers' centroid embeddings. Pairs are matched by cosine simil
 pair first (greedy assignment: one reference names at most one speaker and one speaker takes
 at most one name), and only when the similarity reaches the backend's calibrated threshold.
 Speakers no reference matches keep their generic labels.
+
+Saved voices (`known_speaker_ids[]`) arrive as embeddings computed by the same speaker model at
+enrolment; they join the references after the clips and are matched by the same rule. A saved
+embedding of another length (enrolled under another diarization backend) cannot be compared and
+is left out, with a log line.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import logging
 from collections.abc import Mapping, Sequence
 
 import numpy as np
 import numpy.typing as npt
 
 from whisperx_api.domain.audio import DecodedAudio
-from whisperx_api.domain.speakers import Diarization, KnownSpeaker
+from whisperx_api.domain.speakers import Diarization, KnownSpeaker, KnownVoice
 from whisperx_api.pipeline.stage import DiarizationBackend
 
 FloatArray = npt.NDArray[np.float64]
+log = logging.getLogger(__name__)
 
 
 def reference_clips(speakers: Sequence[KnownSpeaker]) -> list[DecodedAudio]:
@@ -69,15 +76,34 @@ def rename(diarization: Diarization, names: Mapping[str, str]) -> Diarization:
 
 
 def name_known_speakers(
-    diarization: Diarization, diarizer: DiarizationBackend, speakers: Sequence[KnownSpeaker]
+    diarization: Diarization,
+    diarizer: DiarizationBackend,
+    speakers: Sequence[KnownSpeaker],
+    voices: Sequence[KnownVoice] = (),
 ) -> Diarization:
-    """Label the speakers whose voices match a reference; others keep their labels."""
-    if not speakers or not diarization.embeddings:
+    """Label the speakers whose voices match a reference clip or a saved voice; others keep
+    their labels."""
+    if not (speakers or voices) or not diarization.embeddings:
         return diarization
-    references = diarizer.embed_voices(reference_clips(speakers))
-    labels, similarity = similarities(diarization.embeddings, references)
+    references = diarizer.embed_voices(reference_clips(speakers)) if speakers else []
     names = [s.name for s in speakers]
+    for voice in comparable(voices, diarization):
+        references.append(voice.embedding)
+        names.append(voice.name)
+    labels, similarity = similarities(diarization.embeddings, references)
     return rename(diarization, assign_names(labels, similarity, names, diarizer.voice_threshold))
+
+
+def comparable(voices: Sequence[KnownVoice], diarization: Diarization) -> list[KnownVoice]:
+    """The saved voices whose embeddings live in the same space as the diarized speakers'."""
+    size = len(next(iter(diarization.embeddings.values())))
+    kept = [v for v in voices if len(v.embedding) == size]
+    if len(kept) < len(voices):
+        log.warning(
+            "%d saved voice(s) left out: enrolled with another speaker model",
+            len(voices) - len(kept),
+        )
+    return kept
 
 
 def _unit(rows: FloatArray) -> FloatArray:

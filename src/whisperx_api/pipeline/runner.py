@@ -183,9 +183,9 @@ class PipelineRunner:
             diarization = self.diarizer.diarize(
                 audio, _diarization_request(options, token), ctx.scaled(share, 1.0)
             )
-            if options.known_speakers:
+            if options.known_speakers or options.known_voices:
                 diarization = name_known_speakers(
-                    diarization, self.diarizer, options.known_speakers
+                    diarization, self.diarizer, options.known_speakers, options.known_voices
                 )
                 if not options.speaker_embeddings:  # fetched for matching only
                     diarization = replace(diarization, embeddings={})
@@ -197,5 +197,6 @@ class PipelineRunner:
 
 
 def _diarization_request(options: TranscriptionOptions, token: str | None) -> DiarizationRequest:
-    want_embeddings = options.speaker_embeddings or bool(options.known_speakers)
+    named = bool(options.known_speakers or options.known_voices)
+    want_embeddings = options.speaker_embeddings or named
     return DiarizationRequest(options.min_speakers, options.max_speakers, want_embeddings, token)

@@ -12,6 +12,7 @@ from whisperx_api.domain.audio import ClipDecoder
 from whisperx_api.errors import PayloadTooLarge
 from whisperx_api.jobs.ports import Background, JobStore, Monitored, ended_task
 from whisperx_api.jobs.service import JobService
+from whisperx_api.jobs.voices import VoiceService
 from whisperx_api.pipeline.runner import PipelineRunner
 from whisperx_api.pipeline.stages.duration import declared_seconds
 from whisperx_api.realtime.engine import LiveEngine
@@ -39,6 +40,7 @@ class Runtime:
     webhooks: Background | None = None  # the webhook delivery loop, when a secret is set
     live: LiveEngine | None = None  # live sessions; none on a MODE=distributed replica by default
     clips: ClipDecoder = field(default_factory=PipelineClipDecoder)  # voice references
+    voices: VoiceService | None = None  # saved voices (`/v1/speakers`)
     started_at: int = field(default_factory=lambda: int(time.time()))
     _sweeper: asyncio.Task[None] | None = None
     _stopping: bool = False
@@ -89,6 +91,8 @@ class Runtime:
         await self.jobs.stop_background()
         if self.live is not None:
             self.live.close()
+        if self.voices is not None:
+            self.voices.close()
         self.runner.close()
         self.store.close()
 

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from whisperx_api.config import Settings
-from whisperx_api.jobs.ports import Background
+from whisperx_api.jobs.ports import Background, JobStore
 from whisperx_api.jobs.service import JobService
 from whisperx_api.jobs.signals import JobSignals
 from whisperx_api.jobs.store import SqliteJobStore
+from whisperx_api.jobs.voices import VoiceService
 from whisperx_api.jobs.webhooks import DeliveryPolicy, WebhookDeliverer, WebhookOutbox
 from whisperx_api.jobs.worker import WorkerPool
 from whisperx_api.memory import available_memory_bytes
@@ -21,10 +22,15 @@ from whisperx_api.pipeline.registry import (
 from whisperx_api.pipeline.runner import PipelineRunner
 from whisperx_api.pipeline.sealing import TokenSealer
 from whisperx_api.pipeline.segmentation import SegmentRules
-from whisperx_api.pipeline.stage import SpeechProbabilities, TranscriptionBackend
+from whisperx_api.pipeline.stage import (
+    DiarizationBackend,
+    SpeechProbabilities,
+    TranscriptionBackend,
+)
 from whisperx_api.realtime.engine import LiveEngine
 from whisperx_api.runtime.base import Runtime
 from whisperx_api.runtime.models import ModelAccess, RuntimeModels
+from whisperx_api.runtime.voices import DiarizerEmbedder
 from whisperx_api.storage.local import LocalBlobStore
 
 
@@ -106,7 +112,18 @@ def build_embedded(settings: Settings, registry: BackendRegistry | None = None) 
         webhooks=build_webhooks(settings, store),
         live=build_live(settings, runner.transcriber),
         models=build_models(settings, runner),
+        voices=build_voices(settings, store, service, runner.diarizer),
     )
+
+
+def build_voices(
+    settings: Settings, store: JobStore, jobs: JobService, diarizer: DiarizationBackend | None
+) -> VoiceService:
+    """The saved-voice registry in `store`, embedding clips with `diarizer`'s speaker model."""
+    embedder = DiarizerEmbedder(
+        diarizer, settings.limits.max_file_size, settings.limits.max_decode_seconds
+    )
+    return VoiceService(store, embedder, jobs, settings.voices.max_per_key)
 
 
 def build_live(

@@ -15,6 +15,7 @@ from whisperx_api.api.deps import ClientDep, RuntimeDep, admit_model
 from whisperx_api.api.forms import read_form
 from whisperx_api.api.openapi import error_responses, form_body, transcript_responses
 from whisperx_api.api.responses import transcript_response
+from whisperx_api.api.routes.speakers import saved_voices
 from whisperx_api.api.schemas import AudioForm, JobAccepted, TranscriptionForm, TranslationForm
 from whisperx_api.api.streaming import text_event_stream
 from whisperx_api.jobs.webhooks import admit_webhook_url
@@ -57,6 +58,8 @@ async def _submit_and_answer(
 ) -> Response:
     async with read_form(request, form_type) as form:
         spec = form.to_spec(client.owner)
+        if form.speaker_ids():
+            spec = await saved_voices(runtime).with_voices(spec, form.speaker_ids())
         await admit_model(request, runtime, client, spec.options.model)
         settings = request.app.state.settings
         if spec.webhook_url is not None:
