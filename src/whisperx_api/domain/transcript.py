@@ -26,6 +26,7 @@ class Word:
     score: float | None = None
     speaker: str | None = None
     probability: float | None = None  # the decoder's, kept when an aligner rescores `score`
+    channel: int | None = None  # the audio channel it was heard on (multichannel only)
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +45,17 @@ class Segment:
     avg_logprob: float = 0.0
     compression_ratio: float = 0.0
     no_speech_prob: float = 0.0
+    channel: int | None = None  # the audio channel it was heard on (multichannel only)
+
+
+@dataclass(frozen=True, slots=True)
+class TranscriptWarning:
+    """Something the server left out of or doubts in a transcript, over a span of seconds."""
+
+    code: str
+    message: str
+    start: float
+    end: float
 
 
 def join_texts(texts: Iterable[str], separator: str = " ") -> str:
@@ -61,6 +73,7 @@ class Transcript:
     segments: tuple[Segment, ...]
     language_probability: float | None = None
     speaker_embeddings: dict[str, tuple[float, ...]] = field(default_factory=dict)
+    warnings: tuple[TranscriptWarning, ...] = ()
 
     @property
     def text(self) -> str:

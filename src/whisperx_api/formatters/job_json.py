@@ -16,6 +16,8 @@ def _job_segment(segment: Segment) -> JsonObject:
     }
     if segment.speaker is not None:
         body["speaker"] = segment.speaker
+    if segment.channel is not None:
+        body["channel"] = segment.channel
     return body
 
 

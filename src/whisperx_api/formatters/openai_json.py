@@ -56,6 +56,8 @@ def _verbose_segment(segment: Segment) -> JsonObject:
     }
     if segment.speaker is not None:
         body["speaker"] = segment.speaker
+    if segment.channel is not None:
+        body["channel"] = segment.channel
     return body
 
 
@@ -70,7 +72,22 @@ def _verbose_word(word: Word) -> JsonObject:
         body["score"] = _finite(word.score)
     if word.speaker is not None:
         body["speaker"] = word.speaker
+    if word.channel is not None:
+        body["channel"] = word.channel
     return body
+
+
+def warnings_payload(transcript: Transcript) -> list[JsonObject]:
+    """What the server skipped or doubts: `{code, message, start, end}` each."""
+    return [
+        {
+            "code": w.code,
+            "message": w.message,
+            "start": round_seconds(w.start),
+            "end": round_seconds(w.end),
+        }
+        for w in transcript.warnings
+    ]
 
 
 def verbose_payload(transcript: Transcript) -> JsonObject:
@@ -89,6 +106,8 @@ def verbose_payload(transcript: Transcript) -> JsonObject:
         body["language_probability"] = transcript.language_probability
     if transcript.speaker_embeddings:
         body["speaker_embeddings"] = {k: list(v) for k, v in transcript.speaker_embeddings.items()}
+    if transcript.warnings:
+        body["warnings"] = warnings_payload(transcript)
     return body
 
 
@@ -104,7 +123,7 @@ def render_vtt_json(transcript: Transcript, options: SubtitleOptions) -> str:
 
 def _diarized_segment(segment: Segment) -> JsonObject:
     """OpenAI's diarized segment: a string id and a speaker on every one."""
-    return {
+    body: JsonObject = {
         "id": f"seg_{segment.id}",
         "start": round_seconds(segment.start),
         "end": round_seconds(segment.end),
@@ -112,16 +131,20 @@ def _diarized_segment(segment: Segment) -> JsonObject:
         "text": segment.text.strip(),
         "type": "transcript.text.segment",
     }
+    if segment.channel is not None:
+        body["channel"] = segment.channel
+    return body
 
 
 def render_diarized_json(transcript: Transcript) -> str:
     """OpenAI's `diarized_json`."""
-    return dump(
-        {
-            "task": transcript.task.value,
-            "duration": round_seconds(transcript.duration),
-            "text": transcript.text,
-            "segments": [_diarized_segment(s) for s in transcript.segments],
-            "usage": usage(transcript),
-        }
-    )
+    body: JsonObject = {
+        "task": transcript.task.value,
+        "duration": round_seconds(transcript.duration),
+        "text": transcript.text,
+        "segments": [_diarized_segment(s) for s in transcript.segments],
+        "usage": usage(transcript),
+    }
+    if transcript.warnings:
+        body["warnings"] = warnings_payload(transcript)
+    return dump(body)

@@ -11,7 +11,7 @@ from whisperx_api.domain.formats import OutputFormat
 from whisperx_api.domain.job import JobSpec, ResultStyle
 from whisperx_api.domain.options import SubtitleOptions, TranscriptionOptions
 from whisperx_api.domain.speakers import KnownSpeaker
-from whisperx_api.domain.transcript import Segment, Task, Transcript, Word
+from whisperx_api.domain.transcript import Segment, Task, Transcript, TranscriptWarning, Word
 
 SCHEMA_VERSION = 1
 
@@ -28,6 +28,7 @@ def load_spec(text: str) -> JobSpec:
     options["task"] = Task(options["task"])
     options["known_speakers"] = tuple(KnownSpeaker(**k) for k in options.get("known_speakers", ()))
     options["cleanup"] = _cleanup(options.get("cleanup"))  # absent from specs before clean-up
+    options["channel_names"] = tuple(options.get("channel_names", ()))
     return JobSpec(
         options=TranscriptionOptions(**options),
         response_format=OutputFormat(data["response_format"]),
@@ -63,6 +64,7 @@ def load_transcript(text: str) -> Transcript:
         segments=tuple(_segment(s) for s in data["segments"]),
         language_probability=data["language_probability"],
         speaker_embeddings={k: tuple(v) for k, v in data["speaker_embeddings"].items()},
+        warnings=tuple(TranscriptWarning(**w) for w in data.get("warnings", ())),
     )
 
 
