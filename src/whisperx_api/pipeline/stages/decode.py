@@ -192,12 +192,11 @@ class _Guard:
 def _resampled(
     container: av.container.InputContainer, stream: av.AudioStream, guard: _Guard, split: bool
 ) -> Iterator[npt.NDArray[np.float32]]:
-    """2-D chunks: one row per output channel (one row when mixed down to mono)."""
-    if split:  # planar float keeps the source's channels, one row each
-        layout = stream.codec_context.layout
-        resampler = av.AudioResampler(format="fltp", layout=layout, rate=SAMPLE_RATE)
-    else:
-        resampler = av.AudioResampler(format="flt", layout="mono", rate=SAMPLE_RATE)
+    """2-D chunks: one row per output channel (one row when mixed down to mono). Packed
+    float, split here: PyAV's planar frames crash on 8 planes."""
+    layout = stream.codec_context.layout if split else "mono"
+    channels = stream_channels(stream) if split else 1
+    resampler = av.AudioResampler(format="flt", layout=layout, rate=SAMPLE_RATE)
     check_mpeg = stream.codec_context.name.startswith(_MPEG_CODECS)
     last_packet = b""
     for packet in container.demux(stream):
@@ -206,17 +205,17 @@ def _resampled(
             last_packet = bytes(packet)
         for frame in packet.decode():
             for out in resampler.resample(frame):
-                yield _planes(out)
+                yield _planes(out, channels)
     if check_mpeg and is_cut_short(last_packet):
         raise InvalidAudio("The audio is truncated: its last frame is incomplete.")
     for out in resampler.resample(None):
-        yield _planes(out)
+        yield _planes(out, channels)
 
 
-def _planes(frame: av.AudioFrame) -> npt.NDArray[np.float32]:
-    """(channels, samples); packed mono comes as (1, samples) already."""
-    data = np.asarray(frame.to_ndarray(), dtype=np.float32)
-    return data.reshape(1, -1) if data.ndim == 1 else data
+def _planes(frame: av.AudioFrame, channels: int) -> npt.NDArray[np.float32]:
+    """(channels, samples) from packed samples (interleaved: one frame after another)."""
+    data = np.asarray(frame.to_ndarray(), dtype=np.float32).reshape(-1)
+    return data.reshape(-1, channels).T
 
 
 def _checked(samples: npt.NDArray[np.float32], declared: float | None) -> DecodedAudio:
