@@ -3,6 +3,7 @@ whose parties each have their own channel (from a mono conversation and its RTTM
 
 from __future__ import annotations
 
+import wave
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -67,3 +68,22 @@ def split_by_speaker(name: str) -> tuple[list[str], list[Samples]]:
         low, high = int(start * RATE), min(len(mono), int(np.ceil(end * RATE)))
         channels[speakers.index(speaker)][low:high] = mono[low:high]
     return speakers, channels
+
+
+def tone(freq: float, seconds: float = 3.0) -> Samples:
+    """A sine tone at 0.3 of full scale."""
+    t = np.arange(int(seconds * RATE)) / RATE
+    return (0.3 * np.sin(2 * np.pi * freq * t)).astype(np.float32)
+
+
+def many_channels(tmp_path: Path, count: int) -> bytes:
+    """16-bit WAV with `count` channels of a tone (the wave module takes any count)."""
+    samples = np.round(tone(300.0, 1.0) * 32767).astype(np.int16)
+    frames = np.repeat(samples[:, None], count, axis=1)
+    path = tmp_path / f"ch{count}.wav"
+    with wave.open(str(path), "wb") as out:
+        out.setnchannels(count)
+        out.setsampwidth(2)
+        out.setframerate(RATE)
+        out.writeframes(frames.tobytes())
+    return path.read_bytes()

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import time
-import wave
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -20,7 +19,7 @@ import srt
 from tests.audio import RATE
 from tests.conftest import fake_app, running
 from tests.fakes import FakeDiarizer, FakeTranscriber
-from tests.stereo import write_channels
+from tests.stereo import many_channels, tone, write_channels
 from whisperx_api.config import Settings
 
 pytestmark = pytest.mark.anyio
@@ -30,26 +29,8 @@ URLS = [OPENAI, "/v1/audio/translations", "/transcription"]
 SECONDS = 3.0
 
 
-def tone(freq: float, seconds: float = SECONDS) -> np.ndarray:
-    t = np.arange(int(seconds * RATE)) / RATE
-    return (0.3 * np.sin(2 * np.pi * freq * t)).astype(np.float32)
-
-
 def stereo(tmp_path: Path, left: np.ndarray, right: np.ndarray) -> bytes:
     return write_channels(tmp_path / "call.flac", [left, right]).read_bytes()
-
-
-def many_channels(tmp_path: Path, count: int) -> bytes:
-    """16-bit WAV with `count` channels of a tone (the wave module takes any count)."""
-    samples = np.round(tone(300.0, 1.0) * 32767).astype(np.int16)
-    frames = np.repeat(samples[:, None], count, axis=1)
-    path = tmp_path / f"ch{count}.wav"
-    with wave.open(str(path), "wb") as out:
-        out.setnchannels(count)
-        out.setsampwidth(2)
-        out.setframerate(RATE)
-        out.writeframes(frames.tobytes())
-    return path.read_bytes()
 
 
 async def post(
