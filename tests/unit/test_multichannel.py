@@ -5,10 +5,14 @@ job store's messages."""
 from __future__ import annotations
 
 import json
+import tempfile
+from datetime import timedelta
 from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tests.audio import DATA, RATE
 from tests.stereo import many_channels, tone, write_channels
@@ -17,7 +21,7 @@ from whisperx_api.domain.formats import OutputFormat
 from whisperx_api.domain.job import JobSpec, ResultStyle
 from whisperx_api.domain.options import SubtitleOptions, TranscriptionOptions
 from whisperx_api.domain.transcript import Segment, Task, Transcript, TranscriptWarning, Word
-from whisperx_api.errors import InvalidValue
+from whisperx_api.errors import AudioTooLong, InvalidAudio, InvalidRequest, InvalidValue
 from whisperx_api.jobs.messages import dump_spec, dump_transcript, load_spec, load_transcript
 from whisperx_api.pipeline.channels import (
     check_channel_names,
@@ -25,7 +29,7 @@ from whisperx_api.pipeline.channels import (
     select_channels,
     tag_channel,
 )
-from whisperx_api.pipeline.stages.decode import decode_audio, decode_channels, probe_audio
+from whisperx_api.pipeline.stages.decode import decode_audio, decode_channels, probe_channels
 
 
 def test_each_of_eight_channels_decodes_on_its_own_in_order(tmp_path: Path) -> None:
@@ -40,7 +44,7 @@ def test_each_of_eight_channels_decodes_on_its_own_in_order(tmp_path: Path) -> N
 def test_more_channels_than_allowed_are_refused_before_decoding(tmp_path: Path) -> None:
     path = tmp_path / "nine.wav"
     path.write_bytes(many_channels(tmp_path, 9))
-    assert probe_audio(path, 60) == 9
+    assert probe_channels(path, 60) == 9
     with pytest.raises(InvalidValue, match="9 channels") as raised:
         decode_channels(path, 60, 8)
     assert raised.value.param == "multichannel"
@@ -137,3 +141,37 @@ def test_specs_and_transcripts_from_before_multichannel_still_load() -> None:
     for segment in old["segments"]:
         del segment["channel"]
     assert load_transcript(json.dumps(old)) == transcript
+
+
+STEREO_BYTES = (DATA / "conv2_stereo.flac").read_bytes()[:60_000]  # the header and ~3 s
+
+
+@settings(max_examples=60, derandomize=True, database=None, deadline=timedelta(seconds=30))
+@given(
+    st.lists(
+        st.tuples(st.integers(0, len(STEREO_BYTES) - 1), st.binary(min_size=1, max_size=8)),
+        min_size=1,
+        max_size=4,
+    ),
+    st.integers(1, len(STEREO_BYTES)),
+)
+def test_damaged_stereo_files_decode_per_channel_or_are_refused_cleanly(
+    patches: list[tuple[int, bytes]], keep: int
+) -> None:
+    data = bytearray(STEREO_BYTES[:keep])
+    for at, field in patches:
+        data[at : at + len(field)] = field
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "audio"
+        path.write_bytes(bytes(data))
+        refused: InvalidRequest | None = None
+        try:
+            channels = decode_channels(path, 30.0, 8, time_limit=5.0)
+        except (InvalidAudio, AudioTooLong, InvalidValue) as exc:
+            refused, channels = exc, ()
+    if refused is not None:
+        assert refused.param in ("file", "multichannel")
+        return
+    assert 1 <= len(channels) <= 8
+    assert len({len(c.samples) for c in channels}) == 1
+    assert all(c.samples.dtype == np.float32 for c in channels)

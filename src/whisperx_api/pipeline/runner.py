@@ -36,7 +36,7 @@ from whisperx_api.pipeline.stages.decode import (
     check_channel_count,
     decode_audio,
     decode_channels,
-    probe_audio,
+    probe_channels,
 )
 
 _STAGES = ("transcription", "alignment", "diarization")
@@ -119,7 +119,7 @@ class PipelineRunner:
     def probe(self, audio_path: Path, options: TranscriptionOptions | None = None) -> None:
         """Reject bad uploads before they are queued: not audio, declared too long, or (for
         multichannel jobs) too many channels or channel names that do not match them."""
-        channels = probe_audio(audio_path, self._max_seconds)
+        channels = probe_channels(audio_path, self._max_seconds)
         if options is not None and options.multichannel:
             check_channel_count(channels, MAX_CHANNELS)
             check_channel_names(options.channel_names, channels)

@@ -99,14 +99,20 @@ def _decode(
             capacity = initial_capacity(declared, budget)
             buffers = [SampleBuffer(capacity, budget, max_seconds) for _ in range(count)]
             for planes in _resampled(container, stream, guard, split=count > 1):
-                for buffer, plane in zip(buffers, planes, strict=True):
-                    buffer.append(plane)
+                _append(buffers, planes)
             is_wav = container.format.name == "wav"
     except av.error.FFmpegError as exc:
         raise InvalidAudio(NOT_AUDIO) from exc
     if is_wav and wav_is_cut_short(path):
         raise InvalidAudio("The audio is truncated: the file ends before its declared data.")
     return tuple(_checked(buffer.finish(), declared) for buffer in buffers)
+
+
+def _append(buffers: list[SampleBuffer], planes: npt.NDArray[np.float32]) -> None:
+    if len(planes) != len(buffers):
+        raise InvalidAudio("The audio changes its number of channels part way through.")
+    for buffer, plane in zip(buffers, planes, strict=True):
+        buffer.append(plane)
 
 
 def stream_channels(stream: av.AudioStream) -> int:
@@ -195,7 +201,6 @@ def _resampled(
     """2-D chunks: one row per output channel (one row when mixed down to mono). Packed
     float, split here: PyAV's planar frames crash on 8 planes."""
     layout = stream.codec_context.layout if split else "mono"
-    channels = stream_channels(stream) if split else 1
     resampler = av.AudioResampler(format="flt", layout=layout, rate=SAMPLE_RATE)
     check_mpeg = stream.codec_context.name.startswith(_MPEG_CODECS)
     last_packet = b""
@@ -205,17 +210,17 @@ def _resampled(
             last_packet = bytes(packet)
         for frame in packet.decode():
             for out in resampler.resample(frame):
-                yield _planes(out, channels)
+                yield _planes(out)
     if check_mpeg and is_cut_short(last_packet):
         raise InvalidAudio("The audio is truncated: its last frame is incomplete.")
     for out in resampler.resample(None):
-        yield _planes(out, channels)
+        yield _planes(out)
 
 
-def _planes(frame: av.AudioFrame, channels: int) -> npt.NDArray[np.float32]:
+def _planes(frame: av.AudioFrame) -> npt.NDArray[np.float32]:
     """(channels, samples) from packed samples (interleaved: one frame after another)."""
     data = np.asarray(frame.to_ndarray(), dtype=np.float32).reshape(-1)
-    return data.reshape(-1, channels).T
+    return data.reshape(-1, frame.layout.nb_channels).T
 
 
 def _checked(samples: npt.NDArray[np.float32], declared: float | None) -> DecodedAudio:
@@ -229,10 +234,15 @@ def _checked(samples: npt.NDArray[np.float32], declared: float | None) -> Decode
     return DecodedAudio(samples=samples)
 
 
-def probe_audio(path: Path, max_seconds: float) -> int:
+def probe_audio(path: Path, max_seconds: float) -> None:
     """Cheap check at submit time, before anything is queued: the file opens with an audio
     demuxer, its header declares a sane sample rate and at most `max_seconds`, and its first
-    audio frame decodes. Returns the stream's channel count."""
+    audio frame decodes."""
+    probe_channels(path, max_seconds)
+
+
+def probe_channels(path: Path, max_seconds: float) -> int:
+    """`probe_audio`, returning the stream's channel count."""
     if path.stat().st_size == 0:
         raise InvalidAudio("The uploaded file is empty.")
     try:
