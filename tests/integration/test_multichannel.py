@@ -19,7 +19,7 @@ import srt
 
 from tests.audio import DATA
 from tests.server import ServerProcess, serving
-from tests.stereo import read_mono, rttm_turns, write_channels
+from tests.stereo import read_mono, rttm_turns, split_by_speaker, write_channels
 
 pytestmark = pytest.mark.slow
 
@@ -85,6 +85,27 @@ def test_each_word_lands_on_its_partys_channel(server: ServerProcess) -> None:
     assert [s["start"] for s in segments] == sorted(s["start"] for s in segments)
     assert body["text"] == " ".join(s["text"].strip() for s in segments)
     assert "warnings" not in body
+
+
+def test_crosstalk_at_minus_20_db_stays_on_its_own_channel(
+    server: ServerProcess, tmp_path: Path
+) -> None:
+    """Each party also heard 20 dB down on the other's channel (two microphones in one room),
+    over a -50 dBFS noise floor: the leaked speech is not transcribed twice."""
+    _, (alice, erin) = split_by_speaker("conv2")
+    rng = np.random.default_rng(7)
+    leak, floor = 10 ** (-20 / 20), 10 ** (-50 / 20)
+    left = alice + leak * erin + floor * rng.standard_normal(len(alice)).astype(np.float32)
+    right = erin + leak * alice + floor * rng.standard_normal(len(erin)).astype(np.float32)
+    path = write_channels(tmp_path / "crosstalk.flac", [left, right])
+    fields = {"response_format": "verbose_json", "timestamp_granularities[]": "word"}
+    words = post(server, path, multichannel="true", **fields).json()["words"]
+    clean = post(server, STEREO, multichannel="true", **fields).json()["words"]
+    right_ones = sum(PARTIES[w["channel"]] == party_at(w["start"], w["end"]) for w in words)
+    share = right_ones / len(words)
+    print(f"\ncrosstalk -20 dB: {right_ones}/{len(words)} words on the right channel ({share:.1%})")
+    assert share >= MIN_RIGHT_CHANNEL
+    assert len(words) <= 1.1 * len(clean)  # nothing said twice
 
 
 @pytest.mark.parametrize("url", ["/v1/audio/transcriptions", "/transcription"])

@@ -25,6 +25,7 @@ from whisperx_api.errors import AudioTooLong, InvalidAudio, InvalidRequest, Inva
 from whisperx_api.jobs.messages import dump_spec, dump_transcript, load_spec, load_transcript
 from whisperx_api.pipeline.channels import (
     check_channel_names,
+    drop_crosstalk,
     merge_channels,
     select_channels,
     tag_channel,
@@ -116,6 +117,23 @@ def test_merge_orders_segments_by_time_across_channels() -> None:
         assert segment.speaker == f"ch{segment.channel}"
         assert all(w.channel == segment.channel for w in segment.words)
         assert all(w.speaker == segment.speaker for w in segment.words)
+
+
+def test_words_another_channel_says_much_louder_are_crosstalk() -> None:
+    loud, quiet = tone(300.0, 4.0), tone(500.0, 4.0)
+    own = np.concatenate([quiet[: 2 * RATE], quiet[2 * RATE :] * 0.1])  # -20 dB from 2 s on
+    other = np.concatenate([np.zeros(2 * RATE, np.float32), loud[2 * RATE :]])
+    channels = [audio(own), audio(other)]
+    words = (Word(" mine", 0.2, 0.8), Word(" leaked", 2.2, 2.8), Word(" also", 3.0, 3.5))
+    segment = Segment(0, 0.2, 3.5, " mine leaked also", words=words)
+    leaked_only = Segment(1, 2.0, 3.9, " leaked")  # no word times: judged over its span
+    transcript = Transcript(Task.TRANSCRIBE, "en", 4.0, (segment, leaked_only))
+    kept = drop_crosstalk(transcript, 0, channels, [0, 1])
+    (left,) = kept.segments
+    assert left.text == " mine"
+    assert (left.start, left.end) == (0.2, 0.8)
+    both_loud = [audio(own), audio(other * 0.05)]  # the other 6 dB under: nothing leaked
+    assert drop_crosstalk(transcript, 0, both_loud, [0, 1]) == transcript
 
 
 def test_the_option_and_the_channels_survive_the_job_store() -> None:

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 import numpy as np
 import numpy.typing as npt
 
-from whisperx_api.domain.audio import DecodedAudio
+from whisperx_api.domain.audio import SAMPLE_RATE, DecodedAudio
 from whisperx_api.domain.transcript import Segment, Transcript, TranscriptWarning
 from whisperx_api.errors import InvalidValue
 
@@ -26,6 +26,10 @@ CHANNEL_SKIPPED = "channel_skipped"
 _SILENCE_RMS = 1e-3
 # A channel this correlated with a kept one (a scaled copy included) is its duplicate.
 _DUPLICATE_CORRELATION = 0.999
+# A word is another channel's speech heard through this one's microphone (crosstalk) when,
+# over the word's span, another kept channel is this much louder (20*log10 of the RMS ratio).
+# Real overlapping speech is both parties at similar levels, far under this margin.
+_CROSSTALK_DB = 15.0
 # Channels are compared in blocks, so the comparison needs no copy of a whole channel.
 _BLOCK = 1 << 20
 
@@ -125,6 +129,46 @@ def tag_channel(transcript: Transcript, index: int, label: str) -> Transcript:
 def _tagged(segment: Segment, index: int, label: str) -> Segment:
     words = tuple(dataclasses.replace(w, channel=index, speaker=label) for w in segment.words)
     return dataclasses.replace(segment, words=words, channel=index, speaker=label)
+
+
+def drop_crosstalk(
+    transcript: Transcript, index: int, channels: Sequence[DecodedAudio], kept: Sequence[int]
+) -> Transcript:
+    """`transcript` of channel `index` without the words that another kept channel says
+    much louder at the same time (the other party leaking into this microphone); a segment
+    left without words goes. Segments without word times are judged over their whole span."""
+    others = [channels[k].samples for k in kept if k != index]
+    own = channels[index].samples
+
+    def leaked(start: float, end: float) -> bool:
+        level = _span_rms(own, start, end)
+        loudest = max((_span_rms(o, start, end) for o in others), default=0.0)
+        return loudest > 0.0 and 20 * math.log10(loudest / max(level, 1e-9)) >= _CROSSTALK_DB
+
+    segments = []
+    for segment in transcript.segments:
+        if not segment.words:
+            if not leaked(segment.start, segment.end):
+                segments.append(segment)
+            continue
+        words = tuple(w for w in segment.words if not leaked(w.start, w.end))
+        if len(words) == len(segment.words):
+            segments.append(segment)
+        elif words:
+            text = "".join(w.text for w in words)
+            segments.append(
+                dataclasses.replace(
+                    segment, words=words, text=text, start=words[0].start, end=words[-1].end
+                )
+            )
+    return dataclasses.replace(transcript, segments=tuple(segments))
+
+
+def _span_rms(samples: npt.NDArray[np.float32], start: float, end: float) -> float:
+    low = max(0, int(start * SAMPLE_RATE))
+    high = min(len(samples), max(low + 1, int(end * SAMPLE_RATE)))
+    span = samples[low:high]
+    return math.sqrt(_dot(span, span) / len(span)) if len(span) else 0.0
 
 
 def merge_channels(

@@ -16,6 +16,7 @@ from whisperx_api.memory import release_memory
 from whisperx_api.pipeline.channels import (
     channel_label,
     check_channel_names,
+    drop_crosstalk,
     merge_channels,
     select_channels,
     tag_channel,
@@ -202,6 +203,7 @@ class PipelineRunner:
             if options.word_timestamps and self.aligner is not None:
                 ctx.check_cancelled()
                 part = self.aligner.align(part, audio, part_ctx)
+            part = drop_crosstalk(part, index, channels, kept)
             label = channel_label(index, options.channel_names)
             parts.append(resegment(tag_channel(part, index, label), self.segment_rules))
         transcript = clean_transcript(merge_channels(parts, warnings), options.cleanup)
