@@ -281,7 +281,7 @@ def _transcribe(args: argparse.Namespace, settings: Settings) -> int:
         # The server's submit-time model check; whoever runs this command may download.
         build_models(settings, runner).admit(spec.options.model, may_download=True)
         options = runner.check(spec.options)
-        runner.probe(args.file)
+        runner.probe(args.file, options)
         transcript = runner.run(args.file, options, StageContext(on_progress=bar))
     finally:
         runner.close()

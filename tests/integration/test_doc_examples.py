@@ -58,6 +58,7 @@ RECORDINGS = {
     "long-interview.mp3": "en_numbers.flac",
     "talk.mp3": "en_numbers.flac",
     "call.mp3": "en_numbers.flac",
+    "call-stereo.flac": "conv2_stereo.flac",  # one party per channel
 }
 
 

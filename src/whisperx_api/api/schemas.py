@@ -18,6 +18,7 @@ from pydantic import (
 )
 from starlette.datastructures import UploadFile
 
+from whisperx_api.api.channel_fields import ChannelFields
 from whisperx_api.api.cleanup_fields import CleanupFields
 from whisperx_api.api.forms import COMMA_SEPARATED
 from whisperx_api.api.openai_extras import (
@@ -168,7 +169,7 @@ class SubtitleFields(BaseModel):
 
 
 # The audio source's fields come first (fields of the last base are declared first).
-class AudioForm(CleanupFields, SubtitleFields, AudioSourceFields):
+class AudioForm(ChannelFields, CleanupFields, SubtitleFields, AudioSourceFields):
     """Fields shared by transcription and translation requests."""
 
     model: str = Field(
@@ -266,9 +267,18 @@ class AudioForm(CleanupFields, SubtitleFields, AudioSourceFields):
                 "stream=true sends text events; response_format must be json or text.",
                 param="response_format",
             )
-        if self.response_format is OutputFormat.DIARIZED_JSON and not self.wants_speakers():
+        if self.stream and self.multichannel:
             raise InvalidRequest(
-                "response_format=diarized_json needs diarize=true.", param="response_format"
+                "stream=true cannot be combined with multichannel=true: channels are "
+                "transcribed one after another, so their text does not arrive in time order.",
+                param="stream",
+            )
+        if self.response_format is OutputFormat.DIARIZED_JSON and not (
+            self.wants_speakers() or self.multichannel
+        ):
+            raise InvalidRequest(
+                "response_format=diarized_json needs diarize=true (or multichannel=true).",
+                param="response_format",
             )
 
     def wants_speakers(self) -> bool:
@@ -438,6 +448,8 @@ def _spec(
         batch_size=form.batch_size,
         chunk_size=form.chunk_size,
         cleanup=form.cleanup_options(),
+        multichannel=form.multichannel,
+        channel_names=form.checked_channel_names(),
     )
     return JobSpec(
         options=options,
@@ -523,7 +535,7 @@ class AlignModelForm(ModelTargetForm):
         return self.language
 
 
-class JobForm(CleanupFields, SubtitleFields, AudioSourceFields):
+class JobForm(ChannelFields, CleanupFields, SubtitleFields, AudioSourceFields):
     """`POST /transcription`, the job API's form (docs/jobs.md)."""
 
     language: LanguageCode | None = Field(
@@ -574,9 +586,10 @@ class JobForm(CleanupFields, SubtitleFields, AudioSourceFields):
         """The job this request asks for."""
         fmt = self.response_format or OutputFormat(default_format)
         check_languages(self.language, self.languages)
-        if fmt is OutputFormat.DIARIZED_JSON and not self.diarize:
+        if fmt is OutputFormat.DIARIZED_JSON and not (self.diarize or self.multichannel):
             raise InvalidRequest(
-                "response_format=diarized_json needs diarize=true.", param="response_format"
+                "response_format=diarized_json needs diarize=true (or multichannel=true).",
+                param="response_format",
             )
         if self.webhook_url is not None:
             check_url_syntax(self.webhook_url, "webhook_url")
@@ -597,6 +610,8 @@ class JobForm(CleanupFields, SubtitleFields, AudioSourceFields):
             diarize=self.diarize,
             hf_token=self.hf_token,
             cleanup=self.cleanup_options(),
+            multichannel=self.multichannel,
+            channel_names=self.checked_channel_names(),
         )
         return JobSpec(
             options=options,

@@ -10,6 +10,10 @@ import numpy.typing as npt
 
 SAMPLE_RATE = 16_000
 
+MAX_CHANNELS = 8
+"""Channels a multichannel job decodes and transcribes one by one: memory (each channel holds
+its own buffer) and time grow with their number."""
+
 
 @dataclass(frozen=True, slots=True, eq=False)
 class DecodedAudio:

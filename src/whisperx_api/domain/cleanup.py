@@ -280,6 +280,7 @@ def _merged(
         score=_least(w.score for w in span),
         speaker=span[0].speaker,
         probability=_least(w.probability for w in span),
+        channel=span[0].channel,
     )
 
 

@@ -41,6 +41,9 @@ class TranscriptionOptions:
     known_voices: tuple[KnownVoice, ...] = ()
     # Replacements and redaction, applied to the finished transcript.
     cleanup: CleanupOptions = field(default_factory=CleanupOptions)
+    # Each audio channel transcribed on its own; `channel_names` label them (one per channel).
+    multichannel: bool = False
+    channel_names: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

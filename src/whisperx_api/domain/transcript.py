@@ -26,6 +26,7 @@ class Word:
     score: float | None = None
     speaker: str | None = None
     probability: float | None = None  # the decoder's, kept when an aligner rescores `score`
+    channel: int | None = None  # the audio channel it was heard on (multichannel only)
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +46,7 @@ class Segment:
     compression_ratio: float = 0.0
     no_speech_prob: float = 0.0
     language: str | None = None  # the language it was decoded in; None = the transcript's
+    channel: int | None = None  # the audio channel it was heard on (multichannel only)
 
 
 class WarningCode(StrEnum):
@@ -54,6 +56,7 @@ class WarningCode(StrEnum):
     HALLUCINATION_REMOVED = "hallucination_removed"
     LOW_CONFIDENCE = "low_confidence"
     LANGUAGE_SWITCH = "language_switch"
+    CHANNEL_SKIPPED = "channel_skipped"
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,6 +17,8 @@ def _job_segment(segment: Segment, language: str) -> JsonObject:
     }
     if segment.speaker is not None:
         body["speaker"] = segment.speaker
+    if segment.channel is not None:
+        body["channel"] = segment.channel
     return body
 
 

@@ -75,6 +75,8 @@ def _verbose_segment(segment: Segment, language: str) -> JsonObject:
     }
     if segment.speaker is not None:
         body["speaker"] = segment.speaker
+    if segment.channel is not None:
+        body["channel"] = segment.channel
     return body
 
 
@@ -89,6 +91,8 @@ def _verbose_word(word: Word) -> JsonObject:
         body["score"] = _finite(word.score)
     if word.speaker is not None:
         body["speaker"] = word.speaker
+    if word.channel is not None:
+        body["channel"] = word.channel
     return body
 
 
@@ -125,8 +129,9 @@ def render_vtt_json(transcript: Transcript, options: SubtitleOptions) -> str:
 
 
 def _diarized_segment(segment: Segment, language: str) -> JsonObject:
-    """OpenAI's diarized segment: a string id and a speaker on every one; plus its language."""
-    return {
+    """OpenAI's diarized segment: a string id and a speaker on every one; plus its language
+    (and its channel, on multichannel audio)."""
+    body: JsonObject = {
         "id": f"seg_{segment.id}",
         "start": round_seconds(segment.start),
         "end": round_seconds(segment.end),
@@ -135,6 +140,9 @@ def _diarized_segment(segment: Segment, language: str) -> JsonObject:
         "type": "transcript.text.segment",
         "language": language,
     }
+    if segment.channel is not None:
+        body["channel"] = segment.channel
+    return body
 
 
 def render_diarized_json(transcript: Transcript) -> str:

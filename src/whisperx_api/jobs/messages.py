@@ -40,6 +40,7 @@ def load_spec(text: str) -> JobSpec:
     )
     options["cleanup"] = _cleanup(options.get("cleanup"))  # absent from specs before clean-up
     options["languages"] = tuple(options.get("languages", ()))
+    options["channel_names"] = tuple(options.get("channel_names", ()))
     return JobSpec(
         options=TranscriptionOptions(**options),
         response_format=OutputFormat(data["response_format"]),

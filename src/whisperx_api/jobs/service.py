@@ -90,7 +90,7 @@ class JobService:
         record: JobRecord | None = None
         try:
             path = await run_io(self._blobs.stage_audio, job_id, upload, self._max_file_size)
-            await run_io(self._admission.probe, path)
+            await run_io(self._admission.probe, path, spec.options)
             await run_io(self._blobs.commit_audio, job_id)
             record = await run_io(self._store.insert, job_id, spec)
             await self._dispatcher.job_queued(record)

@@ -8,7 +8,7 @@ from contextlib import AbstractContextManager, nullcontext
 from dataclasses import replace
 from pathlib import Path
 
-from whisperx_api.domain.audio import DecodedAudio
+from whisperx_api.domain.audio import MAX_CHANNELS, DecodedAudio
 from whisperx_api.domain.cleanup import Cleaner, clean_transcript, stable_prefix
 from whisperx_api.domain.options import TranscriptionOptions
 from whisperx_api.domain.transcript import Transcript
@@ -20,6 +20,14 @@ from whisperx_api.pipeline.admission import (
     estimated_seconds,
     file_size,
     job_bytes,
+)
+from whisperx_api.pipeline.channels import (
+    channel_label,
+    check_channel_names,
+    drop_crosstalk,
+    merge_channels,
+    select_channels,
+    tag_channel,
 )
 from whisperx_api.pipeline.known_speakers import name_known_speakers
 from whisperx_api.pipeline.sealing import TokenSealer, open_token
@@ -33,7 +41,13 @@ from whisperx_api.pipeline.stage import (
     StageContext,
     TranscriptionBackend,
 )
-from whisperx_api.pipeline.stages.decode import declared_seconds, decode_audio, probe_audio
+from whisperx_api.pipeline.stages.decode import (
+    check_channel_count,
+    declared_seconds,
+    decode_audio,
+    decode_channels,
+    probe_channels,
+)
 
 _STAGES = ("transcription", "alignment", "diarization")
 log = logging.getLogger(__name__)
@@ -116,9 +130,13 @@ class PipelineRunner:
         }
         return stages[name]
 
-    def probe(self, audio_path: Path) -> None:
-        """Reject bad uploads before they are queued: not audio, or declared too long."""
-        probe_audio(audio_path, self._max_seconds)
+    def probe(self, audio_path: Path, options: TranscriptionOptions | None = None) -> None:
+        """Reject bad uploads before they are queued: not audio, declared too long, or (for
+        multichannel jobs) too many channels or channel names that do not match them."""
+        channels = probe_channels(audio_path, self._max_seconds)
+        if options is not None and options.multichannel:
+            check_channel_count(channels, MAX_CHANNELS)
+            check_channel_names(options.channel_names, channels)
 
     def run(self, audio_path: Path, options: TranscriptionOptions, ctx: StageContext) -> Transcript:
         """Run every stage, then hand the job's freed memory back to the OS: the audio and the
@@ -137,15 +155,14 @@ class PipelineRunner:
         client's replacements and redaction."""
         token = open_token(self._sealer, options.hf_token) if options.diarize else None
         with self._admitted(audio_path, ctx) as admitted:
-            audio = decode_audio(
-                audio_path,
-                self._max_seconds,
-                check_cancelled=ctx.check_cancelled,
-                time_limit=self._max_decode_seconds,
-            )
+            audio = self._decoded(audio_path, options, ctx)
             if admitted is not None:
-                admitted.charge(job_bytes(audio.duration))
-            transcript = self._stages(audio, token, options, ctx)
+                channels = audio if isinstance(audio, tuple) else (audio,)
+                admitted.charge(sum(job_bytes(a.duration) for a in channels))
+            if isinstance(audio, tuple):
+                transcript = self._run_channels(audio, options, ctx)
+            else:
+                transcript = self._stages(audio, token, options, ctx)
             del audio  # freed before the budget is: the next job may be decoding at once
         return transcript
 
@@ -192,6 +209,45 @@ class PipelineRunner:
             transcript = assign_speakers(transcript, diarization)
         transcript = resegment(transcript, self.segment_rules)
         transcript = clean_transcript(transcript, options.cleanup)  # before anything keeps it
+        ctx.report(1.0)
+        return transcript
+
+    def _decoded(
+        self, audio_path: Path, options: TranscriptionOptions, ctx: StageContext
+    ) -> DecodedAudio | tuple[DecodedAudio, ...]:
+        """Mono audio, or (multichannel, more than one channel) one audio per channel."""
+        cancelled, limit = ctx.check_cancelled, self._max_decode_seconds
+        if not options.multichannel:
+            return decode_audio(
+                audio_path, self._max_seconds, check_cancelled=cancelled, time_limit=limit
+            )
+        channels = decode_channels(
+            audio_path, self._max_seconds, MAX_CHANNELS, check_cancelled=cancelled, time_limit=limit
+        )
+        if len(channels) == 1:
+            return channels[0]  # mono: exactly as without multichannel
+        check_channel_names(options.channel_names, len(channels))
+        return channels
+
+    def _run_channels(
+        self, channels: tuple[DecodedAudio, ...], options: TranscriptionOptions, ctx: StageContext
+    ) -> Transcript:
+        """Each kept channel transcribed, aligned and segmented on its own, labelled by its
+        channel (the channel is the speaker: no diarization), then merged in time order."""
+        kept, warnings = select_channels(channels)
+        parts = []
+        for number, index in enumerate(kept):
+            ctx.check_cancelled()
+            part_ctx = ctx.scaled(number / len(kept), (number + 1) / len(kept))
+            audio = channels[index]
+            part = self.transcriber.transcribe(audio, options, part_ctx)
+            if options.word_timestamps and self.aligner is not None:
+                ctx.check_cancelled()
+                part = self.aligner.align(part, audio, part_ctx)
+            part = drop_crosstalk(part, index, channels, kept)
+            label = channel_label(index, options.channel_names)
+            parts.append(resegment(tag_channel(part, index, label), self.segment_rules))
+        transcript = clean_transcript(merge_channels(parts, warnings), options.cleanup)
         ctx.report(1.0)
         return transcript
 

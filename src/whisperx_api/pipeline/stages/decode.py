@@ -1,4 +1,4 @@
-"""Decode any audio container into 16 kHz mono float32, in one preallocated buffer.
+"""Decode any audio container into 16 kHz float32, mono or one buffer per channel.
 
 A file's size says little about its length: a few hundred kilobytes of FLAC can declare hours.
 So the header is checked at submit (`probe_audio`: declared duration, sample rate, one frame),
@@ -21,7 +21,7 @@ import numpy as np
 import numpy.typing as npt
 
 from whisperx_api.domain.audio import SAMPLE_RATE, DecodedAudio
-from whisperx_api.errors import AudioTooLong, InvalidAudio
+from whisperx_api.errors import AudioTooLong, InvalidAudio, InvalidValue
 from whisperx_api.pipeline.stages.audio_container import (
     NOT_AUDIO,
     audio_stream,
@@ -67,28 +67,82 @@ def decode_audio(
     check_cancelled: Callable[[], None] | None = None,
     time_limit: float | None = None,
 ) -> DecodedAudio:
-    """Decode the first audio stream of `path`; raise InvalidAudio or AudioTooLong.
+    """Decode the first audio stream of `path`, mixed to mono; raise InvalidAudio or
+    AudioTooLong.
 
     `check_cancelled` raises to stop (it is called a few times a second); past `time_limit`
     seconds of decoding the file is refused as InvalidAudio.
     """
+    guard = _Guard(check_cancelled, time_limit, packet_budget(max_seconds))
+    (audio,) = _decode(path, max_seconds, guard, max_channels=None)
+    return audio
+
+
+def decode_channels(
+    path: Path,
+    max_seconds: float,
+    max_channels: int,
+    *,
+    check_cancelled: Callable[[], None] | None = None,
+    time_limit: float | None = None,
+) -> tuple[DecodedAudio, ...]:
+    """Decode each channel of the first audio stream on its own (same limits as
+    `decode_audio`; every channel holds its own buffer, so memory is channels x duration).
+    More than `max_channels` channels is refused as InvalidValue before anything is decoded."""
+    guard = _Guard(check_cancelled, time_limit, packet_budget(max_seconds))
+    return _decode(path, max_seconds, guard, max_channels=max_channels)
+
+
+def _decode(
+    path: Path, max_seconds: float, guard: _Guard, max_channels: int | None
+) -> tuple[DecodedAudio, ...]:
+    """Mono when `max_channels` is None, else one buffer per channel."""
     if path.stat().st_size == 0:
         raise InvalidAudio("The uploaded file is empty.")
-    guard = _Guard(check_cancelled, time_limit, packet_budget(max_seconds))
     budget = int(max_seconds * SAMPLE_RATE)
     try:
         with open_audio(str(path)) as container:
             stream = audio_stream(container)
+            count = 1 if max_channels is None else _checked_channels(stream, max_channels)
             declared = declared_container_seconds(container)
-            buffer = SampleBuffer(initial_capacity(declared, budget), budget, max_seconds)
-            for chunk in _resampled(container, stream, guard):
-                buffer.append(chunk)
+            capacity = initial_capacity(declared, budget)
+            buffers = [SampleBuffer(capacity, budget, max_seconds) for _ in range(count)]
+            for planes in _resampled(container, stream, guard, split=count > 1):
+                _append(buffers, planes)
             is_wav = container.format.name == "wav"
     except av.error.FFmpegError as exc:
         raise InvalidAudio(NOT_AUDIO) from exc
     if is_wav and wav_is_cut_short(path):
         raise InvalidAudio("The audio is truncated: the file ends before its declared data.")
-    return _checked(buffer.finish(), declared)
+    return tuple(_checked(buffer.finish(), declared) for buffer in buffers)
+
+
+def _append(buffers: list[SampleBuffer], planes: npt.NDArray[np.float32]) -> None:
+    if len(planes) != len(buffers):
+        raise InvalidAudio("The audio changes its number of channels part way through.")
+    for buffer, plane in zip(buffers, planes, strict=True):
+        buffer.append(plane)
+
+
+def stream_channels(stream: av.AudioStream) -> int:
+    """How many channels the stream declares (at least 1)."""
+    return max(1, stream.codec_context.channels or 0)
+
+
+def _checked_channels(stream: av.AudioStream, max_channels: int) -> int:
+    count = stream_channels(stream)
+    check_channel_count(count, max_channels)
+    return count
+
+
+def check_channel_count(count: int, max_channels: int) -> None:
+    """Each channel is decoded and transcribed on its own: their number is bounded."""
+    if count > max_channels:
+        raise InvalidValue(
+            f"The audio has {count} channels; multichannel transcription takes at most "
+            f"{max_channels}.",
+            param="multichannel",
+        )
 
 
 def packet_budget(max_seconds: float) -> int:
@@ -170,9 +224,12 @@ class _Guard:
 
 
 def _resampled(
-    container: av.container.InputContainer, stream: av.AudioStream, guard: _Guard
+    container: av.container.InputContainer, stream: av.AudioStream, guard: _Guard, split: bool
 ) -> Iterator[npt.NDArray[np.float32]]:
-    resampler = av.AudioResampler(format="flt", layout="mono", rate=SAMPLE_RATE)
+    """2-D chunks: one row per output channel (one row when mixed down to mono). Packed
+    float, split here: PyAV's planar frames crash on 8 planes."""
+    layout = stream.codec_context.layout if split else "mono"
+    resampler = av.AudioResampler(format="flt", layout=layout, rate=SAMPLE_RATE)
     check_mpeg = stream.codec_context.name.startswith(_MPEG_CODECS)
     last_packet = b""
     for packet in container.demux(stream):
@@ -181,15 +238,17 @@ def _resampled(
             last_packet = bytes(packet)
         for frame in packet.decode():
             for out in resampler.resample(frame):
-                yield _as_mono(out)
+                yield _planes(out)
     if check_mpeg and is_cut_short(last_packet):
         raise InvalidAudio("The audio is truncated: its last frame is incomplete.")
     for out in resampler.resample(None):
-        yield _as_mono(out)
+        yield _planes(out)
 
 
-def _as_mono(frame: av.AudioFrame) -> npt.NDArray[np.float32]:
-    return np.asarray(frame.to_ndarray(), dtype=np.float32).reshape(-1)
+def _planes(frame: av.AudioFrame) -> npt.NDArray[np.float32]:
+    """(channels, samples) from packed samples (interleaved: one frame after another)."""
+    data = np.asarray(frame.to_ndarray(), dtype=np.float32).reshape(-1)
+    return data.reshape(-1, frame.layout.nb_channels).T
 
 
 def _checked(samples: npt.NDArray[np.float32], declared: float | None) -> DecodedAudio:
@@ -225,11 +284,17 @@ def probe_audio(path: Path, max_seconds: float) -> None:
     """Cheap check at submit time, before anything is queued: the file opens with an audio
     demuxer, its header declares a sane sample rate and at most `max_seconds`, and its first
     audio frame decodes."""
+    probe_channels(path, max_seconds)
+
+
+def probe_channels(path: Path, max_seconds: float) -> int:
+    """`probe_audio`, returning the stream's channel count."""
     if path.stat().st_size == 0:
         raise InvalidAudio("The uploaded file is empty.")
     try:
         with open_audio(str(path)) as container:
             stream = audio_stream(container)
+            channels = stream_channels(stream)
             _check_declared(declared_container_seconds(container), max_seconds)
             is_wav = container.format.name == "wav"
             first = _first_frame(container, stream)
@@ -241,6 +306,7 @@ def probe_audio(path: Path, max_seconds: float) -> None:
             raise InvalidAudio("The audio is truncated: the file ends before its declared data.")
     if first is None:
         raise InvalidAudio("The uploaded file contains no audio samples.")
+    return channels
 
 
 def _first_frame(
