@@ -45,6 +45,11 @@ class OffsetLedger:
         track.running.add(offset)
         return True
 
+    def knows(self, partition: Partition, offset: int) -> bool:
+        """Whether `offset` is running or finished above its partition's committed prefix."""
+        track = self._tracks.get(partition)
+        return track is not None and (offset in track.running or offset in track.finished)
+
     def finish(self, partition: Partition, offset: int) -> int | None:
         """Mark `offset` done; the offset to commit (the next one to read) when the finished
         prefix grew, else None (an earlier message still runs)."""
