@@ -547,7 +547,12 @@ class KafkaJobConsumer(_Client):
             raise CommitFailed(f"kafka: cannot commit {delivery!r}: the consumer is stopped")
         tp = TopicPartition(delivery.topic, delivery.partition)
         upto: int | None = delivery.offset + 1
-        if delivery.shared and not delivery.committed:
+        if delivery.shared:
+            # Finished once: a failed commit is not retried here, the partition's next finished
+            # message commits the prefix (or the next owner skips the finished job).
+            if delivery.committed:
+                return
+            delivery.committed = True
             upto = self._ledger.finish((delivery.topic, delivery.partition), delivery.offset)
         if upto is not None:
             try:
