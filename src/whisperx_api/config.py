@@ -369,6 +369,12 @@ class WorkerSettings(BaseModel):
         default="0.0.0.0",  # noqa: S104 - a scraper in another container must reach it
         description="bind address of the worker's metrics server",
     )
+    max_jobs: int = Field(
+        default=1,
+        ge=1,
+        le=64,
+        description="jobs one worker runs at once; their chunks share the model's batches",
+    )
 
 
 def _webhook_secret(value: SecretStr | None) -> SecretStr | None:

@@ -53,7 +53,7 @@ __all__ = ["kafka_bootstrap", "s3_endpoint"]  # the fixtures, imported for pytes
 pytestmark = [pytest.mark.anyio, pytest.mark.slow]
 
 AUDIO = DATA / "en_espeak.flac"
-KINDS = ("embedded", "kafka")
+KINDS = ("embedded", "kafka", "kafka-many")  # kafka-many: a worker holding 4 jobs at once
 DEADLINE_SECONDS = 60.0
 STOPPING = object()  # the transcriber runs until the worker is told to stop
 
@@ -155,6 +155,7 @@ async def kafka(
     max_attempts: int,
     bootstrap: str,
     s3_endpoint: str,
+    max_jobs: int = 1,
 ) -> AsyncIterator[Deployment]:
     name = f"verdicts-{uuid.uuid4().hex[:8]}"
     requests, dead = f"{name}-jobs", f"{name}-dead"
@@ -174,7 +175,7 @@ async def kafka(
         audio,
         PipelineRunner(transcriber, max_audio_seconds=600),
         tmp_path / "scratch",
-        WorkerPolicy(max_attempts, lease_seconds=30, grace_seconds=0.1),
+        WorkerPolicy(max_attempts, lease_seconds=30, grace_seconds=0.1, max_jobs=max_jobs),
     )
     running: list[asyncio.Task[None]] = []
 
@@ -233,7 +234,10 @@ def deploy(
     # Started here, before the test's event loop: their readiness checks run loops of their own.
     bootstrap = request.getfixturevalue("kafka_bootstrap")
     endpoint = request.getfixturevalue("s3_endpoint")
-    return lambda transcriber, attempts: kafka(tmp_path, transcriber, attempts, bootstrap, endpoint)
+    held = 4 if kind == "kafka-many" else 1
+    return lambda transcriber, attempts: kafka(
+        tmp_path, transcriber, attempts, bootstrap, endpoint, held
+    )
 
 
 async def read_topic(bootstrap: str, topic: str) -> list[DeadLetter]:
@@ -309,7 +313,7 @@ async def test_the_same_error_ends_the_job_the_same_way(
         await deployment.submit("job-1")
         assert await settled(deployment, "job-1", JobStatus.FAILED) == expected
         letters = await deployment.dead_letters()
-    if kind == "kafka" and expected.error_code == "max_attempts":
+    if kind.startswith("kafka") and expected.error_code == "max_attempts":
         cause = expected.error.split(": ", 1)[1]  # type: ignore[union-attr]
         assert [(d.job_id, d.attempts, d.reason) for d in letters] == [("job-1", 2, cause)]
     else:
@@ -340,9 +344,9 @@ async def test_a_job_whose_worker_died_on_its_last_attempt_gives_up(
         letters = await deployment.dead_letters()
     reason = "its worker stopped before finishing it"
     # The Kafka worker's claim counted one more attempt before the policy refused to run it.
-    attempts = 2 if kind == "kafka" else 1
+    attempts = 2 if kind.startswith("kafka") else 1
     expected = Outcome(JobStatus.FAILED, f"failed after 1 attempt(s): {reason}", "max_attempts", 1)
     assert outcome == Outcome(expected.status, expected.error, expected.error_code, attempts)
     assert not transcriber.started.is_set()
-    if kind == "kafka":
+    if kind.startswith("kafka"):
         assert [(d.job_id, d.attempts, d.reason) for d in letters] == [("job-1", 1, reason)]

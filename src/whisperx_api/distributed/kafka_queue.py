@@ -23,6 +23,13 @@ Raising the limit above the longest job is fragile, so the consumer never stops 
    partition is positioned (after it if committed, back on it if not, so a later commit can never
    silently acknowledge an unfinished job), and the partitions are resumed.
 
+A worker that runs several jobs at once takes its messages with `take` instead: each call
+resumes the partitions just long enough to read one more record, then pauses them again behind
+the keep-alive while any taken message is unfinished. Such deliveries finish out of order, so
+their commits go through an `OffsetLedger`, which commits only each partition's contiguous
+finished prefix (a worker that dies redelivers every unfinished message, and no finished one is
+acknowledged past an unfinished one).
+
 Heartbeats come from aiokafka's own task, so `session_timeout_ms` only measures process liveness.
 `max_poll_interval_ms` still catches a worker whose event loop is blocked; a handler that hangs
 while the loop runs is the worker's job-timeout business, not the queue's.
@@ -57,6 +64,7 @@ from aiokafka.structs import OffsetAndMetadata  # type: ignore[import-untyped]
 
 from whisperx_api.config import KafkaSettings
 from whisperx_api.distributed.kafka_messages import DeadLetter, JobMessage
+from whisperx_api.distributed.offsets import OffsetLedger
 from whisperx_api.errors import CommitFailed, KafkaQueueError, MessageError
 
 log = logging.getLogger(__name__)
@@ -235,7 +243,7 @@ async def _start_or_close(client: Any, action: str) -> None:
 class Delivery:
     """One job message handed to a worker; `commit()` once the job's outcome is stored."""
 
-    __slots__ = ("_consumer", "committed", "message", "offset", "partition", "topic")
+    __slots__ = ("_consumer", "committed", "message", "offset", "partition", "shared", "topic")
 
     def __init__(
         self,
@@ -244,6 +252,8 @@ class Delivery:
         topic: str,
         partition: int,
         offset: int,
+        *,
+        shared: bool = False,
     ) -> None:
         self._consumer = consumer
         self.message = message
@@ -251,13 +261,15 @@ class Delivery:
         self.partition = partition
         self.offset = offset
         self.committed = False
+        self.shared = shared  # taken with `take`: committed through the offset ledger
 
     def __repr__(self) -> str:
         where = f"{self.topic}[{self.partition}]@{self.offset}"
         return f"Delivery({self.message.job_id!r}, {where}, committed={self.committed})"
 
     async def commit(self) -> None:
-        """Acknowledge this message. Raises `CommitFailed` if the group moved the partition away
+        """Acknowledge this message (a shared one: once every earlier message of its partition
+        is acknowledged too). Raises `CommitFailed` if the group moved the partition away
         meanwhile: the new owner will then run the job again."""
         await self._consumer._commit(self)
 
@@ -328,6 +340,7 @@ class KafkaJobConsumer(_Client):
         self._keepalive: asyncio.Task[None] | None = None
         self._closing = False
         self._on_unreadable: UnreadableHandler | None = None
+        self._ledger = OffsetLedger()  # messages handed out by `take`
         # How many partition assignments this member has received (1 after the first join).
         self.rebalances = 0
 
@@ -350,6 +363,7 @@ class KafkaJobConsumer(_Client):
         await _start_or_close(consumer, "starting the consumer")
         self._consumer = consumer
         self._closing = False
+        self._ledger = OffsetLedger()
 
     async def stop(self) -> None:
         """Leave the group without committing: an unfinished delivery goes to another member."""
@@ -398,6 +412,34 @@ class KafkaJobConsumer(_Client):
                 return delivery
         return None
 
+    async def take(self, timeout_s: float | None = None) -> Delivery | None:
+        """One more message while others taken this way may still be running; None after
+        `timeout_s` or once stopped. Unlike `next_delivery` nothing earlier is finished or
+        rewound: each delivery stays the caller's until it commits it, and an uncommitted one
+        comes back only after this member loses its partition (or the process ends)."""
+        await self._stop_keepalive()
+        consumer = self._running()
+        consumer.resume(*consumer.assignment())
+        deadline = None if timeout_s is None else time.monotonic() + timeout_s
+        try:
+            while not self._closing:
+                record = await self._poll_one(deadline)
+                if record is None:
+                    if deadline is not None and time.monotonic() >= deadline:
+                        return None
+                    continue
+                if self._ledger.knows((record.topic, record.partition), record.offset):
+                    continue  # a rebalance rewound the partition: it is running or done here
+                delivery = await self._decode(record, shared=True)
+                if delivery is not None:
+                    self._ledger.take((delivery.topic, delivery.partition), delivery.offset)
+                    return delivery
+            return None
+        finally:
+            if self._ledger.running() and self._consumer is not None and not self._closing:
+                self._consumer.pause(*self._consumer.assignment())
+                self._keepalive = asyncio.create_task(self._keep_polling(), name="kafka-keepalive")
+
     async def _poll_one(self, deadline: float | None) -> Any:
         wait_ms = self._poll_timeout_ms
         if deadline is not None:
@@ -412,19 +454,20 @@ class KafkaJobConsumer(_Client):
             return None
         return next((records[0] for records in batch.values() if records), None)
 
-    async def _decode(self, record: Any) -> Delivery | None:
+    async def _decode(self, record: Any, *, shared: bool = False) -> Delivery | None:
         """Unreadable bytes can never succeed: hand them to the handler (which dead-letters them),
         then commit past them; with no handler they are logged loudly and committed past."""
         try:
             message = JobMessage.from_bytes(record.value)
         except MessageError as exc:
-            await self._skip(
-                Unreadable(record.topic, record.partition, record.offset, record.key, str(exc))
+            unreadable = Unreadable(
+                record.topic, record.partition, record.offset, record.key, str(exc)
             )
+            await self._skip(unreadable, shared=shared)
             return None
-        return Delivery(self, message, record.topic, record.partition, record.offset)
+        return Delivery(self, message, record.topic, record.partition, record.offset, shared=shared)
 
-    async def _skip(self, unreadable: Unreadable) -> None:
+    async def _skip(self, unreadable: Unreadable, *, shared: bool = False) -> None:
         tp = TopicPartition(unreadable.topic, unreadable.partition)
         if self._on_unreadable is not None:
             try:
@@ -436,8 +479,14 @@ class KafkaJobConsumer(_Client):
             log.error(
                 "kafka: dropping unreadable message %s: %s", unreadable.where, unreadable.reason
             )
-        with contextlib.suppress(KafkaError):
-            await self._running().commit({tp: OffsetAndMetadata(unreadable.offset + 1, "")})
+        upto: int | None = unreadable.offset + 1
+        if shared:  # past it only once every earlier message taken is done
+            place = (unreadable.topic, unreadable.partition)
+            self._ledger.take(place, unreadable.offset)
+            upto = self._ledger.finish(place, unreadable.offset)
+        if upto is not None:
+            with contextlib.suppress(KafkaError):
+                await self._running().commit({tp: OffsetAndMetadata(upto, "")})
 
     def _hold(self, delivery: Delivery) -> None:
         consumer = self._running()
@@ -497,16 +546,25 @@ class KafkaJobConsumer(_Client):
         if self._consumer is None:
             raise CommitFailed(f"kafka: cannot commit {delivery!r}: the consumer is stopped")
         tp = TopicPartition(delivery.topic, delivery.partition)
-        try:
-            await self._consumer.commit({tp: OffsetAndMetadata(delivery.offset + 1, "")})
-        except KafkaError as exc:
-            raise CommitFailed(f"kafka: cannot commit {delivery!r}: {exc!r}") from exc
+        upto: int | None = delivery.offset + 1
+        if delivery.shared:
+            # Finished once: a failed commit is not retried here, the partition's next finished
+            # message commits the prefix (or the next owner skips the finished job).
+            if delivery.committed:
+                return
+            delivery.committed = True
+            upto = self._ledger.finish((delivery.topic, delivery.partition), delivery.offset)
+        if upto is not None:
+            try:
+                await self._consumer.commit({tp: OffsetAndMetadata(upto, "")})
+            except KafkaError as exc:
+                raise CommitFailed(f"kafka: cannot commit {delivery!r}: {exc!r}") from exc
         delivery.committed = True
 
     def _on_assigned(self, assigned: Any) -> None:
         self.rebalances += 1
         log.info("kafka: partitions assigned: %s", sorted(tp.partition for tp in assigned))
-        if self._current is not None and self._consumer is not None:
+        if self._keepalive is not None and self._consumer is not None:
             self._consumer.pause(*assigned)
 
     def _running(self) -> Any:

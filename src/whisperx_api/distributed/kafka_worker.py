@@ -1,4 +1,4 @@
-"""`whisperx-api worker`: takes job messages from Kafka and runs them, one at a time.
+"""`whisperx-api worker`: takes job messages from Kafka and runs them, up to `max_jobs` at once.
 
 For each message: read the job from the shared store; skip it (and commit) if it is gone, finished
 or held under another worker's live lease; otherwise claim it under a lease and hand it to the
@@ -15,8 +15,13 @@ the dead-letter topic (this worker is the runner's `Announcer`).
 - What a failed attempt leads to is `jobs.retry.settle`'s verdict: a retry is a fresh message
   at the back of the topic; giving up after `max_attempts` parks the job on the dead-letter
   topic and turns it Failed with the reason; bad input fails at once.
-- Stopping (SIGTERM) lets the running job finish within the grace period, else puts it back in
-  line uncounted and leaves its message uncommitted.
+- Stopping (SIGTERM) lets the running jobs finish within the grace period, else puts them back
+  in line uncounted and leaves their messages uncommitted.
+- With `max_jobs` above 1 the worker keeps taking messages while fewer jobs run, each in a task
+  of its own, so that their chunks share the model's batches. Messages then finish out of
+  order; the consumer commits only each partition's finished prefix (see `kafka_queue`). A
+  message left for redelivery is not rewound but tried again here, after its own backoff, in
+  the slot it holds (a rewind would re-read the messages after it, which are running).
 - A queued job whose message was never published (its API replica died in between) is deleted
   with its audio after `orphan_seconds`: no worker would hear of it, no client has its id.
 
@@ -55,6 +60,7 @@ from whisperx_api.distributed.s3_store import S3JobStore
 from whisperx_api.domain.job import JobRecord
 from whisperx_api.domain.transcript import Transcript
 from whisperx_api.errors import CommitFailed, UnreadableJob, WhisperXApiError
+from whisperx_api.executors import pipeline_pool, run_in, run_io
 from whisperx_api.jobs.attempt import AttemptPolicy, AttemptRunner
 from whisperx_api.jobs.backoff import Backoff, pause
 from whisperx_api.jobs.retry import Action, Verdict
@@ -78,10 +84,11 @@ class WorkerPolicy:
     orphan_seconds: float = 600.0
     backoff_base: float = 0.5  # seconds before the first retry after a storage/broker fault
     backoff_cap: float = 30.0
+    max_jobs: int = 1  # jobs run at once; their chunks share the model's batches
 
 
 class KafkaWorker:
-    """One consumer, one job at a time; run several processes for more throughput."""
+    """One consumer, up to `max_jobs` jobs at once; run several processes for more throughput."""
 
     def __init__(
         self,
@@ -104,6 +111,7 @@ class KafkaWorker:
         self._policy = policy
         self._stop = asyncio.Event()
         self._abort = threading.Event()
+        self._pipeline = pipeline_pool(policy.max_jobs)
         attempts = AttemptPolicy(
             policy.max_attempts,
             policy.lease_seconds,
@@ -117,7 +125,7 @@ class KafkaWorker:
         consumer.handle_unreadable(self._dead_letter_unreadable)
 
     def request_stop(self) -> None:
-        """Finish (or, after the grace period, put back) the running job, then exit `run`."""
+        """Finish (or, after the grace period, put back) the running jobs, then exit `run`."""
         self._stop.set()
 
     async def run(self) -> None:
@@ -138,11 +146,15 @@ class KafkaWorker:
                 await self._consumer.stop()
         finally:
             await self._producer.stop()
+            self._pipeline.shutdown(wait=False)
             await asyncio.to_thread(self._runner.close)
             log.info("worker %s: stopped", self.worker_id)
 
     async def _consume(self) -> None:
         """Take and handle messages; after a fault, back off before reading again."""
+        if self._policy.max_jobs > 1:
+            await self._consume_many()
+            return
         backoff = Backoff(self._policy.backoff_base, self._policy.backoff_cap)
         while not self._stop.is_set():
             try:
@@ -165,6 +177,63 @@ class KafkaWorker:
                 backoff.failures,
             )
             await pause(delay, self._stop)
+
+    async def _consume_many(self) -> None:
+        """Keep up to `max_jobs` deliveries running, each in its own task, until stopped."""
+        running: set[asyncio.Task[None]] = set()
+        backoff = Backoff(self._policy.backoff_base, self._policy.backoff_cap)
+        try:
+            while not self._stop.is_set():
+                if len(running) >= self._policy.max_jobs:
+                    await self._first_done(running)
+                    continue
+                try:
+                    delivery = await self._consumer.take(timeout_s=_POLL_SECONDS)
+                except WhisperXApiError as exc:  # an unreadable message not yet dead-lettered
+                    log.error("worker %s: %s", self.worker_id, exc.message)
+                    await pause(backoff.failed(), self._stop)
+                    continue
+                backoff.succeeded()
+                if delivery is not None:
+                    task = asyncio.create_task(
+                        self._settle(delivery), name=f"job-{delivery.message.job_id}"
+                    )
+                    running.add(task)
+                    task.add_done_callback(running.discard)
+        finally:
+            await self._drain(running)
+
+    async def _first_done(self, running: set[asyncio.Task[None]]) -> None:
+        stopping = asyncio.create_task(self._stop.wait())
+        await asyncio.wait({*running, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        stopping.cancel()
+
+    async def _settle(self, delivery: Delivery) -> None:
+        """Handle one delivery; after a fault, back off and handle it again (its message stays
+        uncommitted, holding back its partition's commits) until it is done or we stop."""
+        backoff = Backoff(self._policy.backoff_base, self._policy.backoff_cap)
+        while not await self._handle(delivery):
+            if self._stop.is_set():
+                return  # left uncommitted: redelivered once this worker is gone
+            delay = backoff.failed()
+            log.warning(
+                "job %s: trying again in %.1f s after %d failure(s) in a row",
+                delivery.message.job_id,
+                delay,
+                backoff.failures,
+            )
+            await pause(delay, self._stop)
+
+    async def _drain(self, running: set[asyncio.Task[None]]) -> None:
+        """Stopping: let the running jobs finish within the grace period, then put the rest
+        back (the attempt runner sees the abort) and wait for that."""
+        if not running:
+            return
+        log.info("worker %s: stopping; waiting for %d running job(s)", self.worker_id, len(running))
+        _, late = await asyncio.wait(set(running), timeout=self._policy.grace_seconds)
+        if late:
+            self._abort.set()
+            await asyncio.gather(*late, return_exceptions=True)
 
     async def _within_grace(self, handling: asyncio.Task[bool]) -> bool:
         stopping = asyncio.create_task(self._stop.wait())
@@ -270,10 +339,10 @@ class KafkaWorker:
         """The pipeline on a scratch copy of the job's audio, deleted afterwards."""
         workdir = self._scratch / job.id
         try:
-            audio = await asyncio.to_thread(self._audio.download_audio, job.id, workdir / "audio")
-            return await asyncio.to_thread(self._runner.run, audio, job.spec.options, ctx)
+            audio = await run_io(self._audio.download_audio, job.id, workdir / "audio")
+            return await run_in(self._pipeline, self._runner.run, audio, job.spec.options, ctx)
         finally:
-            await asyncio.to_thread(shutil.rmtree, workdir, True)
+            await run_io(shutil.rmtree, workdir, True)
 
     async def retrying(self, job: JobRecord) -> None:
         """A retry is a fresh message at the back of the topic."""
