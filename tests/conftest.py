@@ -1,4 +1,11 @@
-"""Shared fixtures: settings in a temp dir, an app on the fake backend, an ASGI client."""
+"""Shared fixtures (settings in a temp dir, an app on the fake backend, an ASGI client) and the
+suite's one rule about skips: there are none.
+
+A skipped test is a check that silently did not run (a missing tool, package or network
+feature), so any skip, at collection or at run time, fails the run: the suite passes on a fresh
+machine only if every test ran there. pytest's own exit code 5 (no tests collected) is a failure
+already.
+"""
 
 from __future__ import annotations
 
@@ -16,6 +23,20 @@ from whisperx_api.api.app import create_app
 from whisperx_api.config import Settings
 from whisperx_api.pipeline.registry import default_registry
 from whisperx_api.runtime.embedded import build_embedded
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Any skipped test fails the run (on an xdist controller, the workers' reports count)."""
+    if hasattr(session.config, "workerinput"):  # an xdist worker: its controller decides
+        return
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    skipped = reporter.stats.get("skipped", []) if reporter is not None else []
+    if skipped and exitstatus == pytest.ExitCode.OK:
+        if reporter is not None:
+            reporter.write_sep(
+                "=", f"{len(skipped)} skipped: the suite allows none (tests/conftest.py)", red=True
+            )
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 @pytest.fixture
