@@ -1,5 +1,18 @@
-"""Shared fixtures (settings in a temp dir, an app on the fake backend, an ASGI client) and the
-suite's one rule about skips: there are none.
+"""Shared fixtures (settings in a temp dir, an app on the fake backend, an ASGI client), the
+markers every test gets from where it lives and what it uses, and the suite's one rule about
+skips: there are none.
+
+Markers (`-m` selects on them; `make check` runs what has none of them):
+- `server`: lives in tests/integration, tests/robustness or tests/browser (real processes, the
+  whole stack end to end);
+- `kafka`: uses the `kafka_bootstrap` broker (a distributed deployment);
+- `model`: runs real models or real processes (`slow` is its older spelling, still accepted);
+- `browser`: drives Chromium (tests/browser).
+
+Parallel runs (pytest-xdist, `--dist loadgroup`): a test that uses a module- or class-scoped
+fixture (a shared server, a Kafka deployment, a loaded model) is put in its module's
+`xdist_group`, so one worker builds that fixture once; every other test goes to whichever worker
+is free.
 
 A skipped test is a check that silently did not run (a missing tool, package or network
 feature), so any skip, at collection or at run time, fails the run: the suite passes on a fresh
@@ -23,6 +36,38 @@ from whisperx_api.api.app import create_app
 from whisperx_api.config import Settings
 from whisperx_api.pipeline.registry import default_registry
 from whisperx_api.runtime.embedded import build_embedded
+
+TESTS = Path(__file__).parent
+SERVER_DIRS = frozenset({"integration", "robustness", "browser"})
+SHARED_SCOPES = frozenset({"class", "module", "package"})
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Markers from each test's place and fixtures; one xdist group per module whose tests
+    share a fixture wider than a test."""
+    for item in items:
+        parts = item.path.relative_to(TESTS).parts
+        if parts[0] in SERVER_DIRS:
+            item.add_marker(pytest.mark.server)
+        if parts[0] == "browser":
+            item.add_marker(pytest.mark.browser)
+        if "kafka_bootstrap" in item.fixturenames:
+            item.add_marker(pytest.mark.kafka)
+        if item.get_closest_marker("slow") is not None:
+            item.add_marker(pytest.mark.model)
+        if item.get_closest_marker("xdist_group") is None and _shares_a_fixture(item):
+            item.add_marker(pytest.mark.xdist_group(name=item.nodeid.split("::", 1)[0]))
+
+
+def _shares_a_fixture(item: pytest.Item) -> bool:
+    info = getattr(item, "_fixtureinfo", None)
+    if info is None:
+        return False
+    return any(
+        definitions[-1].scope in SHARED_SCOPES
+        for definitions in info.name2fixturedefs.values()
+        if definitions
+    )
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
