@@ -12,7 +12,7 @@ Markers (`-m` selects on them; `make check` runs what has none of them):
 Parallel runs (pytest-xdist, `--dist loadgroup`): a test that uses a module- or class-scoped
 fixture (a shared server, a Kafka deployment, a loaded model) is put in its module's
 `xdist_group`, so one worker builds that fixture once; every other test goes to whichever worker
-is free.
+is free (tests/xdist_groups.py carries the groups to the scheduler).
 
 A skipped test is a check that silently did not run (a missing tool, package or network
 feature), so any skip, at collection or at run time, fails the run: the suite passes on a fresh
@@ -22,6 +22,8 @@ already.
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -57,6 +59,43 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.model)
         if item.get_closest_marker("xdist_group") is None and _shares_a_fixture(item):
             item.add_marker(pytest.mark.xdist_group(name=item.nodeid.split("::", 1)[0]))
+    if hasattr(config, "workerinput"):  # an xdist worker
+        from tests.xdist_groups import write_groups
+
+        write_groups(config, items)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """On the controller, for `--dist loadgroup`: the scheduler that reads the workers' groups."""
+    if config.getoption("dist") != "loadgroup":
+        return None
+    from tests.xdist_groups import GroupScheduling
+
+    return GroupScheduling(config, log, _groups_dir(config))
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node: Any) -> None:
+    """On the controller: tell each worker where to write its groups."""
+    from tests.xdist_groups import configure_node
+
+    configure_node(node, _groups_dir(node.config))
+
+
+_GROUPS_DIR = pytest.StashKey[Path]()
+
+
+def _groups_dir(config: pytest.Config) -> Path:
+    """The controller's directory for the workers' group files, made once per run."""
+    if _GROUPS_DIR not in config.stash:
+        config.stash[_GROUPS_DIR] = Path(tempfile.mkdtemp(prefix="xdist-groups-"))
+    return config.stash[_GROUPS_DIR]
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if _GROUPS_DIR in config.stash:
+        shutil.rmtree(config.stash[_GROUPS_DIR], ignore_errors=True)
 
 
 def _shares_a_fixture(item: pytest.Item) -> bool:

@@ -50,9 +50,10 @@ WORKER_STARTED = re.compile(r"job ([0-9a-f-]{36}): processing")
 T = TypeVar("T")
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One model cache for every server in this module: the model is assembled once."""
+    """One model cache for every server this session starts here: the model is assembled once
+    (per xdist worker; session scope leaves the tests free to spread over workers)."""
     return tmp_path_factory.mktemp("jobs-cache")
 
 
