@@ -62,7 +62,25 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if hasattr(config, "workerinput"):  # an xdist worker
         from tests.xdist_groups import write_groups
 
+        items.sort(key=_heaviness(items))
         write_groups(config, items)
+
+
+def _heaviness(items: list[pytest.Item]) -> Callable[[pytest.Item], int]:
+    """Sort key for a parallel run: modules with a Kafka deployment first, then those with real
+    servers or models, then the rest, so the long tests start early and the quick ones fill the
+    workers at the end. One key per module (its heaviest test's), so a module stays together and
+    its module-scoped fixtures are built once."""
+    weight: dict[Path, int] = {}
+    for item in items:
+        if item.get_closest_marker("kafka"):
+            own = 0
+        elif item.get_closest_marker("server") or item.get_closest_marker("model"):
+            own = 1
+        else:
+            own = 2
+        weight[item.path] = min(own, weight.get(item.path, own))
+    return lambda item: weight[item.path]
 
 
 @pytest.hookimpl(optionalhook=True)
