@@ -1,5 +1,6 @@
-# whisperx-api: `make run` serves with the bundled model, `make test` runs every check,
-# `make docs` builds the documentation site into site/.
+# whisperx-api: `make run` serves with the bundled model, `make test` runs every check, `make check`
+# the fast tier of them (lint, types, the tests that start no server or model), `make docs` builds
+# the documentation site into site/.
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -21,13 +22,25 @@ SYSTEM_PACKAGES := chromium chromium-driver curl
 CONSTRAINTS := constraints.txt
 EXTRAS := bundled,diarization,alignment,distributed,test
 LOCK_VENV := .lock-venv
+# pytest-xdist workers: the suite mostly waits on server boots and Kafka groups, so more workers
+# than cores pay; tests sharing a module-scoped server stay in one worker (tests/conftest.py).
+PYTEST_WORKERS ?= 4
+# The fast tier: no real server, broker, model or browser.
+FAST_TESTS := not (server or kafka or model or browser)
 
-.PHONY: run test lint typecheck pytest docs install install-test install-system bench stack lock clean
+.PHONY: run test check lint typecheck pytest pytest-fast docs install install-test \
+	install-system bench stack lock clean
 
 run: install
 	$(VENV)/bin/whisperx-api serve
 
-test: install-test lint typecheck pytest
+# Lint and type checks run beside pytest (their output interleaves with its progress); make
+# waits for all three and fails if any does.
+test: install-test
+	@$(MAKE) --no-print-directory -j3 lint typecheck pytest
+
+check: install-test
+	@$(MAKE) --no-print-directory -j3 lint typecheck pytest-fast
 
 lint:
 	$(VENV)/bin/ruff check src tests bench tools
@@ -38,7 +51,10 @@ typecheck:
 	$(VENV)/bin/mypy
 
 pytest:
-	$(PY) -m pytest
+	$(PY) -m pytest -n $(PYTEST_WORKERS)
+
+pytest-fast:
+	$(PY) -m pytest -n 2 -m "$(FAST_TESTS)"
 
 # The site's API reference is generated from the app's OpenAPI document (tools/mkdocs_hooks.py).
 docs: $(VENV)/.installed-test

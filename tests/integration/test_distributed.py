@@ -88,7 +88,7 @@ ORPHAN_SECONDS = 12
 # Fixtures
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")  # not module: only the tests on `shared` need one worker
 def cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("distributed-cache")
 
@@ -430,7 +430,7 @@ def test_duplicate_delivery_while_the_worker_lives_is_skipped(
     assert shared.completed().count(job_id) == 1
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def long_speech(tmp_path_factory: pytest.TempPathFactory) -> Speech:
     """About 3 minutes of speech: several seconds of work for tiny.en on one thread."""
     return build_speech(tmp_path_factory.mktemp("speech") / "long.wav", 180)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 import json
 import re
+import socket
 import subprocess
 import time
 import uuid
@@ -50,9 +51,10 @@ WORKER_STARTED = re.compile(r"job ([0-9a-f-]{36}): processing")
 T = TypeVar("T")
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One model cache for every server in this module: the model is assembled once."""
+    """One model cache for every server this session starts here: the model is assembled once
+    (per xdist worker; session scope leaves the tests free to spread over workers)."""
     return tmp_path_factory.mktemp("jobs-cache")
 
 
@@ -498,13 +500,22 @@ def test_disconnected_sync_client_cancels_its_queued_job(
 
 
 def leave_the_sync_request(client: httpx.Client, audio: Path) -> None:
-    """A sync request whose client stops waiting after 3 s, while its job runs."""
-    with pytest.raises(httpx.TimeoutException), audio.open("rb") as f:
-        client.post(
-            "/v1/audio/transcriptions",
-            files={"file": (audio.name, f)},
-            data={"model": "whisper-1"},
-            timeout=httpx.Timeout(3.0),
+    """A sync request whose client hangs up once its job is processing (a raw socket: the whole
+    request is sent, then the connection closes without reading the answer)."""
+    request = client.build_request(
+        "POST",
+        "/v1/audio/transcriptions",
+        files={"file": (audio.name, audio.read_bytes())},
+        data={"model": "whisper-1"},
+    )
+    head = f"POST {request.url.raw_path.decode()} HTTP/1.1\r\n" + "".join(
+        f"{name}: {value}\r\n" for name, value in request.headers.items()
+    )
+    with socket.create_connection((request.url.host, request.url.port)) as sock:
+        sock.sendall(f"{head}\r\n".encode() + request.read())
+        poll(
+            lambda: True if queue_state(client)["processing_jobs"] == 1 else None,
+            "the sync job to start",
         )
 
 

@@ -8,7 +8,6 @@ a device the machine lacks is refused. Every case asserts the exact answer and w
 from __future__ import annotations
 
 import json
-import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,7 +16,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.audio import DATA
+from tests.audio import DATA, looped_flac
 from tests.server import ServerProcess, serving
 from whisperx_api.pipeline.catalog import ModelCatalog
 
@@ -196,24 +195,7 @@ def test_a_device_the_machine_lacks_is_refused_and_no_job_is_made(
 
 def long_speech(path: Path, repeats: int) -> Path:
     """Real speech, `repeats` times the 48 s narration: minutes of work for the model."""
-    subprocess.run(
-        [
-            "ffmpeg",
-            "-loglevel",
-            "error",
-            "-stream_loop",
-            str(repeats - 1),
-            "-i",
-            str(DATA / "narration.flac"),
-            "-ac",
-            "1",
-            "-ar",
-            "16000",
-            str(path),
-        ],
-        check=True,
-    )
-    return path
+    return looped_flac(DATA / "narration.flac", path, repeats)
 
 
 def test_max_loaded_evicts_the_least_recently_used_idle_model_never_one_in_use(

@@ -18,7 +18,7 @@ from typing import Any
 import av
 import pytest
 
-from tests.audio import tone_wav
+from tests.audio import looped_flac, tone_wav
 from tests.audio_tricks import (
     FLAC_FIXTURE,
     concat_script,
@@ -43,7 +43,6 @@ from whisperx_api.pipeline.stages.decode import (
 
 REPO = Path(__file__).resolve().parents[2]
 FOUR_HOURS = 14_400.0
-FLAC_OUT = ("-c:a", "flac")
 
 
 def test_a_small_flac_declaring_five_hours_is_refused_by_the_probe(tmp_path: Path) -> None:
@@ -236,26 +235,10 @@ def _peak(path: Path, max_seconds: float) -> dict[str, int | str]:
     return report
 
 
-@pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="needs the ffmpeg command")
 def test_peak_memory_of_a_decode_is_one_copy_of_the_samples(tmp_path: Path) -> None:
     # 10 minutes of FLAC (the 20-s fixture looped): 38 MB of float32 samples. Measured peak
     # growth: 38 MB (the buffer itself); joining a list of chunks at the end took 79 MB.
-    long = tmp_path / "long.flac"
-    subprocess.run(
-        [
-            "ffmpeg",
-            "-v",
-            "error",
-            "-stream_loop",
-            "29",
-            "-i",
-            str(FLAC_FIXTURE),
-            *FLAC_OUT,
-            str(long),
-        ],
-        check=True,
-        timeout=300,
-    )
+    long = looped_flac(FLAC_FIXTURE, tmp_path / "long.flac", 30)
     report = _peak(long, FOUR_HOURS)
     samples = int(report["samples_bytes"])
     assert samples > 35_000_000
