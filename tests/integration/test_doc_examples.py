@@ -59,6 +59,8 @@ RECORDINGS = {
     "talk.mp3": "en_numbers.flac",
     "call.mp3": "en_numbers.flac",
     "call-stereo.flac": "conv2_stereo.flac",  # one party per channel
+    "call.flac": "billing_call.flac",  # a card number, a phone number, an email address
+    "mixed.flac": "languages.flac",  # English, German, French and Spanish sentences
 }
 
 

