@@ -17,6 +17,7 @@ from tests.conftest import fake_app
 from tests.fakes import FakeTranscriber
 from tests.realtime_client import next_event, open_session, pcm16, send, serve_in_thread
 from whisperx_api.config import Settings
+from whisperx_api.realtime.agreement import MARGIN_SECONDS
 
 pytestmark = pytest.mark.anyio
 
@@ -66,9 +67,9 @@ async def test_the_final_decode_of_a_long_turn_reads_only_its_unconfirmed_tail(
     completed = await long_turn(make_settings, backend, confirm_after_seconds=0)
     assert completed["usage"]["seconds"] == pytest.approx(TURN, abs=0.01)
     [final] = backend.full_decodes()
-    # The fake says the same seven words over any audio, so two partials agree on six of them
-    # and the tail starts before the last: never more than the last two appends' audio.
-    assert 0 < final <= 2 * STEP
+    # The fake says the same seven words over any audio, so two partials agree on those that
+    # end a second before their audio does: the tail is that second and two appends at most.
+    assert 0 < final <= MARGIN_SECONDS + 2 * STEP < TURN / 3
     # Each partial after the first confirmed was prompted with the confirmed words.
     assert backend.calls[-1].prompt is not None
     assert backend.calls[-1].prompt.startswith("hello from the fake backend says")

@@ -7,9 +7,10 @@ the same thing again will not change its mind. The next decodes, the final one i
 only the audio after them, prompted with the confirmed text, so a turn's final decode costs the
 same however long the turn has run.
 
-A hypothesis' last word is never confirmed (the audio may end inside it), and the tail starts
-halfway between the last confirmed word and the next one, so a word's imprecise end time never
-cuts into either word.
+A hypothesis' last word is never confirmed (the audio may end inside it), nor any word in its
+last `MARGIN_SECONDS` (Whisper hears a word best with some speech after it: two decodes that both
+end just after a word may agree on the same mishearing of it). The tail starts halfway between
+the last confirmed word and the next one, so a word's imprecise end time never cuts into either.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from whisperx_api.domain.audio import SAMPLE_RATE
 from whisperx_api.domain.transcript import Transcript, join_texts
 
 PROMPT_WORDS = 60  # confirmed words a tail's decode is prompted with (Whisper reads ~224 tokens)
+MARGIN_SECONDS = 1.0  # a word confirmed has at least this much audio after it
 _REPEAT_SECONDS = 0.25  # a tail's first word this near the cut, same as the last confirmed: dropped
 
 
@@ -78,11 +80,13 @@ class Agreement:
             return words[1:]
         return words
 
-    def update(self, words: list[TimedWord]) -> list[TimedWord]:
-        """Take the hypothesis of a decode of the tail (from `cut`); the words it confirms."""
+    def update(self, words: list[TimedWord], end: int) -> list[TimedWord]:
+        """Take the hypothesis of a decode of the tail (from `cut` to sample `end` of the turn);
+        the words it confirms."""
         words = self.tail_words(words)
+        heard = sum(1 for w in words if w.end <= end - MARGIN_SECONDS * SAMPLE_RATE)
         agreed = 0
-        limit = min(len(self._previous), len(words) - 1)  # never the last word
+        limit = min(len(self._previous), len(words) - 1, heard)  # never the last word
         while agreed < limit and self._previous[agreed].key == words[agreed].key:
             agreed += 1
         newly = words[:agreed]

@@ -475,7 +475,10 @@ class LiveSession:
         confirming = length >= ms_to_samples(self._settings.confirm_after_seconds * 1000)
         try:
             transcript = await self._transcribe(
-                tail, draft=True, prompt=agreement.prompt(self._config.prompt), words=confirming
+                tail,
+                draft=not confirming,
+                prompt=agreement.prompt(self._config.prompt),
+                words=confirming,
             )
         except WhisperXApiError:
             log.warning("a partial decode failed; the final one will tell", exc_info=True)
@@ -485,7 +488,7 @@ class LiveSession:
             return  # cleared meanwhile
         text = agreement.transcript(_tail_text(agreement, transcript, cut))
         if confirming:
-            agreement.update(hypothesis(transcript, cut))
+            agreement.update(hypothesis(transcript, cut), length)
         delta = self._decoding.captions.setdefault(item_id, Captions()).partial(text)
         if delta:
             await self._delta(item_id, delta)
