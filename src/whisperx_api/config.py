@@ -463,7 +463,7 @@ class RealtimeSettings(BaseModel):
         default=0.5, ge=0.1, description="turn audio a turn's first partial decode waits for"
     )
     confirm_after_seconds: float = Field(
-        default=4.0,
+        default=8.0,
         ge=0,
         description="a turn this long starts confirming text two partial decodes agree on, so "
         "its final decode reads only the rest; 0 from the start",
