@@ -465,6 +465,15 @@ class RealtimeSettings(BaseModel):
     partial_interval_seconds: float = Field(
         default=0.5, ge=0.1, description="new audio between two partial decodes of a turn"
     )
+    first_partial_seconds: float = Field(
+        default=0.5, ge=0.1, description="turn audio a turn's first partial decode waits for"
+    )
+    confirm_after_seconds: float = Field(
+        default=8.0,
+        ge=0,
+        description="a turn this long starts confirming text two partial decodes agree on, so "
+        "its final decode reads only the rest; 0 from the start",
+    )
     max_client_secrets_per_key: int = Field(
         default=16,
         ge=1,

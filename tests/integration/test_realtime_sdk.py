@@ -16,6 +16,7 @@ from openai import AsyncOpenAI, OpenAI
 from websockets.exceptions import InvalidStatus
 
 from tests.audio import DATA
+from tests.long_turn import long_turn_audio, write_wav
 from tests.realtime_sdk import Streamed, stream_file
 from tests.server import ServerProcess, serving
 from tests.wer import normalized_wer
@@ -98,9 +99,26 @@ def test_a_file_job_submitted_during_a_live_session_completes_and_so_does_the_se
     assert normalized_wer((DATA / "en_recorded.txt").read_text(), job_text) <= 0.1
 
 
-def transcribe_file(client: OpenAI, path: Path) -> str:
+def test_long_turns_confirm_text_as_they_run_and_complete_as_a_file_transcript_reads(
+    server: ServerProcess, client: OpenAI, tmp_path: Path
+) -> None:
+    """Over a minute of real speech with its pauses cut to 250 ms: the server VAD makes turns
+    of 12 to 30 s, whose partials confirm words (REALTIME__CONFIRM_AFTER_SECONDS) and whose
+    final decodes read only the rest; the turns' transcripts read as the file's does."""
+    recording = write_wav(tmp_path / "long_turns.wav", long_turn_audio())
+    file_text = transcribe_file(client, recording, language="en")
+    streamed = asyncio.run(stream_file(server.base_url, KEY, recording, speed=SPEED))
+    assert streamed.errors == []
+    turns = list(streamed.turns.values())
+    assert all(t.transcript is not None for t in turns), "a started turn never completed"
+    assert any((t.end_ms or 0) - (t.start_ms or 0) >= 20_000 for t in turns)  # long turns
+    assert normalized_wer(file_text, streamed.text()) <= 0.10, (file_text, streamed.text())
+
+
+def transcribe_file(client: OpenAI, path: Path, language: str | None = None) -> str:
     with path.open("rb") as audio:
-        return client.audio.transcriptions.create(model="whisper-1", file=audio).text
+        kwargs = {"language": language} if language else {}
+        return client.audio.transcriptions.create(model="whisper-1", file=audio, **kwargs).text
 
 
 def test_two_sessions_at_once_each_get_their_own_turns(server: ServerProcess) -> None:

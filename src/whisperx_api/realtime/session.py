@@ -5,6 +5,8 @@ Client events are handled one at a time, in order. Decodes run in a separate tas
 at a time per session: the final decode of committed turns first, in order, then a partial
 decode of the turn still being spoken whenever it has grown by `partial_interval_seconds` (not
 while the VAD counts what may be its closing silence: its final decode must not wait on one).
+Once a turn has run `confirm_after_seconds`, the words two successive partials agree on are
+confirmed (see `agreement`): later decodes, its final one too, read only the audio after them.
 Every error is an `error` event in OpenAI's shape; only the idle timeout ends the session, or a
 client that stops reading: a send that waits past `REALTIME__SEND_TIMEOUT` (the client's
 buffers are full) ends the session at once and frees its slot.
@@ -28,6 +30,7 @@ import numpy.typing as npt
 
 from whisperx_api.domain.audio import SAMPLE_RATE
 from whisperx_api.domain.options import TranscriptionOptions
+from whisperx_api.domain.transcript import Transcript
 from whisperx_api.errors import (
     BufferOverflow,
     CommitEmpty,
@@ -39,6 +42,7 @@ from whisperx_api.errors import (
 )
 from whisperx_api.executors import run_io
 from whisperx_api.pipeline.stage import SpeechProbabilities
+from whisperx_api.realtime.agreement import Agreement, TimedWord, hypothesis
 from whisperx_api.realtime.audio import PcmDecoder
 from whisperx_api.realtime.captions import Captions
 from whisperx_api.realtime.engine import LiveEngine
@@ -49,7 +53,6 @@ from whisperx_api.realtime.turns import Edge, TurnDetector, ms_to_samples
 log = logging.getLogger(__name__)
 
 MIN_COMMIT_MS = 100  # OpenAI refuses to commit less than this
-FIRST_PARTIAL_SECONDS = 0.8  # a turn's first partial decode waits for this much audio
 # A turn's final decode starts early once its closing silence has lasted this share of the
 # silence that ends a turn: most pauses within a sentence are shorter, and each early decode
 # that speech makes stale holds the session's decoder for a full decode.
@@ -87,13 +90,15 @@ class _Turn:
     start: int
     partial_at: int = 0  # turn length (samples) at the last partial decode
     early_for: int | None = None  # the silence an early final decode was started for
+    agreement: Agreement = field(default_factory=Agreement)
 
 
 @dataclass
 class _Committed:
     item_id: str
-    samples: npt.NDArray[np.float32]
+    samples: npt.NDArray[np.float32]  # the whole turn
     silence_from: int | None = None  # where the silence that ended it began (server VAD)
+    agreement: Agreement = field(default_factory=Agreement)
 
 
 @dataclass(frozen=True)
@@ -102,7 +107,8 @@ class _Early:
     silence is the one that ended it (all that came after was silence)."""
 
     silence_from: int
-    text: str
+    cut: int  # the turn's confirmed text ended here when it ran
+    text: str  # the whole turn's
 
 
 @dataclass
@@ -364,7 +370,7 @@ class LiveSession:
             previous_item_id=self._last_item,
         )
         self._last_item = turn.item_id
-        self._committed.append(_Committed(turn.item_id, samples, silence_from))
+        self._committed.append(_Committed(turn.item_id, samples, silence_from, turn.agreement))
         self._wake.set()
 
     async def _clear(self, event: dict[str, Any]) -> None:
@@ -418,7 +424,7 @@ class LiveSession:
             async with asyncio.timeout(_CLOSE_SECONDS):
                 await self._channel.close(CLOSE_POLICY_VIOLATION, "client not reading")
 
-    def _due_early(self) -> tuple[str, int, npt.NDArray[np.float32]] | None:
+    def _due_early(self) -> tuple[str, int, Agreement, npt.NDArray[np.float32]] | None:
         """The turn so far, once its closing silence has lasted a while (once per silence):
         decoded now, its text is ready soon after the silence has lasted long enough to end
         the turn."""
@@ -432,41 +438,57 @@ class LiveSession:
         if detector.silent_samples < ms_to_samples(EARLY_FINAL_SHARE * vad.silence_duration_ms):
             return None
         turn.early_for = silence
-        return turn.item_id, silence, self._tail.slice(turn.start, self._tail.end)
+        tail = self._tail.slice(turn.start + turn.agreement.cut, self._tail.end)
+        return turn.item_id, silence, turn.agreement, tail
 
     async def _early_final(
-        self, item_id: str, silence_from: int, samples: npt.NDArray[np.float32]
+        self, item_id: str, silence_from: int, agreement: Agreement, tail: npt.NDArray[np.float32]
     ) -> None:
+        cut = agreement.cut
         try:
-            text = await self._decode(samples, draft=False)
+            text = await self._decode_tail(agreement, tail)
         except WhisperXApiError:
             log.warning("an early final decode failed; the turn's own will tell", exc_info=True)
             return
         if self._is_pending(item_id):
-            self._early[item_id] = _Early(silence_from, text)
+            self._early[item_id] = _Early(silence_from, cut, text)
 
-    def _due_partial(self) -> tuple[str, npt.NDArray[np.float32]] | None:
+    def _due_partial(self) -> tuple[_Turn, int, npt.NDArray[np.float32]] | None:
         turn = self._turn
         if turn is None or (self._detector is not None and self._detector.hearing_silence):
             return None  # (a turn that may be ending: its final decode must not wait on this)
         length = self._tail.end - turn.start
         interval = ms_to_samples(self._settings.partial_interval_seconds * 1000)
         if (
-            length < ms_to_samples(FIRST_PARTIAL_SECONDS * 1000)
+            length < ms_to_samples(self._settings.first_partial_seconds * 1000)
             or length - turn.partial_at < interval
         ):
             return None
         turn.partial_at = length
-        return turn.item_id, self._tail.slice(turn.start, self._tail.end)
+        cut = turn.agreement.cut
+        return turn, length, self._tail.slice(turn.start + cut, self._tail.end)
 
-    async def _partial(self, item_id: str, samples: npt.NDArray[np.float32]) -> None:
+    async def _partial(self, turn: _Turn, length: int, tail: npt.NDArray[np.float32]) -> None:
+        """A draft of the turn so far: its new words as a delta, and, once the turn is long
+        enough, the words it agrees on with the previous draft confirmed."""
+        agreement, cut = turn.agreement, turn.agreement.cut
+        confirming = length >= ms_to_samples(self._settings.confirm_after_seconds * 1000)
         try:
-            text = await self._decode(samples, draft=True)
+            transcript = await self._transcribe(
+                tail,
+                draft=not confirming,
+                prompt=agreement.prompt(self._config.prompt),
+                words=confirming,
+            )
         except WhisperXApiError:
             log.warning("a partial decode failed; the final one will tell", exc_info=True)
             return
+        item_id = turn.item_id
         if not self._is_pending(item_id):
             return  # cleared meanwhile
+        text = agreement.transcript(_tail_text(agreement, transcript, cut))
+        if confirming:
+            agreement.update(hypothesis(transcript, cut), length)
         delta = self._decoding.captions.setdefault(item_id, Captions()).partial(text)
         if delta:
             await self._delta(item_id, delta)
@@ -479,11 +501,15 @@ class LiveSession:
     async def _final(self, turn: _Committed) -> None:
         early = self._early.pop(turn.item_id, None)
         self._decoding.samples = len(turn.samples)
+        agreement = turn.agreement
         try:
-            if early is not None and early.silence_from == turn.silence_from:
+            if early is not None and (early.silence_from, early.cut) == (
+                turn.silence_from,
+                agreement.cut,
+            ):
                 text = early.text  # only silence came after the audio it decoded
             else:
-                text = await self._decode(turn.samples, draft=False)
+                text = await self._decode_tail(agreement, turn.samples[agreement.cut :])
         except WhisperXApiError as exc:
             await self._emit(
                 "conversation.item.input_audio_transcription.failed",
@@ -505,17 +531,28 @@ class LiveSession:
             usage={"type": "duration", "seconds": round(len(turn.samples) / SAMPLE_RATE, 3)},
         )
 
-    async def _decode(self, samples: npt.NDArray[np.float32], *, draft: bool) -> str:
-        """The text of `samples`; a `draft` (a partial) trades a little accuracy for speed."""
+    async def _decode_tail(self, agreement: Agreement, tail: npt.NDArray[np.float32]) -> str:
+        """The whole turn's text: its confirmed words, then a full decode of the rest (prompted
+        with them; timed, to drop a word the cut made it hear twice)."""
+        confirmed = bool(agreement.confirmed)
+        transcript = await self._transcribe(
+            tail, draft=False, prompt=agreement.prompt(self._config.prompt), words=confirmed
+        )
+        return agreement.transcript(_tail_text(agreement, transcript, agreement.cut))
+
+    async def _transcribe(
+        self, samples: npt.NDArray[np.float32], *, draft: bool, prompt: str | None, words: bool
+    ) -> Transcript:
+        """A decode of `samples`; a `draft` (a partial) trades a little accuracy for speed."""
         options = TranscriptionOptions(
             model=self._resolved,
             language=self._config.language,
-            prompt=self._config.prompt or None,
-            word_timestamps=False,
+            prompt=prompt,
+            word_timestamps=words,
         )
         self._decoding.busy = True
         try:
-            transcript = await self._engine.transcribe(samples, options, draft=draft)
+            return await self._engine.transcribe(samples, options, draft=draft)
         except WhisperXApiError:
             raise
         except Exception as exc:
@@ -523,7 +560,6 @@ class LiveSession:
             raise WhisperXApiError("The transcription of this audio failed.") from exc
         finally:
             self._decoding.busy = False
-        return transcript.text
 
     async def _delta(self, item_id: str, delta: str) -> None:
         await self._emit(
@@ -550,6 +586,14 @@ class LiveSession:
 
     async def _error(self, exc: WhisperXApiError, event_id: str | None = None) -> None:
         await self._emit("error", error={**self._error_fields(exc), "event_id": event_id})
+
+
+def _tail_text(agreement: Agreement, transcript: Transcript, cut: int) -> str:
+    """The text of a decode of the tail from `cut`, less a word the cut made it hear twice."""
+    words: list[TimedWord] = hypothesis(transcript, cut)
+    if not words or not agreement.confirmed:
+        return transcript.text
+    return " ".join(w.text for w in agreement.tail_words(words))
 
 
 def _ms(sample: int) -> int:
