@@ -3,7 +3,9 @@
 Transcribes each call in-process through the real pipeline (bundled base model, senko, CPU,
 default settings, English) with diarization on, and scores the transcript's segments, each
 labelled with its speaker, against the call's reference RTTM: the DER that a client reading
-`diarized_json` sees. pyannote.metrics, 0.25 s collar, overlapped speech skipped. Prints each
+`diarized_json` sees, and its parts: speech no segment covers (mostly pauses inside a reference
+turn, which a segment ends at), segments over silence, and speech given the wrong speaker.
+pyannote.metrics, 0.25 s collar, overlapped speech skipped. Prints each
 segment with its speaker below the figure. Asserts nothing.
 
     .venv/bin/python bench/diarization.py [name ...]
@@ -60,11 +62,15 @@ def annotation(spans: list[tuple[float, float, str | None]]) -> Any:
     return result
 
 
-def der(name: str, spans: list[tuple[float, float, str | None]]) -> float:
-    """DER of `spans` against `name`'s reference."""
+def der(name: str, spans: list[tuple[float, float, str | None]]) -> tuple[float, ...]:
+    """DER of `spans` against `name`'s reference, then its missed speech, false alarm and
+    speaker confusion, each as a share of the reference speech."""
     metrics = importlib.import_module("pyannote.metrics.diarization")
     metric = metrics.DiarizationErrorRate(collar=COLLAR, skip_overlap=True)
-    return float(metric(reference(name), annotation(spans)))
+    parts = metric(reference(name), annotation(spans), detailed=True)
+    total = parts["total"] or 1.0
+    shares = (parts[k] / total for k in ("missed detection", "false alarm", "confusion"))
+    return (float(parts["diarization error rate"]), *(float(x) for x in shares))
 
 
 def segment_spans(transcript: Transcript) -> list[tuple[float, float, str | None]]:
@@ -76,7 +82,10 @@ def main(names: list[str]) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         settings = Settings(whisper={"cache_dir": Path(tmp) / "cache", "model": "base"})
         runner = build_runner(settings, default_registry())
-        print(f"{'call':8} {'bounds':>6} {'speakers':>8} {'segments':>8} {'DER segments':>13}")
+        print(
+            f"{'call':8} {'bounds':>6} {'speakers':>8} {'segments':>8} {'DER segments':>13} "
+            f"{'missed':>7} {'f.alarm':>7} {'confusion':>9}"
+        )
         try:
             for name, count in [c for c in CALLS if not names or c[0] in names]:
                 options = TranscriptionOptions(
@@ -91,8 +100,11 @@ def main(names: list[str]) -> None:
                 )
                 spans = segment_spans(transcript)
                 found = len({s for _, _, s in spans if s})
-                error = der(name, spans)
-                print(f"{name:8} {count or '-':>6} {found:>8} {len(spans):>8} {error:>13.4f}")
+                error, missed, alarm, confusion = der(name, spans)
+                print(
+                    f"{name:8} {count or '-':>6} {found:>8} {len(spans):>8} {error:>13.4f} "
+                    f"{missed:>7.4f} {alarm:>7.4f} {confusion:>9.4f}"
+                )
                 for start, end, speaker in spans:
                     text = next(
                         s.text for s in transcript.segments if (s.start, s.end) == (start, end)
