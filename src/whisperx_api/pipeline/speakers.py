@@ -26,7 +26,7 @@ from whisperx_api.domain.transcript import Segment, Transcript, Word
 
 # Gives zero-length words a say in their segment's vote.
 _MIN_WORD_WEIGHT = 1e-3
-SWITCH_SECONDS = 0.8
+SWITCH_SECONDS = 0.3
 """Word time a change of speaker inside a phrase costs: less evidence than this is outvoted."""
 PHRASE_GAP_SECONDS = 0.25
 """A silence between two words at least this long ends a phrase, so a speaker may change there."""
