@@ -92,3 +92,52 @@ def test_verbose_json_words_have_speakers(server: ServerProcess) -> None:
     assert body["words"]
     assert all(w["speaker"].startswith("SPEAKER_") for w in body["words"])
     assert all(s["speaker"].startswith("SPEAKER_") for s in body["segments"])
+
+
+def text_of(segment: dict[str, Any]) -> str:
+    return str(segment["text"]).strip().lower()
+
+
+def test_fast_turns_with_short_replies_and_overlap_keep_der_low(server: ServerProcess) -> None:
+    found = diarized(server, "fast2.flac")
+    told = diarized(server, "fast2.flac", min_speakers="2", max_speakers="2")
+    error, error_two = der(found, "fast2.rttm"), der(told, "fast2.rttm")
+    speakers = {s["speaker"] for s in found["segments"]}
+    print(
+        f"fast2 through HTTP: {len(speakers)} speakers, DER {error:.3f}; min=max=2: {error_two:.3f}"
+    )
+    assert error <= 0.12
+    assert error_two <= 0.12
+
+
+def test_a_one_word_reply_between_two_sentences_is_its_own_segment(server: ServerProcess) -> None:
+    # maya: "...did not arrive on Friday." sam: "Okay." maya: "And the driver says..."
+    segments = diarized(server, "fast2.flac", min_speakers="2", max_speakers="2")["segments"]
+    index = next(i for i, s in enumerate(segments) if text_of(s).startswith("okay"))
+    before, reply, after = segments[index - 1], segments[index], segments[index + 1]
+    assert text_of(reply) == "okay."
+    assert text_of(before).endswith("friday.")
+    assert text_of(after).startswith("and the driver")
+    sam = next(s["speaker"] for s in segments if text_of(s).startswith("no problem"))
+    assert reply["speaker"] == sam
+    assert before["speaker"] == after["speaker"] != sam
+
+
+def test_srt_cues_break_where_the_speaker_changes(server: ServerProcess) -> None:
+    response = httpx.post(
+        f"{server.base_url}/v1/audio/transcriptions",
+        headers={"Authorization": f"Bearer {KEY}"},
+        files={"file": ("fast2.flac", (DATA / "fast2.flac").read_bytes())},
+        data={
+            "diarize": "true",
+            "response_format": "srt",
+            "min_speakers": "2",
+            "max_speakers": "2",
+        },
+        timeout=600,
+    )
+    assert response.status_code == 200, response.text
+    cues = [block.splitlines() for block in response.text.strip().split("\n\n")]
+    lines = [" ".join(cue[2:]) for cue in cues]
+    assert any(line.startswith("[SPEAKER_01]: Okay.") for line in lines), lines
+    assert all(line.count("[SPEAKER_") == 1 for line in lines), lines

