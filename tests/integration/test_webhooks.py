@@ -54,6 +54,7 @@ def env(tmp_path: Path) -> Callable[..., dict[str, str]]:
             "FETCH__ALLOW_PRIVATE_NETWORKS": "true",
             "JOBS__MAX_ATTEMPTS": "1",
             "JOBS__SHUTDOWN_GRACE_SECONDS": "1",
+            "ENABLE_CONCURRENCY": "false",  # one worker: a slow job holds the others queued
             **overrides,
         }
 
