@@ -39,8 +39,6 @@ _SERIAL_MAIN = (
 @pytest.fixture(scope="session")
 def s3_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """URL of a fresh moto S3 server shared by the session; buckets are the tests' business."""
-    pytest.importorskip("moto.server")
-    pytest.importorskip("boto3")
     log_path = tmp_path_factory.mktemp("moto") / "moto.log"
     process, endpoint = start_moto(log_path)
     try:

@@ -22,10 +22,6 @@ from typing import Any
 
 import httpx
 import pytest
-
-pytest.importorskip("aiokafka")
-pytest.importorskip("boto3")
-
 from openai import OpenAI
 from openai.types.audio import TranscriptionTextDeltaEvent, TranscriptionTextDoneEvent
 

@@ -11,9 +11,6 @@ from typing import Any
 
 import pytest
 
-pytest.importorskip("aiokafka")
-pytest.importorskip("boto3")
-
 from tests.audio import DATA
 from tests.distributed_stack import KEY, deployed, kill
 from tests.job_client import api_client, submit_job, wait_for, wait_webhook_rounds

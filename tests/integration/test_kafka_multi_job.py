@@ -12,9 +12,6 @@ from pathlib import Path
 
 import pytest
 
-pytest.importorskip("aiokafka")
-pytest.importorskip("boto3")
-
 from tests.audio import DATA
 from tests.distributed_stack import Stack, WorkerProcess, deployed, kill
 from tests.job_client import api_client, wait_for

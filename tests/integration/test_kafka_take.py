@@ -7,9 +7,6 @@ import uuid
 from typing import Any
 
 import pytest
-
-pytest.importorskip("aiokafka")
-
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition  # type: ignore[import-untyped]
 
 from tests.integration.test_kafka_queue import (

@@ -10,9 +10,6 @@ from typing import Any
 
 import pytest
 
-pytest.importorskip("aiokafka")
-pytest.importorskip("boto3")
-
 from tests.audio import DATA
 from tests.distributed_stack import KEY, Stack, deployed
 from tests.job_client import api_client, wait_for

@@ -9,9 +9,6 @@ from pathlib import Path
 import httpx
 import pytest
 
-pytest.importorskip("aiokafka")
-pytest.importorskip("boto3")
-
 from tests.distributed_stack import KEY, deployed
 from tests.job_client import api_client, submit_job, wait_for
 from tests.kafka_broker import kafka_bootstrap

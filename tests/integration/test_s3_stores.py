@@ -18,12 +18,6 @@ import pytest
 from tests.audio import DATA
 from tests.s3_server import s3_endpoint
 from whisperx_api.config import S3Settings
-from whisperx_api.domain.job import JobRecord, JobSpec, JobStatus
-from whisperx_api.domain.options import TranscriptionOptions
-from whisperx_api.errors import NotFound, PayloadTooLarge, UnreadableJob
-
-pytest.importorskip("boto3")
-
 from whisperx_api.distributed.s3 import (
     MIN_PART_SIZE,
     S3BlobStore,
@@ -32,6 +26,9 @@ from whisperx_api.distributed.s3 import (
     make_s3_client,
 )
 from whisperx_api.distributed.s3_store import S3JobStore
+from whisperx_api.domain.job import JobRecord, JobSpec, JobStatus
+from whisperx_api.domain.options import TranscriptionOptions
+from whisperx_api.errors import NotFound, PayloadTooLarge, UnreadableJob
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client

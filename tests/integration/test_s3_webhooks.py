@@ -12,13 +12,10 @@ import pytest
 
 from tests.s3_server import s3_endpoint
 from whisperx_api.config import S3Settings
-from whisperx_api.domain.job import JobSpec
-from whisperx_api.domain.options import TranscriptionOptions
-
-pytest.importorskip("boto3")
-
 from whisperx_api.distributed.s3 import ensure_bucket, list_keys, make_s3_client
 from whisperx_api.distributed.s3_store import S3JobStore
+from whisperx_api.domain.job import JobSpec
+from whisperx_api.domain.options import TranscriptionOptions
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client

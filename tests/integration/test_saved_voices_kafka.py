@@ -7,12 +7,8 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 
-import pytest
-
-pytest.importorskip("aiokafka")
-pytest.importorskip("boto3")
-
 import httpx
+import pytest
 
 from tests.distributed_stack import KEY, Stack, deployed
 from tests.kafka_broker import kafka_bootstrap

@@ -19,12 +19,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from aiokafka import AIOKafkaConsumer, TopicPartition  # type: ignore[import-untyped]
 
 from tests.audio import DATA
 from tests.fakes import FakeTranscriber
 from tests.kafka_broker import kafka_bootstrap
 from tests.s3_server import s3_endpoint
 from whisperx_api.config import S3Settings
+from whisperx_api.distributed.kafka_messages import DeadLetter, JobMessage
+from whisperx_api.distributed.kafka_queue import KafkaJobConsumer, KafkaJobProducer, ensure_topics
+from whisperx_api.distributed.kafka_worker import KafkaWorker, WorkerPolicy
+from whisperx_api.distributed.s3 import S3BlobStore, ensure_bucket, make_s3_client
+from whisperx_api.distributed.s3_store import S3JobStore
 from whisperx_api.domain.audio import DecodedAudio
 from whisperx_api.domain.job import JobRecord, JobSpec, JobStatus
 from whisperx_api.domain.options import TranscriptionOptions
@@ -36,17 +42,6 @@ from whisperx_api.jobs.worker import WorkerPool
 from whisperx_api.pipeline.runner import PipelineRunner
 from whisperx_api.pipeline.stage import StageContext
 from whisperx_api.storage.local import LocalBlobStore
-
-pytest.importorskip("aiokafka")
-pytest.importorskip("boto3")
-
-from aiokafka import AIOKafkaConsumer, TopicPartition  # type: ignore[import-untyped]
-
-from whisperx_api.distributed.kafka_messages import DeadLetter, JobMessage
-from whisperx_api.distributed.kafka_queue import KafkaJobConsumer, KafkaJobProducer, ensure_topics
-from whisperx_api.distributed.kafka_worker import KafkaWorker, WorkerPolicy
-from whisperx_api.distributed.s3 import S3BlobStore, ensure_bucket, make_s3_client
-from whisperx_api.distributed.s3_store import S3JobStore
 
 __all__ = ["kafka_bootstrap", "s3_endpoint"]  # the fixtures, imported for pytest
 

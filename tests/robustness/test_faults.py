@@ -291,7 +291,6 @@ async def test_health_answers_503_once_the_retention_sweeper_has_died(
 def test_an_unknown_version_message_is_dead_lettered_with_the_reason_and_its_job_failed(
     kafka_bootstrap: str, s3_endpoint: str, tmp_path: Path
 ) -> None:
-    pytest.importorskip("aiokafka")
     from tests.distributed_stack import deployed
     from tests.job_client import wait_for
     from tests.stack_tools import dead_letters, publish_raw, stack_store
