@@ -159,6 +159,68 @@ def test_a_result_is_written_once(store: JobStore) -> None:
     assert read.result == '{"text": "first"}'
 
 
+def test_a_taken_result_goes_to_one_fetch_until_given_back(store: JobStore) -> None:
+    store.insert("a", spec())
+    early = store.take_result("a", "fetch-1", 60.0)
+    assert early is not None
+    assert (early.result, early.record.status) == (None, JobStatus.QUEUED)
+    claim(store, "a")
+    running = store.take_result("a", "fetch-1", 60.0)
+    assert running is not None
+    assert (running.result, running.record.status) == (None, JobStatus.PROCESSING)
+    assert store.complete("a", "w1", '{"x": 1}', now=100.0)
+    taken = store.take_result("a", "fetch-1", 60.0, now=110.0)
+    assert taken is not None
+    assert (taken.result, taken.record.status) == ('{"x": 1}', JobStatus.COMPLETED)
+    assert store.take_result("a", "fetch-2", 60.0, now=120.0) is None  # reads as no job
+    assert not store.give_back_result("a", "fetch-2")
+    assert must_get(store, "a").status is JobStatus.COMPLETED  # status polls still see it
+    assert store.give_back_result("a", "fetch-1")  # its send failed
+    again = store.take_result("a", "fetch-2", 60.0, now=130.0)
+    assert again is not None
+    assert again.result == '{"x": 1}'
+    assert store.delete("a")  # sent
+    assert store.take_result("a", "fetch-3", 60.0) is None
+    assert store.take_result("missing", "fetch-1", 60.0) is None
+
+
+def test_a_hold_whose_fetch_died_ends_with_its_time(store: JobStore) -> None:
+    store.insert("a", spec())
+    claim(store, "a")
+    assert store.complete("a", "w1", '{"x": 1}', now=100.0)
+    assert store.take_result("a", "fetch-1", 60.0, now=110.0) is not None
+    assert store.take_result("a", "fetch-2", 60.0, now=169.0) is None
+    late = store.take_result("a", "fetch-2", 60.0, now=170.0)
+    assert late is not None
+    assert late.result == '{"x": 1}'
+    assert not store.give_back_result("a", "fetch-1")  # the hold is no longer its own
+
+
+def test_racing_fetches_take_a_result_once(open_store: OpenStore) -> None:
+    setup = open_store()
+    jobs = [f"job-{i}" for i in range(4)]
+    for job_id in jobs:
+        setup.insert(job_id, spec())
+        claim(setup, job_id)
+        assert setup.complete(job_id, "w1", f'{{"id": "{job_id}"}}')
+    fetchers = {f"fetch-{i}": open_store() for i in range(4)}
+    wins: dict[str, list[str]] = {job_id: [] for job_id in jobs}
+    lock = threading.Lock()
+    start = threading.Barrier(len(fetchers))
+
+    def fetch(taker: str, own: JobStore) -> None:
+        start.wait()
+        for job_id in random.sample(jobs, len(jobs)):
+            taken = own.take_result(job_id, taker, 60.0)
+            if taken is not None:
+                assert taken.result == f'{{"id": "{job_id}"}}'
+                with lock:
+                    wins[job_id].append(taker)
+
+    run_threads([lambda t=t, s=s: fetch(t, s) for t, s in fetchers.items()])
+    assert all(len(winners) == 1 for winners in wins.values()), wins
+
+
 def test_expired_skips_processing_and_delete_spares_it(store: JobStore) -> None:
     store.insert("old-done", spec(), now=100.0)
     store.insert("old-running", spec(), now=100.0)

@@ -49,7 +49,17 @@ class JobStore(Protocol):
         """Cancel a queued job; False if it is not queued."""
 
     def read_result(self, job_id: str) -> StoredResult | None:
-        """The job and, once completed, its result; nothing is deleted (see `delete`)."""
+        """The job and, once completed, its result; nothing is deleted or held."""
+
+    def take_result(
+        self, job_id: str, taker: str, hold_seconds: float, now: float | None = None
+    ) -> StoredResult | None:
+        """A completed job's result, held for the fetch `taker` while it is sent: until
+        `give_back_result`, `delete` or the end of the hold, every other take answers None,
+        as for no job. A job not completed: its record, no result, nothing held."""
+
+    def give_back_result(self, job_id: str, taker: str) -> bool:
+        """End `taker`'s hold (its send failed), so the result can be taken again."""
 
     def expired(self, before: float) -> list[str]:
         """Jobs last changed (finished, else created) before `before`, neither processing nor

@@ -32,9 +32,11 @@ from whisperx_api.domain.transitions import (
     claimed,
     completed,
     failed,
+    given_back,
     progressed,
     renewed,
     requeued,
+    taken,
 )
 from whisperx_api.domain.voices import SavedVoice
 from whisperx_api.domain.webhook import WebhookState
@@ -233,6 +235,22 @@ class SqliteJobStore:
         if record is None:
             return None
         return StoredResult(record, row[0] if record.status is JobStatus.COMPLETED else None)
+
+    def take_result(
+        self, job_id: str, taker: str, hold_seconds: float, now: float | None = None
+    ) -> StoredResult | None:
+        with self._tx(immediate=True) as db:
+            record = _read(db, job_id)
+            if record is None or record.status is not JobStatus.COMPLETED:
+                return None if record is None else StoredResult(record, None)
+            held = _moved(db, record, lambda r: taken(r, taker, hold_seconds, _now(now)))
+            if held is None:
+                return None
+            row = db.execute("SELECT result FROM jobs WHERE id = ?", (job_id,)).fetchone()
+        return StoredResult(held, row[0])
+
+    def give_back_result(self, job_id: str, taker: str) -> bool:
+        return self._applied(job_id, lambda r: given_back(r, taker))
 
     def lapsed(self, now: float | None = None) -> list[JobRecord]:
         """Processing jobs whose lease ended by `now`, oldest first (the embedded pool asks
