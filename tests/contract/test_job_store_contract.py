@@ -221,6 +221,19 @@ def test_racing_fetches_take_a_result_once(open_store: OpenStore) -> None:
     assert all(len(winners) == 1 for winners in wins.values()), wins
 
 
+def test_jobs_of_an_owner_in_every_status(store: JobStore) -> None:
+    for job_id, owner in (("a", "key-a"), ("b", "key-b"), ("c", "key-a"), ("d", "key-a")):
+        store.insert(job_id, spec(owner=owner))
+    store.insert("anon", spec())
+    claim(store, "c")
+    assert store.cancel("d")
+    assert sorted(store.jobs_of("key-a")) == ["a", "c", "d"]
+    assert store.jobs_of("key-b") == ["b"]
+    assert store.delete("a")
+    assert sorted(store.jobs_of("key-a")) == ["c", "d"]
+    assert store.jobs_of("nobody") == []
+
+
 def test_expired_skips_processing_and_delete_spares_it(store: JobStore) -> None:
     store.insert("old-done", spec(), now=100.0)
     store.insert("old-running", spec(), now=100.0)

@@ -403,6 +403,18 @@ class S3JobStore:
         self._purge(outcome.before, keep_record=_owes_webhook(outcome.before))
         return True
 
+    @storage_errors()
+    def jobs_of(self, owner: str) -> list[str]:
+        """Reads every record (there is no index by owner): an erasure is rare."""
+        found: list[str] = []
+        for key in list(list_keys(self._client, self._bucket, f"{self._prefix}jobs/")):
+            if not key.endswith("/record.json"):
+                continue
+            entry = self._scanned(key.rsplit("/", 2)[-2])
+            if isinstance(entry, _Entry) and entry.record.spec.owner == owner:
+                found.append(entry.record.id)
+        return found
+
     # -- webhooks -------------------------------------------------------------------------------
 
     @storage_errors()
@@ -517,6 +529,12 @@ class S3JobStore:
             return False
         delete_keys(self._client, self._bucket, [self._voice_key(owner, voice_id)])
         return True
+
+    @storage_errors()
+    def delete_voices(self, owner: str) -> list[str]:
+        keys = self._voice_keys(owner)
+        delete_keys(self._client, self._bucket, keys)
+        return [key.rsplit("/", 1)[-1].removesuffix(".json") for key in keys]
 
     def _voice_keys(self, owner: str) -> list[str]:
         return list(list_keys(self._client, self._bucket, self._voice_folder(owner)))

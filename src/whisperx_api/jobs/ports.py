@@ -68,6 +68,9 @@ class JobStore(Protocol):
     def delete(self, job_id: str) -> bool:
         """Remove a job that is not processing (a pending webhook outlives it)."""
 
+    def jobs_of(self, owner: str) -> list[str]:
+        """The ids of every job `owner` submitted, in any status (for erasing a key's data)."""
+
     def close(self) -> None: ...
 
     def claim(
@@ -129,6 +132,9 @@ class JobStore(Protocol):
 
     def delete_voice(self, owner: str, voice_id: str) -> bool:
         """Remove the owner's voice; False when the owner has no such voice."""
+
+    def delete_voices(self, owner: str) -> list[str]:
+        """Remove all of the owner's voices; the ids removed."""
 
 
 class AudioIntake(Protocol):

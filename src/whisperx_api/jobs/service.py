@@ -277,6 +277,27 @@ class JobService:
             self._signals.forget(job_id)
         return deleted
 
+    async def erase_owner(self, owner: str) -> tuple[int, int]:
+        """Delete every job of `owner` with its files (an operator erasing a key's data):
+        (deleted now, still processing). A processing job cannot be stopped; it is deleted
+        with its files as soon as it ends (or, should this process stop first, by the
+        retention sweep)."""
+        deleted = processing = 0
+        for job_id in await run_io(self._store.jobs_of, owner):
+            if await run_io(self._store.delete, job_id):
+                await run_io(self._blobs.delete_job, job_id)
+                self._signals.forget(job_id)
+                deleted += 1
+            elif await run_io(self._store.get, job_id) is not None:  # processing
+                self._detach(self._delete_when_done(job_id))
+                processing += 1
+        return deleted, processing
+
+    async def _delete_when_done(self, job_id: str) -> None:
+        with contextlib.suppress(WhisperXApiError):
+            await self.wait(job_id, None, None)
+            await self.release_result(job_id)
+
     async def _owned(self, job_id: str, owner: str | None) -> JobRecord:
         record = await run_io(self._store.get, job_id)
         if record is None or (owner is not None and record.spec.owner != owner):

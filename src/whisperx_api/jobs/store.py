@@ -283,6 +283,11 @@ class SqliteJobStore:
                 _drop_settled_webhook(db, job_id)
         return cur.rowcount > 0
 
+    def jobs_of(self, owner: str) -> list[str]:
+        with self._tx() as db:
+            rows = db.execute("SELECT id FROM jobs WHERE owner = ? ORDER BY seq", (owner,))
+            return [row[0] for row in rows.fetchall()]
+
     # -- webhooks: the outbox of the delivery loop ---------------------------------------------
 
     def claim_due_webhooks(
@@ -353,6 +358,15 @@ class SqliteJobStore:
         with self._tx() as db:
             gone = db.execute("DELETE FROM voices WHERE id = ? AND owner = ?", (voice_id, owner))
             return gone.rowcount > 0
+
+    def delete_voices(self, owner: str) -> list[str]:
+        with self._tx(immediate=True) as db:
+            rows = db.execute(
+                "SELECT id FROM voices WHERE owner = ? ORDER BY created_at, id", (owner,)
+            )
+            ids = [row[0] for row in rows.fetchall()]
+            db.execute("DELETE FROM voices WHERE owner = ?", (owner,))
+        return ids
 
     @contextmanager
     def _tx(self, *, immediate: bool = False) -> Iterator[sqlite3.Connection]:
