@@ -63,6 +63,13 @@ async def wait_completed(client: httpx.AsyncClient, job_id: str) -> None:
     raise AssertionError(f"job {job_id} never completed")
 
 
+async def completed_text_job(client: httpx.AsyncClient, tmp_path: Path) -> str:
+    """A job with a `text` result, once it is ready to fetch."""
+    job_id = await submit(client, tone_bytes(tmp_path, 1.0), response_format="text")
+    await wait_completed(client, job_id)
+    return job_id
+
+
 def failing_once(real: Callable[..., Any]) -> tuple[Callable[..., Any], list[int]]:
     calls: list[int] = []
 
@@ -83,8 +90,7 @@ async def test_a_failed_render_leaves_the_result_and_a_normal_fetch_deletes_it(
     monkeypatch.setattr(delivery, "transcript_response", render)
     app = fake_app(make_settings(), FakeTranscriber())
     async with running(app) as client:
-        job_id = await submit(client, tone_bytes(tmp_path, 1.0), response_format="text")
-        await wait_completed(client, job_id)
+        job_id = await completed_text_job(client, tmp_path)
         failed = await client.get(f"/transcription/{job_id}/result")
         fetched = await client.get(f"/transcription/{job_id}/result")
         again = await client.get(f"/transcription/{job_id}/result")
@@ -111,8 +117,7 @@ async def test_a_fetch_while_another_sends_the_result_gets_404(
 
     jobs.release_result = release_later
     async with running(app) as client:
-        job_id = await submit(client, tone_bytes(tmp_path, 1.0), response_format="text")
-        await wait_completed(client, job_id)
+        job_id = await completed_text_job(client, tmp_path)
         first = asyncio.create_task(client.get(f"/transcription/{job_id}/result"))
         await asyncio.wait_for(sent.wait(), 60)
         second = await client.get(f"/transcription/{job_id}/result")
@@ -132,8 +137,7 @@ async def test_two_fetches_at_once_deliver_the_result_once(
 ) -> None:
     app = fake_app(make_settings(), FakeTranscriber())
     async with running(app) as client:
-        job_id = await submit(client, tone_bytes(tmp_path, 1.0), response_format="text")
-        await wait_completed(client, job_id)
+        job_id = await completed_text_job(client, tmp_path)
         answers = await asyncio.gather(
             *(client.get(f"/transcription/{job_id}/result") for _ in range(2))
         )

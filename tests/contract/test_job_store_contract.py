@@ -10,7 +10,7 @@ import math
 import random
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import pytest
 
@@ -65,6 +65,27 @@ def run_threads(targets: list[Callable[[], None]]) -> None:
         thread.join(timeout=120)
     if errors:
         raise errors[0]
+
+
+def race(
+    jobs: list[str],
+    contenders: dict[str, JobStore],
+    grab: Callable[[str, JobStore], Iterator[str]],
+) -> dict[str, list[str]]:
+    """Start every contender's `grab` at once (a thread and a store handle each, as replicas);
+    which contenders won each job (the ids each `grab` yields)."""
+    wins: dict[str, list[str]] = {job_id: [] for job_id in jobs}
+    lock = threading.Lock()
+    start = threading.Barrier(len(contenders))
+
+    def contend(name: str, own: JobStore) -> None:
+        start.wait()
+        for job_id in grab(name, own):
+            with lock:
+                wins[job_id].append(name)
+
+    run_threads([lambda n=n, s=s: contend(n, s) for n, s in contenders.items()])
+    return wins
 
 
 # -- the API side ----------------------------------------------------------------------------
@@ -203,21 +224,15 @@ def test_racing_fetches_take_a_result_once(open_store: OpenStore) -> None:
         setup.insert(job_id, spec())
         claim(setup, job_id)
         assert setup.complete(job_id, "w1", f'{{"id": "{job_id}"}}')
-    fetchers = {f"fetch-{i}": open_store() for i in range(4)}
-    wins: dict[str, list[str]] = {job_id: [] for job_id in jobs}
-    lock = threading.Lock()
-    start = threading.Barrier(len(fetchers))
 
-    def fetch(taker: str, own: JobStore) -> None:
-        start.wait()
+    def fetch(taker: str, own: JobStore) -> Iterator[str]:
         for job_id in random.sample(jobs, len(jobs)):
             taken = own.take_result(job_id, taker, 60.0)
             if taken is not None:
                 assert taken.result == f'{{"id": "{job_id}"}}'
-                with lock:
-                    wins[job_id].append(taker)
+                yield job_id
 
-    run_threads([lambda t=t, s=s: fetch(t, s) for t, s in fetchers.items()])
+    wins = race(jobs, {f"fetch-{i}": open_store() for i in range(4)}, fetch)
     assert all(len(winners) == 1 for winners in wins.values()), wins
 
 
@@ -398,21 +413,16 @@ def test_concurrent_claims_never_share_a_job(open_store: OpenStore) -> None:
     for job_id in jobs:
         setup.insert(job_id, spec())
     workers = {f"w{i}": open_store() for i in range(4)}
-    wins: dict[str, list[str]] = {job_id: [] for job_id in jobs}
-    lock = threading.Lock()
-    start = threading.Barrier(len(workers))
 
-    def work(worker: str, own: JobStore) -> None:
-        start.wait()
+    def work(worker: str, own: JobStore) -> Iterator[str]:
         for job_id in [None, *random.sample(jobs, len(jobs))]:  # the next one, then by name
             while (claimed := own.claim(worker, 60.0, job_id)) is not None:
                 assert claimed.attempts == 1
-                with lock:
-                    wins[claimed.id].append(worker)
+                yield claimed.id
                 if job_id is not None:
                     break
 
-    run_threads([lambda w=w, s=s: work(w, s) for w, s in workers.items()])
+    wins = race(jobs, workers, work)
     assert all(len(winners) == 1 for winners in wins.values()), wins
     assert setup.counts()[JobStatus.PROCESSING] == len(jobs)
     for job_id, (winner,) in wins.items():
@@ -532,18 +542,13 @@ def test_racing_replicas_claim_each_webhook_attempt_exactly_once(open_store: Ope
     jobs = [f"race-{i}" for i in range(6)]
     for job_id in jobs:
         finished_job(setup, job_id)
-    replicas = [open_store() for _ in range(6)]
-    won: dict[str, list[str]] = {}
-    barrier = threading.Barrier(len(replicas))
-    lock = threading.Lock()
     now = time.time()
 
-    def replica(index: int) -> None:
-        barrier.wait()
-        for job_id, _ in replicas[index].claim_due_webhooks(f"r{index}", LEASE, now):
-            with lock:
-                won.setdefault(job_id, []).append(f"r{index}")
+    def replica(token: str, own: JobStore) -> Iterator[str]:
+        for job_id, _ in own.claim_due_webhooks(token, LEASE, now):
+            yield job_id
 
-    run_threads([lambda i=i: replica(i) for i in range(len(replicas))])
+    wins = race(jobs, {f"r{i}": open_store() for i in range(6)}, replica)
+    won = {job_id: owners for job_id, owners in wins.items() if owners}
     assert sorted(won) == jobs
     assert all(len(owners) == 1 for owners in won.values()), won
