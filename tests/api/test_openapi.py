@@ -31,6 +31,7 @@ FORM_ENDPOINTS = (
     "/align_models/unload",
     "/diarize_models/load",
     "/diarize_models/unload",
+    "/admin/erase_key",
 )
 
 
@@ -132,7 +133,7 @@ async def test_documented_fields_are_exactly_the_fields_parsed(
     properties = form_schema(schema, path)["properties"]
     arrays = {f"{n}[]" for n, p in properties.items() if p.get("type") == "array"}
     assert set(names_read) == set(properties) | arrays
-    if path.startswith("/models") or "_models/" in path:
+    if path.startswith(("/models", "/admin")) or "_models/" in path:
         encoded = form_schema(schema, path, "application/x-www-form-urlencoded")
         assert encoded == form_schema(schema, path)
 
@@ -175,7 +176,9 @@ NEEDS = {
 }
 
 
-@pytest.mark.parametrize("path", [*FORM_ENDPOINTS[:3], "/models/load", "/align_models/load"])
+@pytest.mark.parametrize(
+    "path", [*FORM_ENDPOINTS[:3], "/models/load", "/align_models/load", "/admin/erase_key"]
+)
 async def test_documented_constraints_are_enforced_with_their_param(
     make_settings: Callable[..., Settings], schema: dict[str, Any], path: str
 ) -> None:

@@ -1,5 +1,6 @@
-"""A result is deleted only once its body went out: a failed render or a client that drops
-mid-download leaves it fetchable; a normal fetch still deletes it."""
+"""A result goes to one fetch and is deleted only once its body went out: a fetch at the same
+moment gets 404, a failed render or a client that drops mid-download leaves it fetchable, a
+normal fetch deletes it."""
 
 from __future__ import annotations
 
@@ -21,8 +22,7 @@ from tests.audio import tone_bytes
 from tests.conftest import fake_app, running
 from tests.fakes import FakeTranscriber
 from tests.server import free_port
-from whisperx_api.api.routes import jobs as job_routes
-from whisperx_api.api.routes import openai_audio
+from whisperx_api.api import delivery
 from whisperx_api.config import Settings
 from whisperx_api.domain.audio import DecodedAudio
 from whisperx_api.domain.job import JobStatus
@@ -63,6 +63,13 @@ async def wait_completed(client: httpx.AsyncClient, job_id: str) -> None:
     raise AssertionError(f"job {job_id} never completed")
 
 
+async def completed_text_job(client: httpx.AsyncClient, tmp_path: Path) -> str:
+    """A job with a `text` result, once it is ready to fetch."""
+    job_id = await submit(client, tone_bytes(tmp_path, 1.0), response_format="text")
+    await wait_completed(client, job_id)
+    return job_id
+
+
 def failing_once(real: Callable[..., Any]) -> tuple[Callable[..., Any], list[int]]:
     calls: list[int] = []
 
@@ -79,12 +86,11 @@ def failing_once(real: Callable[..., Any]) -> tuple[Callable[..., Any], list[int
 async def test_a_failed_render_leaves_the_result_and_a_normal_fetch_deletes_it(
     make_settings: Callable[..., Settings], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    render, calls = failing_once(job_routes.transcript_response)
-    monkeypatch.setattr(job_routes, "transcript_response", render)
+    render, calls = failing_once(delivery.transcript_response)
+    monkeypatch.setattr(delivery, "transcript_response", render)
     app = fake_app(make_settings(), FakeTranscriber())
     async with running(app) as client:
-        job_id = await submit(client, tone_bytes(tmp_path, 1.0), response_format="text")
-        await wait_completed(client, job_id)
+        job_id = await completed_text_job(client, tmp_path)
         failed = await client.get(f"/transcription/{job_id}/result")
         fetched = await client.get(f"/transcription/{job_id}/result")
         again = await client.get(f"/transcription/{job_id}/result")
@@ -96,11 +102,54 @@ async def test_a_failed_render_leaves_the_result_and_a_normal_fetch_deletes_it(
 
 
 @pytest.mark.anyio
+async def test_a_fetch_while_another_sends_the_result_gets_404(
+    make_settings: Callable[..., Settings], tmp_path: Path
+) -> None:
+    app = fake_app(make_settings(), FakeTranscriber())
+    jobs = app.state.runtime.jobs
+    real_release = jobs.release_result
+    sent, carry_on = asyncio.Event(), asyncio.Event()
+
+    async def release_later(job_id: str) -> None:
+        sent.set()  # the first fetch's body went out; its job is not deleted yet
+        await carry_on.wait()
+        await real_release(job_id)
+
+    jobs.release_result = release_later
+    async with running(app) as client:
+        job_id = await completed_text_job(client, tmp_path)
+        first = asyncio.create_task(client.get(f"/transcription/{job_id}/result"))
+        await asyncio.wait_for(sent.wait(), 60)
+        second = await client.get(f"/transcription/{job_id}/result")
+        carry_on.set()
+        delivered = await asyncio.wait_for(first, 60)
+        later = await client.get(f"/transcription/{job_id}/result")
+    assert delivered.status_code == 200
+    assert delivered.text == "hello from the fake backend says goodbye\n"
+    assert second.status_code == 404
+    assert second.json()["error"]["code"] == "not_found"
+    assert later.status_code == 404
+
+
+@pytest.mark.anyio
+async def test_two_fetches_at_once_deliver_the_result_once(
+    make_settings: Callable[..., Settings], tmp_path: Path
+) -> None:
+    app = fake_app(make_settings(), FakeTranscriber())
+    async with running(app) as client:
+        job_id = await completed_text_job(client, tmp_path)
+        answers = await asyncio.gather(
+            *(client.get(f"/transcription/{job_id}/result") for _ in range(2))
+        )
+    assert sorted(a.status_code for a in answers) == [200, 404]
+
+
+@pytest.mark.anyio
 async def test_a_failed_render_of_a_sync_request_keeps_the_result(
     make_settings: Callable[..., Settings], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    render, _ = failing_once(openai_audio.transcript_response)
-    monkeypatch.setattr(openai_audio, "transcript_response", render)
+    render, _ = failing_once(delivery.transcript_response)
+    monkeypatch.setattr(delivery, "transcript_response", render)
     app = fake_app(make_settings(), FakeTranscriber())
     store = app.state.runtime.store
     audio = tone_bytes(tmp_path, 1.0)

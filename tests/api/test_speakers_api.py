@@ -106,6 +106,32 @@ async def test_another_keys_voice_is_404_and_unusable(
         assert (await client.get(f"/v1/speakers/{voice_id}", headers=ALICE)).status_code == 200
 
 
+async def test_a_key_deletes_all_of_its_voices_and_no_others(
+    make_settings: Callable[..., Settings], tmp_path: Path
+) -> None:
+    async with two_keys(make_settings, tmp_path) as (client, _):
+        ann = (await enrol(client, tmp_path, "Ann", 2.0, ALICE)).json()["id"]
+        cy = (await enrol(client, tmp_path, "Cy", 3.0, ALICE)).json()["id"]
+        bobs = (await enrol(client, tmp_path, "Bo", 2.0, BOB)).json()
+        gone = await client.delete("/v1/speakers", headers=ALICE)
+        assert gone.status_code == 200, gone.text
+        assert gone.json()["object"] == "list"
+        assert sorted(gone.json()["data"], key=lambda d: d["id"]) == sorted(
+            ({"id": i, "object": "speaker", "deleted": True} for i in (ann, cy)),
+            key=lambda d: d["id"],
+        )
+        assert (await client.get("/v1/speakers", headers=ALICE)).json()["data"] == []
+        assert (await client.get(f"/v1/speakers/{ann}", headers=ALICE)).status_code == 404
+        used = await transcribe(
+            client, tmp_path, ALICE, diarize="true", **{"known_speaker_ids[]": cy}
+        )
+        assert used.status_code == 400, used.text
+        assert used.json()["error"]["param"] == "known_speaker_ids"
+        assert (await client.get("/v1/speakers", headers=BOB)).json()["data"] == [bobs]
+        again = await client.delete("/v1/speakers", headers=ALICE)
+        assert again.json() == {"object": "list", "data": []}
+
+
 async def test_saved_voices_name_speakers_alone_and_beside_references(
     make_settings: Callable[..., Settings], tmp_path: Path
 ) -> None:

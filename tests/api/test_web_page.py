@@ -74,7 +74,13 @@ async def test_page_is_served_with_a_strict_policy(make_settings: Callable[..., 
     assert policy["frame-ancestors"] == "'none'"
     assert "unsafe" not in page.headers["content-security-policy"]
     assert page.headers["x-content-type-options"] == "nosniff"
-    assert set(parsed.assets) == {"/web/app.js", "/web/live.js", "/web/app.css", "/web/icon.svg"}
+    assert set(parsed.assets) == {
+        "/web/downloads.js",
+        "/web/app.js",
+        "/web/live.js",
+        "/web/app.css",
+        "/web/icon.svg",
+    }
     for path, response in assets.items():
         assert response.status_code == 200, path
         assert response.headers["x-content-type-options"] == "nosniff"
@@ -105,7 +111,7 @@ def test_no_inline_code_styles_or_remote_assets() -> None:
     assert parsed.inline_scripts == 0
     assert parsed.style_elements == 0
     assert parsed.inline_attributes == []
-    for name in ("index.html", "app.js", "live.js", "live-worklet.js", "app.css"):
+    for name in ("index.html", "downloads.js", "app.js", "live.js", "live-worklet.js", "app.css"):
         text = (WEB / name).read_text()
         assert not re.search(r"https?://(?!www\.w3\.org/2000/svg)", text), name
         assert "innerHTML" not in text, name

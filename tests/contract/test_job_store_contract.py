@@ -10,7 +10,7 @@ import math
 import random
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import pytest
 
@@ -65,6 +65,27 @@ def run_threads(targets: list[Callable[[], None]]) -> None:
         thread.join(timeout=120)
     if errors:
         raise errors[0]
+
+
+def race(
+    jobs: list[str],
+    contenders: dict[str, JobStore],
+    grab: Callable[[str, JobStore], Iterator[str]],
+) -> dict[str, list[str]]:
+    """Start every contender's `grab` at once (a thread and a store handle each, as replicas);
+    which contenders won each job (the ids each `grab` yields)."""
+    wins: dict[str, list[str]] = {job_id: [] for job_id in jobs}
+    lock = threading.Lock()
+    start = threading.Barrier(len(contenders))
+
+    def contend(name: str, own: JobStore) -> None:
+        start.wait()
+        for job_id in grab(name, own):
+            with lock:
+                wins[job_id].append(name)
+
+    run_threads([lambda n=n, s=s: contend(n, s) for n, s in contenders.items()])
+    return wins
 
 
 # -- the API side ----------------------------------------------------------------------------
@@ -157,6 +178,75 @@ def test_a_result_is_written_once(store: JobStore) -> None:
     read = store.read_result("a")
     assert read is not None
     assert read.result == '{"text": "first"}'
+
+
+def test_a_taken_result_goes_to_one_fetch_until_given_back(store: JobStore) -> None:
+    store.insert("a", spec())
+    early = store.take_result("a", "fetch-1", 60.0)
+    assert early is not None
+    assert (early.result, early.record.status) == (None, JobStatus.QUEUED)
+    claim(store, "a")
+    running = store.take_result("a", "fetch-1", 60.0)
+    assert running is not None
+    assert (running.result, running.record.status) == (None, JobStatus.PROCESSING)
+    assert store.complete("a", "w1", '{"x": 1}', now=100.0)
+    taken = store.take_result("a", "fetch-1", 60.0, now=110.0)
+    assert taken is not None
+    assert (taken.result, taken.record.status) == ('{"x": 1}', JobStatus.COMPLETED)
+    assert store.take_result("a", "fetch-2", 60.0, now=120.0) is None  # reads as no job
+    assert not store.give_back_result("a", "fetch-2")
+    assert must_get(store, "a").status is JobStatus.COMPLETED  # status polls still see it
+    assert store.give_back_result("a", "fetch-1")  # its send failed
+    again = store.take_result("a", "fetch-2", 60.0, now=130.0)
+    assert again is not None
+    assert again.result == '{"x": 1}'
+    assert store.delete("a")  # sent
+    assert store.take_result("a", "fetch-3", 60.0) is None
+    assert store.take_result("missing", "fetch-1", 60.0) is None
+
+
+def test_a_hold_whose_fetch_died_ends_with_its_time(store: JobStore) -> None:
+    store.insert("a", spec())
+    claim(store, "a")
+    assert store.complete("a", "w1", '{"x": 1}', now=100.0)
+    assert store.take_result("a", "fetch-1", 60.0, now=110.0) is not None
+    assert store.take_result("a", "fetch-2", 60.0, now=169.0) is None
+    late = store.take_result("a", "fetch-2", 60.0, now=170.0)
+    assert late is not None
+    assert late.result == '{"x": 1}'
+    assert not store.give_back_result("a", "fetch-1")  # the hold is no longer its own
+
+
+def test_racing_fetches_take_a_result_once(open_store: OpenStore) -> None:
+    setup = open_store()
+    jobs = [f"job-{i}" for i in range(4)]
+    for job_id in jobs:
+        setup.insert(job_id, spec())
+        claim(setup, job_id)
+        assert setup.complete(job_id, "w1", f'{{"id": "{job_id}"}}')
+
+    def fetch(taker: str, own: JobStore) -> Iterator[str]:
+        for job_id in random.sample(jobs, len(jobs)):
+            taken = own.take_result(job_id, taker, 60.0)
+            if taken is not None:
+                assert taken.result == f'{{"id": "{job_id}"}}'
+                yield job_id
+
+    wins = race(jobs, {f"fetch-{i}": open_store() for i in range(4)}, fetch)
+    assert all(len(winners) == 1 for winners in wins.values()), wins
+
+
+def test_jobs_of_an_owner_in_every_status(store: JobStore) -> None:
+    for job_id, owner in (("a", "key-a"), ("b", "key-b"), ("c", "key-a"), ("d", "key-a")):
+        store.insert(job_id, spec(owner=owner))
+    store.insert("anon", spec())
+    claim(store, "c")
+    assert store.cancel("d")
+    assert sorted(store.jobs_of("key-a")) == ["a", "c", "d"]
+    assert store.jobs_of("key-b") == ["b"]
+    assert store.delete("a")
+    assert sorted(store.jobs_of("key-a")) == ["c", "d"]
+    assert store.jobs_of("nobody") == []
 
 
 def test_expired_skips_processing_and_delete_spares_it(store: JobStore) -> None:
@@ -323,21 +413,16 @@ def test_concurrent_claims_never_share_a_job(open_store: OpenStore) -> None:
     for job_id in jobs:
         setup.insert(job_id, spec())
     workers = {f"w{i}": open_store() for i in range(4)}
-    wins: dict[str, list[str]] = {job_id: [] for job_id in jobs}
-    lock = threading.Lock()
-    start = threading.Barrier(len(workers))
 
-    def work(worker: str, own: JobStore) -> None:
-        start.wait()
+    def work(worker: str, own: JobStore) -> Iterator[str]:
         for job_id in [None, *random.sample(jobs, len(jobs))]:  # the next one, then by name
             while (claimed := own.claim(worker, 60.0, job_id)) is not None:
                 assert claimed.attempts == 1
-                with lock:
-                    wins[claimed.id].append(worker)
+                yield claimed.id
                 if job_id is not None:
                     break
 
-    run_threads([lambda w=w, s=s: work(w, s) for w, s in workers.items()])
+    wins = race(jobs, workers, work)
     assert all(len(winners) == 1 for winners in wins.values()), wins
     assert setup.counts()[JobStatus.PROCESSING] == len(jobs)
     for job_id, (winner,) in wins.items():
@@ -457,18 +542,13 @@ def test_racing_replicas_claim_each_webhook_attempt_exactly_once(open_store: Ope
     jobs = [f"race-{i}" for i in range(6)]
     for job_id in jobs:
         finished_job(setup, job_id)
-    replicas = [open_store() for _ in range(6)]
-    won: dict[str, list[str]] = {}
-    barrier = threading.Barrier(len(replicas))
-    lock = threading.Lock()
     now = time.time()
 
-    def replica(index: int) -> None:
-        barrier.wait()
-        for job_id, _ in replicas[index].claim_due_webhooks(f"r{index}", LEASE, now):
-            with lock:
-                won.setdefault(job_id, []).append(f"r{index}")
+    def replica(token: str, own: JobStore) -> Iterator[str]:
+        for job_id, _ in own.claim_due_webhooks(token, LEASE, now):
+            yield job_id
 
-    run_threads([lambda i=i: replica(i) for i in range(len(replicas))])
+    wins = race(jobs, {f"r{i}": open_store() for i in range(6)}, replica)
+    won = {job_id: owners for job_id, owners in wins.items() if owners}
     assert sorted(won) == jobs
     assert all(len(owners) == 1 for owners in won.values()), won

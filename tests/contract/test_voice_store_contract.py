@@ -78,3 +78,17 @@ def test_malformed_ids_are_simply_unknown(store: JobStore, bad: str) -> None:
     assert store.add_voice(voice("k"), limit=10)
     assert store.get_voice("k", bad) is None
     assert not store.delete_voice("k", bad)
+
+
+def test_deleting_an_owners_voices_leaves_the_others(open_store: OpenStore) -> None:
+    store = open_store()
+    mine = [voice("key-a", name=n) for n in ("Ann", "Cy", "Di")]
+    theirs = voice("key-b", name="Bo")
+    for saved in (*mine, theirs):
+        assert store.add_voice(saved, limit=10)
+    assert sorted(open_store().delete_voices("key-a")) == sorted(v.id for v in mine)
+    assert store.list_voices("key-a") == []
+    assert all(store.get_voice("key-a", v.id) is None for v in mine)
+    assert store.list_voices("key-b") == [theirs]
+    assert store.delete_voices("key-a") == []
+    assert store.add_voice(voice("key-a"), limit=1)  # the limit counts what is left: none

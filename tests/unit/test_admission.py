@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -10,7 +11,8 @@ from typing import Any
 
 import pytest
 
-from tests.audio import DATA
+from tests.audio import DATA, RATE
+from tests.audio_tricks import wav_declaring
 from tests.fakes import FakeTranscriber
 from whisperx_api.config import Settings
 from whisperx_api.domain.audio import DecodedAudio
@@ -29,7 +31,7 @@ from whisperx_api.pipeline.admission import (
 )
 from whisperx_api.pipeline.runner import PipelineRunner
 from whisperx_api.pipeline.stage import StageContext
-from whisperx_api.pipeline.stages.decode import declared_seconds
+from whisperx_api.pipeline.stages.duration import declared_seconds
 from whisperx_api.runtime.embedded import memory_budget
 
 DEADLINE = 30.0  # seconds: generous, the machine may be busy
@@ -65,6 +67,20 @@ def test_declared_seconds_reads_headers_without_decoding(tmp_path: Path) -> None
     assert declared == pytest.approx(26.31, abs=0.05)
     assert declared_seconds(DATA / "bad_not_audio.wav") is None
     assert declared_seconds(tmp_path / "gone.wav") is None
+
+
+def test_a_stream_declares_what_its_file_does_and_is_left_where_it_was(tmp_path: Path) -> None:
+    lying = wav_declaring(tmp_path / "lying.wav", 2 * RATE * 3600)  # 16-bit mono: an hour
+    assert declared_seconds(lying) == pytest.approx(3600, rel=0.01)  # the RIFF header's claim
+    for path in (lying, DATA / "en_recorded.flac"):
+        with path.open("rb") as stream:
+            stream.seek(0)
+            assert declared_seconds(stream) == declared_seconds(path)
+            assert stream.tell() == 0
+    junk = io.BytesIO(b"not audio at all" * 100)
+    junk.seek(7)
+    assert declared_seconds(junk) is None
+    assert junk.tell() == 7
 
 
 def test_the_default_budget_is_a_quarter_of_what_is_free_within_bounds() -> None:

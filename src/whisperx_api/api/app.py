@@ -20,6 +20,7 @@ from whisperx_api.api.limits import BodySizeLimit
 from whisperx_api.api.observe import ResponseObserver
 from whisperx_api.api.openapi import install_openapi
 from whisperx_api.api.routes import (
+    admin,
     client_secrets,
     health,
     jobs,
@@ -61,7 +62,17 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
     install_error_handlers(app)
     install_openapi(app)
     install_docs(app)
-    routers = (health, openai_audio, models, jobs, metrics, realtime, client_secrets, speakers)
+    routers = (
+        health,
+        openai_audio,
+        models,
+        jobs,
+        metrics,
+        realtime,
+        client_secrets,
+        speakers,
+        admin,
+    )
     for module in routers:
         app.include_router(module.router)
     mount_web(app)

@@ -84,12 +84,12 @@ class KeyRing:
             )
         if holder is None:
             raise AuthenticationFailed("Incorrect API key provided.")
-        return Client(name=holder.name, owner=_fingerprint(token), admin=holder.admin)
+        return Client(name=holder.name, owner=owner_of(token), admin=holder.admin)
 
     def holds(self, owner: str) -> bool:
         """Whether a key with this owner id is still configured (a removed key's client
         secrets die with it)."""
-        return any(hmac.compare_digest(_fingerprint(key), owner) for key in self._current_keys())
+        return any(hmac.compare_digest(owner_of(key), owner) for key in self._current_keys())
 
     def _match(self, token: str) -> KeyHolder | None:
         keys = self._current_keys()
@@ -200,5 +200,6 @@ def _bearer(header: str | None) -> str | None:
     return token.strip() or None if scheme.lower() == "bearer" else None
 
 
-def _fingerprint(token: str) -> str:
+def owner_of(token: str) -> str:
+    """The owner id of everything a key stores (its jobs and saved voices); never the key."""
     return hashlib.sha256(token.encode()).hexdigest()[:32]

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from whisperx_api.api.label_fields import checked_labels, labels_field
 from whisperx_api.domain.audio import MAX_CHANNELS
-from whisperx_api.errors import InvalidRequest, InvalidValue
+from whisperx_api.domain.formats import OutputFormat
+from whisperx_api.errors import InvalidRequest
 
 MAX_CHANNEL_NAME = 64
 
@@ -26,31 +28,23 @@ class ChannelFields(BaseModel):
         f"`channel_N`. Silent or duplicated channels are skipped with a warning. At most "
         f"{MAX_CHANNELS} channels; mono audio is transcribed as without it.",
     )
-    channel_names: tuple[str, ...] = Field(
-        default=(),
-        json_schema_extra={
-            "maxItems": MAX_CHANNELS,
-            "items": {"type": "string", "minLength": 1, "maxLength": MAX_CHANNEL_NAME},
-        },
-        description="With `multichannel=true`: one speaker label per channel, in channel "
-        "order, replacing `channel_N` (e.g. `agent`, `customer`). Repeat the field (or send "
-        "`channel_names[]`).",
+    channel_names: tuple[str, ...] = labels_field(
+        MAX_CHANNELS,
+        MAX_CHANNEL_NAME,
+        "With `multichannel=true`: one speaker label per channel, in channel order, replacing "
+        "`channel_N` (e.g. `agent`, `customer`). Repeat the field (or send `channel_names[]`).",
     )
 
     def checked_channel_names(self) -> tuple[str, ...]:
         """The names, once they are usable labels; they need `multichannel`."""
-        names = tuple(name.strip() for name in self.channel_names)
-        if names and not self.multichannel:
+        if self.channel_names and not self.multichannel:
             raise InvalidRequest("channel_names needs multichannel=true.", param="channel_names")
-        if len(names) > MAX_CHANNELS:
-            raise _bad(f"at most {MAX_CHANNELS} names (one per channel), got {len(names)}.")
-        for name in names:
-            if not name or len(name) > MAX_CHANNEL_NAME or not name.isprintable():
-                raise _bad(f"each name must be 1 to {MAX_CHANNEL_NAME} printable characters.")
-        if len(set(names)) != len(names):
-            raise _bad("the names must differ (each labels one channel).")
-        return names
+        return checked_labels(self.channel_names, "channel_names", MAX_CHANNELS, MAX_CHANNEL_NAME)
 
-
-def _bad(reason: str) -> InvalidValue:
-    return InvalidValue(f"Invalid 'channel_names': {reason}", param="channel_names")
+    def check_speakers_format(self, response_format: OutputFormat, diarize: bool) -> None:
+        """`diarized_json` needs speakers: found by diarization, or the channels themselves."""
+        if response_format is OutputFormat.DIARIZED_JSON and not (diarize or self.multichannel):
+            raise InvalidRequest(
+                "response_format=diarized_json needs diarize=true (or multichannel=true).",
+                param="response_format",
+            )

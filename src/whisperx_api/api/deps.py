@@ -64,8 +64,8 @@ def admin_client(
     keyring: KeyRing = request.app.state.keyring
     if keyring.enabled and not client.admin:
         raise PermissionDenied(
-            "Loading and unloading models needs an admin key (ADMIN_API_KEY, or a keys-file "
-            'entry with "admin": true).'
+            "This needs an admin key (ADMIN_API_KEY, or a keys-file entry with "
+            '"admin": true): loading and unloading models, erasing a key\'s data.'
         )
     return client
 

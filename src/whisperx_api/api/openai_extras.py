@@ -18,6 +18,7 @@ import numpy as np
 import numpy.typing as npt
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from whisperx_api.api.label_fields import checked_labels
 from whisperx_api.domain.audio import ClipDecoder
 from whisperx_api.domain.speakers import KnownSpeaker
 from whisperx_api.errors import AudioTooLong, InvalidRequest, InvalidValue
@@ -105,7 +106,7 @@ async def parse_known_speakers(
                 f"At most {MAX_KNOWN_SPEAKERS} known speakers, got {len(values)} {param}.",
                 param=param,
             )
-    _check_names(names)
+    names = checked_labels(names, _NAMES, MAX_KNOWN_SPEAKERS, MAX_SPEAKER_NAME)
     if len(names) != len(references):
         raise InvalidRequest(
             f"{len(names)} known_speaker_names but {len(references)} known_speaker_references; "
@@ -119,17 +120,6 @@ async def parse_known_speakers(
             for index, (name, clip) in enumerate(zip(names, clips, strict=True))
         ]
     )
-
-
-def _check_names(names: Sequence[str]) -> None:
-    for name in names:
-        if not name.strip() or len(name) > MAX_SPEAKER_NAME:
-            raise InvalidRequest(
-                f"Each known speaker name must be 1 to {MAX_SPEAKER_NAME} characters.",
-                param=_NAMES,
-            )
-    if len(set(names)) != len(names):
-        raise InvalidRequest("Known speaker names must be distinct.", param=_NAMES)
 
 
 def _reference_bytes(reference: str, index: int) -> bytes:

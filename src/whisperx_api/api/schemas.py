@@ -21,6 +21,7 @@ from starlette.datastructures import UploadFile
 from whisperx_api.api.channel_fields import ChannelFields
 from whisperx_api.api.cleanup_fields import CleanupFields
 from whisperx_api.api.forms import COMMA_SEPARATED
+from whisperx_api.api.label_fields import labels_field
 from whisperx_api.api.openai_extras import (
     INCLUDABLE,
     MAX_KNOWN_SPEAKERS,
@@ -273,13 +274,7 @@ class AudioForm(ChannelFields, CleanupFields, SubtitleFields, AudioSourceFields)
                 "transcribed one after another, so their text does not arrive in time order.",
                 param="stream",
             )
-        if self.response_format is OutputFormat.DIARIZED_JSON and not (
-            self.wants_speakers() or self.multichannel
-        ):
-            raise InvalidRequest(
-                "response_format=diarized_json needs diarize=true (or multichannel=true).",
-                param="response_format",
-            )
+        self.check_speakers_format(self.response_format, self.wants_speakers())
 
     def wants_speakers(self) -> bool:
         """True when the request asks for diarization."""
@@ -322,15 +317,12 @@ class TranscriptionForm(AudioForm):
     speaker_embeddings: bool = Field(
         default=False, description="Diarization: add each speaker's voice embedding."
     )
-    known_speaker_names: tuple[str, ...] = Field(
-        default=(),
-        json_schema_extra={
-            "maxItems": MAX_KNOWN_SPEAKERS,
-            "items": {"type": "string", "minLength": 1, "maxLength": MAX_SPEAKER_NAME},
-        },
-        description="Diarization: names for voices given in `known_speaker_references` (same "
-        "order, distinct); speakers that match are labelled with them. Repeat the field (or "
-        "send `known_speaker_names[]`).",
+    known_speaker_names: tuple[str, ...] = labels_field(
+        MAX_KNOWN_SPEAKERS,
+        MAX_SPEAKER_NAME,
+        "Diarization: names for voices given in `known_speaker_references` (same order, "
+        "distinct); speakers that match are labelled with them. Repeat the field (or send "
+        "`known_speaker_names[]`).",
     )
     known_speaker_references: tuple[str, ...] = Field(
         default=(),
@@ -586,11 +578,7 @@ class JobForm(ChannelFields, CleanupFields, SubtitleFields, AudioSourceFields):
         """The job this request asks for."""
         fmt = self.response_format or OutputFormat(default_format)
         check_languages(self.language, self.languages)
-        if fmt is OutputFormat.DIARIZED_JSON and not (self.diarize or self.multichannel):
-            raise InvalidRequest(
-                "response_format=diarized_json needs diarize=true (or multichannel=true).",
-                param="response_format",
-            )
+        self.check_speakers_format(fmt, self.diarize)
         if self.webhook_url is not None:
             check_url_syntax(self.webhook_url, "webhook_url")
             if self.sync:

@@ -89,3 +89,10 @@ class SpeakerDeleted(BaseModel):
     id: str
     object: Literal["speaker"] = "speaker"
     deleted: Literal[True] = True
+
+
+class SpeakersDeleted(BaseModel):
+    """`DELETE /v1/speakers`: every voice this key had, now forgotten."""
+
+    object: Literal["list"] = "list"
+    data: list[SpeakerDeleted]

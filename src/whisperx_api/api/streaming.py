@@ -49,7 +49,7 @@ async def text_events(
                 if grown:
                     sent += grown
                     yield _event({"type": "transcript.text.delta", "delta": grown})
-        _, transcript = await jobs.wait_for_result(record, timeout)
+        transcript = (await jobs.wait_for_result(record, timeout)).transcript
         rest = _growth(sent, transcript.text)
         if rest:
             yield _event({"type": "transcript.text.delta", "delta": rest})

@@ -27,8 +27,11 @@ next move; a lease holder also rewrites its Processing marker at every renewal. 
 submission time in nanoseconds, so markers list in FIFO order (across hosts, as far as their
 clocks agree; leases assume clocks within a few seconds too).
 
-Removal (result delivery, `delete`) first swaps the record to a tombstone (`gone`), which exactly
-one caller can do, then deletes the objects, the record last. A tombstone reads as no job.
+A fetch holds a completed job's result while it sends it (`take_result`): the record names the
+fetch and the hold's end, written with the same compare-and-swap, so two replicas never both
+send one result. Removal (after delivery, `delete`) first swaps the record to a tombstone
+(`gone`), which exactly one caller can do, then deletes the objects, the record last. A
+tombstone reads as no job.
 
 Webhooks. A job with a `webhook_url` gets its delivery state in the record, in the same write
 that makes it terminal; a `webhooks/<id>` marker, written just before, indexes the pending ones.
@@ -63,11 +66,13 @@ from whisperx_api.domain.transitions import (
     claimed,
     completed,
     failed,
+    given_back,
     holds,
     lapsed,
     progressed,
     renewed,
     requeued,
+    taken,
 )
 from whisperx_api.domain.voices import SavedVoice, is_voice_id
 from whisperx_api.domain.webhook import WebhookState
@@ -318,6 +323,34 @@ class S3JobStore:
         return StoredResult(entry.record, result)
 
     @storage_errors()
+    def take_result(
+        self, job_id: str, taker: str, hold_seconds: float, now: float | None = None
+    ) -> StoredResult | None:
+        """The hold is a compare-and-swap on the record, so of two replicas one takes it."""
+        at = _now(now)
+        outcome = self._move(job_id, lambda r: taken(r, taker, hold_seconds, at))
+        if outcome is None:
+            return None
+        if outcome.after is None:
+            record = outcome.before.record
+            return None if record.status is JobStatus.COMPLETED else StoredResult(record, None)
+        try:
+            result = self._read_text(self._result_key(job_id))
+        except BaseException:
+            self.give_back_result(job_id, taker)
+            raise
+        if result is None:
+            if self._load(job_id) is None:  # removed while we read: no job, as for `get`
+                return None
+            self.give_back_result(job_id, taker)
+            raise StorageError(f"The result of job '{job_id}' is missing from storage.")
+        return StoredResult(outcome.after.record, result)
+
+    @storage_errors()
+    def give_back_result(self, job_id: str, taker: str) -> bool:
+        return self._applied(job_id, lambda r: given_back(r, taker))
+
+    @storage_errors()
     def lapsed(self, now: float | None = None) -> list[JobRecord]:
         """Processing jobs whose lease has lapsed (their worker died): `claim` may take them.
 
@@ -369,6 +402,18 @@ class S3JobStore:
             return False
         self._purge(outcome.before, keep_record=_owes_webhook(outcome.before))
         return True
+
+    @storage_errors()
+    def jobs_of(self, owner: str) -> list[str]:
+        """Reads every record (there is no index by owner): an erasure is rare."""
+        found: list[str] = []
+        for key in list(list_keys(self._client, self._bucket, f"{self._prefix}jobs/")):
+            if not key.endswith("/record.json"):
+                continue
+            entry = self._scanned(key.rsplit("/", 2)[-2])
+            if isinstance(entry, _Entry) and entry.record.spec.owner == owner:
+                found.append(entry.record.id)
+        return found
 
     # -- webhooks -------------------------------------------------------------------------------
 
@@ -484,6 +529,12 @@ class S3JobStore:
             return False
         delete_keys(self._client, self._bucket, [self._voice_key(owner, voice_id)])
         return True
+
+    @storage_errors()
+    def delete_voices(self, owner: str) -> list[str]:
+        keys = self._voice_keys(owner)
+        delete_keys(self._client, self._bucket, keys)
+        return [key.rsplit("/", 1)[-1].removesuffix(".json") for key in keys]
 
     def _voice_keys(self, owner: str) -> list[str]:
         return list(list_keys(self._client, self._bucket, self._voice_folder(owner)))

@@ -79,5 +79,7 @@ class JobRecord:
     started_at: float | None = None
     finished_at: float | None = None
     webhook: WebhookState | None = None  # set when a job with a webhook_url ends
-    worker: str | None = None  # while processing: who holds the job...
+    # While processing: the worker that holds the job; once completed, the fetch sending its
+    # result (`transitions.taken`)...
+    worker: str | None = None
     lease_until: float | None = None  # ...and until when, unless renewed (inf: for its lifetime)

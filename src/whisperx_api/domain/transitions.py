@@ -102,6 +102,24 @@ def cancelled(record: JobRecord, now: float) -> JobRecord:
     return _ended(record, JobStatus.CANCELLED, now, progress=None)
 
 
+def taken(record: JobRecord, taker: str, hold_seconds: float, now: float) -> JobRecord:
+    """A completed job's result, held by the fetch `taker` while it is sent, so that no other
+    fetch sends it too; refused while another fetch's hold is live. The job stays Completed,
+    and `worker`/`lease_until` name the fetch and its hold (a fetch that died lets go then)."""
+    if record.status is not JobStatus.COMPLETED:
+        raise IllegalMove(f"job {record.id}: {record.status.value} has no result to take")
+    if record.worker is not None and (record.lease_until is None or record.lease_until > now):
+        raise IllegalMove(f"job {record.id}: its result is being sent by {record.worker}")
+    return replace(record, worker=taker, lease_until=now + hold_seconds)
+
+
+def given_back(record: JobRecord, taker: str) -> JobRecord:
+    """The fetch `taker` could not send the result: another fetch may take it."""
+    if record.status is not JobStatus.COMPLETED or record.worker != taker:
+        raise IllegalMove(f"job {record.id}: its result is not held by {taker}")
+    return replace(record, worker=None, lease_until=None)
+
+
 def _held(record: JobRecord, worker: str | None) -> JobRecord:
     if not holds(record, worker):
         raise IllegalMove(f"job {record.id}: not held by {worker}")

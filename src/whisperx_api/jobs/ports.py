@@ -49,7 +49,17 @@ class JobStore(Protocol):
         """Cancel a queued job; False if it is not queued."""
 
     def read_result(self, job_id: str) -> StoredResult | None:
-        """The job and, once completed, its result; nothing is deleted (see `delete`)."""
+        """The job and, once completed, its result; nothing is deleted or held."""
+
+    def take_result(
+        self, job_id: str, taker: str, hold_seconds: float, now: float | None = None
+    ) -> StoredResult | None:
+        """A completed job's result, held for the fetch `taker` while it is sent: until
+        `give_back_result`, `delete` or the end of the hold, every other take answers None,
+        as for no job. A job not completed: its record, no result, nothing held."""
+
+    def give_back_result(self, job_id: str, taker: str) -> bool:
+        """End `taker`'s hold (its send failed), so the result can be taken again."""
 
     def expired(self, before: float) -> list[str]:
         """Jobs last changed (finished, else created) before `before`, neither processing nor
@@ -57,6 +67,9 @@ class JobStore(Protocol):
 
     def delete(self, job_id: str) -> bool:
         """Remove a job that is not processing (a pending webhook outlives it)."""
+
+    def jobs_of(self, owner: str) -> list[str]:
+        """The ids of every job `owner` submitted, in any status (for erasing a key's data)."""
 
     def close(self) -> None: ...
 
@@ -119,6 +132,9 @@ class JobStore(Protocol):
 
     def delete_voice(self, owner: str, voice_id: str) -> bool:
         """Remove the owner's voice; False when the owner has no such voice."""
+
+    def delete_voices(self, owner: str) -> list[str]:
+        """Remove all of the owner's voices; the ids removed."""
 
 
 class AudioIntake(Protocol):

@@ -34,6 +34,9 @@ log = logging.getLogger(__name__)
 
 _WAIT_POLL_SECONDS = 1.0
 _DISCONNECT_POLL_SECONDS = 0.5
+# How long a fetch holds a result while sending it: a fetch that dies (a crashed replica) lets
+# go then, and the result can be fetched again.
+RESULT_HOLD_SECONDS = 600.0
 
 Disconnected = Callable[[], Awaitable[bool]]
 
@@ -44,6 +47,15 @@ class JobView:
 
     record: JobRecord
     queue_position: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class TakenResult:
+    """A completed job's transcript, held for one fetch (`taker`) while it is sent."""
+
+    record: JobRecord
+    transcript: Transcript
+    taker: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,8 +127,7 @@ class JobService:
         return JobView(record, position)
 
     async def read_result(self, job_id: str, owner: str | None) -> tuple[JobRecord, Transcript]:
-        """A completed job's transcript, left in place: the caller calls `release_result` once
-        the body has been sent, so a failed render or a dropped download loses nothing."""
+        """A completed job's transcript, neither held nor deleted (a look, not a delivery)."""
         await self._owned(job_id, owner)
         delivery = await run_io(self._store.read_result, job_id)
         if delivery is None:
@@ -124,6 +135,28 @@ class JobService:
         if delivery.result is None:
             raise _not_ready(delivery.record)
         return delivery.record, load_transcript(delivery.result)
+
+    async def take_result(self, job_id: str, owner: str | None) -> TakenResult:
+        """A completed job's transcript, held for this fetch alone: any other fetch gets 404
+        until the caller calls `release_result` (sent: deleted) or `return_result` (the render
+        or the send failed: nothing is lost)."""
+        await self._owned(job_id, owner)
+        taker = uuid.uuid4().hex
+        stored = await run_io(self._store.take_result, job_id, taker, RESULT_HOLD_SECONDS)
+        if stored is None:
+            raise NotFound(f"No job with id '{job_id}'.")
+        if stored.result is None:
+            raise _not_ready(stored.record)
+        try:
+            transcript = load_transcript(stored.result)
+        except BaseException:
+            await run_io(self._store.give_back_result, job_id, taker)
+            raise
+        return TakenResult(stored.record, transcript, taker)
+
+    async def return_result(self, taken: TakenResult) -> None:
+        """The taken result was not sent: it can be fetched again."""
+        await run_io(self._store.give_back_result, taken.record.id, taken.taker)
 
     async def release_result(self, job_id: str) -> None:
         """The result went out: delete the job and its files (a second fetch answers 404)."""
@@ -221,14 +254,14 @@ class JobService:
         record: JobRecord,
         timeout: float | None,
         disconnected: Disconnected | None = None,
-    ) -> tuple[JobRecord, Transcript]:
-        """Wait for a just-submitted job and hand back its transcript (sync requests); the
-        caller releases it once sent."""
+    ) -> TakenResult:
+        """Wait for a just-submitted job and take its transcript (sync requests); the caller
+        releases it once sent, or returns it."""
         owner = record.spec.owner
         finished = await self.wait(record.id, owner, timeout, disconnected)
         if finished.status is not JobStatus.COMPLETED:
             raise _not_ready(finished)
-        return await self.read_result(record.id, owner)
+        return await self.take_result(record.id, owner)
 
     async def counts(self) -> QueueCounts:
         """Queued and processing jobs right now."""
@@ -243,6 +276,27 @@ class JobService:
             await run_io(self._blobs.delete_job, job_id)
             self._signals.forget(job_id)
         return deleted
+
+    async def erase_owner(self, owner: str) -> tuple[int, int]:
+        """Delete every job of `owner` with its files (an operator erasing a key's data):
+        (deleted now, still processing). A processing job cannot be stopped; it is deleted
+        with its files as soon as it ends (or, should this process stop first, by the
+        retention sweep)."""
+        deleted = processing = 0
+        for job_id in await run_io(self._store.jobs_of, owner):
+            if await run_io(self._store.delete, job_id):
+                await run_io(self._blobs.delete_job, job_id)
+                self._signals.forget(job_id)
+                deleted += 1
+            elif await run_io(self._store.get, job_id) is not None:  # processing
+                self._detach(self._delete_when_done(job_id))
+                processing += 1
+        return deleted, processing
+
+    async def _delete_when_done(self, job_id: str) -> None:
+        with contextlib.suppress(WhisperXApiError):
+            await self.wait(job_id, None, None)
+            await self.release_result(job_id)
 
     async def _owned(self, job_id: str, owner: str | None) -> JobRecord:
         record = await run_io(self._store.get, job_id)

@@ -32,9 +32,11 @@ from whisperx_api.domain.transitions import (
     claimed,
     completed,
     failed,
+    given_back,
     progressed,
     renewed,
     requeued,
+    taken,
 )
 from whisperx_api.domain.voices import SavedVoice
 from whisperx_api.domain.webhook import WebhookState
@@ -234,6 +236,22 @@ class SqliteJobStore:
             return None
         return StoredResult(record, row[0] if record.status is JobStatus.COMPLETED else None)
 
+    def take_result(
+        self, job_id: str, taker: str, hold_seconds: float, now: float | None = None
+    ) -> StoredResult | None:
+        with self._tx(immediate=True) as db:
+            record = _read(db, job_id)
+            if record is None or record.status is not JobStatus.COMPLETED:
+                return None if record is None else StoredResult(record, None)
+            held = _moved(db, record, lambda r: taken(r, taker, hold_seconds, _now(now)))
+            if held is None:
+                return None
+            row = db.execute("SELECT result FROM jobs WHERE id = ?", (job_id,)).fetchone()
+        return StoredResult(held, row[0])
+
+    def give_back_result(self, job_id: str, taker: str) -> bool:
+        return self._applied(job_id, lambda r: given_back(r, taker))
+
     def lapsed(self, now: float | None = None) -> list[JobRecord]:
         """Processing jobs whose lease ended by `now`, oldest first (the embedded pool asks
         with `inf` at startup: whatever is left processing, its worker is gone)."""
@@ -264,6 +282,11 @@ class SqliteJobStore:
             if cur.rowcount > 0:
                 _drop_settled_webhook(db, job_id)
         return cur.rowcount > 0
+
+    def jobs_of(self, owner: str) -> list[str]:
+        with self._tx() as db:
+            rows = db.execute("SELECT id FROM jobs WHERE owner = ? ORDER BY seq", (owner,))
+            return [row[0] for row in rows.fetchall()]
 
     # -- webhooks: the outbox of the delivery loop ---------------------------------------------
 
@@ -335,6 +358,15 @@ class SqliteJobStore:
         with self._tx() as db:
             gone = db.execute("DELETE FROM voices WHERE id = ? AND owner = ?", (voice_id, owner))
             return gone.rowcount > 0
+
+    def delete_voices(self, owner: str) -> list[str]:
+        with self._tx(immediate=True) as db:
+            rows = db.execute(
+                "SELECT id FROM voices WHERE owner = ? ORDER BY created_at, id", (owner,)
+            )
+            ids = [row[0] for row in rows.fetchall()]
+            db.execute("DELETE FROM voices WHERE owner = ?", (owner,))
+        return ids
 
     @contextmanager
     def _tx(self, *, immediate: bool = False) -> Iterator[sqlite3.Connection]:

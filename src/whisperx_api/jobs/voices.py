@@ -80,6 +80,10 @@ class VoiceService:
         if not await run_io(self._store.delete_voice, owner_key(owner), voice_id):
             raise NotFound(f"No speaker with id '{voice_id}'.", param="speaker_id")
 
+    async def delete_all(self, owner: str | None) -> Sequence[str]:
+        """Forget every voice of this key; the ids forgotten."""
+        return await run_io(self._store.delete_voices, owner_key(owner))
+
     async def with_voices(self, spec: JobSpec, ids: Sequence[str]) -> JobSpec:
         """The job with the named saved voices' embeddings; an id this key does not own is a
         400 naming it (the same answer whether it never existed or is another key's)."""

@@ -43,11 +43,11 @@ from whisperx_api.pipeline.stage import (
 )
 from whisperx_api.pipeline.stages.decode import (
     check_channel_count,
-    declared_seconds,
     decode_audio,
     decode_channels,
     probe_channels,
 )
+from whisperx_api.pipeline.stages.duration import declared_seconds
 
 _STAGES = ("transcription", "alignment", "diarization")
 log = logging.getLogger(__name__)

@@ -36,7 +36,7 @@
 
   let audioFile = null; // the File (or recording) the user gave: played back locally
   let audioUrl = null;
-  let downloadUrls = [];
+  const downloads = window.whisperxDownloads.links("download-");
   let currentJob = null;
   let words = []; // [{start, end, el}] in time order, for highlighting
   let activeWord = null;
@@ -334,8 +334,6 @@
   player.addEventListener("timeupdate", () => highlight(player.currentTime));
 
   function renderDownloads(payload) {
-    downloadUrls.forEach((url) => URL.revokeObjectURL(url));
-    downloadUrls = [];
     const { vtt_text: vtt, ...verbose } = payload;
     const documents = {
       srt: { body: vttToSrt(vtt || ""), type: "application/x-subrip" },
@@ -344,13 +342,7 @@
       json: { body: `${JSON.stringify(verbose, null, 2)}\n`, type: "application/json" },
     };
     const base = (audioFile ? audioFile.name : "transcript").replace(/\.[^.]+$/, "") || "transcript";
-    for (const [format, doc] of Object.entries(documents)) {
-      const url = URL.createObjectURL(new Blob([doc.body], { type: `${doc.type};charset=utf-8` }));
-      downloadUrls.push(url);
-      const link = $(`download-${format}`);
-      link.href = url;
-      link.download = `${base}.${format}`;
-    }
+    downloads.offer(documents, base);
     const chosen = $("format").value;
     const primary = $("download-primary");
     primary.href = $(`download-${chosen}`).href;

@@ -25,7 +25,7 @@
   let live = null; // {socket, context, stream}
   let turns = new Map(); // item_id -> {el, text, draft, start, end, done}
   let finishing = null; // resolves once every turn is done, after Stop
-  let urls = [];
+  const links = window.whisperxDownloads.links("live-download-");
 
   startButton.addEventListener("click", () => {
     start().catch((error) => fail(error.message || String(error)));
@@ -240,8 +240,6 @@
   // --- downloads ----------------------------------------------------------------------------
   function renderDownloads() {
     const done = [...turns.values()].filter((t) => t.done && t.text);
-    urls.forEach((url) => URL.revokeObjectURL(url));
-    urls = [];
     const cues = done.map((t) => ({ start: t.start, end: Math.max(t.end ?? t.start + 1, t.start + 0.5), text: t.text }));
     const documents = {
       txt: { body: `${done.map((t) => t.text).join("\n")}\n`, type: "text/plain" },
@@ -254,13 +252,7 @@
         type: "text/vtt",
       },
     };
-    for (const [format, doc] of Object.entries(documents)) {
-      const url = URL.createObjectURL(new Blob([doc.body], { type: `${doc.type};charset=utf-8` }));
-      urls.push(url);
-      const link = $(`live-download-${format}`);
-      link.href = url;
-      link.download = `live-captions.${format}`;
-    }
+    links.offer(documents, "live-captions");
     downloads.hidden = done.length === 0;
   }
 

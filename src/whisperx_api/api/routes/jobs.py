@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from functools import partial
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -10,11 +9,10 @@ from fastapi.responses import JSONResponse, Response
 
 from whisperx_api.api.audio_source import audio_source
 from whisperx_api.api.cors import ALLOWED_HEADERS, MAX_AGE_SECONDS
-from whisperx_api.api.delivery import DeliveredResponse
+from whisperx_api.api.delivery import send_once
 from whisperx_api.api.deps import ClientDep, RuntimeDep, admit_model
 from whisperx_api.api.forms import read_form
 from whisperx_api.api.openapi import error_responses, form_body, transcript_responses
-from whisperx_api.api.responses import transcript_response
 from whisperx_api.api.schemas import (
     JobAccepted,
     JobCancelledView,
@@ -67,11 +65,10 @@ async def submit_transcription(
     if not form.wants_sync(settings.jobs.default_sync_mode):
         accepted = JobAccepted(job_id=record.id, status_url=f"/transcription/{record.id}")
         return JSONResponse(accepted.model_dump(), 202)
-    done, transcript = await runtime.jobs.wait_for_result(
+    taken = await runtime.jobs.wait_for_result(
         record, runtime.sync_timeout, request.is_disconnected
     )
-    response = transcript_response(transcript, done.spec)
-    return DeliveredResponse(response, partial(runtime.jobs.release_result, done.id))
+    return await send_once(runtime.jobs, taken)
 
 
 @router.get(
@@ -111,10 +108,10 @@ async def job_status(job_id: str, runtime: RuntimeDep, client: ClientDep) -> Job
     },
 )
 async def job_result(job_id: str, runtime: RuntimeDep, client: ClientDep) -> Response:
-    """The transcript in the job's format; the job and its files are deleted once it is sent."""
-    record, transcript = await runtime.jobs.read_result(job_id, client.owner)
-    response = transcript_response(transcript, record.spec)
-    return DeliveredResponse(response, partial(runtime.jobs.release_result, record.id))
+    """The transcript in the job's format, to one fetch only (any other gets 404); the job and
+    its files are deleted once it is sent."""
+    taken = await runtime.jobs.take_result(job_id, client.owner)
+    return await send_once(runtime.jobs, taken)
 
 
 @router.delete(

@@ -3,18 +3,15 @@
 
 from __future__ import annotations
 
-from functools import partial
-
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
 from whisperx_api.api.audio_source import audio_source
 from whisperx_api.api.auth import Client
-from whisperx_api.api.delivery import DeliveredResponse
+from whisperx_api.api.delivery import send_once
 from whisperx_api.api.deps import ClientDep, RuntimeDep, admit_model
 from whisperx_api.api.forms import read_form
 from whisperx_api.api.openapi import error_responses, form_body, transcript_responses
-from whisperx_api.api.responses import transcript_response
 from whisperx_api.api.routes.speakers import saved_voices
 from whisperx_api.api.schemas import AudioForm, JobAccepted, TranscriptionForm, TranslationForm
 from whisperx_api.api.streaming import text_event_stream
@@ -74,8 +71,7 @@ async def _submit_and_answer(
     if form.is_async:
         accepted = JobAccepted(job_id=record.id, status_url=f"/transcription/{record.id}")
         return JSONResponse(accepted.model_dump(), status_code=202)
-    done, transcript = await runtime.jobs.wait_for_result(
+    taken = await runtime.jobs.wait_for_result(
         record, runtime.sync_timeout, request.is_disconnected
     )
-    response = transcript_response(transcript, done.spec)
-    return DeliveredResponse(response, partial(runtime.jobs.release_result, done.id))
+    return await send_once(runtime.jobs, taken)

@@ -1,4 +1,4 @@
-"""Saved voices per API key: `/v1/speakers` enrol, list, read, delete."""
+"""Saved voices per API key: `/v1/speakers` enrol, list, read, delete one or all."""
 
 from __future__ import annotations
 
@@ -9,7 +9,13 @@ from whisperx_api.api.audio_source import audio_source
 from whisperx_api.api.deps import ClientDep, RuntimeDep
 from whisperx_api.api.forms import read_form
 from whisperx_api.api.openapi import error_responses, form_body
-from whisperx_api.api.speaker_schemas import SpeakerDeleted, SpeakerForm, SpeakerList, SpeakerView
+from whisperx_api.api.speaker_schemas import (
+    SpeakerDeleted,
+    SpeakerForm,
+    SpeakerList,
+    SpeakersDeleted,
+    SpeakerView,
+)
 from whisperx_api.errors import UnsupportedParameter
 from whisperx_api.jobs.voices import VoiceService
 from whisperx_api.runtime.base import Runtime
@@ -51,6 +57,13 @@ async def list_speakers(runtime: RuntimeDep, client: ClientDep) -> SpeakerList:
     """This key's saved voices, oldest first."""
     voices = await saved_voices(runtime).list(client.owner)
     return SpeakerList(data=[SpeakerView.of(v) for v in voices])
+
+
+@router.delete("/v1/speakers", response_model=SpeakersDeleted, responses=error_responses(401, 500))
+async def delete_speakers(runtime: RuntimeDep, client: ClientDep) -> SpeakersDeleted:
+    """Forget every saved voice of this key (jobs already submitted keep their copies)."""
+    ids = await saved_voices(runtime).delete_all(client.owner)
+    return SpeakersDeleted(data=[SpeakerDeleted(id=voice_id) for voice_id in ids])
 
 
 @router.get(

@@ -262,24 +262,6 @@ def _checked(samples: npt.NDArray[np.float32], declared: float | None) -> Decode
     return DecodedAudio(samples=samples)
 
 
-def declared_seconds(path: Path) -> float | None:
-    """The duration the file's headers declare, read without decoding (the larger one, for a
-    WAV whose header and data disagree); None when none is declared or the file does not open
-    (decoding then says why)."""
-    try:
-        with open_audio(str(path)) as container:
-            audio_stream(container)
-            declared = declared_container_seconds(container)
-            is_wav = container.format.name == "wav"
-    except (av.error.FFmpegError, InvalidAudio, OSError, ValueError):
-        return None
-    if is_wav:
-        header = wav_declared_seconds(path)
-        if header is not None:
-            declared = max(declared or 0.0, header)
-    return declared
-
-
 def probe_audio(path: Path, max_seconds: float) -> None:
     """Cheap check at submit time, before anything is queued: the file opens with an audio
     demuxer, its header declares a sane sample rate and at most `max_seconds`, and its first

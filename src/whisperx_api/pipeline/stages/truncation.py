@@ -10,6 +10,7 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 _RIFF_SCAN_BYTES = 1 << 16
 _STREAMING_SIZES = (0, 0xFFFFFFFF)
@@ -59,13 +60,13 @@ def wav_is_cut_short(path: Path) -> bool:
     return header.data_offset + header.data_size > path.stat().st_size
 
 
-def wav_declared_seconds(path: Path) -> float | None:
+def wav_declared_seconds(source: Path | BinaryIO) -> float | None:
     """The duration a RIFF/WAVE header states (data size over byte rate); None when unknown.
 
     FFmpeg reports the duration of the data actually present, so a header claiming hours of
     audio in a small file is only visible here.
     """
-    header = wav_header(path)
+    header = wav_header(source)
     if header is None or header.data_size in _STREAMING_SIZES or not header.byte_rate:
         return None
     return header.data_size / header.byte_rate
@@ -80,10 +81,18 @@ class WavHeader:
     byte_rate: int | None
 
 
-def wav_header(path: Path) -> WavHeader | None:
-    """The data chunk's place and size and the format's byte rate; None when not RIFF/WAVE."""
-    with path.open("rb") as f:
-        head = f.read(_RIFF_SCAN_BYTES)
+def wav_header(source: Path | BinaryIO) -> WavHeader | None:
+    """The data chunk's place and size and the format's byte rate; None when not RIFF/WAVE.
+    A stream is read from where it stands, and left there."""
+    if isinstance(source, Path):
+        with source.open("rb") as f:
+            head = f.read(_RIFF_SCAN_BYTES)
+    else:
+        start = source.tell()
+        try:
+            head = source.read(_RIFF_SCAN_BYTES)
+        finally:
+            source.seek(start)
     if head[:4] != b"RIFF" or head[8:12] != b"WAVE":
         return None
     offset = 12
