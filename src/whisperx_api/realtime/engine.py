@@ -3,6 +3,7 @@ model that labels turns, the threads decodes run on, and the count of open sessi
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
@@ -29,6 +30,7 @@ from whisperx_api.pipeline.stage import (
 from whisperx_api.realtime.speakers import TurnVoice, turn_voice
 
 VadFactory = Callable[[], SpeechProbabilities]
+log = logging.getLogger(__name__)
 
 
 class LiveEngine:
@@ -124,6 +126,13 @@ class LiveEngine:
             )
         return self._diarizer
 
+    def warm_speakers(self) -> None:
+        """Load the speaker model in the background (a session just turned labels on), so the
+        first turn's label does not wait for it; a failure shows at that turn instead."""
+        if self._diarizer is None or self._voice_pool is None:
+            return
+        self._voice_pool.submit(_load_quietly, self._diarizer)
+
     async def turn_voice(self, samples: npt.NDArray[np.float32]) -> TurnVoice:
         """The voice of a completed turn's majority speaker, off the event loop."""
         diarizer = self._speaker_model(param="diarize")
@@ -139,3 +148,10 @@ class LiveEngine:
             self.transcriber.close()
         if self._diarizer is not None:
             self._diarizer.close()
+
+
+def _load_quietly(diarizer: DiarizationBackend) -> None:
+    try:
+        diarizer.load_model("")
+    except Exception:
+        log.warning("the live sessions' speaker model did not load", exc_info=True)

@@ -304,6 +304,7 @@ class LiveSession:
             return
         voices = await self._saved_voices(ids)
         if self._speakers is None:
+            self._engine.warm_speakers()
             self._speakers = SessionSpeakers(threshold, voices)
         else:
             self._speakers.know(voices)
@@ -548,8 +549,10 @@ class LiveSession:
         try:
             await self._final_text(turn, voice)
         finally:
-            if voice is not None:
-                voice.cancel()
+            if voice is not None and not voice.done():
+                voice.cancel()  # (the decode failed or the session ended: no label is sent)
+            elif voice is not None and not voice.cancelled():
+                voice.exception()  # (read, so that a failure unsent is not logged as lost)
 
     def _find_voice(self, samples: npt.NDArray[np.float32]) -> asyncio.Task[TurnVoice] | None:
         """The search for the turn's speaker, started beside its decode (diarize on only)."""
