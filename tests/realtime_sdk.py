@@ -29,6 +29,7 @@ class Turn:
     completed_at: float | None = None
     deltas: list[str] = field(default_factory=list)
     transcript: str | None = None
+    speaker: str | None = None  # the `speaker` extension on `completed` (diarize on)
 
 
 @dataclass
@@ -53,10 +54,11 @@ async def stream_file(
     trailing_silence: float = 1.5,
     deadline: float = 300.0,
     speaking: asyncio.Event | None = None,
+    transcription: dict[str, Any] | None = None,
 ) -> Streamed:
     """Send `path` as 100 ms appends at `speed` x real time; collect events until every turn
     that started has completed (or `deadline` seconds pass). `speaking` is set at the first
-    speech_started."""
+    speech_started; `transcription` adds fields to the session's transcription settings."""
     client = AsyncOpenAI(api_key=key, base_url=f"{base_url}/v1", max_retries=0)
     pcm = pcm16(path, RATE) + silence(trailing_silence, RATE)
     result = Streamed(speaking=speaking or asyncio.Event())
@@ -67,7 +69,11 @@ async def stream_file(
                 "audio": {
                     "input": {
                         "format": {"type": "audio/pcm", "rate": RATE},
-                        "transcription": {"model": "whisper-1", "language": language},
+                        "transcription": {
+                            "model": "whisper-1",
+                            "language": language,
+                            **(transcription or {}),
+                        },
                         "turn_detection": {"type": "server_vad", "silence_duration_ms": 500},
                     }
                 },
@@ -135,3 +141,4 @@ async def _receive(conn: Any, result: Streamed, clock: _Clock) -> None:
         elif event.type == "conversation.item.input_audio_transcription.completed":
             turn.transcript = event.transcript
             turn.completed_at = now
+            turn.speaker = (event.model_extra or {}).get("speaker")

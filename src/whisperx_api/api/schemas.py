@@ -36,8 +36,8 @@ from whisperx_api.domain.job import JobSpec, ResultStyle
 from whisperx_api.domain.languages import WHISPER_LANGUAGES
 from whisperx_api.domain.options import SubtitleOptions, TranscriptionOptions
 from whisperx_api.domain.transcript import Task
+from whisperx_api.domain.voices import MAX_KNOWN_SPEAKER_IDS
 from whisperx_api.errors import InvalidRequest
-from whisperx_api.jobs.voices import MAX_KNOWN_SPEAKER_IDS
 from whisperx_api.net_guard import check_url_syntax
 
 

@@ -39,6 +39,7 @@ from whisperx_api.runtime.embedded import (
     build_voices,
     build_webhooks,
     configured_sealer,
+    live_diarizer,
 )
 from whisperx_api.storage.local import LocalBlobStore
 from whisperx_api.storage.private import private_dir
@@ -107,7 +108,7 @@ def build_replica_live(settings: Settings, registry: BackendRegistry) -> LiveEng
     if not settings.realtime.allow_in_kafka_mode:
         return None
     backend = registry.transcription(transcription_backend_name(settings))(settings)
-    return build_live(settings, backend, owns_transcriber=True)
+    return build_live(settings, backend, live_diarizer(settings, registry), owns_transcriber=True)
 
 
 async def prepare_worker(settings: Settings) -> KafkaWorker:

@@ -11,6 +11,7 @@ import secrets
 from dataclasses import dataclass, field
 
 VOICE_ID_PREFIX = "spk_"
+MAX_KNOWN_SPEAKER_IDS = 50  # saved voices one transcription or live session may name
 _VOICE_ID = re.compile(r"spk_[0-9a-f]{24}")
 ANONYMOUS_OWNER = ""
 """The owner of voices saved while authentication is off."""

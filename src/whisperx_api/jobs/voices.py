@@ -16,14 +16,18 @@ from typing import BinaryIO
 from whisperx_api.domain.job import JobSpec
 from whisperx_api.domain.speakers import KnownVoice
 from whisperx_api.domain.transcript import Transcript
-from whisperx_api.domain.voices import SavedVoice, new_voice_id, owner_key
+from whisperx_api.domain.voices import (
+    MAX_KNOWN_SPEAKER_IDS,
+    SavedVoice,
+    new_voice_id,
+    owner_key,
+)
 from whisperx_api.errors import InvalidRequest, NotFound, TooManySpeakers
 from whisperx_api.executors import run_in, run_io
 from whisperx_api.jobs.ports import JobStore, VoiceEmbedder
 from whisperx_api.jobs.service import JobService
 
 MAX_VOICE_NAME = 64
-MAX_KNOWN_SPEAKER_IDS = 50
 _IDS = "known_speaker_ids"
 
 
@@ -95,13 +99,22 @@ class VoiceService:
             )
         if not spec.options.diarize:
             raise InvalidRequest("known_speaker_ids need diarize=true.", param=_IDS)
+        voices = await self.known_voices(spec.owner, ids)
+        return replace(spec, options=replace(spec.options, known_voices=tuple(voices)))
+
+    async def known_voices(
+        self, owner: str | None, ids: Sequence[str], param: str = _IDS
+    ) -> Sequence[KnownVoice]:
+        """The named saved voices of this key, each once, in order; an id it does not own is
+        an `InvalidRequest` naming it and `param` (the same answer whether the id never
+        existed or is another key's). Live sessions name their speakers with these too."""
         voices = []
         for voice_id in dict.fromkeys(ids):
-            voice = await run_io(self._store.get_voice, owner_key(spec.owner), voice_id)
+            voice = await run_io(self._store.get_voice, owner_key(owner), voice_id)
             if voice is None:
-                raise InvalidRequest(f"No saved speaker with id '{voice_id}'.", param=_IDS)
+                raise InvalidRequest(f"No saved speaker with id '{voice_id}'.", param=param)
             voices.append(KnownVoice(voice.name, voice.embedding))
-        return replace(spec, options=replace(spec.options, known_voices=tuple(voices)))
+        return voices
 
     async def _save(
         self, owner: str | None, name: str, embedding: tuple[float, ...], seconds: float

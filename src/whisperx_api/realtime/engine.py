@@ -1,8 +1,9 @@
-"""What live sessions share in one process: the transcription backend, the VAD, the threads
-decodes run on, and the count of open sessions."""
+"""What live sessions share in one process: the transcription backend, the VAD, the speaker
+model that labels turns, the threads decodes run on, and the count of open sessions."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
@@ -13,11 +14,23 @@ from whisperx_api.config import RealtimeSettings
 from whisperx_api.domain.audio import DecodedAudio
 from whisperx_api.domain.options import TranscriptionOptions
 from whisperx_api.domain.transcript import Transcript
-from whisperx_api.errors import ModelNotFound, RealtimeUnavailable, TooManySessions
+from whisperx_api.errors import (
+    ModelNotFound,
+    RealtimeUnavailable,
+    TooManySessions,
+    UnsupportedParameter,
+)
 from whisperx_api.executors import pipeline_pool, run_in, run_io
-from whisperx_api.pipeline.stage import SpeechProbabilities, StageContext, TranscriptionBackend
+from whisperx_api.pipeline.stage import (
+    DiarizationBackend,
+    SpeechProbabilities,
+    StageContext,
+    TranscriptionBackend,
+)
+from whisperx_api.realtime.speakers import TurnVoice, turn_voice
 
 VadFactory = Callable[[], SpeechProbabilities]
+log = logging.getLogger(__name__)
 
 
 class LiveEngine:
@@ -27,6 +40,10 @@ class LiveEngine:
     live turns share its models (and its batching) with them. They run on a pipeline pool of
     their own, one thread per session slot: a session has at most one decode in flight, and a
     long file job holding the job pool's threads never delays a live caption.
+
+    Speaker labels (sessions with `diarize` on) run on the `diarizer` given here, a diarization
+    backend of the live sessions' own (so a file job's diarization never holds up a turn's
+    label), on threads of their own: a turn's voice is found while its text is decoded.
     """
 
     def __init__(
@@ -36,13 +53,16 @@ class LiveEngine:
         settings: RealtimeSettings,
         *,
         owns_transcriber: bool = False,
+        diarizer: DiarizationBackend | None = None,
     ) -> None:
         self.transcriber = transcriber
         self._owns_transcriber = owns_transcriber
+        self._diarizer = diarizer
         self.settings = settings
         self._vad = vad
         self._open = 0
         self._pool = pipeline_pool(settings.max_sessions)
+        self._voice_pool = pipeline_pool(settings.max_sessions) if diarizer is not None else None
 
     @property
     def open_sessions(self) -> int:
@@ -92,8 +112,46 @@ class LiveEngine:
             StageContext(live=True, draft=draft),
         )
 
+    def voice_threshold(self) -> float:
+        """The similarity from which two voices are one speaker; `UnsupportedParameter` (naming
+        `param`) when this server has no speaker model."""
+        return self._speaker_model(param="diarize").voice_threshold
+
+    def _speaker_model(self, param: str) -> DiarizationBackend:
+        if self._diarizer is None:
+            raise UnsupportedParameter(
+                "Speaker diarization is not configured on this server, so live turns cannot "
+                "be labelled with speakers.",
+                param=param,
+            )
+        return self._diarizer
+
+    def warm_speakers(self) -> None:
+        """Load the speaker model in the background (a session just turned labels on), so the
+        first turn's label does not wait for it; a failure shows at that turn instead."""
+        if self._diarizer is None or self._voice_pool is None:
+            return
+        self._voice_pool.submit(_load_quietly, self._diarizer)
+
+    async def turn_voice(self, samples: npt.NDArray[np.float32]) -> TurnVoice:
+        """The voice of a completed turn's majority speaker, off the event loop."""
+        diarizer = self._speaker_model(param="diarize")
+        assert self._voice_pool is not None  # (made with the diarizer)
+        return await run_in(self._voice_pool, turn_voice, diarizer, samples)
+
     def close(self) -> None:
-        """Stop taking decodes (one running finishes in its thread); release an own backend."""
+        """Stop taking decodes (one running finishes in its thread); release own backends."""
         self._pool.shutdown(wait=False, cancel_futures=True)
+        if self._voice_pool is not None:
+            self._voice_pool.shutdown(wait=False, cancel_futures=True)
         if self._owns_transcriber:
             self.transcriber.close()
+        if self._diarizer is not None:
+            self._diarizer.close()
+
+
+def _load_quietly(diarizer: DiarizationBackend) -> None:
+    try:
+        diarizer.load_model("")
+    except Exception:
+        log.warning("the live sessions' speaker model did not load", exc_info=True)

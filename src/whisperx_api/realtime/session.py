@@ -10,6 +10,9 @@ confirmed (see `agreement`): later decodes, its final one too, read only the aud
 Every error is an `error` event in OpenAI's shape; only the idle timeout ends the session, or a
 client that stops reading: a send that waits past `REALTIME__SEND_TIMEOUT` (the client's
 buffers are full) ends the session at once and frees its slot.
+
+With `diarize` on (this server's extension), each turn's final decode runs beside a search for
+its speaker's voice (see `speakers`), and the `completed` event carries the label as `speaker`.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ import logging
 import secrets
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -30,6 +33,7 @@ import numpy.typing as npt
 
 from whisperx_api.domain.audio import SAMPLE_RATE
 from whisperx_api.domain.options import TranscriptionOptions
+from whisperx_api.domain.speakers import KnownVoice
 from whisperx_api.domain.transcript import Transcript
 from whisperx_api.errors import (
     BufferOverflow,
@@ -38,6 +42,7 @@ from whisperx_api.errors import (
     InvalidEvent,
     SessionIdle,
     UnknownEventType,
+    UnsupportedParameter,
     WhisperXApiError,
 )
 from whisperx_api.executors import run_io
@@ -47,6 +52,7 @@ from whisperx_api.realtime.audio import PcmDecoder
 from whisperx_api.realtime.captions import Captions
 from whisperx_api.realtime.engine import LiveEngine
 from whisperx_api.realtime.session_config import SessionConfig, apply_update, session_object
+from whisperx_api.realtime.speakers import SessionSpeakers, TurnVoice
 from whisperx_api.realtime.tail import AudioTail
 from whisperx_api.realtime.turns import Edge, TurnDetector, ms_to_samples
 
@@ -60,9 +66,12 @@ EARLY_FINAL_SHARE = 0.4
 CLOSE_NORMAL = 1000
 CLOSE_POLICY_VIOLATION = 1008
 CLOSE_INTERNAL = 1011
-_MODEL_PARAM = "session.audio.input.transcription.model"
+_TRANSCRIPTION_PARAM = "session.audio.input.transcription"
+_MODEL_PARAM = f"{_TRANSCRIPTION_PARAM}.model"
 
 ErrorFields = Callable[[WhisperXApiError], dict[str, Any]]
+# The caller's saved voices with these ids; InvalidRequest naming the param for one it lacks.
+VoiceResolver = Callable[[Sequence[str], str], Awaitable[Sequence[KnownVoice]]]
 _CLOSE_SECONDS = 1.0  # a close frame to a client that does not read is not waited on longer
 
 
@@ -138,8 +147,11 @@ class LiveSession:
         *,
         config: SessionConfig | None = None,
         session_id: str | None = None,
+        voices: VoiceResolver | None = None,
     ) -> None:
         self._engine = engine
+        self._voices = voices  # the client's saved voices (none where the server keeps none)
+        self._speakers: SessionSpeakers | None = None  # made when `diarize` is first on
         self._admit_model = admit_model  # may this client be served that model now (blocking)
         self._settings = engine.settings
         self._channel = channel
@@ -171,6 +183,7 @@ class LiveSession:
     async def run(self) -> None:
         """Announce the session, then serve events until the client leaves or idles out."""
         self._resolved = await self._resolve(self._config.decode_model)
+        await self._prepare_speakers(self._config, SessionConfig(model=""))
         self._restart_input()
         try:
             await self._emit("session.created", session=session_object(self._config, self._id))
@@ -255,6 +268,7 @@ class LiveSession:
     async def _update(self, config: SessionConfig, answer: str) -> None:
         if config.decode_model != self._config.decode_model:
             self._resolved = await self._resolve(config.decode_model)
+        await self._prepare_speakers(config, self._config)
         restart = (config.rate, config.turn_detection) != (
             self._config.rate,
             self._config.turn_detection,
@@ -273,6 +287,38 @@ class LiveSession:
                 exc.param = _MODEL_PARAM
                 raise
         return await self._engine.resolve_model(name, _MODEL_PARAM)
+
+    async def _prepare_speakers(self, config: SessionConfig, before: SessionConfig) -> None:
+        """Ready speaker labels for `config`: the speaker model's threshold, and the saved
+        voices it names (fetched again only when they change). Raises before anything
+        changes, naming the field."""
+        if not config.diarize:
+            return
+        try:
+            threshold = self._engine.voice_threshold()
+        except WhisperXApiError as exc:
+            exc.param = f"{_TRANSCRIPTION_PARAM}.diarize"
+            raise
+        ids = config.known_speaker_ids
+        if self._speakers is not None and ids == before.known_speaker_ids:
+            return
+        voices = await self._saved_voices(ids)
+        if self._speakers is None:
+            self._engine.warm_speakers()
+            self._speakers = SessionSpeakers(threshold, voices)
+        else:
+            self._speakers.know(voices)
+
+    async def _saved_voices(self, ids: Sequence[str]) -> Sequence[KnownVoice]:
+        param = f"{_TRANSCRIPTION_PARAM}.known_speaker_ids"
+        if not ids:
+            return []
+        if self._voices is None:
+            raise UnsupportedParameter(
+                "This server keeps no saved voices, so known_speaker_ids cannot be used.",
+                param=param,
+            )
+        return await self._voices(ids, param)
 
     def _restart_input(self) -> None:
         """A new format or turn detection starts a fresh input buffer."""
@@ -499,6 +545,31 @@ class LiveSession:
         return still_open or any(c.item_id == item_id for c in self._committed)
 
     async def _final(self, turn: _Committed) -> None:
+        voice = self._find_voice(turn.samples)
+        try:
+            await self._final_text(turn, voice)
+        finally:
+            if voice is not None and not voice.done():
+                voice.cancel()  # (the decode failed or the session ended: no label is sent)
+            elif voice is not None and not voice.cancelled():
+                voice.exception()  # (read, so that a failure unsent is not logged as lost)
+
+    def _find_voice(self, samples: npt.NDArray[np.float32]) -> asyncio.Task[TurnVoice] | None:
+        """The search for the turn's speaker, started beside its decode (diarize on only)."""
+        if not self._config.diarize or self._speakers is None:
+            return None
+        return asyncio.create_task(self._engine.turn_voice(samples))
+
+    async def _speaker(self, voice: asyncio.Task[TurnVoice]) -> str | None:
+        """The turn's speaker label; None when its voice could not be found."""
+        try:
+            found = await voice
+        except Exception:
+            log.warning("live session %s: a turn's speaker was not found", self._id, exc_info=True)
+            return None
+        return self._speakers.label(found) if self._speakers is not None else None
+
+    async def _final_text(self, turn: _Committed, voice: asyncio.Task[TurnVoice] | None) -> None:
         early = self._early.pop(turn.item_id, None)
         self._decoding.samples = len(turn.samples)
         agreement = turn.agreement
@@ -523,12 +594,14 @@ class LiveSession:
         captions = self._decoding.captions.pop(turn.item_id, Captions())
         if delta := captions.final(text):
             await self._delta(turn.item_id, delta)
+        labels = {} if voice is None else {"speaker": await self._speaker(voice)}
         await self._emit(
             "conversation.item.input_audio_transcription.completed",
             item_id=turn.item_id,
             content_index=0,
             transcript=text,
             usage={"type": "duration", "seconds": round(len(turn.samples) / SAMPLE_RATE, 3)},
+            **labels,
         )
 
     async def _decode_tail(self, agreement: Agreement, tail: npt.NDArray[np.float32]) -> str:

@@ -3,6 +3,11 @@
 Only the fields present in an update change (OpenAI's rule); `turn_detection: null` switches to
 manual commits. The beta `transcription_session.update` shape (`input_audio_format`,
 `input_audio_transcription`, top-level `turn_detection`) is read too.
+
+Live speaker labels are this server's extension: `diarize` and `known_speaker_ids` beside the
+transcription `model` (the fields of the same names on file transcriptions). OpenAI's SDKs send
+a session's fields as given, so a client of theirs can set them; a server without them would
+ignore them.
 """
 
 from __future__ import annotations
@@ -12,7 +17,8 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from whisperx_api.domain.languages import WHISPER_LANGUAGES
-from whisperx_api.errors import InvalidEvent, InvalidValue, UnsupportedParameter
+from whisperx_api.domain.voices import MAX_KNOWN_SPEAKER_IDS, is_voice_id
+from whisperx_api.errors import InvalidEvent, InvalidRequest, InvalidValue, UnsupportedParameter
 
 PCM_RATES = (24_000, 16_000)
 # OpenAI's hosted transcription models: a client written for OpenAI names one of these; here
@@ -50,6 +56,8 @@ class SessionConfig:
     turn_detection: ServerVad | None = ServerVad()
     language: str | None = None
     prompt: str = ""
+    diarize: bool = False  # label each completed turn with its speaker
+    known_speaker_ids: tuple[str, ...] = ()  # saved voices that name speakers (needs diarize)
 
     @property
     def decode_model(self) -> str:
@@ -82,7 +90,7 @@ def apply_update(config: SessionConfig, session: object, *, beta: bool = False) 
         )
     if "transcription" in audio_input:
         config = _transcription(config, audio_input["transcription"], f"{_INPUT}.transcription")
-    return config
+    return _checked(config, f"{_INPUT}.transcription")
 
 
 def _apply_beta(config: SessionConfig, fields: dict[str, Any]) -> SessionConfig:
@@ -103,7 +111,7 @@ def _apply_beta(config: SessionConfig, fields: dict[str, Any]) -> SessionConfig:
         config = _transcription(
             config, fields["input_audio_transcription"], "session.input_audio_transcription"
         )
-    return config
+    return _checked(config, "session.input_audio_transcription")
 
 
 def _format(value: object, param: str) -> int:
@@ -152,7 +160,49 @@ def _transcription(config: SessionConfig, value: object, param: str) -> SessionC
         config = replace(config, language=_language(fields["language"], f"{param}.language"))
     if "prompt" in fields:
         config = replace(config, prompt=_string(fields["prompt"], f"{param}.prompt"))
+    if "diarize" in fields:
+        config = replace(config, diarize=_flag(fields["diarize"], f"{param}.diarize"))
+    if "known_speaker_ids" in fields:
+        ids = _voice_ids(fields["known_speaker_ids"], f"{param}.known_speaker_ids")
+        config = replace(config, known_speaker_ids=ids)
     return config
+
+
+def _checked(config: SessionConfig, param: str) -> SessionConfig:
+    """Refuse saved voices without speaker labels (as file transcriptions do)."""
+    if config.known_speaker_ids and not config.diarize:
+        raise InvalidRequest(
+            "known_speaker_ids need diarize: true (send known_speaker_ids: [] to drop them).",
+            param=f"{param}.known_speaker_ids",
+        )
+    return config
+
+
+def _flag(value: object, param: str) -> bool:
+    if value is None:
+        return False
+    if not isinstance(value, bool):
+        raise InvalidValue(f"'{param}' must be true or false.", param=param)
+    return value
+
+
+def _voice_ids(value: object, param: str) -> tuple[str, ...]:
+    """Saved voice ids (`spk_...`), each once, at most `MAX_KNOWN_SPEAKER_IDS`."""
+    if value is None:
+        return ()
+    if not isinstance(value, list):
+        raise InvalidValue(f"'{param}' must be a list of saved speaker ids.", param=param)
+    if len(value) > MAX_KNOWN_SPEAKER_IDS:
+        raise InvalidValue(
+            f"At most {MAX_KNOWN_SPEAKER_IDS} known_speaker_ids, got {len(value)}.", param=param
+        )
+    for item in value:
+        if not isinstance(item, str) or not is_voice_id(item):
+            raise InvalidValue(
+                f"'{param}' holds {str(item)[:40]!r}, which is not a saved speaker id (spk_...).",
+                param=param,
+            )
+    return tuple(dict.fromkeys(value))
 
 
 def _language(value: object, param: str) -> str | None:
@@ -196,6 +246,13 @@ def _number(value: object, param: str, low: float, high: float, *, integer: bool
 def session_object(config: SessionConfig, session_id: str) -> dict[str, Any]:
     """The effective configuration, as `session.created` and `session.updated` carry it."""
     vad = config.turn_detection
+    transcription: dict[str, Any] = {
+        "model": config.model,
+        "language": config.language,
+        "prompt": config.prompt,
+    }
+    if config.diarize:  # (the extension is shown only when used: other sessions are unchanged)
+        transcription.update(diarize=True, known_speaker_ids=list(config.known_speaker_ids))
     return {
         "type": "transcription",
         "object": "realtime.transcription_session",
@@ -204,11 +261,7 @@ def session_object(config: SessionConfig, session_id: str) -> dict[str, Any]:
             "input": {
                 "format": {"type": "audio/pcm", "rate": config.rate},
                 "noise_reduction": None,
-                "transcription": {
-                    "model": config.model,
-                    "language": config.language,
-                    "prompt": config.prompt,
-                },
+                "transcription": transcription,
                 "turn_detection": None
                 if vad is None
                 else {

@@ -81,7 +81,8 @@ def segment_rules(settings: Settings) -> SegmentRules:
 
 def build_embedded(settings: Settings, registry: BackendRegistry | None = None) -> Runtime:
     """Wire the embedded runtime; nothing is loaded or started until `Runtime.start`."""
-    runner = build_runner(settings, registry or default_registry())
+    registry = registry or default_registry()
+    runner = build_runner(settings, registry)
     data_dir = settings.jobs.data_dir
     store = SqliteJobStore(data_dir / "jobs.sqlite3")
     blobs = LocalBlobStore(data_dir)
@@ -110,7 +111,7 @@ def build_embedded(settings: Settings, registry: BackendRegistry | None = None) 
         cleanup_interval_seconds=settings.jobs.cleanup_interval_hours * 3600,
         shutdown_grace_seconds=settings.jobs.shutdown_grace_seconds,
         webhooks=build_webhooks(settings, store),
-        live=build_live(settings, runner.transcriber),
+        live=build_live(settings, runner.transcriber, live_diarizer(settings, registry)),
         models=build_models(settings, runner),
         voices=build_voices(settings, store, service, runner.diarizer),
     )
@@ -127,12 +128,27 @@ def build_voices(
 
 
 def build_live(
-    settings: Settings, transcriber: TranscriptionBackend, *, owns_transcriber: bool = False
+    settings: Settings,
+    transcriber: TranscriptionBackend,
+    diarizer: DiarizationBackend | None = None,
+    *,
+    owns_transcriber: bool = False,
 ) -> LiveEngine:
-    """Live sessions on `transcriber` (the pipeline's own, so they share its models)."""
+    """Live sessions on `transcriber` (the pipeline's own, so they share its models), their
+    speaker labels on `diarizer`."""
     return LiveEngine(
-        transcriber, silero_stream, settings.realtime, owns_transcriber=owns_transcriber
+        transcriber,
+        silero_stream,
+        settings.realtime,
+        owns_transcriber=owns_transcriber,
+        diarizer=diarizer,
     )
+
+
+def live_diarizer(settings: Settings, registry: BackendRegistry) -> DiarizationBackend:
+    """The configured diarization backend, a copy of the live sessions' own: its speaker model
+    loads at the first labelled turn, and a file job's diarization never holds it."""
+    return registry.diarization_backends.factory(settings.backends.diarization)(settings)
 
 
 def silero_stream() -> SpeechProbabilities:

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Request
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from whisperx_api.api.auth import Client
 from whisperx_api.api.client_secrets import (
     DEFAULT_SECONDS,
     MAX_SECONDS,
@@ -18,13 +19,19 @@ from whisperx_api.api.client_secrets import (
 from whisperx_api.api.deps import ClientDep
 from whisperx_api.api.openapi import error_responses
 from whisperx_api.config import Settings
-from whisperx_api.errors import PayloadTooLarge, RealtimeUnavailable
+from whisperx_api.errors import (
+    PayloadTooLarge,
+    RealtimeUnavailable,
+    UnsupportedParameter,
+    WhisperXApiError,
+)
 from whisperx_api.realtime.session_config import SessionConfig, apply_update, session_object
 from whisperx_api.runtime.base import Runtime
 
 router = APIRouter(tags=["realtime"])
 
-_MODEL_PARAM = "session.audio.input.transcription.model"
+_TRANSCRIPTION_PARAM = "session.audio.input.transcription"
+_MODEL_PARAM = f"{_TRANSCRIPTION_PARAM}.model"
 
 
 class ExpiresAfter(BaseModel):
@@ -85,6 +92,7 @@ async def create_client_secret(request: Request, client: ClientDep) -> ClientSec
     if params.session is not None:
         config = apply_update(config, params.session)
         await engine.resolve_model(config.decode_model, _MODEL_PARAM)
+        await _check_speakers(config, runtime, client)
     seconds = (params.expires_after or ExpiresAfter()).seconds
     value, secret = store.mint(client, seconds, config)
     return ClientSecretResponse(
@@ -95,6 +103,24 @@ async def create_client_secret(request: Request, client: ClientDep) -> ClientSec
             "expires_at": int(secret.expires_at),
         },
     )
+
+
+async def _check_speakers(config: SessionConfig, runtime: Runtime, client: Client) -> None:
+    """Refuse now what the session would refuse: speaker labels on a server without a speaker
+    model, a saved voice this key does not own (the session fetches its voices again)."""
+    if not config.diarize or runtime.live is None:
+        return
+    try:
+        runtime.live.voice_threshold()
+    except WhisperXApiError as exc:
+        exc.param = f"{_TRANSCRIPTION_PARAM}.diarize"
+        raise
+    ids = config.known_speaker_ids
+    if ids:
+        param = f"{_TRANSCRIPTION_PARAM}.known_speaker_ids"
+        if runtime.voices is None:
+            raise UnsupportedParameter("This server keeps no saved voices.", param=param)
+        await runtime.voices.known_voices(client.owner, ids, param)
 
 
 async def _body(request: Request, limit: int) -> bytes:

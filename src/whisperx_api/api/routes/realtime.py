@@ -32,7 +32,7 @@ from whisperx_api.errors import (
     RealtimeUnavailable,
     WhisperXApiError,
 )
-from whisperx_api.realtime.session import LiveSession, new_id
+from whisperx_api.realtime.session import LiveSession, VoiceResolver, new_id
 from whisperx_api.runtime.base import Runtime
 
 router = APIRouter(tags=["realtime"])
@@ -69,7 +69,7 @@ async def realtime(websocket: WebSocket) -> None:
     log.info("live session opened client=%s", client.name)
     try:
         with contextlib.suppress(WebSocketDisconnect):
-            await _serve(websocket, may_download(websocket, client), claim)
+            await _serve(websocket, client, claim)
     finally:
         log.info("live session closed client=%s", client.name)
 
@@ -99,7 +99,7 @@ def _identify(websocket: WebSocket, keyring: KeyRing, store: ClientSecrets) -> t
     return secret.client, lambda: store.redeem(token)
 
 
-async def _serve(websocket: WebSocket, downloads: bool, claim: Claim) -> None:
+async def _serve(websocket: WebSocket, client: Client, claim: Claim) -> None:
     runtime: Runtime = websocket.app.state.runtime
     settings: Settings = websocket.app.state.settings
     channel = _Socket(websocket)
@@ -112,7 +112,7 @@ async def _serve(websocket: WebSocket, downloads: bool, claim: Claim) -> None:
             )
         with engine.admit():
             secret = claim()
-            admit = partial(runtime.models.admit, may_download=downloads)
+            admit = partial(runtime.models.admit, may_download=may_download(websocket, client))
             await LiveSession(
                 engine,
                 channel,
@@ -121,11 +121,20 @@ async def _serve(websocket: WebSocket, downloads: bool, claim: Claim) -> None:
                 admit,
                 config=secret.session if secret else None,
                 session_id=secret.session_id if secret else None,
+                voices=_voices_of(runtime, client),
             ).run()
     except WhisperXApiError as exc:
         code = CLOSE_TRY_LATER if isinstance(exc, Overloaded) else CLOSE_POLICY
         await channel.send_error(exc)
         await channel.close(code, exc.code or "error")
+
+
+def _voices_of(runtime: Runtime, client: Client) -> VoiceResolver | None:
+    """The saved voices a session of `client` may name speakers with: its key's own."""
+    voices = runtime.voices
+    if voices is None:
+        return None
+    return lambda ids, param: voices.known_voices(client.owner, ids, param)
 
 
 def _error_fields(exc: WhisperXApiError) -> dict[str, Any]:
