@@ -3,6 +3,8 @@ each with a warning. Inputs are shaped like faster-whisper's output for base on 
 
 from __future__ import annotations
 
+import dataclasses
+
 from whisperx_api.domain.transcript import Segment, WarningCode, Word
 from whisperx_api.pipeline.guard import collapse_loops, guard, is_hallucination
 
@@ -135,3 +137,28 @@ def test_without_the_voice_detector_only_whisper_rule_decides() -> None:
     kept, warnings = guard([doubted], "en")
     assert kept == (doubted,)
     assert warnings == ()
+
+
+def test_text_that_repeats_itself_within_words_is_flagged() -> None:
+    """Loops inside one word escape the phrase check; Whisper's compression-ratio rule sees
+    them (base wrote both over noise)."""
+    digits = spoken("1," + "5," * 60, 2.0, no_speech_prob=0.3, avg_logprob=-0.1)
+    sound = Segment(0, 6.0, 9.0, " Yu" + "iu" * 40)
+    normal = spoken("Thank you for calling Northwind billing, how can I help you today?", 10.0)
+    kept, warnings = guard([digits, sound, normal], "en")
+    assert kept == tuple(
+        dataclasses.replace(s, id=i) for i, s in enumerate([digits, sound, normal])
+    )
+    assert [(w.code, w.start) for w in warnings] == [
+        (WarningCode.LOW_CONFIDENCE, digits.start),
+        (WarningCode.LOW_CONFIDENCE, sound.start),
+    ]
+    assert warnings[0].message.startswith("The text repeats itself: '1,5,5,5")
+
+
+def test_repetitive_text_the_voice_detector_did_not_hear_is_removed() -> None:
+    """Text that repeats itself is the decoder's doubt: with no speech heard, it goes."""
+    digits = spoken("1," + "5," * 60, 2.0, no_speech_prob=0.3, avg_logprob=-0.1)
+    kept, warnings = guard([digits], "en", [0.0])
+    assert kept == ()
+    assert [w.code for w in warnings] == [WarningCode.HALLUCINATION_REMOVED]

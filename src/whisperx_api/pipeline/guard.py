@@ -12,13 +12,16 @@
   signals agree), and otherwise kept and reported (`low_confidence`): Silero misses some real
   speech (whispers, singing, speech under loud music), which the decoder then reads confidently.
 - Words the decoder gave a low probability are kept, and each run of them is reported
-  (`low_confidence`), so a caller can mark or re-check them.
+  (`low_confidence`), so a caller can mark or re-check them. So is text that still repeats
+  itself once loops are cut (Whisper's compression-ratio rule: "1,5,5,5,5,5,...", "Yuiuiuiui"),
+  which also counts as the decoder's doubt when the voice detector heard no speech.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import re
+import zlib
 from collections.abc import Sequence
 
 from whisperx_api.domain.breaks import join_words, spaces_words
@@ -64,6 +67,10 @@ DOUBTED_LOGPROB = -0.6
 LOW_WORD_PROBABILITY = 0.35
 """Words under this probability are reported as `low_confidence`."""
 
+REPETITIVE = 2.4
+"""Whisper's compression-ratio threshold: text zlib shrinks more than this repeats itself
+(Whisper then decodes again at a higher temperature; a batched decode has no second try)."""
+
 MIN_SPEECH_SHARE = 0.1
 """A segment whose windows the voice detector called speech less than this share of the time is
 one it heard (almost) no speech in."""
@@ -103,6 +110,12 @@ def decoder_doubts(segment: Segment) -> bool:
     """Either half of Whisper's no-speech rule: the decoder thought the audio was not speech, or
     wrote the text with little confidence."""
     return segment.no_speech_prob > NO_SPEECH or segment.avg_logprob < LOW_LOGPROB
+
+
+def compression_ratio(text: str) -> float:
+    """How much zlib shrinks `text` (Whisper's measure of repetition); 0 for no text."""
+    data = text.encode()
+    return len(data) / len(zlib.compress(data)) if data else 0.0
 
 
 def _numeric(token: str) -> bool:
@@ -182,7 +195,9 @@ def clean_segment(
             )
         )
     unheard = speech_share is not None and speech_share < MIN_SPEECH_SHARE
-    if is_hallucination(segment) or (unheard and decoder_doubts(segment)):
+    repetitive = compression_ratio(segment.text) > REPETITIVE
+    doubted = decoder_doubts(segment) or repetitive
+    if is_hallucination(segment) or (unheard and doubted):
         warnings.append(
             TranscriptWarning(
                 WarningCode.HALLUCINATION_REMOVED,
@@ -198,6 +213,15 @@ def clean_segment(
             TranscriptWarning(
                 WarningCode.LOW_CONFIDENCE,
                 f"The voice detector heard almost no speech under {segment.text.strip()!r}.",
+                segment.start,
+                segment.end,
+            )
+        )
+    elif repetitive:
+        warnings.append(
+            TranscriptWarning(
+                WarningCode.LOW_CONFIDENCE,
+                f"The text repeats itself: {segment.text.strip()!r}.",
                 segment.start,
                 segment.end,
             )
