@@ -10,8 +10,8 @@ with your party.", Allison Smith, CC-BY-SA-3.0) peak-normalised, 0.2 s of silenc
 ``MURMUR_S`` seconds of two talkers played backwards at the same peak level (``narration.flac``
 from 2 s on, and ``conv4.flac``): the sound of a room talking, which the voice detector takes
 for speech and which holds no word to read. Whisper base, having written the sentence, writes
-one made-up phrase over the murmur again and again ("I'm not here anymore. I'm not here
-anymore. ..."). Deterministic: no randomness, no external tool.
+one made-up phrase over the murmur five times in a row ("I know you're in love with me." with
+faster-whisper 1.2.1, int8 on CPU). Deterministic: no randomness, no external tool.
 """
 
 from __future__ import annotations
