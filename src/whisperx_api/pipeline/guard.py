@@ -7,21 +7,29 @@
   rule: no-speech probability over 0.6 with an average log probability under -1), or one of the
   phrases Whisper was trained to write over silence and music in subtitles ("Thank you for
   watching") written with little confidence, is dropped (`hallucination_removed`).
+- The voice detector's disagreement: a segment over a span Silero heard (almost) no speech in
+  is dropped when the decoder doubts it too (either half of Whisper's rule: two of the three
+  signals agree), and otherwise kept and reported (`low_confidence`): Silero misses some real
+  speech (whispers, singing, speech under loud music), which the decoder then reads confidently.
 - Words the decoder gave a low probability are kept, and each run of them is reported
-  (`low_confidence`), so a caller can mark or re-check them.
+  (`low_confidence`), so a caller can mark or re-check them. So is text that still repeats
+  itself once loops are cut (Whisper's compression-ratio rule: "1,5,5,5,5,5,...", "Yuiuiuiui"),
+  which also counts as the decoder's doubt when the voice detector heard no speech.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import re
+import zlib
 from collections.abc import Sequence
 
 from whisperx_api.domain.breaks import join_words, spaces_words
 from whisperx_api.domain.transcript import Segment, TranscriptWarning, WarningCode, Word
 
-MAX_PHRASE = 8
-"""The longest phrase (in words) looked for as a loop."""
+MAX_PHRASE = 20
+"""The longest phrase (in words) looked for as a loop: base loops on whole sentences too ("We
+will not be able to make any noise." seven times over a murmur)."""
 
 MIN_COPIES = 3
 MIN_LOOP_WORDS = 8
@@ -59,6 +67,14 @@ DOUBTED_LOGPROB = -0.6
 LOW_WORD_PROBABILITY = 0.35
 """Words under this probability are reported as `low_confidence`."""
 
+REPETITIVE = 2.4
+"""Whisper's compression-ratio threshold: text zlib shrinks more than this repeats itself
+(Whisper then decodes again at a higher temperature; a batched decode has no second try)."""
+
+MIN_SPEECH_SHARE = 0.1
+"""A segment whose windows the voice detector called speech less than this share of the time is
+one it heard (almost) no speech in."""
+
 KNOWN_PHRASES: frozenset[str] = frozenset(
     {
         "thank you for watching",
@@ -88,6 +104,18 @@ def is_hallucination(segment: Segment) -> bool:
         return True
     known = _plain(segment.text) in KNOWN_PHRASES
     return known and (segment.avg_logprob < DOUBTED_LOGPROB or segment.no_speech_prob > NO_SPEECH)
+
+
+def decoder_doubts(segment: Segment) -> bool:
+    """Either half of Whisper's no-speech rule: the decoder thought the audio was not speech, or
+    wrote the text with little confidence."""
+    return segment.no_speech_prob > NO_SPEECH or segment.avg_logprob < LOW_LOGPROB
+
+
+def compression_ratio(text: str) -> float:
+    """How much zlib shrinks `text` (Whisper's measure of repetition); 0 for no text."""
+    data = text.encode()
+    return len(data) / len(zlib.compress(data)) if data else 0.0
 
 
 def _numeric(token: str) -> bool:
@@ -148,10 +176,13 @@ def _collapsed(segment: Segment, spaced: bool) -> tuple[Segment, int]:
 
 
 def clean_segment(
-    segment: Segment, language: str
+    segment: Segment, language: str, speech_share: float | None = None
 ) -> tuple[Segment | None, list[TranscriptWarning]]:
     """One decoded segment with its loops collapsed, or None when it is a hallucination; and
-    the warnings saying so. Runs as each segment is decoded, so streamed text is clean too."""
+    the warnings saying so. Runs as each segment is decoded, so streamed text is clean too.
+
+    `speech_share`: the share of the segment's span the voice detector called speech (None:
+    not known, no disagreement to judge)."""
     warnings: list[TranscriptWarning] = []
     segment, dropped = _collapsed(segment, spaces_words(language))
     if dropped:
@@ -163,7 +194,10 @@ def clean_segment(
                 segment.end,
             )
         )
-    if is_hallucination(segment):
+    unheard = speech_share is not None and speech_share < MIN_SPEECH_SHARE
+    repetitive = compression_ratio(segment.text) > REPETITIVE
+    doubted = decoder_doubts(segment) or repetitive
+    if is_hallucination(segment) or (unheard and doubted):
         warnings.append(
             TranscriptWarning(
                 WarningCode.HALLUCINATION_REMOVED,
@@ -174,18 +208,40 @@ def clean_segment(
             )
         )
         return None, warnings
+    if unheard:
+        warnings.append(
+            TranscriptWarning(
+                WarningCode.LOW_CONFIDENCE,
+                f"The voice detector heard almost no speech under {segment.text.strip()!r}.",
+                segment.start,
+                segment.end,
+            )
+        )
+    elif repetitive:
+        warnings.append(
+            TranscriptWarning(
+                WarningCode.LOW_CONFIDENCE,
+                f"The text repeats itself: {segment.text.strip()!r}.",
+                segment.start,
+                segment.end,
+            )
+        )
     return segment, warnings
 
 
 def guard(
-    segments: Sequence[Segment], language: str
+    segments: Sequence[Segment],
+    language: str,
+    speech_shares: Sequence[float | None] | None = None,
 ) -> tuple[tuple[Segment, ...], tuple[TranscriptWarning, ...]]:
     """Segments with loops collapsed and hallucinations dropped, renumbered, and the warnings
-    saying so (plus the spans of low-confidence words, which stay)."""
+    saying so (plus the spans of low-confidence words, which stay). `speech_shares`, one per
+    segment, are the voice detector's (see `clean_segment`)."""
     kept: list[Segment] = []
     warnings: list[TranscriptWarning] = []
-    for segment in segments:
-        cleaned, found = clean_segment(segment, segment.language or language)
+    shares = speech_shares if speech_shares is not None else [None] * len(segments)
+    for segment, share in zip(segments, shares, strict=True):
+        cleaned, found = clean_segment(segment, segment.language or language, share)
         warnings.extend(found)
         if cleaned is not None:
             kept.append(cleaned)

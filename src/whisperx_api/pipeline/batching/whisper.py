@@ -36,7 +36,8 @@ from whisperx_api.pipeline.batching.languages import (
 )
 from whisperx_api.pipeline.batching.scheduler import BatchScheduler, Lane
 from whisperx_api.pipeline.stage import StageContext
-from whisperx_api.pipeline.stages.vad_spans import speech_timestamps
+from whisperx_api.pipeline.stages.vad_probs import WINDOW, speech_probabilities
+from whisperx_api.pipeline.stages.vad_spans import SpanRules, speech_spans
 
 _POLL_SECONDS = 0.05
 
@@ -473,11 +474,14 @@ class JobRequest:
 
 class JobOutcome:
     """The file's language (its first chunk's), known once that chunk is decoded; later
-    chunks prefer it unless they are confidently in another."""
+    chunks prefer it unless they are confidently in another. And the voice detector's speech
+    probability per 512-sample window, known before the first segment comes, by which the
+    guard judges whether a segment was heard as speech at all."""
 
     def __init__(self, language: str | None) -> None:
         self.language = language
         self.language_probability = 1.0
+        self.speech_probabilities: npt.NDArray[np.float32] | None = None
 
 
 def transcribe_job(
@@ -503,8 +507,10 @@ def transcribe_job(
     chosen = dict(request.vad_parameters or {"min_silence_duration_ms": 160})
     chosen.pop("max_speech_duration_s", None)
     vad = VadOptions(**chosen, max_speech_duration_s=request.chunk_seconds)
-    speech = speech_timestamps(samples, vad)  # faster-whisper's spans, no whole-file copies
-    speech = widen_onsets(speech)
+    # faster-whisper's spans, without its whole-file copies (see `vad_spans`)
+    probabilities = speech_probabilities(samples, windows=len(samples) // WINDOW + 1)
+    outcome.speech_probabilities = probabilities
+    speech = widen_onsets(speech_spans(probabilities, len(samples), SpanRules.of(vad)))
     chunks = plan_chunks(speech, request.chunk_seconds)
     multilingual = bool(model.model.is_multilingual)
     language = request.language

@@ -43,6 +43,7 @@ from whisperx_api.pipeline.guard import clean_segment, low_confidence
 from whisperx_api.pipeline.models import ModelCache
 from whisperx_api.pipeline.spoken_languages import language_switches, spoken_longest
 from whisperx_api.pipeline.stage import StageContext
+from whisperx_api.pipeline.stages.vad_probs import speech_share
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +79,12 @@ def whisper_model(source: str, **placement: Any) -> Any:
 # faster-whisper's beam size for batched decoding, which this server has always used.
 _BEAM_SIZE = 5
 
+SegmentGuard = Callable[
+    [Segment, str, float | None], tuple[Segment | None, list[TranscriptWarning]]
+]
+"""(segment, its language, the share of its span the voice detector called speech) -> the
+segment to keep (None: dropped) and the warnings saying what was done (`guard.clean_segment`)."""
+
 
 @dataclass
 class _Loaded:
@@ -103,9 +110,12 @@ class FasterWhisperBackend:
         *,
         cuda_devices: Callable[[], int] = cuda_device_count,
         model_factory: Callable[..., Any] = whisper_model,
+        segment_guard: SegmentGuard = clean_segment,
     ) -> None:
         """`cuda_devices` and `model_factory` are the CTranslate2 calls that placement makes:
-        tests pass their own to check the CUDA choices on a machine without a GPU."""
+        tests pass their own to check the CUDA choices on a machine without a GPU.
+        `segment_guard` cleans each decoded segment; tests pass one that keeps everything to
+        see what the decoder itself wrote."""
         # The library and its Silero VAD session (which every request uses and nothing unloads)
         # are set up now, not at the first request: a broken install fails at startup, and the
         # process's baseline memory holds what stays after every Whisper model is unloaded.
@@ -116,6 +126,7 @@ class FasterWhisperBackend:
         self._chunk_size = chunk_size
         self._cuda_devices = cuda_devices
         self._model_factory = model_factory
+        self._segment_guard = segment_guard
         self._schedulers: weakref.WeakSet[BatchScheduler[ChunkWork, ChunkResult]] = (
             weakref.WeakSet()
         )
@@ -193,7 +204,7 @@ class FasterWhisperBackend:
                 ctx,
             )
             with closing(segments):
-                collected = _collect(segments, audio.duration, ctx)
+                collected = _collect(segments, audio.duration, ctx, outcome, self._segment_guard)
         first = (outcome.language or "en", float(outcome.language_probability))
         language, probability = spoken_longest(collected.segments, collected.probabilities, first)
         warnings = (
@@ -320,7 +331,11 @@ class _Collected:
 
 
 def _collect(
-    raw: Iterable[tuple[Any, LanguageChoice]], duration: float, ctx: StageContext
+    raw: Iterable[tuple[Any, LanguageChoice]],
+    duration: float,
+    ctx: StageContext,
+    outcome: JobOutcome,
+    segment_guard: SegmentGuard,
 ) -> _Collected:
     """Each decoded segment through the guard (`pipeline.guard`) as it comes, so streamed text
     never shows what the final transcript drops."""
@@ -329,7 +344,13 @@ def _collect(
     for item, choice in raw:
         ctx.check_cancelled()
         decoded = _segment(len(collected.segments), item, choice.language)
-        segment, warnings = clean_segment(decoded, choice.language)
+        probabilities = outcome.speech_probabilities
+        share = (
+            None
+            if probabilities is None
+            else speech_share(probabilities, decoded.start, decoded.end)
+        )
+        segment, warnings = segment_guard(decoded, choice.language, share)
         collected.warnings.extend(warnings)
         if segment is not None:
             collected.segments.append(segment)

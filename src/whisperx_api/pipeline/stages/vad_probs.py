@@ -17,6 +17,8 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
+from whisperx_api.domain.audio import SAMPLE_RATE
+
 WINDOW = 512
 CONTEXT = 64
 BATCH_WINDOWS = 2_000  # faster-whisper's is 10 000: same results, less working memory
@@ -67,3 +69,18 @@ def _batch(
     if stop == windows:
         batch[-1, -CONTEXT:] = 0.0
     return batch
+
+
+SPEECH_THRESHOLD = 0.5
+"""Silero's own threshold: a window at or above it is speech."""
+
+
+def speech_share(probs: npt.NDArray[np.float32], start: float, end: float) -> float:
+    """The share of the windows over `start`..`end` seconds (at least one) that Silero called
+    speech at its own threshold, whatever threshold the caller cut the file's spans with."""
+    first = min(int(start * SAMPLE_RATE) // WINDOW, max(len(probs) - 1, 0))
+    stop = max(-(-int(end * SAMPLE_RATE) // WINDOW), first + 1)
+    window = probs[first:stop]
+    if not len(window):
+        return 1.0  # nothing to judge by: no disagreement
+    return float(np.count_nonzero(window >= SPEECH_THRESHOLD)) / len(window)
