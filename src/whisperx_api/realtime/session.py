@@ -57,6 +57,9 @@ MIN_COMMIT_MS = 100  # OpenAI refuses to commit less than this
 # silence that ends a turn: most pauses within a sentence are shorter, and each early decode
 # that speech makes stale holds the session's decoder for a full decode.
 EARLY_FINAL_SHARE = 0.4
+# A turn without a delta this far in gets partial decodes at the usual interval again: its drafts
+# grow dearer with it, and speech that long without words is likely noise.
+FIRST_WORDS_SECONDS = 2.0
 CLOSE_NORMAL = 1000
 CLOSE_POLICY_VIOLATION = 1008
 CLOSE_INTERNAL = 1011
@@ -83,6 +86,25 @@ class Channel(Protocol):
 
 
 @dataclass
+class _FirstWords:
+    """How long a turn's first delta took, and where the time went (logged at DEBUG)."""
+
+    heard_at: float = field(default_factory=time.monotonic)  # when the turn was opened
+    heard_after: float = 0.0  # seconds of the turn's audio before that (padding, VAD delay)
+    drafts: list[tuple[float, float]] = field(default_factory=list)  # (started, took) each
+
+    def describe(self, item_id: str) -> str:
+        after = self.heard_after + time.monotonic() - self.heard_at
+        first = self.drafts[0][0] if self.drafts else 0.0
+        took = ", ".join(f"{t:.2f}" for _, t in self.drafts)
+        return (
+            f"{item_id}: first delta {after:.2f} s after the turn's start: speech heard "
+            f"{self.heard_after:.2f} s in, first draft {first:.2f} s later, "
+            f"{len(self.drafts)} draft(s) taking {took} s"
+        )
+
+
+@dataclass
 class _Turn:
     """Audio being spoken (server VAD) or appended since the last commit (manual)."""
 
@@ -91,6 +113,7 @@ class _Turn:
     partial_at: int = 0  # turn length (samples) at the last partial decode
     early_for: int | None = None  # the silence an early final decode was started for
     agreement: Agreement = field(default_factory=Agreement)
+    first_words: _FirstWords | None = field(default_factory=_FirstWords)  # None once sent
 
 
 @dataclass
@@ -99,6 +122,7 @@ class _Committed:
     samples: npt.NDArray[np.float32]  # the whole turn
     silence_from: int | None = None  # where the silence that ended it began (server VAD)
     agreement: Agreement = field(default_factory=Agreement)
+    first_words: _FirstWords | None = None  # the turn had no delta yet
 
 
 @dataclass(frozen=True)
@@ -334,6 +358,8 @@ class LiveSession:
         at = self._detector_origin + edge.sample
         if edge.kind == "start":
             self._turn = _Turn(new_id("item"), at)
+            if self._turn.first_words is not None:
+                self._turn.first_words.heard_after = (self._tail.end - at) / SAMPLE_RATE
             await self._emit(
                 "input_audio_buffer.speech_started",
                 audio_start_ms=_ms(at),
@@ -370,7 +396,9 @@ class LiveSession:
             previous_item_id=self._last_item,
         )
         self._last_item = turn.item_id
-        self._committed.append(_Committed(turn.item_id, samples, silence_from, turn.agreement))
+        self._committed.append(
+            _Committed(turn.item_id, samples, silence_from, turn.agreement, turn.first_words)
+        )
         self._wake.set()
 
     async def _clear(self, event: dict[str, Any]) -> None:
@@ -446,7 +474,7 @@ class LiveSession:
     ) -> None:
         cut = agreement.cut
         try:
-            text = await self._decode_tail(agreement, tail)
+            text = await self._decode_tail(agreement, tail, "early final")
         except WhisperXApiError:
             log.warning("an early final decode failed; the turn's own will tell", exc_info=True)
             return
@@ -458,7 +486,7 @@ class LiveSession:
         if turn is None or (self._detector is not None and self._detector.hearing_silence):
             return None  # (a turn that may be ending: its final decode must not wait on this)
         length = self._tail.end - turn.start
-        interval = ms_to_samples(self._settings.partial_interval_seconds * 1000)
+        interval = ms_to_samples(self._interval(turn, length) * 1000)
         if (
             length < ms_to_samples(self._settings.first_partial_seconds * 1000)
             or length - turn.partial_at < interval
@@ -468,21 +496,34 @@ class LiveSession:
         cut = turn.agreement.cut
         return turn, length, self._tail.slice(turn.start + cut, self._tail.end)
 
+    def _interval(self, turn: _Turn, length: int) -> float:
+        """Seconds of new audio before the turn's next partial decode: shorter while it has no
+        delta yet (drafts of its first second are cheap, and two must agree on a first word)."""
+        settings = self._settings
+        if turn.first_words is None or length > ms_to_samples(FIRST_WORDS_SECONDS * 1000):
+            return settings.partial_interval_seconds
+        return min(settings.first_words_interval_seconds, settings.partial_interval_seconds)
+
     async def _partial(self, turn: _Turn, length: int, tail: npt.NDArray[np.float32]) -> None:
         """A draft of the turn so far: its new words as a delta, and, once the turn is long
         enough, the words it agrees on with the previous draft confirmed."""
         agreement, cut = turn.agreement, turn.agreement.cut
         confirming = length >= ms_to_samples(self._settings.confirm_after_seconds * 1000)
+        started = time.monotonic()
         try:
             transcript = await self._transcribe(
                 tail,
                 draft=not confirming,
                 prompt=agreement.prompt(self._config.prompt),
                 words=confirming,
+                kind="partial",
             )
         except WhisperXApiError:
             log.warning("a partial decode failed; the final one will tell", exc_info=True)
             return
+        finally:
+            if (first := turn.first_words) is not None:
+                first.drafts.append((started - first.heard_at, time.monotonic() - started))
         item_id = turn.item_id
         if not self._is_pending(item_id):
             return  # cleared meanwhile
@@ -491,6 +532,9 @@ class LiveSession:
             agreement.update(hypothesis(transcript, cut), length)
         delta = self._decoding.captions.setdefault(item_id, Captions()).partial(text)
         if delta:
+            if turn.first_words is not None:
+                log.debug("live session %s: %s", self._id, turn.first_words.describe(item_id))
+                turn.first_words = None
             await self._delta(item_id, delta)
 
     def _is_pending(self, item_id: str) -> bool:
@@ -509,7 +553,7 @@ class LiveSession:
             ):
                 text = early.text  # only silence came after the audio it decoded
             else:
-                text = await self._decode_tail(agreement, turn.samples[agreement.cut :])
+                text = await self._decode_tail(agreement, turn.samples[agreement.cut :], "final")
         except WhisperXApiError as exc:
             await self._emit(
                 "conversation.item.input_audio_transcription.failed",
@@ -522,6 +566,9 @@ class LiveSession:
             self._decoding.samples = 0
         captions = self._decoding.captions.pop(turn.item_id, Captions())
         if delta := captions.final(text):
+            if turn.first_words is not None:
+                described = turn.first_words.describe(turn.item_id)
+                log.debug("live session %s: %s, then the final decode", self._id, described)
             await self._delta(turn.item_id, delta)
         await self._emit(
             "conversation.item.input_audio_transcription.completed",
@@ -531,17 +578,29 @@ class LiveSession:
             usage={"type": "duration", "seconds": round(len(turn.samples) / SAMPLE_RATE, 3)},
         )
 
-    async def _decode_tail(self, agreement: Agreement, tail: npt.NDArray[np.float32]) -> str:
+    async def _decode_tail(
+        self, agreement: Agreement, tail: npt.NDArray[np.float32], kind: str
+    ) -> str:
         """The whole turn's text: its confirmed words, then a full decode of the rest (prompted
         with them; timed, to drop a word the cut made it hear twice)."""
         confirmed = bool(agreement.confirmed)
         transcript = await self._transcribe(
-            tail, draft=False, prompt=agreement.prompt(self._config.prompt), words=confirmed
+            tail,
+            draft=False,
+            prompt=agreement.prompt(self._config.prompt),
+            words=confirmed,
+            kind=kind,
         )
         return agreement.transcript(_tail_text(agreement, transcript, agreement.cut))
 
     async def _transcribe(
-        self, samples: npt.NDArray[np.float32], *, draft: bool, prompt: str | None, words: bool
+        self,
+        samples: npt.NDArray[np.float32],
+        *,
+        draft: bool,
+        prompt: str | None,
+        words: bool,
+        kind: str,
     ) -> Transcript:
         """A decode of `samples`; a `draft` (a partial) trades a little accuracy for speed."""
         options = TranscriptionOptions(
@@ -551,6 +610,7 @@ class LiveSession:
             word_timestamps=words,
         )
         self._decoding.busy = True
+        started = time.monotonic()
         try:
             return await self._engine.transcribe(samples, options, draft=draft)
         except WhisperXApiError:
@@ -560,6 +620,14 @@ class LiveSession:
             raise WhisperXApiError("The transcription of this audio failed.") from exc
         finally:
             self._decoding.busy = False
+            log.debug(
+                "live session %s: %s decode (%s) of %.2f s of audio took %.2f s",
+                self._id,
+                kind,
+                "draft" if draft else "full window",
+                len(samples) / SAMPLE_RATE,
+                time.monotonic() - started,
+            )
 
     async def _delta(self, item_id: str, delta: str) -> None:
         await self._emit(
