@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -308,6 +309,60 @@ async def test_a_turn_is_drafted_more_often_until_its_first_delta(
     assert backend.drafts == [True] * len(drafted) + [False]
     # The draft of 0.8 s had the first words (its last held back); the next agreed on it.
     assert [e.get("delta") for e in events[:-1]] == ["hello from the fake backend says", " goodbye"]
+
+
+class HeldFirst(FakeTranscriber):
+    """The fake backend, whose first decode waits until the test lets it go."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.release = threading.Event()
+
+    def _work(
+        self, audio: DecodedAudio, options: TranscriptionOptions, ctx: StageContext
+    ) -> Transcript:
+        if len(self.calls) == 1:
+            assert self.release.wait(60), "the test never released the first decode"
+        return super()._work(audio, options, ctx)
+
+
+async def test_a_new_turn_s_first_draft_goes_before_the_last_turn_s_final_decode(
+    make_settings: Callable[..., Settings],
+) -> None:
+    """A committed turn whose final decode is waiting lets the next turn's first draft (a short
+    one) run first; the draft after that waits for the final."""
+    backend = HeldFirst()
+    pcm = pcm16(DATA / "en_recorded.flac", 16_000)
+    turn, second = 2 * 32_000, 6 * 3_200  # 2 s, then 600 ms (past the first partial's 0.4 s)
+    with live_server(make_settings, backend=backend, first_partial_seconds=0.4) as url:
+        async with open_session(url, KEY) as ws:
+            await next_event(ws, "session.created")
+            session = {"audio": {"input": {"format": {"type": "audio/pcm", "rate": 16000}}}}
+            session["audio"]["input"]["turn_detection"] = None
+            await send(ws, {"type": "session.update", "session": session})
+            await next_event(ws, "session.updated")
+            await send(ws, append_pcm(pcm[:turn]))  # 2 s: its partial starts, held
+            await calls_reach(backend, 1)
+            await send(ws, {"type": "input_audio_buffer.commit"})
+            await next_event(ws, "input_audio_buffer.committed")
+            await send(ws, append_pcm(pcm[turn : turn + second]))  # the next turn
+            await send(ws, {"type": "session.update", "session": session})
+            await next_event(ws, "session.updated")  # (the append was handled before this)
+            backend.release.set()
+            first = await next_event(ws, COMPLETED)
+            await send(ws, append_pcm(pcm[turn + second : 2 * turn]))
+            await send(ws, {"type": "input_audio_buffer.commit"})
+            last = await next_event(ws, COMPLETED)
+    assert first["usage"]["seconds"] == pytest.approx(2.0, abs=0.01)
+    assert last["usage"]["seconds"] == pytest.approx(2.0, abs=0.01)
+    calls = list(zip(backend.drafts, [round(s, 2) for s in backend.seconds], strict=True))
+    # The held partial of the first turn, the second turn's first draft, the first's final.
+    assert calls[:3] == [(True, 2.0), (True, 0.6), (False, 2.0)]
+    assert calls[-1] == (False, 2.0)  # the second turn's final decode
+
+
+def append_pcm(pcm: bytes) -> dict[str, Any]:
+    return {"type": "input_audio_buffer.append", "audio": base64.b64encode(pcm).decode()}
 
 
 async def calls_reach(backend: FakeTranscriber, count: int) -> None:

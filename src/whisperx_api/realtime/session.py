@@ -3,8 +3,11 @@ events out.
 
 Client events are handled one at a time, in order. Decodes run in a separate task, at most one
 at a time per session: the final decode of committed turns first, in order, then a partial
-decode of the turn still being spoken whenever it has grown by `partial_interval_seconds` (not
-while the VAD counts what may be its closing silence: its final decode must not wait on one).
+decode of the turn still being spoken whenever it has grown by `partial_interval_seconds`
+(`first_words_interval_seconds` until its first delta; not while the VAD counts what may be its
+closing silence: its final decode must not wait on one). A turn's first draft is the exception:
+it goes before a committed turn's final decode, being short and what the turn's first words
+wait on.
 Once a turn has run `confirm_after_seconds`, the words two successive partials agree on are
 confirmed (see `agreement`): later decodes, its final one too, read only the audio after them.
 Every error is an `error` event in OpenAI's shape; only the idle timeout ends the session, or a
@@ -422,7 +425,9 @@ class LiveSession:
     async def _decode_forever(self) -> None:
         try:
             while True:
-                if self._committed:
+                if (first := self._due_first_draft()) is not None:
+                    await self._partial(*first)
+                elif self._committed:
                     await self._final(self._committed.popleft())
                 elif (early := self._due_early()) is not None:
                     await self._early_final(*early)
@@ -480,6 +485,26 @@ class LiveSession:
             return
         if self._is_pending(item_id):
             self._early[item_id] = _Early(silence_from, cut, text)
+
+    def _due_first_draft(self) -> tuple[_Turn, int, npt.NDArray[np.float32]] | None:
+        """The open turn's first draft, when it is due while a committed turn's final decode
+        waits to run (its early one did not do): the draft of a fraction of a second goes
+        first, since the new turn's first words wait on it, and it delays the final by little."""
+        if not self._committed or self._early_text(self._committed[0]) is not None:
+            return None
+        if self._turn is None or self._turn.partial_at:
+            return None
+        return self._due_partial()
+
+    def _early_text(self, turn: _Committed) -> str | None:
+        """The committed turn's text from its early final decode, if only silence followed."""
+        early = self._early.get(turn.item_id)
+        if early is not None and (early.silence_from, early.cut) == (
+            turn.silence_from,
+            turn.agreement.cut,
+        ):
+            return early.text
+        return None
 
     def _due_partial(self) -> tuple[_Turn, int, npt.NDArray[np.float32]] | None:
         turn = self._turn
@@ -543,15 +568,13 @@ class LiveSession:
         return still_open or any(c.item_id == item_id for c in self._committed)
 
     async def _final(self, turn: _Committed) -> None:
-        early = self._early.pop(turn.item_id, None)
+        early = self._early_text(turn)
+        self._early.pop(turn.item_id, None)
         self._decoding.samples = len(turn.samples)
         agreement = turn.agreement
         try:
-            if early is not None and (early.silence_from, early.cut) == (
-                turn.silence_from,
-                agreement.cut,
-            ):
-                text = early.text  # only silence came after the audio it decoded
+            if early is not None:
+                text = early  # only silence came after the audio it decoded
             else:
                 text = await self._decode_tail(agreement, turn.samples[agreement.cut :], "final")
         except WhisperXApiError as exc:
