@@ -94,16 +94,17 @@ class _FirstWords:
 
     heard_at: float = field(default_factory=time.monotonic)  # when the turn was opened
     heard_after: float = 0.0  # seconds of the turn's audio before that (padding, VAD delay)
-    drafts: list[tuple[float, float]] = field(default_factory=list)  # (started, took) each
+    # each draft: when it started (s after heard_at), the turn audio it read (s), its time (s)
+    drafts: list[tuple[float, float, float]] = field(default_factory=list)
 
     def describe(self, item_id: str) -> str:
         after = self.heard_after + time.monotonic() - self.heard_at
         first = self.drafts[0][0] if self.drafts else 0.0
-        took = ", ".join(f"{t:.2f}" for _, t in self.drafts)
+        drafts = ", ".join(f"{audio:.1f} s in {took:.2f} s" for _, audio, took in self.drafts)
         return (
             f"{item_id}: first delta {after:.2f} s after the turn's start: speech heard "
-            f"{self.heard_after:.2f} s in, first draft {first:.2f} s later, "
-            f"{len(self.drafts)} draft(s) taking {took} s"
+            f"{self.heard_after:.2f} s in, first draft {first:.2f} s later; drafts of "
+            f"[{drafts}]"
         )
 
 
@@ -548,7 +549,8 @@ class LiveSession:
             return
         finally:
             if (first := turn.first_words) is not None:
-                first.drafts.append((started - first.heard_at, time.monotonic() - started))
+                took = time.monotonic() - started
+                first.drafts.append((started - first.heard_at, length / SAMPLE_RATE, took))
         item_id = turn.item_id
         if not self._is_pending(item_id):
             return  # cleared meanwhile
