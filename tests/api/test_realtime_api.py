@@ -311,54 +311,56 @@ async def test_a_turn_is_drafted_more_often_until_its_first_delta(
     assert [e.get("delta") for e in events[:-1]] == ["hello from the fake backend says", " goodbye"]
 
 
-class HeldFirst(FakeTranscriber):
-    """The fake backend, whose first decode waits until the test lets it go."""
+class HeldFinal(FakeTranscriber):
+    """The fake backend, whose first full decode waits until the test lets it go."""
 
-    def __init__(self) -> None:
-        super().__init__()
+    def __init__(self, delay: float) -> None:
+        super().__init__(delay=delay)
         self.release = threading.Event()
 
     def _work(
         self, audio: DecodedAudio, options: TranscriptionOptions, ctx: StageContext
     ) -> Transcript:
-        if len(self.calls) == 1:
-            assert self.release.wait(60), "the test never released the first decode"
+        if not ctx.draft and len(self.full_decodes()) == 1:
+            assert self.release.wait(60), "the test never released the first full decode"
         return super()._work(audio, options, ctx)
 
 
-async def test_a_new_turn_s_first_draft_goes_before_the_last_turn_s_final_decode(
-    make_settings: Callable[..., Settings],
+@pytest.mark.parametrize(("delay", "ahead"), [(0.0, True), (0.5, False)])
+async def test_a_new_turn_s_first_draft_goes_before_a_waiting_final_decode_when_drafts_are_quick(
+    make_settings: Callable[..., Settings], delay: float, ahead: bool
 ) -> None:
-    """A committed turn whose final decode is waiting lets the next turn's first draft (a short
-    one) run first; the draft after that waits for the final."""
-    backend = HeldFirst()
+    """Turn A's final decode runs (held) while B is committed and C opens: C's first draft runs
+    before B's final when A's first draft was quick (here, instant), after it when it was slow
+    (0.5 s: the draft would hold B's completed event back that long)."""
+    backend = HeldFinal(delay)
     pcm = pcm16(DATA / "en_recorded.flac", 16_000)
-    turn, second = 2 * 32_000, 6 * 3_200  # 2 s, then 600 ms (past the first partial's 0.4 s)
-    with live_server(make_settings, backend=backend, first_partial_seconds=0.4) as url:
+    second = 32_000  # bytes: 1 s at 16 kHz
+    with live_server(make_settings, backend=backend, first_partial_seconds=1.5) as url:
         async with open_session(url, KEY) as ws:
             await next_event(ws, "session.created")
             session = {"audio": {"input": {"format": {"type": "audio/pcm", "rate": 16000}}}}
             session["audio"]["input"]["turn_detection"] = None
             await send(ws, {"type": "session.update", "session": session})
             await next_event(ws, "session.updated")
-            await send(ws, append_pcm(pcm[:turn]))  # 2 s: its partial starts, held
+            await send(ws, append_pcm(pcm[: 2 * second]))  # A: 2 s, past the first partial
             await calls_reach(backend, 1)
+            await idle(backend)
             await send(ws, {"type": "input_audio_buffer.commit"})
-            await next_event(ws, "input_audio_buffer.committed")
-            await send(ws, append_pcm(pcm[turn : turn + second]))  # the next turn
+            await calls_reach(backend, 2)  # A's final decode: held
+            await send(ws, append_pcm(pcm[2 * second : 3 * second]))  # B: 1 s, no partial
+            await send(ws, {"type": "input_audio_buffer.commit"})
+            await send(ws, append_pcm(pcm[3 * second : 5 * second]))  # C: its first draft due
             await send(ws, {"type": "session.update", "session": session})
-            await next_event(ws, "session.updated")  # (the append was handled before this)
+            await next_event(ws, "session.updated")  # (the appends were handled before this)
             backend.release.set()
-            first = await next_event(ws, COMPLETED)
-            await send(ws, append_pcm(pcm[turn + second : 2 * turn]))
-            await send(ws, {"type": "input_audio_buffer.commit"})
-            last = await next_event(ws, COMPLETED)
-    assert first["usage"]["seconds"] == pytest.approx(2.0, abs=0.01)
-    assert last["usage"]["seconds"] == pytest.approx(2.0, abs=0.01)
+            for _ in range(2):
+                await next_event(ws, COMPLETED)  # A's and B's
+            await calls_reach(backend, 4)  # C's draft, whichever went first
     calls = list(zip(backend.drafts, [round(s, 2) for s in backend.seconds], strict=True))
-    # The held partial of the first turn, the second turn's first draft, the first's final.
-    assert calls[:3] == [(True, 2.0), (True, 0.6), (False, 2.0)]
-    assert calls[-1] == (False, 2.0)  # the second turn's final decode
+    a_draft, a_final, b_final, c_draft = (True, 2.0), (False, 2.0), (False, 1.0), (True, 2.0)
+    assert calls[:2] == [a_draft, a_final]
+    assert calls[2:4] == ([c_draft, b_final] if ahead else [b_final, c_draft])
 
 
 def append_pcm(pcm: bytes) -> dict[str, Any]:

@@ -7,7 +7,7 @@ decode of the turn still being spoken whenever it has grown by `partial_interval
 (`first_words_interval_seconds` until its first delta; not while the VAD counts what may be its
 closing silence: its final decode must not wait on one). A turn's first draft is the exception:
 it goes before a committed turn's final decode, being short and what the turn's first words
-wait on.
+wait on (while such drafts take at most `DRAFT_AHEAD_SECONDS`).
 Once a turn has run `confirm_after_seconds`, the words two successive partials agree on are
 confirmed (see `agreement`): later decodes, its final one too, read only the audio after them.
 Every error is an `error` event in OpenAI's shape; only the idle timeout ends the session, or a
@@ -63,6 +63,9 @@ EARLY_FINAL_SHARE = 0.4
 # A turn without a delta this far in gets partial decodes at the usual interval again: its drafts
 # grow dearer with it, and speech that long without words is likely noise.
 FIRST_WORDS_SECONDS = 2.0
+# A turn's first draft goes before a committed turn's final decode only while such drafts take
+# at most this long here: what the final (and so the completed event) waits for stays small.
+DRAFT_AHEAD_SECONDS = 0.3
 CLOSE_NORMAL = 1000
 CLOSE_POLICY_VIOLATION = 1008
 CLOSE_INTERNAL = 1011
@@ -187,6 +190,7 @@ class LiveSession:
         self._committed: deque[_Committed] = deque()
         self._decoding = _Decoding()
         self._early: dict[str, _Early] = {}
+        self._first_draft_seconds = 0.0  # how long the last first-words draft took
         self._last_item: str | None = None
         self._handlers: dict[str, Callable[[dict[str, Any]], Any]] = {
             "session.update": self._session_update,
@@ -490,10 +494,13 @@ class LiveSession:
     def _due_first_draft(self) -> tuple[_Turn, int, npt.NDArray[np.float32]] | None:
         """The open turn's first draft, when it is due while a committed turn's final decode
         waits to run (its early one did not do): the draft of a fraction of a second goes
-        first, since the new turn's first words wait on it, and it delays the final by little."""
+        first, since the new turn's first words wait on it, and it delays the final by little
+        (unless drafts are slow here: then the final goes first)."""
         if not self._committed or self._early_text(self._committed[0]) is not None:
             return None
         if self._turn is None or self._turn.partial_at:
+            return None
+        if self._first_draft_seconds > DRAFT_AHEAD_SECONDS:  # a busy machine: the final first
             return None
         return self._due_partial()
 
@@ -551,6 +558,7 @@ class LiveSession:
             if (first := turn.first_words) is not None:
                 took = time.monotonic() - started
                 first.drafts.append((started - first.heard_at, length / SAMPLE_RATE, took))
+                self._first_draft_seconds = took
         item_id = turn.item_id
         if not self._is_pending(item_id):
             return  # cleared meanwhile
