@@ -96,6 +96,7 @@ class _FirstWords:
     """How long a turn's first delta took, and where the time went (logged at DEBUG)."""
 
     heard_at: float = field(default_factory=time.monotonic)  # when the turn was opened
+    sent: bool = False  # the first delta went out (a committed turn keeps this record)
     heard_after: float = 0.0  # seconds of the turn's audio before that (padding, VAD delay)
     # each draft: when it started (s after heard_at), the turn audio it read (s), its time (s)
     drafts: list[tuple[float, float, float]] = field(default_factory=list)
@@ -569,6 +570,7 @@ class LiveSession:
         if delta:
             if turn.first_words is not None:
                 log.debug("live session %s: %s", self._id, turn.first_words.describe(item_id))
+                turn.first_words.sent = True
                 turn.first_words = None
             await self._delta(item_id, delta)
 
@@ -599,7 +601,7 @@ class LiveSession:
             self._decoding.samples = 0
         captions = self._decoding.captions.pop(turn.item_id, Captions())
         if delta := captions.final(text):
-            if turn.first_words is not None:
+            if turn.first_words is not None and not turn.first_words.sent:
                 described = turn.first_words.describe(turn.item_id)
                 log.debug("live session %s: %s, then the final decode", self._id, described)
             await self._delta(turn.item_id, delta)
