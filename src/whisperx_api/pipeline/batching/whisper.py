@@ -601,8 +601,9 @@ def window_frames(chunks: Sequence[Chunk], draft: bool) -> int:
     one barely longer than the speech makes the decoder repeat itself. The drafts of a turn's
     first second or two are the exception: a live caption's first words wait on two of them in
     a row, and a 10-s window encodes in about half the time of a 15-s one (0.07 s against
-    0.12 s for `base` on 2 CPU cores); only words two drafts agree on go out, and on the bench
-    recordings the first words read the same but for one turn.
+    0.12 s for `base` on 2 CPU cores); only words two drafts agree on go out, and the first
+    1.2, 1.6 and 2 s of the turns of a recorded call read within 17%, 13% and 6% WER of the full
+    window's text (11%, 13% and 4% on a 15-s window).
     """
     if not draft:
         return FULL_WINDOW_FRAMES
