@@ -10,14 +10,17 @@ stream's clock (seconds of audio sent when the event arrived):
   VAD closed the turn, as OpenAI defines it) to the `completed` transcript;
 
 then the median of each (and the worst completion), and the WER of the joined completed
-transcripts against the batch transcript. `--with-job` also submits a file job while the session
+transcripts against the batch transcript. `--timings` runs the server at LOG_LEVEL=debug and
+prints where each turn's first delta spent its time (speech heard how far into the turn, the
+wait for the first draft, each draft's decode) and each kind of decode's median and worst time.
+`--with-job` also submits a file job while the session
 runs. `--long-turns` streams, instead of `--file`, over a minute of real speech whose pauses are
 cut to 250 ms (made at run time from the fixtures, see `tests/long_turn.py`): the server VAD
 makes turns of 12 to 30 s of it, as it does of lectures and meetings. The machine's load average
 is printed with the figures: on a busy machine every delay is longer.
 
     .venv/bin/python bench/realtime.py [--file tests/data/conv2.flac | --long-turns] [--speed 1]
-        [--with-job]
+        [--with-job] [--timings]
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import re
 import statistics
 import sys
 import tempfile
@@ -53,6 +57,9 @@ def main() -> None:
     parser.add_argument(
         "--long-turns", action="store_true", help="real speech with its pauses cut to 250 ms"
     )
+    parser.add_argument(
+        "--timings", action="store_true", help="where the time went (the server's debug log)"
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
@@ -65,12 +72,16 @@ def main() -> None:
             "WHISPER__MODEL": "base",
             "WHISPER__COMPUTE_TYPE": "int8",
             "BACKENDS__PRELOAD": "transcription",
+            **({"LOG_LEVEL": "debug"} if args.timings else {}),
         }
         with serving(env, root / "server.log") as server:
             client = OpenAI(api_key=KEY, base_url=f"{server.base_url}/v1", timeout=600)
             batch = transcribe(client, args.file, args.language)  # also warms the model up
             streamed, job_seconds = asyncio.run(session(server.base_url, client, args))
+            timings = server.log() if args.timings else ""
     report(streamed, batch, args, job_seconds)
+    if timings:
+        report_timings(timings)
 
 
 def transcribe(client: OpenAI, path: Path, language: str | None) -> str:
@@ -126,6 +137,30 @@ def report(
         print(f"file job during the session: {job_seconds:.2f} s")
     if streamed.errors:
         print(f"errors: {streamed.errors}")
+
+
+_DECODE = re.compile(
+    r"live session \S+: (.+?) decode \((.+?)\) of ([\d.]+) s of audio took ([\d.]+) s"
+)
+_FIRST = re.compile(r"live session \S+: (item_\S+: first delta .*)")
+
+
+def report_timings(log: str) -> None:
+    """The session's own account of its time, from the server's debug log."""
+    print("first deltas (server clock, from the turn's start):")
+    for line in _FIRST.findall(log):
+        print(f"  {line}")
+    took: dict[str, list[tuple[float, float]]] = {}
+    for kind, window, audio, seconds in _DECODE.findall(log):
+        took.setdefault(f"{kind} ({window})", []).append((float(audio), float(seconds)))
+    print("decodes: count, median audio, median / worst time")
+    for kind, runs in sorted(took.items()):
+        audio = statistics.median(a for a, _ in runs)
+        times = [t for _, t in runs]
+        print(
+            f"  {kind:<26} {len(runs):>4} {audio:>7.2f} s {statistics.median(times):>6.2f} / "
+            f"{max(times):.2f} s"
+        )
 
 
 def first_delta(turn: Turn) -> float | None:

@@ -466,7 +466,13 @@ class RealtimeSettings(BaseModel):
         default=0.5, ge=0.1, description="new audio between two partial decodes of a turn"
     )
     first_partial_seconds: float = Field(
-        default=0.5, ge=0.1, description="turn audio a turn's first partial decode waits for"
+        default=0.4, ge=0.1, description="turn audio a turn's first partial decode waits for"
+    )
+    first_words_interval_seconds: float = Field(
+        default=0.1,
+        ge=0.1,
+        description="new audio between two partial decodes of a turn that has no delta yet "
+        "(in its first 2 s), so its first words show sooner",
     )
     confirm_after_seconds: float = Field(
         default=8.0,

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -28,7 +29,11 @@ from tests.realtime_client import (
 )
 from tests.ws_flooder import flooding
 from whisperx_api.config import Settings
+from whisperx_api.domain.audio import DecodedAudio
+from whisperx_api.domain.options import TranscriptionOptions
+from whisperx_api.domain.transcript import Transcript
 from whisperx_api.pipeline.registry import default_registry
+from whisperx_api.pipeline.stage import StageContext
 
 pytestmark = pytest.mark.anyio
 
@@ -250,6 +255,130 @@ async def test_partial_deltas_arrive_while_the_turn_is_still_spoken(
             first = await next_event(ws, DELTA, "input_audio_buffer.speech_stopped")
     assert first["type"] == DELTA
     assert first["delta"] == "hello from the fake backend says"  # the last word held back
+
+
+class SpeaksAfter(FakeTranscriber):
+    """The fake backend, hearing no words in audio shorter than `seconds`."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__()
+        self._seconds = seconds
+
+    def _work(
+        self, audio: DecodedAudio, options: TranscriptionOptions, ctx: StageContext
+    ) -> Transcript:
+        if audio.duration < self._seconds:
+            return Transcript(
+                task=options.task, language="en", duration=audio.duration, segments=()
+            )
+        return super()._work(audio, options, ctx)
+
+
+async def test_a_turn_is_drafted_more_often_until_its_first_delta(
+    make_settings: Callable[..., Settings],
+) -> None:
+    """Drafts every REALTIME__FIRST_WORDS_INTERVAL_SECONDS from REALTIME__FIRST_PARTIAL_SECONDS
+    until one has words, then every REALTIME__PARTIAL_INTERVAL_SECONDS."""
+    backend = SpeaksAfter(0.75)
+    realtime = {
+        "first_partial_seconds": 0.4,
+        "first_words_interval_seconds": 0.2,
+        "partial_interval_seconds": 0.5,
+    }
+    drafted = [0.4, 0.6, 0.8, 1.3, 1.8]
+    pcm = pcm16(DATA / "en_recorded.flac", 16_000)
+    step = 2 * 1600  # 100 ms at 16 kHz (no resampling: lengths are exact)
+    with live_server(make_settings, backend=backend, **realtime) as url:
+        async with open_session(url, KEY) as ws:
+            await next_event(ws, "session.created")
+            session = {"audio": {"input": {"format": {"type": "audio/pcm", "rate": 16000}}}}
+            session["audio"]["input"]["turn_detection"] = None
+            await send(ws, {"type": "session.update", "session": session})
+            await next_event(ws, "session.updated")
+            for n in range(1, 21):
+                chunk = base64.b64encode(pcm[(n - 1) * step : n * step]).decode()
+                await send(ws, {"type": "input_audio_buffer.append", "audio": chunk})
+                if round(n / 10, 1) in drafted:  # this length's draft runs before more audio
+                    await calls_reach(backend, drafted.index(round(n / 10, 1)) + 1)
+                    await idle(backend)
+            await send(ws, {"type": "input_audio_buffer.commit"})
+            events = []
+            while not events or events[-1]["type"] != COMPLETED:
+                events.append(await next_event(ws, DELTA, COMPLETED))
+    assert backend.seconds == [pytest.approx(s, abs=0.01) for s in [*drafted, 2.0]]
+    assert backend.drafts == [True] * len(drafted) + [False]
+    # The draft of 0.8 s had the first words (its last held back); the next agreed on it.
+    assert [e.get("delta") for e in events[:-1]] == ["hello from the fake backend says", " goodbye"]
+
+
+class HeldFinal(FakeTranscriber):
+    """The fake backend, whose first full decode waits until the test lets it go."""
+
+    def __init__(self, delay: float) -> None:
+        super().__init__(delay=delay)
+        self.release = threading.Event()
+
+    def _work(
+        self, audio: DecodedAudio, options: TranscriptionOptions, ctx: StageContext
+    ) -> Transcript:
+        if not ctx.draft and len(self.full_decodes()) == 1:
+            assert self.release.wait(60), "the test never released the first full decode"
+        return super()._work(audio, options, ctx)
+
+
+@pytest.mark.parametrize(("delay", "ahead"), [(0.0, True), (0.5, False)])
+async def test_a_new_turn_s_first_draft_goes_before_a_waiting_final_decode_when_drafts_are_quick(
+    make_settings: Callable[..., Settings], delay: float, ahead: bool
+) -> None:
+    """Turn A's final decode runs (held) while B is committed and C opens: C's first draft runs
+    before B's final when A's first draft was quick (here, instant), after it when it was slow
+    (0.5 s: the draft would hold B's completed event back that long)."""
+    backend = HeldFinal(delay)
+    pcm = pcm16(DATA / "en_recorded.flac", 16_000)
+    second = 32_000  # bytes: 1 s at 16 kHz
+    with live_server(make_settings, backend=backend, first_partial_seconds=1.5) as url:
+        async with open_session(url, KEY) as ws:
+            await next_event(ws, "session.created")
+            session = {"audio": {"input": {"format": {"type": "audio/pcm", "rate": 16000}}}}
+            session["audio"]["input"]["turn_detection"] = None
+            await send(ws, {"type": "session.update", "session": session})
+            await next_event(ws, "session.updated")
+            await send(ws, append_pcm(pcm[: 2 * second]))  # A: 2 s, past the first partial
+            await calls_reach(backend, 1)
+            await idle(backend)
+            await send(ws, {"type": "input_audio_buffer.commit"})
+            await calls_reach(backend, 2)  # A's final decode: held
+            await send(ws, append_pcm(pcm[2 * second : 3 * second]))  # B: 1 s, no partial
+            await send(ws, {"type": "input_audio_buffer.commit"})
+            await send(ws, append_pcm(pcm[3 * second : 5 * second]))  # C: its first draft due
+            await send(ws, {"type": "session.update", "session": session})
+            await next_event(ws, "session.updated")  # (the appends were handled before this)
+            backend.release.set()
+            for _ in range(2):
+                await next_event(ws, COMPLETED)  # A's and B's
+            await calls_reach(backend, 4)  # C's draft, whichever went first
+    calls = list(zip(backend.drafts, [round(s, 2) for s in backend.seconds], strict=True))
+    a_draft, a_final, b_final, c_draft = (True, 2.0), (False, 2.0), (False, 1.0), (True, 2.0)
+    assert calls[:2] == [a_draft, a_final]
+    assert calls[2:4] == ([c_draft, b_final] if ahead else [b_final, c_draft])
+
+
+def append_pcm(pcm: bytes) -> dict[str, Any]:
+    return {"type": "input_audio_buffer.append", "audio": base64.b64encode(pcm).decode()}
+
+
+async def calls_reach(backend: FakeTranscriber, count: int) -> None:
+    deadline = time.monotonic() + 60
+    while len(backend.calls) < count:
+        assert time.monotonic() < deadline, f"{count} decodes never started: {backend.seconds}"
+        await asyncio.sleep(0.01)
+
+
+async def idle(backend: FakeTranscriber) -> None:
+    deadline = time.monotonic() + 60
+    while backend.running:
+        assert time.monotonic() < deadline, "a decode never finished"
+        await asyncio.sleep(0.01)
 
 
 async def test_manual_commit_transcribes_the_buffer_and_chains_item_ids(

@@ -230,3 +230,45 @@ def test_a_draft_reads_a_shorter_window_and_gives_the_full_window_s_text(
             live._run_batch = real  # type: ignore[method-assign]
     assert len(errors) == 7
     assert sum(errors) / len(errors) <= 0.1, errors
+
+
+def test_a_turn_s_first_words_draft_reads_a_10_s_window_and_the_full_window_s_words(
+    backend: FasterWhisperBackend,
+) -> None:
+    """The drafts of a turn's first words (at most 2 s of speech) read a 10-s window: the first
+    1.6 s of each turn of a recorded call (0.3 s of padding, then its speech) reads as the full
+    decode of the same audio does (measured: mean WER 0.13 against it; 0.13 on a 15-s window)."""
+    from faster_whisper import decode_audio
+
+    from tests.wer import normalized_wer
+    from whisperx_api.domain.audio import DecodedAudio
+
+    call = decode_audio(str(DATA / "conv2.flac"))
+    turns = [line.split()[3] for line in (DATA / "conv2.rttm").read_text().splitlines()]
+    options = TranscriptionOptions(model="base", language="en", word_timestamps=False)
+    backend.load_model("base")
+    windows: list[int] = []
+    errors: list[float] = []
+    with backend._cache.acquire("base") as loaded:
+        live = loaded.live_scheduler
+        real = live._run_batch
+
+        def recorded(batch: Any) -> Any:
+            windows.extend(work.features.shape[-1] for work in batch)
+            return real(batch)
+
+        live._run_batch = recorded  # type: ignore[method-assign]
+        try:
+            for start in turns:
+                begin = max(0.0, float(start) - 0.3)
+                turn = DecodedAudio(call[int(begin * 16_000) : int((begin + 1.6) * 16_000)])
+                full = backend.transcribe(turn, options, StageContext(live=True)).text
+                windows.clear()
+                draft = backend.transcribe(turn, options, StageContext(live=True, draft=True))
+                assert windows == [1000]
+                assert full.strip(), start
+                errors.append(normalized_wer(full, draft.text))
+        finally:
+            live._run_batch = real  # type: ignore[method-assign]
+    assert len(errors) == 7
+    assert sum(errors) / len(errors) <= 0.25, errors

@@ -20,7 +20,9 @@ def test_a_full_decode_always_reads_whisper_s_30_s_window() -> None:
 @pytest.mark.parametrize(
     ("durations", "frames"),
     [
-        ((0.5,), 1500),  # at least 15 s
+        ((0.5,), 1000),  # a turn's first words: at least 10 s
+        ((2.0,), 1000),
+        ((2.01,), 1500),  # at least 15 s
         ((7.4,), 1500),
         ((8.0,), 1600),  # twice the speech
         ((2.0, 9.25), 1850),  # the longest chunk decides, for the whole job
@@ -28,7 +30,7 @@ def test_a_full_decode_always_reads_whisper_s_30_s_window() -> None:
         ((16.0,), 3000),  # never more than the full window
     ],
 )
-def test_a_draft_reads_twice_its_longest_chunk_at_least_15_s(
+def test_a_draft_reads_twice_its_longest_chunk_at_least_15_s_or_10_s_for_first_words(
     durations: tuple[float, ...], frames: int
 ) -> None:
     assert window_frames(chunks(*durations), draft=True) == frames

@@ -90,6 +90,24 @@ def test_deltas_hold_back_the_last_word_and_never_repeat_what_was_sent() -> None
     assert captions.final("Hello, this is the front desk.") == ""
 
 
+def test_a_last_word_two_hypotheses_agree_on_goes_out() -> None:
+    captions = Captions()
+    assert captions.partial("Hello.") == ""  # alone, it may be cut off
+    assert captions.partial("hello") == "hello"  # said again over more audio: it stands
+    assert captions.partial("Hello, this") == ""
+    assert captions.partial("Hello this is") == " this"
+
+
+def test_a_word_whisper_marks_as_cut_off_waits_even_when_repeated() -> None:
+    captions = Captions()
+    assert captions.partial("Well...") == ""
+    assert captions.partial("Well...") == ""
+    assert captions.partial("That's for-") == "That's"
+    assert captions.partial("That's for-") == ""
+    assert captions.partial("Welcome!") == ""  # a hypothesis that changed its mind: no agreement
+    assert captions.final("That's for the welcome.") == " for the welcome."
+
+
 def test_only_the_fields_an_update_names_change() -> None:
     config = SessionConfig(model="base")
     updated = apply_update(

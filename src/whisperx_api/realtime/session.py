@@ -3,8 +3,11 @@ events out.
 
 Client events are handled one at a time, in order. Decodes run in a separate task, at most one
 at a time per session: the final decode of committed turns first, in order, then a partial
-decode of the turn still being spoken whenever it has grown by `partial_interval_seconds` (not
-while the VAD counts what may be its closing silence: its final decode must not wait on one).
+decode of the turn still being spoken whenever it has grown by `partial_interval_seconds`
+(`first_words_interval_seconds` until its first delta; not while the VAD counts what may be its
+closing silence: its final decode must not wait on one). A turn's first draft is the exception:
+it goes before a committed turn's final decode, being short and what the turn's first words
+wait on (while such drafts take at most `DRAFT_AHEAD_SECONDS`).
 Once a turn has run `confirm_after_seconds`, the words two successive partials agree on are
 confirmed (see `agreement`): later decodes, its final one too, read only the audio after them.
 Every error is an `error` event in OpenAI's shape; only the idle timeout ends the session, or a
@@ -63,6 +66,12 @@ MIN_COMMIT_MS = 100  # OpenAI refuses to commit less than this
 # silence that ends a turn: most pauses within a sentence are shorter, and each early decode
 # that speech makes stale holds the session's decoder for a full decode.
 EARLY_FINAL_SHARE = 0.4
+# A turn without a delta this far in gets partial decodes at the usual interval again: its drafts
+# grow dearer with it, and speech that long without words is likely noise.
+FIRST_WORDS_SECONDS = 2.0
+# A turn's first draft goes before a committed turn's final decode only while such drafts take
+# at most this long here: what the final (and so the completed event) waits for stays small.
+DRAFT_AHEAD_SECONDS = 0.3
 CLOSE_NORMAL = 1000
 CLOSE_POLICY_VIOLATION = 1008
 CLOSE_INTERNAL = 1011
@@ -92,6 +101,27 @@ class Channel(Protocol):
 
 
 @dataclass
+class _FirstWords:
+    """How long a turn's first delta took, and where the time went (logged at DEBUG)."""
+
+    heard_at: float = field(default_factory=time.monotonic)  # when the turn was opened
+    sent: bool = False  # the first delta went out (a committed turn keeps this record)
+    heard_after: float = 0.0  # seconds of the turn's audio before that (padding, VAD delay)
+    # each draft: when it started (s after heard_at), the turn audio it read (s), its time (s)
+    drafts: list[tuple[float, float, float]] = field(default_factory=list)
+
+    def describe(self, item_id: str) -> str:
+        after = self.heard_after + time.monotonic() - self.heard_at
+        first = self.drafts[0][0] if self.drafts else 0.0
+        drafts = ", ".join(f"{audio:.1f} s in {took:.2f} s" for _, audio, took in self.drafts)
+        return (
+            f"{item_id}: first delta {after:.2f} s after the turn's start: speech heard "
+            f"{self.heard_after:.2f} s in, first draft {first:.2f} s later; drafts of "
+            f"[{drafts}]"
+        )
+
+
+@dataclass
 class _Turn:
     """Audio being spoken (server VAD) or appended since the last commit (manual)."""
 
@@ -100,6 +130,7 @@ class _Turn:
     partial_at: int = 0  # turn length (samples) at the last partial decode
     early_for: int | None = None  # the silence an early final decode was started for
     agreement: Agreement = field(default_factory=Agreement)
+    first_words: _FirstWords | None = field(default_factory=_FirstWords)  # None once sent
 
 
 @dataclass
@@ -108,6 +139,7 @@ class _Committed:
     samples: npt.NDArray[np.float32]  # the whole turn
     silence_from: int | None = None  # where the silence that ended it began (server VAD)
     agreement: Agreement = field(default_factory=Agreement)
+    first_words: _FirstWords | None = None  # the turn had no delta yet
 
 
 @dataclass(frozen=True)
@@ -171,6 +203,7 @@ class LiveSession:
         self._committed: deque[_Committed] = deque()
         self._decoding = _Decoding()
         self._early: dict[str, _Early] = {}
+        self._first_draft_seconds = 0.0  # how long the last first-words draft took
         self._last_item: str | None = None
         self._handlers: dict[str, Callable[[dict[str, Any]], Any]] = {
             "session.update": self._session_update,
@@ -380,6 +413,8 @@ class LiveSession:
         at = self._detector_origin + edge.sample
         if edge.kind == "start":
             self._turn = _Turn(new_id("item"), at)
+            if self._turn.first_words is not None:
+                self._turn.first_words.heard_after = (self._tail.end - at) / SAMPLE_RATE
             await self._emit(
                 "input_audio_buffer.speech_started",
                 audio_start_ms=_ms(at),
@@ -416,7 +451,9 @@ class LiveSession:
             previous_item_id=self._last_item,
         )
         self._last_item = turn.item_id
-        self._committed.append(_Committed(turn.item_id, samples, silence_from, turn.agreement))
+        self._committed.append(
+            _Committed(turn.item_id, samples, silence_from, turn.agreement, turn.first_words)
+        )
         self._wake.set()
 
     async def _clear(self, event: dict[str, Any]) -> None:
@@ -440,7 +477,9 @@ class LiveSession:
     async def _decode_forever(self) -> None:
         try:
             while True:
-                if self._committed:
+                if (first := self._due_first_draft()) is not None:
+                    await self._partial(*first)
+                elif self._committed:
                     await self._final(self._committed.popleft())
                 elif (early := self._due_early()) is not None:
                     await self._early_final(*early)
@@ -492,19 +531,42 @@ class LiveSession:
     ) -> None:
         cut = agreement.cut
         try:
-            text = await self._decode_tail(agreement, tail)
+            text = await self._decode_tail(agreement, tail, "early final")
         except WhisperXApiError:
             log.warning("an early final decode failed; the turn's own will tell", exc_info=True)
             return
         if self._is_pending(item_id):
             self._early[item_id] = _Early(silence_from, cut, text)
 
+    def _due_first_draft(self) -> tuple[_Turn, int, npt.NDArray[np.float32]] | None:
+        """The open turn's first draft, when it is due while a committed turn's final decode
+        waits to run (its early one did not do): the draft of a fraction of a second goes
+        first, since the new turn's first words wait on it, and it delays the final by little
+        (unless drafts are slow here: then the final goes first)."""
+        if not self._committed or self._early_text(self._committed[0]) is not None:
+            return None
+        if self._turn is None or self._turn.partial_at:
+            return None
+        if self._first_draft_seconds > DRAFT_AHEAD_SECONDS:  # a busy machine: the final first
+            return None
+        return self._due_partial()
+
+    def _early_text(self, turn: _Committed) -> str | None:
+        """The committed turn's text from its early final decode, if only silence followed."""
+        early = self._early.get(turn.item_id)
+        if early is not None and (early.silence_from, early.cut) == (
+            turn.silence_from,
+            turn.agreement.cut,
+        ):
+            return early.text
+        return None
+
     def _due_partial(self) -> tuple[_Turn, int, npt.NDArray[np.float32]] | None:
         turn = self._turn
         if turn is None or (self._detector is not None and self._detector.hearing_silence):
             return None  # (a turn that may be ending: its final decode must not wait on this)
         length = self._tail.end - turn.start
-        interval = ms_to_samples(self._settings.partial_interval_seconds * 1000)
+        interval = ms_to_samples(self._interval(turn, length) * 1000)
         if (
             length < ms_to_samples(self._settings.first_partial_seconds * 1000)
             or length - turn.partial_at < interval
@@ -514,21 +576,36 @@ class LiveSession:
         cut = turn.agreement.cut
         return turn, length, self._tail.slice(turn.start + cut, self._tail.end)
 
+    def _interval(self, turn: _Turn, length: int) -> float:
+        """Seconds of new audio before the turn's next partial decode: shorter while it has no
+        delta yet (drafts of its first second are cheap, and two must agree on a first word)."""
+        settings = self._settings
+        if turn.first_words is None or length > ms_to_samples(FIRST_WORDS_SECONDS * 1000):
+            return settings.partial_interval_seconds
+        return min(settings.first_words_interval_seconds, settings.partial_interval_seconds)
+
     async def _partial(self, turn: _Turn, length: int, tail: npt.NDArray[np.float32]) -> None:
         """A draft of the turn so far: its new words as a delta, and, once the turn is long
         enough, the words it agrees on with the previous draft confirmed."""
         agreement, cut = turn.agreement, turn.agreement.cut
         confirming = length >= ms_to_samples(self._settings.confirm_after_seconds * 1000)
+        started = time.monotonic()
         try:
             transcript = await self._transcribe(
                 tail,
                 draft=not confirming,
                 prompt=agreement.prompt(self._config.prompt),
                 words=confirming,
+                kind="partial",
             )
         except WhisperXApiError:
             log.warning("a partial decode failed; the final one will tell", exc_info=True)
             return
+        finally:
+            if (first := turn.first_words) is not None:
+                took = time.monotonic() - started
+                first.drafts.append((started - first.heard_at, length / SAMPLE_RATE, took))
+                self._first_draft_seconds = took
         item_id = turn.item_id
         if not self._is_pending(item_id):
             return  # cleared meanwhile
@@ -537,6 +614,10 @@ class LiveSession:
             agreement.update(hypothesis(transcript, cut), length)
         delta = self._decoding.captions.setdefault(item_id, Captions()).partial(text)
         if delta:
+            if turn.first_words is not None:
+                log.debug("live session %s: %s", self._id, turn.first_words.describe(item_id))
+                turn.first_words.sent = True
+                turn.first_words = None
             await self._delta(item_id, delta)
 
     def _is_pending(self, item_id: str) -> bool:
@@ -570,17 +651,15 @@ class LiveSession:
         return self._speakers.label(found) if self._speakers is not None else None
 
     async def _final_text(self, turn: _Committed, voice: asyncio.Task[TurnVoice] | None) -> None:
-        early = self._early.pop(turn.item_id, None)
+        early = self._early_text(turn)
+        self._early.pop(turn.item_id, None)
         self._decoding.samples = len(turn.samples)
         agreement = turn.agreement
         try:
-            if early is not None and (early.silence_from, early.cut) == (
-                turn.silence_from,
-                agreement.cut,
-            ):
-                text = early.text  # only silence came after the audio it decoded
+            if early is not None:
+                text = early  # only silence came after the audio it decoded
             else:
-                text = await self._decode_tail(agreement, turn.samples[agreement.cut :])
+                text = await self._decode_tail(agreement, turn.samples[agreement.cut :], "final")
         except WhisperXApiError as exc:
             await self._emit(
                 "conversation.item.input_audio_transcription.failed",
@@ -593,6 +672,9 @@ class LiveSession:
             self._decoding.samples = 0
         captions = self._decoding.captions.pop(turn.item_id, Captions())
         if delta := captions.final(text):
+            if turn.first_words is not None and not turn.first_words.sent:
+                described = turn.first_words.describe(turn.item_id)
+                log.debug("live session %s: %s, then the final decode", self._id, described)
             await self._delta(turn.item_id, delta)
         labels = {} if voice is None else {"speaker": await self._speaker(voice)}
         await self._emit(
@@ -604,17 +686,29 @@ class LiveSession:
             **labels,
         )
 
-    async def _decode_tail(self, agreement: Agreement, tail: npt.NDArray[np.float32]) -> str:
+    async def _decode_tail(
+        self, agreement: Agreement, tail: npt.NDArray[np.float32], kind: str
+    ) -> str:
         """The whole turn's text: its confirmed words, then a full decode of the rest (prompted
         with them; timed, to drop a word the cut made it hear twice)."""
         confirmed = bool(agreement.confirmed)
         transcript = await self._transcribe(
-            tail, draft=False, prompt=agreement.prompt(self._config.prompt), words=confirmed
+            tail,
+            draft=False,
+            prompt=agreement.prompt(self._config.prompt),
+            words=confirmed,
+            kind=kind,
         )
         return agreement.transcript(_tail_text(agreement, transcript, agreement.cut))
 
     async def _transcribe(
-        self, samples: npt.NDArray[np.float32], *, draft: bool, prompt: str | None, words: bool
+        self,
+        samples: npt.NDArray[np.float32],
+        *,
+        draft: bool,
+        prompt: str | None,
+        words: bool,
+        kind: str,
     ) -> Transcript:
         """A decode of `samples`; a `draft` (a partial) trades a little accuracy for speed."""
         options = TranscriptionOptions(
@@ -624,6 +718,7 @@ class LiveSession:
             word_timestamps=words,
         )
         self._decoding.busy = True
+        started = time.monotonic()
         try:
             return await self._engine.transcribe(samples, options, draft=draft)
         except WhisperXApiError:
@@ -633,6 +728,14 @@ class LiveSession:
             raise WhisperXApiError("The transcription of this audio failed.") from exc
         finally:
             self._decoding.busy = False
+            log.debug(
+                "live session %s: %s decode (%s) of %.2f s of audio took %.2f s",
+                self._id,
+                kind,
+                "draft" if draft else "full window",
+                len(samples) / SAMPLE_RATE,
+                time.monotonic() - started,
+            )
 
     async def _delta(self, item_id: str, delta: str) -> None:
         await self._emit(
