@@ -18,8 +18,9 @@ jobs at once within the memory budget, their chunks sharing the model's batches)
 runs with the library's own thread count (`--threads 0`, as a worker alone on its machine
 would) and the default lease (`KAFKA__LEASE_SECONDS`). For each it prints the rate from the
 first submit to the last result fetched, the worker's own span (its log: first `processing` to
-last `completed`), when the first job completed, and the most jobs it held at once; then the
-ratio, with the load average beside it (the machine may be shared).
+last `completed`), when the first job completed, the most jobs it held at once and the CPU
+time the worker used (which a busy machine inflates less than wall time); then the ratios, with
+the load average beside them (the machine may be shared).
 
     .venv/bin/python bench/distributed.py --burst [--jobs 8] [--seconds 30] [--threads 0]
 """
@@ -160,6 +161,7 @@ class Burst:
     span: float  # the worker's first `processing` to its last `completed` of the burst
     first: float  # first submit to the first `completed`
     held: int  # the most jobs of the burst the worker held at once
+    cpu: float  # CPU seconds the worker process used from the first submit to the last result
 
 
 def run_burst(
@@ -197,11 +199,13 @@ def run_burst(
         warm_up(stack, client)
         (worker,) = stack.workers
         began = datetime.now()  # the worker's log stamps are local time too
+        cpu_before = cpu_seconds(worker.process.pid)
         started = time.perf_counter()
         ids = list(senders.map(lambda _: submit(client, speech.path.name, content), range(jobs)))
         for job_id in ids:
             finish(client, job_id)
         wall = time.perf_counter() - started
+        cpu = cpu_seconds(worker.process.pid) - cpu_before
         time.sleep(0.5)  # let the last `completed` line land
         starts = [_stamp(worker, f"job {job_id}: processing") for job_id in ids]
         ends = [_stamp(worker, f"job {job_id}: completed") for job_id in ids]
@@ -211,7 +215,15 @@ def run_burst(
         (max(ends) - min(starts)).total_seconds(),
         (min(ends) - began).total_seconds(),
         held,
+        cpu,
     )
+
+
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU time of process `pid` so far (Linux `/proc`): what the work cost,
+    whatever else the machine was running meanwhile."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _stamp(worker: WorkerProcess, line: str) -> datetime:
@@ -347,13 +359,15 @@ def report_burst(args: argparse.Namespace, speech: Speech, burst: dict[str, Burs
         print(
             f"WORKER__MAX_JOBS={label:<5}: {run.wall:5.1f} s wall, {rates[label]:5.2f} audio-s "
             f"per wall-s; worker span {run.span:5.1f} s ({total / run.span:5.2f} audio-s/s); "
-            f"first completed after {run.first:4.1f} s; at most {run.held} held at once"
+            f"first completed after {run.first:4.1f} s; at most {run.held} held at once; "
+            f"worker CPU {run.cpu:5.1f} s ({total / run.cpu:5.2f} audio-s per CPU-s)"
         )
     ratio = rates["unset"] / rates["1"]
     span_ratio = burst["1"].span / burst["unset"].span
+    cpu_ratio = burst["1"].cpu / burst["unset"].cpu
     print(
         f"ratio default / one at a time: {ratio:.2f}x (worker spans: {span_ratio:.2f}x; "
-        f"target >= 1.4); {load()}"
+        f"worker CPU per audio-s: {cpu_ratio:.2f}x; target >= 1.4); {load()}"
     )
 
 
