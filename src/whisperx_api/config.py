@@ -369,11 +369,13 @@ class WorkerSettings(BaseModel):
         default="0.0.0.0",  # noqa: S104 - a scraper in another container must reach it
         description="bind address of the worker's metrics server",
     )
-    max_jobs: int = Field(
-        default=1,
+    max_jobs: int | None = Field(
+        default=None,
         ge=1,
         le=64,
-        description="jobs one worker runs at once; their chunks share the model's batches",
+        description="jobs one worker runs at once, their chunks sharing the model's batches; "
+        "unset: as many as the embedded server would (`MAX_CONCURRENT_JOBS`), all within "
+        "the memory budget",
     )
 
 
@@ -599,6 +601,12 @@ class Settings(BaseSettings):
         if not self.jobs.enable_concurrency:
             return 1
         return self.jobs.max_concurrent_jobs or DEFAULT_CONCURRENT_JOBS
+
+    @property
+    def worker_max_jobs(self) -> int:
+        """Jobs one `whisperx-api worker` holds at once: `WORKER__MAX_JOBS`, else what this
+        process would run at once embedded (either way within the memory budget)."""
+        return self.worker.max_jobs or self.worker_count
 
 
 # --- names -----------------------------------------------------------------------------------

@@ -96,7 +96,10 @@ def shared(
     cache_dir: Path,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Stack]:
-    """2 API replicas + 2 workers, shared by the acceptance checks that fit on one deployment."""
+    """2 API replicas + 2 workers, shared by the acceptance checks that fit on one deployment.
+
+    One job at a time per worker, so that a job submitted behind a batch stays queued long
+    enough to be cancelled (workers holding several jobs: test_kafka_multi_job.py)."""
     root = tmp_path_factory.mktemp("shared-stack")
     with deployed(
         kafka_bootstrap,
@@ -106,6 +109,7 @@ def shared(
         workers=2,
         cache_dir=cache_dir,
         WHISPER_MODELS_DIR=str(root / "models"),  # tests add models by name (never by path)
+        WORKER__MAX_JOBS="1",
     ) as stack:
         yield stack
 
@@ -589,7 +593,7 @@ def test_sigterm_lets_the_running_job_finish_then_the_worker_exits(
         worker.process.terminate()
         assert worker.process.wait(grace) == 0, worker.log()[-4000:]
         log = worker.log()
-        assert "stopping; waiting for the running job" in log, log
+        assert "stopping; waiting for 1 running job(s)" in log, log  # the default: several
         assert log.index(f"job {job_id}: completed") < log.index("stopped"), log
         done = status(client, job_id)
         assert (done["status"], done["attempts"]) == ("Completed", 1), done

@@ -1,11 +1,13 @@
-"""One Kafka worker holding several jobs at once (`WORKER__MAX_JOBS`), on the real stack: Tansu,
-moto and `whisperx-api worker` processes transcribing real speech with tiny.en.
+"""One Kafka worker holding several jobs at once (its default: `WORKER__MAX_JOBS` unset, within
+the memory budget), on the real stack: Tansu, moto and `whisperx-api worker` processes
+transcribing real speech with tiny.en.
 
 The worker log is the witness of what ran when (`job <id>: processing`, `completed`); the
 group's committed offsets are read without joining the group."""
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
@@ -26,7 +28,7 @@ __all__ = ["kafka_bootstrap", "s3_endpoint"]  # the fixtures, imported for pytes
 
 pytestmark = pytest.mark.slow
 
-MAX_JOBS = 4
+JOBS = 4  # all held at once by a worker at its defaults
 AUDIO = "en_espeak.flac"  # 20 s
 REFERENCE = (DATA / "en_espeak.txt").read_text()
 MAX_WER = 0.10
@@ -43,7 +45,6 @@ def stack(kafka_bootstrap: str, s3_endpoint: str, tmp_path: Path) -> Iterator[St
         apis=1,
         workers=1,
         cache_dir=tmp_path / "cache",
-        WORKER__MAX_JOBS=str(MAX_JOBS),
     ) as deployed_stack:
         yield deployed_stack
 
@@ -76,7 +77,7 @@ def stamp(worker: WorkerProcess, line: str) -> datetime:
 
 def test_one_worker_runs_several_jobs_at_once_and_commits_them_all(stack: Stack) -> None:
     (worker,) = stack.workers
-    job_ids = submit_all(stack, MAX_JOBS)
+    job_ids = submit_all(stack, JOBS)
     wait_completed(stack, job_ids, JOB_SECONDS)
 
     began = {job_id: stamp(worker, f"job {job_id}: processing") for job_id in job_ids}
@@ -102,7 +103,7 @@ def test_a_worker_killed_mid_burst_leaves_every_unfinished_job_for_redelivery(
     stack: Stack,
 ) -> None:
     (victim,) = stack.workers
-    job_ids = submit_all(stack, MAX_JOBS)
+    job_ids = submit_all(stack, JOBS)
 
     def all_running() -> bool | None:
         running = {job_id for job_id, _ in victim.processing()}
@@ -113,7 +114,7 @@ def test_a_worker_killed_mid_burst_leaves_every_unfinished_job_for_redelivery(
     unfinished = set(job_ids) - set(victim.completed())
     assert unfinished, "every job finished before the kill"
 
-    (survivor,) = stack.add_workers(1, WORKER__MAX_JOBS=str(MAX_JOBS))
+    (survivor,) = stack.add_workers(1)
     stack.wait_ready([survivor])
     wait_completed(stack, job_ids, REDELIVERY_SECONDS + JOB_SECONDS)
     # Every job the victim had not finished ran again on the survivor; none was lost.
@@ -125,3 +126,30 @@ def test_a_worker_killed_mid_burst_leaves_every_unfinished_job_for_redelivery(
         JOB_SECONDS,
         0.5,
     )
+
+
+def test_a_worker_whose_memory_budget_holds_one_job_takes_no_second_message(
+    kafka_bootstrap: str, s3_endpoint: str, tmp_path: Path
+) -> None:
+    """`JOBS__MEMORY_BUDGET_MB=16`: one 20-s job fills it, so the worker (with `WORKER__MAX_JOBS`
+    unset) reads the next message only once the job before has ended, and leaves it on the
+    topic meanwhile; none waits, claimed, for admission."""
+    with deployed(
+        kafka_bootstrap,
+        s3_endpoint,
+        tmp_path,
+        apis=1,
+        workers=1,
+        cache_dir=tmp_path / "cache",
+        JOBS__MEMORY_BUDGET_MB="16",
+    ) as stack:
+        (worker,) = stack.workers
+        job_ids = submit_all(stack, 3)
+        wait_completed(stack, job_ids, JOB_SECONDS)
+        wait_for(lambda: len(worker.completed()) == 3 or None, "the completed lines", 60)
+        log = worker.log()
+        order = sorted(job_ids, key=lambda job_id: log.index(f"job {job_id}: processing"))
+        for before, after in itertools.pairwise(order):
+            assert log.index(f"job {before}: completed") < log.index(f"job {after}: processing"), (
+                log[-4000:]
+            )

@@ -254,3 +254,46 @@ def test_the_runner_holds_each_job_s_share_while_it_runs(pool: ThreadPoolExecuto
     assert second.result(DEADLINE).duration == pytest.approx(20.29, abs=0.05)
     assert transcriber.max_running == 1
     assert (budget.used, budget.waiting) == (0, 0)
+
+
+# --- a pulling consumer (a Kafka worker) ----------------------------------------------------
+
+
+def test_a_consumer_holding_nothing_always_pulls() -> None:
+    budget = MemoryBudget(MIN_BUDGET_BYTES)
+    with budget.admit(10 * MIN_BUDGET_BYTES):  # someone else's huge job
+        assert budget.room_for_another(0)
+
+
+def test_jobs_on_their_way_count_as_the_smallest_job() -> None:
+    smallest = job_bytes(0)
+    budget = MemoryBudget(3 * smallest)
+    assert budget.room_for_another(1)  # one on its way, one more: two of three
+    assert budget.room_for_another(2)  # three of three
+    assert not budget.room_for_another(3)  # a fourth would not fit
+
+
+def test_admitted_jobs_count_their_charge_not_the_smallest(pool: ThreadPoolExecutor) -> None:
+    smallest = job_bytes(0)
+    budget = MemoryBudget(4 * smallest)
+    big = Holder(pool, budget, 3 * smallest)
+    assert big.admitted.wait(DEADLINE)
+    assert budget.room_for_another(1)  # the admitted one (3) and one more (1)
+    assert not budget.room_for_another(2)  # ... and one still on its way: 5 of 4
+    big.finish()
+    assert budget.room_for_another(2)
+
+
+def test_a_consumer_stops_pulling_while_a_job_waits_for_admission(
+    pool: ThreadPoolExecutor,
+) -> None:
+    budget = MemoryBudget(100 * job_bytes(0))
+    running = Holder(pool, budget, 90 * job_bytes(0))
+    assert running.admitted.wait(DEADLINE)
+    waiting = Holder(pool, budget, 20 * job_bytes(0))
+    until(lambda: budget.waiting == 1)
+    assert not budget.room_for_another(2)  # there would be room for a small one: not before it
+    running.finish()
+    assert waiting.admitted.wait(DEADLINE)
+    assert budget.room_for_another(1)
+    waiting.finish()

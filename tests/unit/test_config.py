@@ -706,6 +706,21 @@ def test_worker_count(env: dict[str, str], count: int) -> None:
     assert load(env).worker_count == count
 
 
+@pytest.mark.parametrize(
+    ("env", "count"),
+    [
+        ({}, 16),  # several jobs at once by default, as the embedded server
+        ({"MAX_CONCURRENT_JOBS": "4"}, 4),
+        ({"ENABLE_CONCURRENCY": "false"}, 1),
+        ({"WORKER__MAX_JOBS": "1"}, 1),
+        ({"WORKER__MAX_JOBS": "3", "MAX_CONCURRENT_JOBS": "8"}, 3),
+        ({"WORKER__MAX_JOBS": ""}, 16),  # empty: unset (compose passes it so)
+    ],
+)
+def test_worker_max_jobs(env: dict[str, str], count: int) -> None:
+    assert load(env).worker_max_jobs == count
+
+
 # --- auth ----------------------------------------------------------------------------------
 
 

@@ -17,11 +17,15 @@ the dead-letter topic (this worker is the runner's `Announcer`).
   topic and turns it Failed with the reason; bad input fails at once.
 - Stopping (SIGTERM) lets the running jobs finish within the grace period, else puts them back
   in line uncounted and leaves their messages uncommitted.
-- With `max_jobs` above 1 the worker keeps taking messages while fewer jobs run, each in a task
-  of its own, so that their chunks share the model's batches. Messages then finish out of
-  order; the consumer commits only each partition's finished prefix (see `kafka_queue`). A
-  message left for redelivery is not rewound but tried again here, after its own backoff, in
-  the slot it holds (a rewind would re-read the messages after it, which are running).
+- With `max_jobs` above 1 (the default) the worker keeps taking messages while fewer jobs run
+  and the memory budget (the embedded server's, `pipeline.admission`) has room for another,
+  each in a task of its own, so that their chunks share the model's batches. The budget also
+  admits each job's decoded audio in the pipeline, as in the embedded server; checking it
+  before taking a message keeps a worker with a full budget from holding messages that
+  another worker could run now. Messages then finish out of order; the consumer commits only
+  each partition's finished prefix (see `kafka_queue`). A message left for redelivery is not
+  rewound but tried again here, after its own backoff, in the slot it holds (a rewind would
+  re-read the messages after it, which are running).
 - A queued job whose message was never published (its API replica died in between) is deleted
   with its audio after `orphan_seconds`: no worker would hear of it, no client has its id.
 
@@ -71,6 +75,7 @@ log = logging.getLogger(__name__)
 
 _PROGRESS_INTERVAL_SECONDS = 2.0
 _POLL_SECONDS = 1.0
+_ROOM_POLL_SECONDS = 0.1  # how often a worker with a full memory budget looks again
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,7 +89,7 @@ class WorkerPolicy:
     orphan_seconds: float = 600.0
     backoff_base: float = 0.5  # seconds before the first retry after a storage/broker fault
     backoff_cap: float = 30.0
-    max_jobs: int = 1  # jobs run at once; their chunks share the model's batches
+    max_jobs: int = 1  # jobs held at once, within the runner's memory budget
 
 
 class KafkaWorker:
@@ -184,8 +189,8 @@ class KafkaWorker:
         backoff = Backoff(self._policy.backoff_base, self._policy.backoff_cap)
         try:
             while not self._stop.is_set():
-                if len(running) >= self._policy.max_jobs:
-                    await self._first_done(running)
+                if not self._room_for_another(len(running)):
+                    await self._first_done(running, timeout=_ROOM_POLL_SECONDS)
                     continue
                 try:
                     delivery = await self._consumer.take(timeout_s=_POLL_SECONDS)
@@ -203,9 +208,22 @@ class KafkaWorker:
         finally:
             await self._drain(running)
 
-    async def _first_done(self, running: set[asyncio.Task[None]]) -> None:
+    def _room_for_another(self, held: int) -> bool:
+        """Below `max_jobs`, and the memory budget has room for one more job (see
+        `MemoryBudget.room_for_another`): a worker does not hoard messages it could not run
+        now, which other workers could."""
+        if held >= self._policy.max_jobs:
+            return False
+        budget = self._runner.admission
+        return budget is None or budget.room_for_another(held)
+
+    async def _first_done(self, running: set[asyncio.Task[None]], timeout: float) -> None:
+        """Until a job ends, a stop is asked for, or `timeout` (the budget may have room by
+        then: a job's audio turned out shorter than estimated, or a job was admitted)."""
         stopping = asyncio.create_task(self._stop.wait())
-        await asyncio.wait({*running, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        await asyncio.wait(
+            {*running, stopping}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
+        )
         stopping.cancel()
 
     async def _settle(self, delivery: Delivery) -> None:

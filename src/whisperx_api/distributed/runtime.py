@@ -137,7 +137,7 @@ def build_worker(settings: Settings, registry: BackendRegistry | None = None) ->
             grace_seconds=settings.jobs.shutdown_grace_seconds,
             orphan_seconds=kafka.orphan_job_seconds,
             preload=tuple(dict.fromkeys(("transcription", *settings.backends.preload))),
-            max_jobs=settings.worker.max_jobs,
+            max_jobs=settings.worker_max_jobs,
         ),
     )
 

@@ -123,6 +123,22 @@ class MemoryBudget:
                 self._running -= 1
                 self._cond.notify_all()
 
+    def room_for_another(self, held: int) -> bool:
+        """For a consumer that pulls its jobs (a Kafka worker) and holds `held` of them now,
+        admitted or still on their way to admission (claimed, downloading): whether to pull
+        one more. Yes when none is held; else only when no job waits for admission and one
+        more of the smallest jobs fits beside the admitted ones and those on their way (each
+        counted as the smallest, their size being unknown yet). So a full budget stops the
+        pulling, and the messages stay for other consumers; a job pulled just before turns
+        out large merely waits its turn here."""
+        with self._cond:
+            if held <= 0:
+                return True
+            if self._waiting:
+                return False
+            on_the_way = max(held - self._running, 0)
+            return self._used + (on_the_way + 1) * job_bytes(0) <= self.capacity
+
     def _fits(self, nbytes: int) -> bool:
         return self._running == 0 or self._used + nbytes <= self.capacity
 
