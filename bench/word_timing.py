@@ -1,5 +1,6 @@
-"""Word start accuracy on the karaoke fixtures: faster-whisper alone, the pause-only refiner, and
-the default aligner (pauses, closures kept apart, and the shift of connected boundaries).
+"""Word start accuracy on the karaoke fixtures: faster-whisper alone, the pause-only refiner, the
+default aligner without and with word edges by a pause following the sound that continues them
+(pauses, closures kept apart, and the shift of connected boundaries).
 
 Transcribes every `tests/data/karaoke_*.flac` once with the real faster-whisper backend (CPU,
 word timestamps, the fixture's language) and prints, per fixture and overall, the share of word
@@ -62,6 +63,10 @@ VARIANTS: dict[str, Variant] = {
     # The refiner as it was: pauses only, closures taken at any distance, no connected shift.
     "pauses only (before)": lambda raw, audio: refine_word_times(
         raw, audio, RefinerConfig(connected_share=0.0, closure_s=0.0)
+    ),
+    # The default aligner before word edges by a pause followed the sound that continues them.
+    "edges not following sound": lambda raw, audio: refine_word_times(
+        raw, audio, RefinerConfig(max_follow_s=0.0)
     ),
     "default aligner (now)": lambda raw, audio: EnergyAligner().align(raw, audio, StageContext()),
 }

@@ -3,7 +3,6 @@ known turns, through `diarized_json`."""
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Iterator
 from typing import Any
 
@@ -11,15 +10,13 @@ import httpx
 import pytest
 
 from tests.audio import DATA
+from tests.der import der as standard_der
+from tests.der import turns_der
 from tests.server import ServerProcess, serving
-
-core = importlib.import_module("pyannote.core")
-metrics = importlib.import_module("pyannote.metrics.diarization")
 
 pytestmark = pytest.mark.slow
 
 KEY = "sk-speakers"
-COLLAR = 0.25
 
 
 @pytest.fixture(scope="module")
@@ -49,40 +46,30 @@ def diarized(server: ServerProcess, name: str, **data: str) -> dict[str, Any]:
     return body
 
 
-def reference(name: str) -> Any:
-    annotation = core.Annotation()
-    for line in (DATA / name).read_text().splitlines():
-        fields = line.split()
-        start, duration, speaker = float(fields[3]), float(fields[4]), fields[7]
-        annotation[core.Segment(start, start + duration)] = speaker
-    return annotation
+def spans(body: dict[str, Any]) -> list[tuple[float, float, str | None]]:
+    return [(s["start"], s["end"], s["speaker"]) for s in body["segments"]]
 
 
-def hypothesis(body: dict[str, Any]) -> Any:
-    annotation = core.Annotation()
-    for segment in body["segments"]:
-        annotation[core.Segment(segment["start"], segment["end"])] = segment["speaker"]
-    return annotation
-
-
-def der(body: dict[str, Any], rttm: str) -> float:
-    metric = metrics.DiarizationErrorRate(collar=COLLAR, skip_overlap=True)
-    return float(metric(reference(rttm), hypothesis(body)))
+def der(body: dict[str, Any], name: str) -> float:
+    """DER of the `diarized_json` segments, scored as `bench/diarization.py` scores them."""
+    return standard_der(name, spans(body))[0]
 
 
 def test_four_voices_found_with_low_der(server: ServerProcess) -> None:
     body = diarized(server, "conv4.flac")
     speakers = {s["speaker"] for s in body["segments"]}
-    error = der(body, "conv4.rttm")
-    print(f"conv4 through HTTP: {len(speakers)} speakers, DER {error:.3f}")
+    error = der(body, "conv4")
+    before = turns_der("conv4", spans(body))[0]
+    print(f"conv4 through HTTP: {len(speakers)} speakers, DER {error:.4f} (turns {before:.4f})")
     assert len(speakers) == 4
-    assert error <= 0.10
+    assert error <= 0.01
 
 
 def test_speaker_bounds_are_honoured(server: ServerProcess) -> None:
     body = diarized(server, "conv2.flac", min_speakers="2", max_speakers="2")
     assert {s["speaker"] for s in body["segments"]} == {"SPEAKER_00", "SPEAKER_01"}
-    print(f"conv2 through HTTP with min=max=2: DER {der(body, 'conv2.rttm'):.3f}")
+    error, before = der(body, "conv2"), turns_der("conv2", spans(body))[0]
+    print(f"conv2 through HTTP with min=max=2: DER {error:.4f} (turns {before:.4f})")
 
 
 def test_verbose_json_words_have_speakers(server: ServerProcess) -> None:
@@ -101,10 +88,12 @@ def text_of(segment: dict[str, Any]) -> str:
 def test_fast_turns_with_short_replies_and_overlap_keep_der_low(server: ServerProcess) -> None:
     found = diarized(server, "fast2.flac")
     told = diarized(server, "fast2.flac", min_speakers="2", max_speakers="2")
-    error, error_two = der(found, "fast2.rttm"), der(told, "fast2.rttm")
+    error, error_two = der(found, "fast2"), der(told, "fast2")
     speakers = {s["speaker"] for s in found["segments"]}
     print(
-        f"fast2 through HTTP: {len(speakers)} speakers, DER {error:.3f}; min=max=2: {error_two:.3f}"
+        f"fast2 through HTTP: {len(speakers)} speakers, DER {error:.4f} "
+        f"(turns {turns_der('fast2', spans(found))[0]:.4f}); min=max=2: {error_two:.4f} "
+        f"(turns {turns_der('fast2', spans(told))[0]:.4f})"
     )
     assert error <= 0.12
     assert error_two <= 0.12

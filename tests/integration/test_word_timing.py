@@ -27,8 +27,10 @@ from whisperx_api.pipeline.stage import StageContext
 from whisperx_api.pipeline.stages.boundary_refiner import (
     EnergyAligner,
     RefinerConfig,
+    follow_sound,
     refine_word_times,
     shift_connected,
+    sound_mask,
 )
 from whisperx_api.pipeline.stages.decode import decode_audio
 from whisperx_api.pipeline.stages.faster_whisper import DeviceConfig, FasterWhisperBackend
@@ -231,6 +233,46 @@ def test_a_stop_closure_snapped_inside_fluent_speech_is_no_evidence_of_the_offse
         pytest.approx((0.85, 1.38)),
         pytest.approx((1.42, 1.65)),
         pytest.approx((1.65, 2.0)),
+    ]
+
+
+def faint(audio: DecodedAudio, spans: Sequence[tuple[float, float]]) -> DecodedAudio:
+    """`audio` with a faint hiss (about 32 dB under the voiced bursts) over each span: the
+    release of a final stop, a fading fricative."""
+    samples = audio.samples.copy()
+    rng = np.random.default_rng(3)
+    for start, end in spans:
+        first, last = int(start * SAMPLE_RATE), int(end * SAMPLE_RATE)
+        samples[first:last] += rng.normal(0.0, 0.004, last - first).astype(np.float32)
+    return DecodedAudio(samples)
+
+
+def test_a_word_before_a_pause_keeps_its_faint_end_and_onset() -> None:
+    # Word a sounds 0.5-0.9 s, then a 50 ms closure and a faint release to 1.05 s; word b
+    # begins with a faint onset at 1.55 s before its voiced part at 1.6 s.
+    audio = faint(voiced(((0.5, 0.9), (1.6, 2.0)), 3.0), ((0.95, 1.05), (1.55, 1.6)))
+    config = RefinerConfig(use_vad=False)
+    found = follow_sound([(0.5, 0.9), (1.6, 2.0)], sound_mask(audio.samples, config), config)
+    assert found == [pytest.approx((0.5, 1.05), abs=0.015), pytest.approx((1.55, 2.0), abs=0.015)]
+
+
+def test_sound_running_into_the_next_word_moves_no_edge() -> None:
+    # One continuous stretch of sound 0.5-1.5 s; whisper split it into two words with a gap.
+    audio = voiced(((0.5, 1.5),), 3.0)
+    config = RefinerConfig(use_vad=False)
+    times = [(0.5, 0.9), (1.0, 1.5)]
+    assert follow_sound(times, sound_mask(audio.samples, config), config) == times
+
+
+def test_sound_that_runs_on_past_the_limit_or_after_a_quiet_stretch_is_not_followed() -> None:
+    config = RefinerConfig(use_vad=False)
+    # Faint sound from 0.9 s to 2.0 s, longer than any word's tail (hum, noise): no move.
+    audio = faint(voiced(((0.5, 0.9),), 3.0), ((0.9, 2.0),))
+    assert follow_sound([(0.5, 0.9)], sound_mask(audio.samples, config), config) == [(0.5, 0.9)]
+    # Sound after a 200 ms quiet stretch is not this word's either.
+    audio = faint(voiced(((0.5, 0.9),), 3.0), ((1.1, 1.3),))
+    assert follow_sound([(0.5, 0.9)], sound_mask(audio.samples, config), config) == [
+        pytest.approx((0.5, 0.9), abs=0.015)
     ]
 
 

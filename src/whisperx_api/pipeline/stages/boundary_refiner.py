@@ -73,6 +73,8 @@ class RefinerConfig:
     connected_share: float = 0.5  # share of the offset at the pauses applied between words
     evidence_gap_s: float = 0.1  # pauses at least this long measure that offset
     min_word_s: float = 0.03  # a shifted boundary leaves each word at least this long
+    sound_db: float = 45.0  # a word's edge by a pause follows sound this close to the speech level
+    max_follow_s: float = 0.5  # ...by at most this much
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,7 +158,79 @@ def refine_word_times(
         first = snap_to_pauses(raw, found, config, audio.duration)
         bias = timing_bias(raw, first, config.max_bias_s)
     snapped = snap_to_pauses(raw, found, config, audio.duration, bias)
-    return _with_times(transcript, shift_connected(raw, snapped, config))
+    shifted = shift_connected(raw, snapped, config)
+    return _with_times(transcript, follow_sound(shifted, sound_mask(audio.samples, config), config))
+
+
+def sound_mask(samples: npt.NDArray[np.float32], config: RefinerConfig) -> BoolArray:
+    """Frames with any sound of speech: within `sound_db` of the speech level and above the
+    noise floor by `min_snr_db`. Far more sensitive than `speech_mask`, and with no VAD veto:
+    it keeps the faint ends of words (a final stop's release, a fading fricative or nasal)."""
+    level = frame_levels_db(samples, config.frame_s)
+    if level.size == 0:
+        return np.zeros(0, dtype=np.bool_)
+    floor, loud = np.percentile(level, [10.0, 99.0])
+    mask: BoolArray = level > max(loud - config.sound_db, floor + config.min_snr_db)
+    return mask
+
+
+def follow_sound(
+    times: Sequence[tuple[float, float]], sound: BoolArray, config: RefinerConfig
+) -> list[tuple[float, float]]:
+    """Word edges that face a pause, moved over the sound that continues them.
+
+    The speech mask and the transcriber both lose a word's faint edges: the release of a final
+    "k" after its closure, the tail of a nasal or a fricative, a weak onset such as "th". A word
+    followed by a pause of at least `min_silence_s` therefore ends where the sound after it
+    stops for `closure_s` (a stop's closure is shorter), if it stops within `max_follow_s` and
+    before the next word's start; a word after such a pause starts where the sound before it
+    begins, by the same rules. Sound that runs on past that reach, into the neighbouring word
+    or longer than any word's tail (a hum, noise), with no quiet stretch, moves no edge.
+    """
+    result = list(times)
+    if sound.size == 0:
+        return result
+    end_of_file = len(sound) * config.frame_s
+    for k, (start, end) in enumerate(result):
+        limit = result[k + 1][0] if k + 1 < len(result) else end_of_file
+        if limit - end >= config.min_silence_s:
+            end = _sound_edge(sound, end, min(limit, end + config.max_follow_s), config)
+        before = result[k - 1][1] if k else 0.0
+        if start - before >= config.min_silence_s:
+            start = _sound_edge(sound, start, max(before, start - config.max_follow_s), config)
+        result[k] = (start, end)
+    return result
+
+
+def _sound_edge(sound: BoolArray, edge: float, limit: float, config: RefinerConfig) -> float:
+    """Where the sound that runs on from `edge` towards `limit` (either side) stops.
+
+    It stops at a quiet stretch of `closure_s`; reaching `limit` with none found, the edge moves
+    to the start of the last quiet stretch passed, or stays where nothing was quiet.
+    """
+    frame = config.frame_s
+    step = 1 if limit > edge else -1
+    first = math.floor(edge / frame) if step > 0 else math.ceil(edge / frame) - 1
+    stop = math.floor(limit / frame) if step > 0 else math.ceil(limit / frame) - 1
+    needed = max(1, round(config.closure_s / frame))
+    reached, quiet_from, quiet = edge, None, 0
+    for index in range(first, stop, step):
+        if not 0 <= index < len(sound):
+            break
+        if sound[index]:
+            reached, quiet = (index + 1) * frame if step > 0 else index * frame, 0
+            continue
+        if quiet == 0:
+            quiet_from = reached
+        quiet += 1
+        if quiet >= needed:
+            return _outward(reached, edge, step)
+    return edge if quiet_from is None else _outward(quiet_from, edge, step)
+
+
+def _outward(candidate: float, edge: float, step: int) -> float:
+    """`candidate`, unless it lies inside the word (the edge never moves inwards)."""
+    return round(max(candidate, edge) if step > 0 else min(candidate, edge), 3)
 
 
 def timing_bias(
