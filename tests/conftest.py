@@ -11,8 +11,10 @@ Markers (`-m` selects on them; `make check` runs what has none of them):
 
 Parallel runs (pytest-xdist, `--dist loadgroup`): a test that uses a module- or class-scoped
 fixture (a shared server, a Kafka deployment, a loaded model) is put in its module's
-`xdist_group`, so one worker builds that fixture once; every other test goes to whichever worker
-is free (tests/xdist_groups.py carries the groups to the scheduler).
+`xdist_group`, so one worker builds that fixture once; a test that uses a session fixture named
+in `SESSION_GROUPS` (the shared Kafka deployment) goes to that fixture's group, across modules;
+every other test goes to whichever worker is free (tests/xdist_groups.py carries the groups to
+the scheduler).
 
 A skipped test is a check that silently did not run (a missing tool, package or network
 feature), so any skip, at collection or at run time, fails the run: the suite passes on a fresh
@@ -22,6 +24,7 @@ already.
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 from collections.abc import AsyncIterator, Callable
@@ -34,14 +37,24 @@ import pytest
 from fastapi import FastAPI
 
 from tests.fakes import FakeDiarizer, FakeTranscriber
+from tests.shared_stack import XDIST_GROUP as SHARED_STACK_GROUP
 from whisperx_api.api.app import create_app
 from whisperx_api.config import Settings
 from whisperx_api.pipeline.registry import default_registry
 from whisperx_api.runtime.embedded import build_embedded
 
+# OpenMP threads (torch's, CTranslate2's) spin while they wait for work unless told otherwise. A
+# run of the suite has more busy processes than cores, so a spinning thread takes the CPU from one
+# with work to do: on a loaded 2-core machine, diarizing a 24 s call cost 20-25 CPU-s with the
+# default policy and 3 CPU-s with PASSIVE (same result). Set here, before any test loads an OpenMP
+# runtime; every server, worker and command the tests start inherits it.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 TESTS = Path(__file__).parent
 SERVER_DIRS = frozenset({"integration", "robustness", "browser"})
 SHARED_SCOPES = frozenset({"class", "module", "package"})
+# Session fixtures built once per xdist worker: every test that uses one goes to one worker.
+SESSION_GROUPS = {"shared_stack": SHARED_STACK_GROUP}
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -57,8 +70,10 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.kafka)
         if item.get_closest_marker("slow") is not None:
             item.add_marker(pytest.mark.model)
-        if item.get_closest_marker("xdist_group") is None and _shares_a_fixture(item):
-            item.add_marker(pytest.mark.xdist_group(name=item.nodeid.split("::", 1)[0]))
+        if item.get_closest_marker("xdist_group") is None:
+            group = _xdist_group(item)
+            if group is not None:
+                item.add_marker(pytest.mark.xdist_group(name=group))
     if hasattr(config, "workerinput"):  # an xdist worker
         from tests.xdist_groups import write_groups
 
@@ -114,6 +129,15 @@ def _groups_dir(config: pytest.Config) -> Path:
 def pytest_unconfigure(config: pytest.Config) -> None:
     if _GROUPS_DIR in config.stash:
         shutil.rmtree(config.stash[_GROUPS_DIR], ignore_errors=True)
+
+
+def _xdist_group(item: pytest.Item) -> str | None:
+    """The group of a test that uses a shared session fixture, else its module's if it uses a
+    fixture wider than a test, else none."""
+    for fixture, group in SESSION_GROUPS.items():
+        if fixture in item.fixturenames:
+            return group
+    return item.nodeid.split("::", 1)[0] if _shares_a_fixture(item) else None
 
 
 def _shares_a_fixture(item: pytest.Item) -> bool:

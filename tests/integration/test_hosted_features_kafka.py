@@ -5,42 +5,33 @@ stored spec."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from tests.audio import DATA
-from tests.distributed_stack import KEY, Stack, deployed
+from tests.distributed_stack import KEY, Stack
 from tests.job_client import api_client, wait_for
 from tests.kafka_broker import kafka_bootstrap
 from tests.known_voices import audio, correctly_named, cut, reference_turns, truth, wav_data_url
 from tests.s3_server import s3_endpoint
+from tests.shared_stack import shared_stack
 from tests.url_server import Routes, serving
 from tests.wer import normalized_wer
 from whisperx_api.domain.speakers import Diarization, SpeakerTurn
 
-__all__ = ["kafka_bootstrap", "s3_endpoint"]  # the fixtures, imported for pytest
+__all__ = ["kafka_bootstrap", "s3_endpoint", "shared_stack"]  # the fixtures, imported for pytest
 
 pytestmark = pytest.mark.slow
 
 JOB_SECONDS = 300
 
 
-@pytest.fixture(scope="module")
-def stack(
-    kafka_bootstrap: str, s3_endpoint: str, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Stack]:
-    root = tmp_path_factory.mktemp("hosted-kafka")
-    with deployed(
-        kafka_bootstrap,
-        s3_endpoint,
-        root,
-        apis=1,
-        workers=1,
-        FETCH__ALLOW_PRIVATE_NETWORKS="true",
-    ) as running:
-        yield running
+@pytest.fixture
+def stack(shared_stack: Stack) -> Stack:
+    """The session's shared deployment (tests/shared_stack.py): it allows downloads from
+    loopback, where the test's file server listens."""
+    return shared_stack
 
 
 def test_audio_url_is_downloaded_by_the_api_replica(stack: Stack) -> None:

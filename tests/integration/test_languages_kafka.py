@@ -1,22 +1,23 @@
 """Languages and warnings in `MODE=kafka` (Tansu + moto): the worker runs the same pipeline, and
 each segment's language and the warnings reach the client through the S3 job store, on both
-endpoint families."""
+endpoint families. It runs on the session's shared deployment (tests/shared_stack.py), whose
+default model is English-only, so each request asks for the multilingual base."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from tests.audio import DATA
-from tests.distributed_stack import KEY, Stack, deployed
+from tests.distributed_stack import KEY, Stack
 from tests.job_client import api_client, wait_for
 from tests.kafka_broker import kafka_bootstrap
 from tests.s3_server import s3_endpoint
+from tests.shared_stack import shared_stack
 
-__all__ = ["kafka_bootstrap", "s3_endpoint"]  # the fixtures, imported for pytest
+__all__ = ["kafka_bootstrap", "s3_endpoint", "shared_stack"]  # the fixtures, imported for pytest
 
 pytestmark = pytest.mark.slow
 
@@ -24,19 +25,13 @@ JOB_SECONDS = 300
 SENTENCES: list[dict[str, Any]] = json.loads((DATA / "languages.json").read_text())["sentences"]
 
 
-@pytest.fixture(scope="module")
-def stack(
-    kafka_bootstrap: str, s3_endpoint: str, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Stack]:
-    with deployed(
-        kafka_bootstrap,
-        s3_endpoint,
-        tmp_path_factory.mktemp("languages-kafka"),
-        apis=1,
-        workers=1,
-        WHISPER__MODEL="base",  # multilingual: the stack's default is English-only
-    ) as running:
-        yield running
+MODEL = "base"  # multilingual: the shared deployment's default is English-only
+
+
+@pytest.fixture
+def stack(shared_stack: Stack) -> Stack:
+    """The session's shared deployment (tests/shared_stack.py)."""
+    return shared_stack
 
 
 def spoken(segments: list[dict[str, Any]]) -> set[str]:
@@ -49,7 +44,11 @@ def test_languages_and_warnings_come_back_from_the_worker(stack: Stack) -> None:
         response = client.post(
             "/v1/audio/transcriptions",
             files={"file": ("languages.flac", audio)},
-            data={"languages[]": ["en", "de", "fr", "es"], "response_format": "verbose_json"},
+            data={
+                "model": MODEL,
+                "languages[]": ["en", "de", "fr", "es"],
+                "response_format": "verbose_json",
+            },
             timeout=JOB_SECONDS,
         )
         assert response.status_code == 200, response.text
@@ -62,7 +61,7 @@ def test_languages_and_warnings_come_back_from_the_worker(stack: Stack) -> None:
         submitted = client.post(
             "/transcription",
             files={"file": ("languages.flac", audio)},
-            data={"languages": "en,de,fr,es", "response_format": "json"},
+            data={"model": MODEL, "languages": "en,de,fr,es", "response_format": "json"},
         )
         assert submitted.status_code == 202, submitted.text
         job_id = submitted.json()["job_id"]

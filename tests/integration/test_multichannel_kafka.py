@@ -4,18 +4,18 @@ channels and warnings survive the stored result, in both endpoint families."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from tests.audio import DATA
-from tests.distributed_stack import KEY, Stack, deployed
+from tests.distributed_stack import KEY, Stack
 from tests.job_client import api_client, wait_for
 from tests.kafka_broker import kafka_bootstrap
 from tests.s3_server import s3_endpoint
+from tests.shared_stack import shared_stack
 
-__all__ = ["kafka_bootstrap", "s3_endpoint"]  # the fixtures, imported for pytest
+__all__ = ["kafka_bootstrap", "s3_endpoint", "shared_stack"]  # the fixtures, imported for pytest
 
 pytestmark = pytest.mark.slow
 
@@ -23,14 +23,10 @@ JOB_SECONDS = 300
 PARTIES = ["alice", "erin"]
 
 
-@pytest.fixture(scope="module")
-def stack(
-    kafka_bootstrap: str, s3_endpoint: str, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Stack]:
-    with deployed(
-        kafka_bootstrap, s3_endpoint, tmp_path_factory.mktemp("mc-kafka"), apis=1, workers=1
-    ) as running:
-        yield running
+@pytest.fixture
+def stack(shared_stack: Stack) -> Stack:
+    """The session's shared deployment (tests/shared_stack.py)."""
+    return shared_stack
 
 
 @pytest.mark.parametrize(

@@ -4,43 +4,39 @@ job carries; another key can neither see nor use the voices."""
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterator
-
 import httpx
 import pytest
 
-from tests.distributed_stack import KEY, Stack, deployed
+from tests.distributed_stack import KEY, Stack
 from tests.kafka_broker import kafka_bootstrap
 from tests.s3_server import s3_endpoint
 from tests.saved_voices import CLIP_SECONDS, enrol, identification_error, transcribe, voice_clip
+from tests.shared_stack import OTHER_KEY, shared_stack
 from whisperx_api.config import S3Settings
 from whisperx_api.distributed.s3 import list_keys, make_s3_client
 
-__all__ = ["kafka_bootstrap", "s3_endpoint"]  # the fixtures, imported for pytest
+__all__ = ["kafka_bootstrap", "s3_endpoint", "shared_stack"]  # the fixtures, imported for pytest
 
 pytestmark = pytest.mark.slow
 
 OWNER = {"Authorization": f"Bearer {KEY}"}
-OTHER = {"Authorization": "Bearer sk-other-tenant"}
+OTHER = {"Authorization": f"Bearer {OTHER_KEY}"}
 MAX_IDENTIFICATION_ERROR = 0.15
 
 
-@pytest.fixture(scope="module")
-def stack(
-    kafka_bootstrap: str, s3_endpoint: str, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Stack]:
-    root = tmp_path_factory.mktemp("voices-kafka")
-    keys = root / "keys.json"
-    keys.write_text(json.dumps({"sk-other-tenant": "other"}))
-    with deployed(
-        kafka_bootstrap, s3_endpoint, root, apis=1, workers=1, API_KEYS_FILE=str(keys)
-    ) as running:
-        yield running
+@pytest.fixture
+def stack(shared_stack: Stack) -> Stack:
+    """The session's shared deployment (tests/shared_stack.py): `OTHER_KEY` is another tenant."""
+    return shared_stack
 
 
 def test_voices_saved_in_s3_name_speakers_on_the_worker(stack: Stack, s3_endpoint: str) -> None:
     base_url = stack.apis[0].base_url
+    client = make_s3_client(
+        S3Settings(endpoint_url=s3_endpoint, access_key_id="test", secret_access_key="test")
+    )
+    bucket = stack.env["S3__BUCKET"]
+    before = set(list_keys(client, bucket, "voices/"))  # the deployment is the session's
     voices, used = {}, []
     for voice in ("alice", "erin"):
         clip, turns = voice_clip("conv2", voice)
@@ -49,11 +45,7 @@ def test_voices_saved_in_s3_name_speakers_on_the_worker(stack: Stack, s3_endpoin
         voices[voice] = saved["id"]
         used += turns
 
-    client = make_s3_client(
-        S3Settings(endpoint_url=s3_endpoint, access_key_id="test", secret_access_key="test")
-    )
-    bucket = stack.env["S3__BUCKET"]
-    stored = [k for k in list_keys(client, bucket, "voices/")]
+    stored = [k for k in list_keys(client, bucket, "voices/") if k not in before]
     assert sorted(k.rsplit("/", 1)[1] for k in stored) == sorted(
         f"{v}.json" for v in voices.values()
     )
