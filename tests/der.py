@@ -7,8 +7,11 @@ references do not: NIST's Rich Transcription evaluations end a speaker segment a
 each RTTM turn less the pauses inside it: stretches of at least `PAUSE_SECONDS` where every
 10 ms frame stays below `SILENT_PEAK` of full scale, the level at which the fixture scripts
 trimmed each utterance's edges (SoX `silence`, 0.5 %). Shorter pauses, a stop consonant's
-closure among them, stay speech. On top of that, the usual 0.25 s collar around every reference
-boundary and no scoring of overlapped speech (pyannote.metrics `DiarizationErrorRate`).
+closure among them, stay speech. The same rule holds for the output scored: a pause of under
+`PAUSE_SECONDS` between two consecutive spans of one speaker (nobody else's span between them) is
+no break in that speaker's speech, so such spans are scored as one, as a reference's turn would
+be. On top of that, the usual 0.25 s collar around every reference boundary and no scoring of
+overlapped speech (pyannote.metrics `DiarizationErrorRate`).
 
 `turns_der` scores against the RTTM turns as they are (the figure before this rule), so that
 both can be printed side by side.
@@ -76,6 +79,20 @@ def speech_turns(name: str) -> list[tuple[float, float, str]]:
     return result
 
 
+def bridged(spans: Iterable[Span]) -> list[Span]:
+    """`spans` in time order, each pause of under `PAUSE_SECONDS` between two consecutive spans
+    of one speaker bridged (the rule `speech_turns` applies to the reference)."""
+    result: list[Span] = []
+    for start, end, speaker in sorted(spans, key=lambda span: (span[0], span[1])):
+        if result:
+            last_start, last_end, last_speaker = result[-1]
+            if speaker == last_speaker and 0 <= start - last_end < PAUSE_SECONDS:
+                result[-1] = (last_start, max(last_end, end), speaker)
+                continue
+        result.append((start, end, speaker))
+    return result
+
+
 def annotation(spans: Iterable[Span]) -> Any:
     """(start, end, speaker) spans as a pyannote annotation."""
     core = importlib.import_module("pyannote.core")
@@ -98,9 +115,10 @@ def _scored(reference: list[tuple[float, float, str]], spans: Iterable[Span]) ->
 def der(name: str, spans: Iterable[Span]) -> tuple[float, ...]:
     """DER of `spans` against `name`'s speech turns, then its missed speech, false alarm and
     speaker confusion, each as a share of the scored reference speech."""
-    return _scored(speech_turns(name), spans)
+    return _scored(speech_turns(name), bridged(spans))
 
 
 def turns_der(name: str, spans: Iterable[Span]) -> tuple[float, ...]:
-    """The same against the RTTM turns as they are, pauses inside them counted as speech."""
+    """Against the RTTM turns as they are, pauses inside them counted as speech, and `spans`
+    as they are (the figure before the pause rule)."""
     return _scored(rttm_turns(name), spans)

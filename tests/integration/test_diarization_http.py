@@ -70,6 +70,7 @@ def test_speaker_bounds_are_honoured(server: ServerProcess) -> None:
     assert {s["speaker"] for s in body["segments"]} == {"SPEAKER_00", "SPEAKER_01"}
     error, before = der(body, "conv2"), turns_der("conv2", spans(body))[0]
     print(f"conv2 through HTTP with min=max=2: DER {error:.4f} (turns {before:.4f})")
+    assert error <= 0.01
 
 
 def test_verbose_json_words_have_speakers(server: ServerProcess) -> None:
