@@ -7,8 +7,9 @@ less the silent pauses of 0.3 s or more inside it (NIST Rich Transcription refer
 speaker segment at such a pause), the same rule on the segments (a pause of under 0.3 s
 between two segments of one speaker is no break in that speaker's speech), with a 0.25 s
 collar around every reference boundary and overlapped speech not scored (pyannote.metrics).
-Beside it, the figure against the RTTM turns and the segments as they are (`turns`), where a pause inside an utterance counts as speech that no segment covers:
-the figure this benchmark printed before. Then the standard DER's parts: speech no segment
+Beside it, the figure against the RTTM turns and the segments as they are (`turns`), where a
+pause inside an utterance counts as speech that no segment covers: the figure this benchmark
+printed before. Then the standard DER's parts: speech no segment
 covers, segments over silence, and speech given the wrong speaker, each a share of the scored
 speech. Prints each segment with its speaker below the figures. Asserts nothing.
 
