@@ -152,12 +152,13 @@ def _shares_a_fixture(item: pytest.Item) -> bool:
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    """Any skipped test fails the run (on an xdist controller, the workers' reports count)."""
+    """Any skipped test fails the run (on an xdist controller, the workers' reports count); a
+    run whose every module was skipped at import fails the same way, not as "no tests"."""
     if hasattr(session.config, "workerinput"):  # an xdist worker: its controller decides
         return
     reporter = session.config.pluginmanager.get_plugin("terminalreporter")
     skipped = reporter.stats.get("skipped", []) if reporter is not None else []
-    if skipped and exitstatus == pytest.ExitCode.OK:
+    if skipped and exitstatus in (pytest.ExitCode.OK, pytest.ExitCode.NO_TESTS_COLLECTED):
         if reporter is not None:
             reporter.write_sep(
                 "=", f"{len(skipped)} skipped: the suite allows none (tests/conftest.py)", red=True

@@ -59,6 +59,12 @@ JOBS_PROCESSING = Gauge(
 JOBS_RUNNING = Gauge(
     "whisperx_jobs_running", "Jobs this process is running right now.", registry=REGISTRY
 )
+JOBS_PER_BATCH = Histogram(
+    "whisperx_batch_jobs",
+    "Jobs whose chunks one transcription batch held (above 1: requests decoded together).",
+    buckets=(1, 2, 3, 4, 6, 8, 16, 32, 64),
+    registry=REGISTRY,
+)
 AUDIO_SECONDS = Counter(
     "whisperx_audio_seconds_processed",
     "Seconds of audio in the jobs this process completed.",
@@ -126,6 +132,11 @@ def set_queue(queued: int, processing: int) -> None:
     """The job store's counts, as an API process read them for this scrape."""
     JOBS_QUEUED.set(queued)
     JOBS_PROCESSING.set(processing)
+
+
+def jobs_in_batch(count: int) -> None:
+    """One transcription batch dispatched, holding chunks of `count` jobs."""
+    JOBS_PER_BATCH.observe(count)
 
 
 def job_outcome(outcome: str) -> None:

@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
-from websockets.exceptions import InvalidStatus
+from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from tests.audio import DATA
 from tests.conftest import fake_app
@@ -23,10 +23,14 @@ from tests.fakes import FakeTranscriber
 from tests.realtime_client import next_event, open_session, serve_in_thread
 from whisperx_api.api.client_secrets import ClientSecrets
 from whisperx_api.config import Settings
+from whisperx_api.pipeline.hub import HubProbe
+from whisperx_api.pipeline.registry import model_catalog
+from whisperx_api.runtime.models import ModelAccess
 
 pytestmark = pytest.mark.anyio
 
 KEY = "sk-minter"
+ADMIN = "sk-admin"
 SUBPROTOCOL = "openai-insecure-api-key."
 SESSION = {
     "type": "transcription",
@@ -55,6 +59,7 @@ class Server:
     ws_url: str
     http_url: str
     clock: Clock
+    app: FastAPI
 
     def mint(self, body: dict[str, Any] | None = None, key: str = KEY) -> httpx.Response:
         return httpx.post(
@@ -75,13 +80,14 @@ def secrets_server(
     make_settings: Callable[..., Settings], max_per_key: int = 16, **groups: Any
 ) -> Iterator[Server]:
     groups.setdefault("api_key", KEY)
-    settings = make_settings(realtime={"max_client_secrets_per_key": max_per_key}, **groups)
+    realtime = {"max_client_secrets_per_key": max_per_key, **groups.pop("realtime", {})}
+    settings = make_settings(realtime=realtime, **groups)
     app: FastAPI = fake_app(settings, FakeTranscriber())
     clock = Clock()
     app.state.client_secrets = ClientSecrets(max_per_key, clock=clock)
     with serve_in_thread(app) as url:
         http = url.replace("ws://", "http://").split("/v1/")[0]
-        yield Server(url, http, clock)
+        yield Server(url, http, clock, app)
 
 
 def refusal(refused: pytest.ExceptionInfo[InvalidStatus]) -> tuple[int, dict[str, Any]]:
@@ -320,3 +326,66 @@ async def test_with_auth_off_a_presented_secret_is_still_checked_and_applied(
         assert refusal(refused)[1]["code"] == "invalid_client_secret"
         async with open_session(server.ws_url) as ws:  # no secret, no key: auth is off
             assert (await next_event(ws))["type"] == "session.created"
+
+
+class OfflineHub(HubProbe):
+    """No hub model is cached and the hub never answers (no test reaches the network)."""
+
+    def cached(self, name: str) -> bool:
+        return False
+
+    def _ask(self, name: str) -> bool:
+        return False
+
+
+async def test_a_secret_session_keeps_the_minting_key_s_model_rights(
+    make_settings: Callable[..., Settings], tmp_path: Path
+) -> None:
+    """A plain key's secret may not make the server fetch a hub model (`admin_key_required`,
+    as the key itself gets); an admin key's secret may (here the offline hub then refuses it as
+    `model_not_found`), so the right comes from the minting key, not from the secret."""
+    keys = tmp_path / "keys.json"
+    keys.write_text(json.dumps({KEY: "captions-page", ADMIN: {"name": "ops", "admin": True}}))
+    update = {
+        "type": "session.update",
+        "session": {"audio": {"input": {"transcription": {"model": "small"}}}},
+    }
+    with secrets_server(make_settings, api_key=None, api_keys_file=keys) as server:
+        # The fake backend has no hub gate of its own: give it faster-whisper's, offline.
+        settings = server.app.state.settings
+        gate = ModelAccess(model_catalog(settings), settings.models.allowed, OfflineHub())
+        server.app.state.runtime.models._access = gate
+        codes = {}
+        for key in (KEY, ADMIN):
+            minted = server.mint(key=key)
+            assert minted.status_code == 200, minted.text
+            async with open_session(server.ws_url, minted.json()["value"]) as ws:
+                assert (await next_event(ws))["type"] == "session.created"
+                await ws.send(json.dumps(update))
+                error = (await next_event(ws, "error"))["error"]
+                codes[key] = error["code"]
+                assert error["param"] == "session.audio.input.transcription.model"
+    assert codes == {KEY: "admin_key_required", ADMIN: "model_not_found"}
+
+
+async def test_a_secret_refused_at_max_sessions_stays_unused(
+    make_settings: Callable[..., Settings],
+) -> None:
+    with secrets_server(make_settings, realtime={"max_sessions": 1}) as server:
+        secret = server.secret()
+        async with open_session(server.ws_url, KEY) as first:
+            assert (await next_event(first))["type"] == "session.created"
+            async with open_session(server.ws_url, secret) as refused:
+                error = await next_event(refused)
+                assert error["type"] == "error"
+                assert error["error"]["code"] == "too_many_sessions"
+                with pytest.raises(ConnectionClosed) as closed:
+                    await next_event(refused)
+            assert closed.value.rcvd is not None
+            assert closed.value.rcvd.code == 1013
+        async with open_session(server.ws_url, secret) as later:  # the slot is free again
+            assert (await next_event(later))["type"] == "session.created"
+        with pytest.raises(InvalidStatus) as spent:  # and now it is spent
+            async with open_session(server.ws_url, secret):
+                pass
+    assert refusal(spent)[1]["code"] == "invalid_client_secret"

@@ -8,6 +8,8 @@ the real speaker model is tested in tests/integration/test_saved_voices.py.
 from __future__ import annotations
 
 import asyncio
+import json
+import sqlite3
 import time
 from base64 import b64encode
 from collections.abc import AsyncIterator, Callable
@@ -88,6 +90,34 @@ async def test_enrol_list_get_delete(
         assert again.status_code == 404
         assert again.json()["error"]["type"] == "not_found_error"
         assert (await client.get("/v1/speakers", headers=ALICE)).json()["data"] == []
+
+
+async def test_embedded_mode_stores_the_embedding_never_the_audio(
+    make_settings: Callable[..., Settings], tmp_path: Path
+) -> None:
+    """The voice's row holds its name, length and embedding, a few hundred bytes where the
+    2-second clip is 64 kB, and enrolment leaves no file but the database behind."""
+    data_dir = tmp_path / "data"
+    async with two_keys(make_settings, tmp_path) as (client, _):
+        files_before = {p.name for p in data_dir.rglob("*") if p.is_file()}
+        clip = tone_bytes(tmp_path, 2.0, "clip.wav")
+        created = await client.post(
+            "/v1/speakers", data={"name": "Ann"}, files={"file": ("v.wav", clip)}, headers=ALICE
+        )
+        assert created.status_code == 201, created.text
+        files_after = {p.name for p in data_dir.rglob("*") if p.is_file()}
+    assert {
+        name for name in files_after - files_before if not name.startswith("jobs.sqlite3")
+    } == set()
+    with sqlite3.connect(data_dir / "jobs.sqlite3") as db:
+        rows = db.execute("SELECT id, body FROM voices").fetchall()
+    assert [voice_id for voice_id, _ in rows] == [created.json()["id"]]
+    body = rows[0][1]
+    assert len(clip) > 60_000
+    assert len(body) < 16_000
+    stored = json.loads(body)
+    assert set(stored) == {"v", "id", "owner", "name", "created_at", "seconds", "embedding"}
+    assert all(isinstance(x, float) for x in stored["embedding"])
 
 
 async def test_another_keys_voice_is_404_and_unusable(
@@ -284,6 +314,30 @@ async def test_the_per_key_limit(make_settings: Callable[..., Settings], tmp_pat
         assert over.status_code == 400
         assert over.json()["error"]["code"] == "too_many_speakers"
         assert (await enrol(client, tmp_path, "Bob", 3.0, BOB)).status_code == 201
+
+
+async def test_fifty_known_speaker_ids_are_accepted(
+    make_settings: Callable[..., Settings], tmp_path: Path
+) -> None:
+    async with two_keys(make_settings, tmp_path) as (client, _):
+        ids = []
+        for n in range(50):
+            enrolled = await enrol(client, tmp_path, f"Voice {n}", 2.0 + n % 4, ALICE)
+            assert enrolled.status_code == 201, enrolled.text
+            ids.append(enrolled.json()["id"])
+        assert len(set(ids)) == 50
+        response = await transcribe(
+            client,
+            tmp_path,
+            ALICE,
+            diarize="true",
+            response_format="diarized_json",
+            **{"known_speaker_ids[]": ids},
+        )
+        assert response.status_code == 200, response.text
+    speakers = {segment["speaker"] for segment in response.json()["segments"]}
+    assert len(speakers) == 2  # both diarized speakers are named by saved voices
+    assert speakers <= {f"Voice {n}" for n in range(50)}
 
 
 @pytest.mark.parametrize(

@@ -8,6 +8,7 @@ The screenshot is kept in `test-artifacts/` (git-ignored) for a person to look a
 
 from __future__ import annotations
 
+import json
 import re
 import wave
 from collections.abc import Iterator
@@ -113,7 +114,8 @@ def browser(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[webdriv
         "prefs",
         {"download.default_directory": str(downloads), "download.prompt_for_download": False},
     )
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    # `performance`: the DevTools network events, to read the WebSocket handshake the page sent.
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL", "performance": "ALL"})
     service = Service(executable_path=str(CHROMEDRIVER), log_output=str(tmp_path / "driver.log"))
     driver = webdriver.Chrome(service=service, options=options)
     try:
@@ -133,6 +135,18 @@ def completed_text(driver: webdriver.Chrome) -> str:
     return " ".join(re.sub(r"^\d+:\d\d\.\d\s*", "", t.text) for t in turns)
 
 
+def handshake_protocols(driver: webdriver.Chrome) -> list[str]:
+    """The Sec-WebSocket-Protocol header of each /v1/realtime handshake the page has sent."""
+    offered = []
+    for entry in driver.get_log("performance"):
+        message = json.loads(entry["message"])["message"]
+        if message["method"] != "Network.webSocketWillSendHandshakeRequest":
+            continue
+        headers = {k.lower(): v for k, v in message["params"]["request"]["headers"].items()}
+        offered.append(str(headers.get("sec-websocket-protocol", "")))
+    return offered
+
+
 def test_live_mode_captions_the_microphone_and_downloads_the_transcript(
     browser: webdriver.Chrome, server: ServerProcess, file_text: str, tmp_path: Path
 ) -> None:
@@ -149,6 +163,11 @@ def test_live_mode_captions_the_microphone_and_downloads_the_transcript(
     assert not browser.find_element(By.ID, "error").is_displayed(), browser.find_element(
         By.ID, "error"
     ).text
+    # The page minted a client secret and opened the socket with it, never with the typed key.
+    offered = handshake_protocols(browser)
+    assert len(offered) == 1, offered
+    assert "openai-insecure-api-key.ek_" in offered[0], offered
+    assert KEY not in offered[0], offered
     # Drafts (grey) come while a turn is spoken; completed turns (black) replace them.
     WebDriverWait(browser, CAPTIONS_SECONDS).until(shown_draft)
     screenshot(browser, "live-captions-draft.png")

@@ -39,9 +39,10 @@ def cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("encoder-cache")
 
 
-def backend(cache_dir: Path, batched: bool) -> FasterWhisperBackend:
+def backend(cache_dir: Path, batched: bool, batch_size: int | None = None) -> FasterWhisperBackend:
     devices = DeviceConfig("cpu", cpu_batched_encoder=batched)
-    return FasterWhisperBackend(ModelCatalog("base", cache_dir=cache_dir), devices)
+    catalog = ModelCatalog("base", cache_dir=cache_dir)
+    return FasterWhisperBackend(catalog, devices, batch_size=batch_size)
 
 
 @pytest.fixture(scope="module")
@@ -78,10 +79,14 @@ def summary(transcript: Transcript) -> tuple[str, list[str], list[tuple[str, flo
     return transcript.language, [s.text for s in transcript.segments], words
 
 
-def transcribe(backend: FasterWhisperBackend, job: tuple[str, bool]) -> Any:
+def transcribe(
+    backend: FasterWhisperBackend, job: tuple[str, bool], chunk_size: int | None = None
+) -> Any:
     name, word_timestamps = job
     runner = PipelineRunner(backend, max_audio_seconds=600)
-    options = TranscriptionOptions(model="base", word_timestamps=word_timestamps)
+    options = TranscriptionOptions(
+        model="base", word_timestamps=word_timestamps, chunk_size=chunk_size
+    )
     return summary(runner.run(DATA / name, options, StageContext()))
 
 
@@ -105,3 +110,25 @@ def test_the_batched_encoder_gives_the_per_chunk_text_and_word_times(
     assert chunk_calls == [1] * 7
     assert max(batch_calls) > 2, batch_calls
     assert sum(batch_calls) > sum(chunk_calls), batch_calls
+
+
+def test_a_batch_of_eight_the_gpu_s_size_encodes_as_chunk_by_chunk(
+    cache_dir: Path, per_chunk: FasterWhisperBackend
+) -> None:
+    """CUDA's default batch (8) through the real encoder in one call: a 26-s recording cut
+    into chunks of at most 3 s queues more than eight at once, so a whole batch of eight is
+    encoded together; the text and word times are the per-chunk encoder's."""
+    job = ("en_recorded.flac", True)
+    eight = backend(cache_dir, batched=True, batch_size=8)
+    try:
+        eight.load_model("base")
+        calls = encoder_calls(eight)
+        together = transcribe(eight, job, chunk_size=3)
+    finally:
+        eight.close()
+    per_chunk.load_model("base")
+    alone = transcribe(per_chunk, job, chunk_size=3)
+    assert 8 in calls, calls
+    assert max(calls) == 8
+    assert together == alone
+    assert alone[1]

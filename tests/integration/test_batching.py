@@ -13,6 +13,7 @@ import httpx
 import pytest
 
 from tests.audio import DATA
+from tests.metrics_reader import Samples, parse, value
 from tests.server import serving
 from whisperx_api.domain.options import TranscriptionOptions
 from whisperx_api.domain.transcript import Transcript
@@ -153,9 +154,22 @@ def test_concurrent_server_requests_match_their_alone_results(
         httpx.Client(base_url=server.base_url, timeout=REQUEST_SECONDS) as client,
     ):
         alone = [transcribe(client, name) for name in FIXTURES]
+        before = parse(client.get("/metrics").text)
         together = concurrently(lambda name: transcribe(client, name), FIXTURES)
+        after = parse(client.get("/metrics").text)
     assert [language for language, _ in alone] == ["en", "fr", "en", "en", "en"]
     assert together == alone
+    # Alone, every batch held one job's chunks; together, some held several jobs' at once.
+    assert value(before, "whisperx_batch_jobs_count") > 0
+    assert shared_batches(before) == 0
+    assert shared_batches(after) >= 1
+
+
+def shared_batches(samples: Samples) -> float:
+    """Batches that held chunks of more than one job."""
+    return value(samples, "whisperx_batch_jobs_count") - value(
+        samples, "whisperx_batch_jobs_bucket", le="1.0"
+    )
 
 
 def test_a_live_decode_does_not_wait_for_a_file_jobs_batch(backend: FasterWhisperBackend) -> None:

@@ -132,7 +132,7 @@ def test_job_result_holds_no_digits(server: ServerProcess) -> None:
         accepted = client.post(
             "/transcription",
             files={"file": (AUDIO.name, AUDIO.read_bytes())},
-            data={**FIELDS, "sync": "false", "response_format": "json"},
+            data={**FIELDS, "sync": "false", "response_format": "verbose_json"},
         )
         assert accepted.status_code == 202, accepted.text
         job = accepted.json()["job_id"]
@@ -148,5 +148,9 @@ def test_job_result_holds_no_digits(server: ServerProcess) -> None:
     body = result.json()
     assert_redacted(body["text"], "job text")
     assert_call_kept(body["text"])
+    assert body["segments"]
     for segment in body["segments"]:
         assert_redacted(segment["text"], "job segment")
+    words = [word["word"] for word in body["words"]]
+    assert words
+    assert_redacted(" ".join(words), "job words")

@@ -175,3 +175,20 @@ def test_close_waits_for_the_batch_in_the_model_and_fails_what_is_still_queued()
     _, error = waiting.next_result(DEADLINE) or (None, None)
     assert isinstance(error, BackendError), error
     assert [item for batch in model.batches for item in batch] == ["warm"]
+
+
+def test_each_batch_reports_how_many_lanes_it_took_items_from() -> None:
+    model = GatedModel()
+    heard: list[int] = []
+    scheduler: BatchScheduler[str, str] = BatchScheduler(model, max_batch=4, on_batch=heard.append)
+    blocker = block_with_one_item(scheduler, model)
+    long_job, short_job = scheduler.open_lane(), scheduler.open_lane()
+    for i in range(6):
+        long_job.submit(f"long{i}", "k")
+    short_job.submit("short0", "k")
+    model.gate.set()
+    assert results(short_job, 1) == {0: "SHORT0"}
+    assert results(long_job, 6) == {i: f"LONG{i}" for i in range(6)}
+    blocker.close()
+    assert [len(batch) for batch in model.batches] == [1, 4, 3]
+    assert heard == [1, 2, 1]

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from pydantic import BaseModel
 
-from whisperx_api.config import FieldPath, Settings, env_names
+from whisperx_api.config import FieldPath, Settings, env_name, env_names
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCS = ROOT / "docs"
@@ -94,6 +94,70 @@ def test_configuration_doc_names_every_setting() -> None:
     text = (DOCS / "configuration.md").read_text(encoding="utf-8")
     names = [name for path in leaf_paths(Settings) for name in env_names(path)]
     assert [name for name in names if f"`{name}`" not in text] == []
+
+
+def documented_defaults(text: str) -> dict[str, str]:
+    """Each setting's cell in the `default` column of the configuration tables."""
+    found: dict[str, str] = {}
+    column: int | None = None
+    for line in text.splitlines():
+        if not line.startswith("|"):
+            column = None
+            continue
+        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+        if cells[0] == "name":
+            column = cells.index("default") if "default" in cells else None
+        elif column is not None and not set(cells[0]) <= set("-: "):
+            for name in re.findall(r"`([A-Z][A-Z0-9_]*)`", cells[0]):
+                found[name] = cells[column]
+    return found
+
+
+def field_default(path: FieldPath) -> object:
+    model: type[BaseModel] = Settings
+    for name in path[:-1]:
+        annotation = model.model_fields[name].annotation
+        assert isinstance(annotation, type)
+        assert issubclass(annotation, BaseModel)
+        model = annotation
+    return model.model_fields[path[-1]].get_default(call_default_factory=True)
+
+
+def default_matches(cell: str, default: object) -> bool:
+    """A value in backticks is the default as a user types it; any other text (`—`, "unset",
+    "none", a sentence) stands for no value: None or an empty list."""
+    typed = re.fullmatch(r"`([^`]*)`", cell)
+    if typed is None:
+        return default is None or default == []
+    value = typed.group(1)
+    if isinstance(default, bool):
+        return value == str(default).lower()
+    if isinstance(default, float) and default.is_integer():
+        return value == str(int(default))
+    if isinstance(default, Path):
+        return Path(value).expanduser() == default
+    return value == str(default)
+
+
+def test_configuration_doc_defaults_match() -> None:
+    """The `default` column of docs/configuration.md against each field's own default, so a
+    changed default cannot leave the docs behind."""
+    cells = documented_defaults((DOCS / "configuration.md").read_text(encoding="utf-8"))
+    wrong = {
+        env_name(path): (cells.get(env_name(path)), field_default(path))
+        for path in leaf_paths(Settings)
+        if not default_matches(cells.get(env_name(path), "missing"), field_default(path))
+        or env_name(path) not in cells
+    }
+    assert wrong == {}
+
+
+@pytest.mark.parametrize(
+    ("cell", "default"),
+    [("`48`", 47.0), ("`false`", True), ("—", 8), ("none", ["a"]), ("`./data`", Path("d"))],
+)
+def test_the_defaults_check_catches_drift(cell: str, default: object) -> None:
+    assert not default_matches(cell, default)
 
 
 MARKDOWN_LINK = re.compile(r"\]\(([^)#\s]+)(?:#[^)]*)?\)")

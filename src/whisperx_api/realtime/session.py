@@ -670,6 +670,15 @@ class LiveSession:
             return
         finally:
             self._decoding.samples = 0
+        log.info(
+            "live session %s: turn %s completed, %d words confirmed while it ran; its final "
+            "decode read %.2f s of %.2f s",
+            self._id,
+            turn.item_id,
+            len(agreement.confirmed),
+            (len(turn.samples) - agreement.cut) / SAMPLE_RATE,
+            len(turn.samples) / SAMPLE_RATE,
+        )
         captions = self._decoding.captions.pop(turn.item_id, Captions())
         if delta := captions.final(text):
             if turn.first_words is not None and not turn.first_words.sent:

@@ -83,10 +83,13 @@ class BatchScheduler(Generic[W, R]):
         run_batch: Callable[[Sequence[W]], Sequence[R]],
         max_batch: int,
         name: str = "batch-scheduler",
+        on_batch: Callable[[int], None] | None = None,
     ) -> None:
+        """`on_batch` hears, for every batch dispatched, how many lanes it took items from."""
         if max_batch < 1:
             raise ValueError("max_batch must be at least 1")
         self._run_batch = run_batch
+        self._on_batch = on_batch
         self._max_batch = max_batch
         self._name = name
         self._cond = threading.Condition()
@@ -170,6 +173,8 @@ class BatchScheduler(Generic[W, R]):
                     self._thread = None
                     return
                 batch = self._take()
+            if self._on_batch is not None:
+                self._on_batch(len({id(lane) for lane, _ in batch}))
             started = time.monotonic()
             self._run(batch)
             self._last_batch_seconds = time.monotonic() - started

@@ -17,6 +17,7 @@ from contextlib import closing
 from dataclasses import dataclass, field
 from typing import Any
 
+from whisperx_api import metrics
 from whisperx_api.domain.audio import DecodedAudio
 from whisperx_api.domain.options import TranscriptionOptions
 from whisperx_api.domain.transcript import (
@@ -296,7 +297,7 @@ class FasterWhisperBackend:
         runner = WhisperBatchRunner(model, _BEAM_SIZE, encode_per_batch=per_batch)
         size = self._batch_size or default_batch_size(device)
         scheduler: BatchScheduler[ChunkWork, ChunkResult] = BatchScheduler(
-            runner, size, name=f"batches-{key}"
+            runner, size, name=f"batches-{key}", on_batch=metrics.jobs_in_batch
         )
         # Live-caption turns batch among themselves on a scheduler of their own, so a turn never
         # waits for a file job's batch of chunks to finish; the model's second CTranslate2
