@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
+from typing import Any
 
 import pytest
 
@@ -192,3 +193,58 @@ def test_each_batch_reports_how_many_lanes_it_took_items_from() -> None:
     blocker.close()
     assert [len(batch) for batch in model.batches] == [1, 4, 3]
     assert heard == [1, 2, 1]
+
+
+def test_a_lane_closed_while_the_scheduler_lingers_leaves_it_serving_the_others() -> None:
+    """A job cancelled while the scheduler waited a moment for more work took the only queued
+    item with it; the thread then died on an empty batch, still counted as running, and every
+    later job waited for ever."""
+    model = GatedModel()
+    model.gate.set()
+    scheduler: BatchScheduler[str, str] = BatchScheduler(model, max_batch=4)
+    scheduler._last_batch_seconds = 0.2  # so that it lingers for a lane with nothing queued
+    cancelled, other = scheduler.open_lane(), scheduler.open_lane()
+    lingered, took = threading.Event(), threading.Event()
+    real_linger, real_take = scheduler._linger, scheduler._take
+
+    def linger_then_lose_the_work() -> None:
+        if not lingered.is_set():
+            lingered.set()
+            cancelled.close()  # under the scheduler's lock, as a cancel racing the linger
+        real_linger()
+
+    def take() -> list[Any]:
+        took.set()
+        return real_take()
+
+    scheduler._linger = linger_then_lose_the_work  # type: ignore[method-assign]
+    scheduler._take = take  # type: ignore[method-assign]
+    cancelled.submit("lost", "k")
+    assert took.wait(DEADLINE)  # it has looked for a batch after the lane took its work away
+    other.submit("later", "k")
+    assert results(other, 1) == {0: "LATER"}
+    other.close()
+    with scheduler.open_lane() as lane:
+        lane.submit("next", "k")
+        assert results(lane, 1) == {0: "NEXT"}
+    assert [item for batch in model.batches for item in batch] == ["later", "next"]
+
+
+def test_a_failing_batch_callback_fails_the_open_jobs_and_the_next_job_runs() -> None:
+    model = GatedModel()
+    model.gate.set()
+    calls: list[int] = []
+
+    def on_batch(lanes: int) -> None:
+        calls.append(lanes)
+        if len(calls) == 1:
+            raise RuntimeError("metrics exploded")
+
+    scheduler: BatchScheduler[str, str] = BatchScheduler(model, max_batch=2, on_batch=on_batch)
+    with scheduler.open_lane() as lane:
+        lane.submit("a", "k")
+        error = results(lane, 1)[-1]
+        assert isinstance(error, BackendError)
+    with scheduler.open_lane() as lane:
+        lane.submit("b", "k")
+        assert results(lane, 1) == {0: "B"}

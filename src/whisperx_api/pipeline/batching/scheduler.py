@@ -160,19 +160,35 @@ class BatchScheduler(Generic[W, R]):
             self._cond.notify_all()
 
     def _loop(self) -> None:
+        try:
+            self._serve()
+        except Exception:
+            # Should anything here fail, the next lane must start a new thread, and the lanes
+            # open now must hear of it: a job must never wait on a thread that is gone.
+            log.exception("the batch scheduler %s stopped", self._name)
+            with self._cond:
+                self._thread = None
+                for lane in self._lanes:
+                    lane._pending.clear()
+                    lane._results.put((-1, BackendError("The transcription model failed.")))
+
+    def _serve(self) -> None:
         # The thread ends when no lane is open, so an unloaded model is not kept alive by it.
         while True:
             with self._cond:
-                while not self._closed and not any(lane._pending for lane in self._lanes):
-                    if not self._lanes:
+                batch: list[tuple[Lane[W, R], _Queued[W]]] = []
+                while not batch:
+                    while not self._closed and not any(lane._pending for lane in self._lanes):
+                        if not self._lanes:
+                            self._thread = None
+                            return
+                        self._cond.wait()
+                    self._linger()
+                    if self._closed:
                         self._thread = None
                         return
-                    self._cond.wait()
-                self._linger()
-                if self._closed:
-                    self._thread = None
-                    return
-                batch = self._take()
+                    # A lane closed while we lingered may have taken the only queued work.
+                    batch = self._take()
             if self._on_batch is not None:
                 self._on_batch(len({id(lane) for lane, _ in batch}))
             started = time.monotonic()
@@ -197,11 +213,13 @@ class BatchScheduler(Generic[W, R]):
             self._cond.wait(remaining)
 
     def _take(self) -> list[tuple[Lane[W, R], _Queued[W]]]:
-        """The next batch: the key of the lane whose turn it is, one item per lane per round."""
+        """The next batch: the key of the lane whose turn it is, one item per lane per round;
+        empty when no lane has work queued."""
         count = len(self._lanes)
-        start = self._turn % count
-        order = [self._lanes[(start + i) % count] for i in range(count)]
+        order = [self._lanes[(self._turn + i) % count] for i in range(count)]
         order = [lane for lane in order if lane._pending]
+        if not order:
+            return []
         key = order[0]._pending[0].key
         self._turn = (self._lanes.index(order[0]) + 1) % count
         batch: list[tuple[Lane[W, R], _Queued[W]]] = []
