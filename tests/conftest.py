@@ -55,6 +55,8 @@ SERVER_DIRS = frozenset({"integration", "robustness", "browser"})
 SHARED_SCOPES = frozenset({"class", "module", "package"})
 # Session fixtures built once per xdist worker: every test that uses one goes to one worker.
 SESSION_GROUPS = {"shared_stack": SHARED_STACK_GROUP}
+# `SUITE_CPU_LOG=<file>`: each test's wall and CPU seconds (tests/cpu_log.py).
+pytest_plugins = ["tests.cpu_log"]
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
