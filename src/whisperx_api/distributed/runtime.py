@@ -19,6 +19,7 @@ from whisperx_api.distributed.kafka_worker import KafkaWorker, WorkerPolicy
 from whisperx_api.distributed.remote import RemoteStage, RemoteTranscriber
 from whisperx_api.distributed.s3 import S3BlobStore, ensure_bucket, make_s3_client
 from whisperx_api.distributed.s3_store import S3JobStore
+from whisperx_api.distributed.s3_voices import S3VoiceStore
 from whisperx_api.distributed.staged_s3 import StagedS3Audio
 from whisperx_api.jobs.service import JobService
 from whisperx_api.jobs.signals import JobSignals
@@ -92,7 +93,12 @@ def build_distributed_api(settings: Settings, registry: BackendRegistry | None =
         webhooks=build_webhooks(settings, store),  # workers need no egress
         live=build_replica_live(settings, registry),
         models=build_models(settings, runner),
-        voices=build_voices(settings, store, service, replica_diarizer(settings, registry)),
+        voices=build_voices(
+            settings,
+            S3VoiceStore(client, settings.s3.bucket),
+            service,
+            replica_diarizer(settings, registry),
+        ),
     )
 
 
