@@ -115,7 +115,7 @@ def build_embedded(settings: Settings, registry: BackendRegistry | None = None) 
         cleanup_interval_seconds=settings.jobs.cleanup_interval_hours * 3600,
         shutdown_grace_seconds=settings.jobs.shutdown_grace_seconds,
         webhooks=build_webhooks(settings, store),
-        live=build_live(settings, runner.transcriber, live_diarizer(settings, registry)),
+        live=build_live(settings, runner.transcriber, own_diarizer(settings, registry)),
         models=build_models(settings, runner),
         voices=build_voices(
             settings, SqliteVoiceStore(data_dir / _DATABASE), service, runner.diarizer
@@ -151,9 +151,10 @@ def build_live(
     )
 
 
-def live_diarizer(settings: Settings, registry: BackendRegistry) -> DiarizationBackend:
-    """The configured diarization backend, a copy of the live sessions' own: its speaker model
-    loads at the first labelled turn, and a file job's diarization never holds it."""
+def own_diarizer(settings: Settings, registry: BackendRegistry) -> DiarizationBackend:
+    """A copy of the configured diarization backend apart from the pipeline's: its speaker
+    model loads at first use (the live sessions' first labelled turn; an API replica's first
+    voice enrolment), and a file job's diarization never holds it."""
     return registry.diarization_backends.factory(settings.backends.diarization)(settings)
 
 
