@@ -43,8 +43,7 @@ import itertools
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass
-from types import TracebackType
+from dataclasses import dataclass, field
 from typing import Any, Self
 
 from aiokafka import (  # type: ignore[import-untyped]
@@ -141,12 +140,7 @@ class _Client:
         await self.start()
         return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    async def __aexit__(self, *exc_info: object) -> None:
         await self.stop()
 
 
@@ -240,28 +234,17 @@ async def _start_or_close(client: Any, action: str) -> None:
         raise
 
 
+@dataclass(slots=True, eq=False, repr=False)
 class Delivery:
     """One job message handed to a worker; `commit()` once the job's outcome is stored."""
 
-    __slots__ = ("_consumer", "committed", "message", "offset", "partition", "shared", "topic")
-
-    def __init__(
-        self,
-        consumer: KafkaJobConsumer,
-        message: JobMessage,
-        topic: str,
-        partition: int,
-        offset: int,
-        *,
-        shared: bool = False,
-    ) -> None:
-        self._consumer = consumer
-        self.message = message
-        self.topic = topic
-        self.partition = partition
-        self.offset = offset
-        self.committed = False
-        self.shared = shared  # taken with `take`: committed through the offset ledger
+    consumer: KafkaJobConsumer
+    message: JobMessage
+    topic: str
+    partition: int
+    offset: int
+    shared: bool = False  # taken with `take`: committed through the offset ledger
+    committed: bool = field(default=False, init=False)
 
     def __repr__(self) -> str:
         where = f"{self.topic}[{self.partition}]@{self.offset}"
@@ -271,7 +254,7 @@ class Delivery:
         """Acknowledge this message (a shared one: once every earlier message of its partition
         is acknowledged too). Raises `CommitFailed` if the group moved the partition away
         meanwhile: the new owner will then run the job again."""
-        await self._consumer._commit(self)
+        await self.consumer._commit(self)
 
 
 @dataclass(frozen=True, slots=True)
@@ -399,18 +382,10 @@ class KafkaJobConsumer(_Client):
         Finishes the previous delivery first: an uncommitted one is delivered again.
         """
         await self._finish_current()
-        deadline = None if timeout_s is None else time.monotonic() + timeout_s
-        while not self._closing:
-            record = await self._poll_one(deadline)
-            if record is None:
-                if deadline is not None and time.monotonic() >= deadline:
-                    return None
-                continue
-            delivery = await self._decode(record)
-            if delivery is not None:
-                self._hold(delivery)
-                return delivery
-        return None
+        delivery = await self._read(timeout_s, shared=False)
+        if delivery is not None:
+            self._hold(delivery)
+        return delivery
 
     async def take(self, timeout_s: float | None = None) -> Delivery | None:
         """One more message while others taken this way may still be running; None after
@@ -420,39 +395,49 @@ class KafkaJobConsumer(_Client):
         await self._stop_keepalive()
         consumer = self._running()
         consumer.resume(*consumer.assignment())
-        deadline = None if timeout_s is None else time.monotonic() + timeout_s
         try:
-            while not self._closing:
-                record = await self._poll_one(deadline)
-                if record is None:
-                    if deadline is not None and time.monotonic() >= deadline:
-                        return None
-                    continue
-                if self._ledger.knows((record.topic, record.partition), record.offset):
-                    continue  # a rebalance rewound the partition: it is running or done here
-                delivery = await self._decode(record, shared=True)
-                if delivery is not None:
-                    self._ledger.take((delivery.topic, delivery.partition), delivery.offset)
-                    return delivery
-            return None
+            delivery = await self._read(timeout_s, shared=True)
+            if delivery is not None:
+                self._ledger.take((delivery.topic, delivery.partition), delivery.offset)
+            return delivery
         finally:
             if self._ledger.running() and self._consumer is not None and not self._closing:
                 self._consumer.pause(*self._consumer.assignment())
                 self._keepalive = asyncio.create_task(self._keep_polling(), name="kafka-keepalive")
 
-    async def _poll_one(self, deadline: float | None) -> Any:
-        wait_ms = self._poll_timeout_ms
-        if deadline is not None:
-            wait_ms = max(0, min(wait_ms, int((deadline - time.monotonic()) * 1000)))
+    async def _read(self, timeout_s: float | None, *, shared: bool) -> Delivery | None:
+        """The next readable message, or None after `timeout_s` or once stopped; a `shared`
+        one the ledger knows (a rebalance rewound its partition) is passed over."""
+        deadline = None if timeout_s is None else time.monotonic() + timeout_s
+        while not self._closing:
+            wait_ms = self._poll_timeout_ms
+            if deadline is not None:
+                wait_ms = max(0, min(wait_ms, int((deadline - time.monotonic()) * 1000)))
+            batch = await self._poll(self._running(), timeout_ms=wait_ms, max_records=1)
+            record = next((records[0] for records in (batch or {}).values() if records), None)
+            if record is None:
+                if deadline is not None and time.monotonic() >= deadline:
+                    return None
+                continue
+            if shared and self._ledger.knows((record.topic, record.partition), record.offset):
+                continue  # a rebalance rewound the partition: it is running or done here
+            delivery = await self._decode(record, shared=shared)
+            if delivery is not None:
+                return delivery
+        return None
+
+    @staticmethod
+    async def _poll(consumer: Any, **options: Any) -> Any:
+        """One `getmany`; None once the consumer stopped, nothing after a failure (logged,
+        then a short pause: the caller simply polls again)."""
         try:
-            batch = await self._running().getmany(timeout_ms=wait_ms, max_records=1)
+            return await consumer.getmany(**options)
         except ConsumerStoppedError:
             return None
         except KafkaError as exc:
             log.warning("kafka: poll failed, retrying: %r", exc)
             await asyncio.sleep(_RETRY_SECONDS)
-            return None
-        return next((records[0] for records in batch.values() if records), None)
+            return {}
 
     async def _decode(self, record: Any, *, shared: bool = False) -> Delivery | None:
         """Unreadable bytes can never succeed: hand them to the handler (which dead-letters them),
@@ -497,15 +482,7 @@ class KafkaJobConsumer(_Client):
     async def _keep_polling(self) -> None:
         """Count as polling while paused, so the member stays in the group; see module docstring."""
         consumer = self._running()
-        while True:
-            try:
-                leaked = await consumer.getmany(timeout_ms=self._poll_timeout_ms)
-            except ConsumerStoppedError:
-                return
-            except KafkaError as exc:
-                log.warning("kafka: keep-alive poll failed, retrying: %r", exc)
-                await asyncio.sleep(_RETRY_SECONDS)
-                continue
+        while (leaked := await self._poll(consumer, timeout_ms=self._poll_timeout_ms)) is not None:
             for tp, records in leaked.items():
                 consumer.seek(tp, records[0].offset)
                 consumer.pause(tp)

@@ -23,9 +23,9 @@ the dead-letter topic (this worker is the runner's `Announcer`).
   admits each job's decoded audio in the pipeline, as in the embedded server; checking it
   before taking a message keeps a worker with a full budget from holding messages that
   another worker could run now. Messages then finish out of order; the consumer commits only
-  each partition's finished prefix (see `kafka_queue`). A message left for redelivery is not
-  rewound but tried again here, after its own backoff, in the slot it holds (a rewind would
-  re-read the messages after it, which are running).
+  each partition's finished prefix (see `kafka_queue`).
+- A message left for redelivery (any `max_jobs`) is not rewound but tried again here, after its
+  own backoff, in the slot it holds (a rewind would re-read the messages after it).
 - A queued job whose message was never published (its API replica died in between) is deleted
   with its audio after `orphan_seconds`: no worker would hear of it, no client has its id.
 
@@ -35,7 +35,7 @@ Poison and faults (docs/modes.md, "Faults"):
 - a job record it cannot read (an unknown version, damaged JSON) dead-letters the message with
   the reason (the record is left as it is, for whoever can read it) and commits it;
 - storage or broker trouble (after the attempt runner's own tries at writing an outcome) leaves
-  the message for redelivery, and the worker backs off (bounded exponential) before it reads
+  the message for redelivery, and the worker backs off (bounded exponential) before it tries
   again, so a store that is down is not hammered;
 - an unexpected error is treated the same way, until the same message has failed
   `max_attempts` times in a row: then it is dead-lettered with the error as the reason.
@@ -73,7 +73,7 @@ from whisperx_api.pipeline.stage import StageContext
 
 log = logging.getLogger(__name__)
 
-_PROGRESS_INTERVAL_SECONDS = 2.0
+_PROGRESS_SECONDS = 2.0
 _POLL_SECONDS = 1.0
 _ROOM_POLL_SECONDS = 0.1  # how often a worker with a full memory budget looks again
 
@@ -87,8 +87,6 @@ class WorkerPolicy:
     grace_seconds: float = 30.0
     preload: tuple[str, ...] = ("transcription",)
     orphan_seconds: float = 600.0
-    backoff_base: float = 0.5  # seconds before the first retry after a storage/broker fault
-    backoff_cap: float = 30.0
     max_jobs: int = 1  # jobs held at once, within the runner's memory budget
 
 
@@ -117,13 +115,7 @@ class KafkaWorker:
         self._stop = asyncio.Event()
         self._abort = threading.Event()
         self._pipeline = pipeline_pool(policy.max_jobs)
-        attempts = AttemptPolicy(
-            policy.max_attempts,
-            policy.lease_seconds,
-            _PROGRESS_INTERVAL_SECONDS,
-            policy.backoff_base,
-            policy.backoff_cap,
-        )
+        attempts = AttemptPolicy(policy.max_attempts, policy.lease_seconds, _PROGRESS_SECONDS)
         self._attempts = AttemptRunner(store, audio, worker_id, attempts, self, self._stop)
         # Failures in a row of one message (topic, partition, offset) to an unexpected error.
         self._strikes: dict[tuple[str, int, int], int] = {}
@@ -156,44 +148,19 @@ class KafkaWorker:
             log.info("worker %s: stopped", self.worker_id)
 
     async def _consume(self) -> None:
-        """Take and handle messages; after a fault, back off before reading again."""
-        if self._policy.max_jobs > 1:
-            await self._consume_many()
-            return
-        backoff = Backoff(self._policy.backoff_base, self._policy.backoff_cap)
-        while not self._stop.is_set():
-            try:
-                delivery = await self._consumer.next_delivery(timeout_s=_POLL_SECONDS)
-            except WhisperXApiError as exc:  # an unreadable message not yet dead-lettered
-                log.error("worker %s: %s", self.worker_id, exc.message)
-                handled = False
-            else:
-                handled = delivery is None or await self._within_grace(
-                    asyncio.create_task(self._handle(delivery))
-                )
-            if handled:
-                backoff.succeeded()
-                continue
-            delay = backoff.failed()
-            log.warning(
-                "worker %s: backing off %.1f s after %d failure(s) in a row",
-                self.worker_id,
-                delay,
-                backoff.failures,
-            )
-            await pause(delay, self._stop)
-
-    async def _consume_many(self) -> None:
-        """Keep up to `max_jobs` deliveries running, each in its own task, until stopped."""
+        """Keep up to `max_jobs` deliveries running, each in its own task, until stopped; after
+        a fault in reading, back off before reading again. One job at a time reads with
+        `next_delivery`, which finishes the previous delivery first; more read with `take`."""
+        read = self._consumer.take if self._policy.max_jobs > 1 else self._consumer.next_delivery
         running: set[asyncio.Task[None]] = set()
-        backoff = Backoff(self._policy.backoff_base, self._policy.backoff_cap)
+        backoff = Backoff()
         try:
             while not self._stop.is_set():
                 if not self._room_for_another(len(running)):
                     await self._first_done(running, timeout=_ROOM_POLL_SECONDS)
                     continue
                 try:
-                    delivery = await self._consumer.take(timeout_s=_POLL_SECONDS)
+                    delivery = await read(timeout_s=_POLL_SECONDS)
                 except WhisperXApiError as exc:  # an unreadable message not yet dead-lettered
                     log.error("worker %s: %s", self.worker_id, exc.message)
                     await pause(backoff.failed(), self._stop)
@@ -229,7 +196,7 @@ class KafkaWorker:
     async def _settle(self, delivery: Delivery) -> None:
         """Handle one delivery; after a fault, back off and handle it again (its message stays
         uncommitted, holding back its partition's commits) until it is done or we stop."""
-        backoff = Backoff(self._policy.backoff_base, self._policy.backoff_cap)
+        backoff = Backoff()
         while not await self._handle(delivery):
             if self._stop.is_set():
                 return  # left uncommitted: redelivered once this worker is gone
@@ -252,17 +219,6 @@ class KafkaWorker:
         if late:
             self._abort.set()
             await asyncio.gather(*late, return_exceptions=True)
-
-    async def _within_grace(self, handling: asyncio.Task[bool]) -> bool:
-        stopping = asyncio.create_task(self._stop.wait())
-        await asyncio.wait({handling, stopping}, return_when=asyncio.FIRST_COMPLETED)
-        stopping.cancel()
-        if not handling.done():
-            log.info("worker %s: stopping; waiting for the running job", self.worker_id)
-            await asyncio.wait({handling}, timeout=self._policy.grace_seconds)
-        if not handling.done():
-            self._abort.set()
-        return await handling
 
     async def _handle(self, delivery: Delivery) -> bool:
         """Run the delivery; False when a fault left its message for redelivery (back off)."""
@@ -301,9 +257,8 @@ class KafkaWorker:
     async def _give_up_message(self, delivery: Delivery, reason: str) -> bool:
         """Dead-letter the message with `reason` (no attempt counted), then commit it."""
         job_id = delivery.message.job_id
-        letter = DeadLetter(job_id=job_id, attempts=0, reason=reason, failed_at=time.time())
         try:
-            await self._producer.publish_dead_letter(letter)
+            await self._dead_letter(job_id, 0, reason)
         except WhisperXApiError as exc:
             log.error("job %s: could not dead-letter its message: %s", job_id, exc.message)
             return False
@@ -317,10 +272,7 @@ class KafkaWorker:
         keeps the message) when the letter cannot be published."""
         job_id = _key_text(unreadable.key)
         reason = f"unreadable job message at {unreadable.where}: {unreadable.reason}"
-        letter = DeadLetter(
-            job_id=job_id or unreadable.where, attempts=0, reason=reason, failed_at=time.time()
-        )
-        await self._producer.publish_dead_letter(letter)
+        await self._dead_letter(job_id or unreadable.where, 0, reason)
         log.error("job %s: message dead-lettered: %s", job_id or "?", reason)
         if job_id is not None:
             message = f"The job's queue message cannot be read by this worker: {unreadable.reason}"
@@ -364,17 +316,18 @@ class KafkaWorker:
 
     async def retrying(self, job: JobRecord) -> None:
         """A retry is a fresh message at the back of the topic."""
-        retry = JobMessage(job_id=job.id, attempt=job.attempts + 1, submitted_at=time.time())
-        await self._producer.publish(retry)
+        message = JobMessage(job_id=job.id, attempt=job.attempts + 1, submitted_at=time.time())
+        await self._producer.publish(message)
 
     async def giving_up(self, job: JobRecord, verdict: Verdict) -> None:
         """Park the job on the dead-letter topic before it is failed (a crash between repeats
         the letter, never loses it)."""
-        letter = DeadLetter(
-            job_id=job.id, attempts=verdict.attempt, reason=verdict.cause, failed_at=time.time()
-        )
-        await self._producer.publish_dead_letter(letter)
+        await self._dead_letter(job.id, verdict.attempt, verdict.cause)
         log.info("job %s: dead-lettered after %d attempt(s)", job.id, verdict.attempt)
+
+    async def _dead_letter(self, job_id: str, attempts: int, reason: str) -> None:
+        letter = DeadLetter(job_id=job_id, attempts=attempts, reason=reason, failed_at=time.time())
+        await self._producer.publish_dead_letter(letter)
 
     async def _commit(self, delivery: Delivery) -> None:
         try:
@@ -399,8 +352,7 @@ class KafkaWorker:
     async def _republish_lapsed(self) -> None:
         """Jobs whose worker died after their message was committed elsewhere get a new one."""
         for job in await asyncio.to_thread(self._store.lapsed):
-            message = JobMessage(job_id=job.id, attempt=job.attempts + 1, submitted_at=time.time())
-            await self._producer.publish(message)
+            await self.retrying(job)
             log.info("job %s: lease lapsed; republished", job.id)
 
     def _delete_orphans(self) -> None:
@@ -418,9 +370,6 @@ def _place(delivery: Delivery) -> tuple[str, int, int]:
 
 def _key_text(key: bytes | None) -> str | None:
     """The job id a message key names, if it is one."""
-    if not key:
-        return None
-    try:
-        return key.decode()
-    except UnicodeDecodeError:
-        return None
+    with contextlib.suppress(UnicodeDecodeError):
+        return key.decode() if key else None
+    return None

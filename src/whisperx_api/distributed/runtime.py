@@ -19,6 +19,7 @@ from whisperx_api.distributed.kafka_worker import KafkaWorker, WorkerPolicy
 from whisperx_api.distributed.remote import RemoteStage, RemoteTranscriber
 from whisperx_api.distributed.s3 import S3BlobStore, ensure_bucket, make_s3_client
 from whisperx_api.distributed.s3_store import S3JobStore
+from whisperx_api.distributed.s3_voices import S3VoiceStore
 from whisperx_api.distributed.staged_s3 import StagedS3Audio
 from whisperx_api.jobs.service import JobService
 from whisperx_api.jobs.signals import JobSignals
@@ -29,7 +30,6 @@ from whisperx_api.pipeline.registry import (
     transcription_backend_name,
 )
 from whisperx_api.pipeline.runner import PipelineRunner
-from whisperx_api.pipeline.stage import DiarizationBackend
 from whisperx_api.realtime.engine import LiveEngine
 from whisperx_api.runtime.base import Runtime
 from whisperx_api.runtime.embedded import (
@@ -39,7 +39,7 @@ from whisperx_api.runtime.embedded import (
     build_voices,
     build_webhooks,
     configured_sealer,
-    live_diarizer,
+    own_diarizer,
 )
 from whisperx_api.storage.local import LocalBlobStore
 from whisperx_api.storage.private import private_dir
@@ -92,14 +92,13 @@ def build_distributed_api(settings: Settings, registry: BackendRegistry | None =
         webhooks=build_webhooks(settings, store),  # workers need no egress
         live=build_replica_live(settings, registry),
         models=build_models(settings, runner),
-        voices=build_voices(settings, store, service, replica_diarizer(settings, registry)),
+        voices=build_voices(
+            settings,
+            S3VoiceStore(client, settings.s3.bucket),
+            service,
+            own_diarizer(settings, registry),  # the workers compare speakers to its embeddings
+        ),
     )
-
-
-def replica_diarizer(settings: Settings, registry: BackendRegistry) -> DiarizationBackend | None:
-    """The diarization backend an API replica embeds enrolled voices with (its speaker model
-    loads at the first enrolment); the workers compare their speakers to those embeddings."""
-    return registry.diarization_backends.factory(settings.backends.diarization)(settings)
 
 
 def build_replica_live(settings: Settings, registry: BackendRegistry) -> LiveEngine | None:
@@ -108,7 +107,7 @@ def build_replica_live(settings: Settings, registry: BackendRegistry) -> LiveEng
     if not settings.realtime.allow_in_kafka_mode:
         return None
     backend = registry.transcription(transcription_backend_name(settings))(settings)
-    return build_live(settings, backend, live_diarizer(settings, registry), owns_transcriber=True)
+    return build_live(settings, backend, own_diarizer(settings, registry), owns_transcriber=True)
 
 
 async def prepare_worker(settings: Settings) -> KafkaWorker:

@@ -24,8 +24,7 @@ from whisperx_api.storage.private import open_private, private_dir
 try:
     import boto3
     from botocore.config import Config
-    from botocore.exceptions import BotoCoreError
-    from botocore.exceptions import ClientError as ClientError  # re-exported for the job store
+    from botocore.exceptions import BotoCoreError, ClientError
 except ModuleNotFoundError as exc:  # pragma: no cover - depends on the installed extras
     raise ModuleNotFoundError(
         "S3 storage needs the 'distributed' extra: pip install 'whisperx-api[distributed]'"
@@ -34,7 +33,7 @@ except ModuleNotFoundError as exc:  # pragma: no cover - depends on the installe
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
     from mypy_boto3_s3.literals import BucketLocationConstraintType
-    from mypy_boto3_s3.type_defs import CompletedPartTypeDef
+    from mypy_boto3_s3.type_defs import CompletedPartTypeDef, GetObjectOutputTypeDef
 
 MIN_PART_SIZE = 5 << 20
 """S3's smallest part (every part but the last)."""
@@ -125,12 +124,9 @@ class S3BlobStore:
         """Stream the job's audio into `target` (for the worker that runs it)."""
         partial = target.with_name(target.name + ".part")
         with storage_errors():
-            try:
-                body = self._client.get_object(Bucket=self._bucket, Key=self.audio_key(job_id))
-            except ClientError as exc:
-                if error_code(exc) in _MISSING_CODES:
-                    raise NotFound(f"No audio stored for job '{job_id}'.") from exc
-                raise
+            body = get_object(self._client, self._bucket, self.audio_key(job_id))
+            if body is None:
+                raise NotFound(f"No audio stored for job '{job_id}'.")
             private_dir(target.parent)
             try:
                 with open_private(partial) as out:
@@ -255,6 +251,38 @@ def delete_keys(client: S3Client, bucket: str, keys: list[str]) -> None:
             raise StorageError(
                 f"Object storage refused to delete {len(failed)} object(s): {failed[0].get('Code')}"
             )
+
+
+def get_object(client: S3Client, bucket: str, key: str) -> GetObjectOutputTypeDef | None:
+    """The object (its body streams), or None when it is not there."""
+    try:
+        return client.get_object(Bucket=bucket, Key=key)
+    except ClientError as exc:
+        if is_missing(exc):
+            return None
+        raise
+
+
+def read_text(client: S3Client, bucket: str, key: str) -> str | None:
+    """The object's text; None when it is not there."""
+    answer = get_object(client, bucket, key)
+    return None if answer is None else answer["Body"].read().decode()
+
+
+def put_if(client: S3Client, bucket: str, key: str, body: bytes, if_match: str | None) -> bool:
+    """A conditional JSON PUT: over the version `if_match` names, else only where no object is
+    (`IfNoneMatch`); False when the condition failed (or the key vanished)."""
+    kind = "application/json"
+    try:
+        if if_match is None:
+            client.put_object(Bucket=bucket, Key=key, Body=body, ContentType=kind, IfNoneMatch="*")
+        else:
+            client.put_object(Bucket=bucket, Key=key, Body=body, ContentType=kind, IfMatch=if_match)
+    except ClientError as exc:
+        if is_conflict(exc) or is_missing(exc):
+            return False
+        raise
+    return True
 
 
 def error_code(exc: ClientError) -> str:

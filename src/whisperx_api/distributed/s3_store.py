@@ -7,7 +7,6 @@ Layout under `prefix` (empty by default)::
     jobs/<id>/record.json          the job: the one source of truth
     jobs/<id>/result.json          the transcript, written once, just before the job turns Completed
     status/<Status>/<seq>-<id>     empty index markers; `status/Queued/` in key order is the queue
-    voices/<owner hash>/<id>.json  a saved voice (name and embedding, never audio), per API key
 
 Compare-and-swap. Every change reads the record, applies the pure transition of
 `domain.transitions` (the same as the SQLite store's), and writes the result back with
@@ -42,42 +41,31 @@ webhook is pending keeps the tombstoned record (the rest goes) until the webhook
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import random
 import secrets
 import time
-from collections.abc import Callable
+from collections import Counter
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, fields, replace
+from itertools import takewhile
 from typing import TYPE_CHECKING, Any
 
 from whisperx_api.distributed.s3 import (
-    ClientError,
     delete_keys,
-    is_conflict,
-    is_missing,
+    get_object,
     list_keys,
+    put_if,
+    read_text,
     storage_errors,
 )
 from whisperx_api.domain.job import JobRecord, JobSpec, JobStatus
-from whisperx_api.domain.transitions import (
-    cancelled,
-    claimed,
-    completed,
-    failed,
-    given_back,
-    holds,
-    lapsed,
-    progressed,
-    renewed,
-    requeued,
-    taken,
-)
-from whisperx_api.domain.voices import SavedVoice, is_voice_id
+from whisperx_api.domain.transitions import claimed, lapsed, renewed, taken
 from whisperx_api.domain.webhook import WebhookState
 from whisperx_api.errors import Conflict, IllegalMove, StorageError, UnreadableJob
-from whisperx_api.jobs.messages import dump_spec, dump_voice, load_spec, load_voice
+from whisperx_api.jobs.messages import dump_spec, load_spec
+from whisperx_api.jobs.moves import Move, StoreMoves, now_or
 from whisperx_api.jobs.ports import StoredResult
 
 if TYPE_CHECKING:
@@ -89,13 +77,7 @@ RECORD_VERSION = 1
 _STATUS_NAMES = frozenset(s.value for s in JobStatus)
 _RETRIES = 100
 # When a job briefly has two markers (mid-move), count it once, at the later stage.
-_STAGE = {
-    JobStatus.QUEUED: 0,
-    JobStatus.PROCESSING: 1,
-    JobStatus.COMPLETED: 2,
-    JobStatus.FAILED: 2,
-    JobStatus.CANCELLED: 2,
-}
+_STAGE = {s: 2 if s.is_terminal else int(s is JobStatus.PROCESSING) for s in JobStatus}
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,7 +99,7 @@ class _Entry:
     def with_record(self, **changes: Any) -> _Entry:
         return replace(self, record=replace(self.record, **changes))
 
-    def moved(self, move: _Move, **changes: Any) -> _Entry | None:
+    def moved(self, move: Move, **changes: Any) -> _Entry | None:
         """The entry after a pure transition; None when it is refused."""
         try:
             return replace(self, record=move(self.record), **changes)
@@ -141,7 +123,6 @@ class _Outcome:
 
 
 _Change = Callable[[_Entry], _Entry | None]
-_Move = Callable[[JobRecord], JobRecord]
 
 
 class _Unreadable:
@@ -151,7 +132,7 @@ class _Unreadable:
 _UNREADABLE = _Unreadable()
 
 
-class S3JobStore:
+class S3JobStore(StoreMoves):
     """Job state in one bucket, shared safely by any number of processes and hosts."""
 
     def __init__(self, client: S3Client, bucket: str, prefix: str = "") -> None:
@@ -164,10 +145,10 @@ class S3JobStore:
 
     @storage_errors()
     def insert(self, job_id: str, spec: JobSpec, now: float | None = None) -> JobRecord:
-        record = JobRecord(id=job_id, status=JobStatus.QUEUED, spec=spec, created_at=_now(now))
+        record = JobRecord(id=job_id, status=JobStatus.QUEUED, spec=spec, created_at=now_or(now))
         entry = _Entry(record, seq=f"{time.time_ns():020d}", announced=False)
         body = _dump(entry)
-        if not self._put(self._record_key(job_id), body, create=True):
+        if not self._put(self._record_key(job_id), body):
             found = self._fetch(job_id)
             if found is None or found.raw != body:
                 raise Conflict(f"Job '{job_id}' already exists.")
@@ -185,12 +166,8 @@ class S3JobStore:
         if entry is None or entry.status is not JobStatus.QUEUED:
             return None
         own = self._marker(entry)
-        position = 1
-        for key in list_keys(self._client, self._bucket, self._status_prefix(JobStatus.QUEUED)):
-            if key >= own:
-                break
-            position += 1
-        return position
+        keys = list_keys(self._client, self._bucket, self._status_prefix(JobStatus.QUEUED))
+        return 1 + sum(1 for _ in takewhile(lambda key: key < own, keys))
 
     @storage_errors()
     def counts(self) -> dict[JobStatus, int]:
@@ -201,13 +178,10 @@ class S3JobStore:
             if parsed is None:
                 continue
             status, job_id = parsed
-            known = latest.get(job_id)
-            if known is None or _STAGE[status] > _STAGE[known]:
+            if job_id not in latest or _STAGE[status] > _STAGE[latest[job_id]]:
                 latest[job_id] = status
-        counts = dict.fromkeys(JobStatus, 0)
-        for status in latest.values():
-            counts[status] += 1
-        return counts
+        counted = Counter(latest.values())
+        return {status: counted[status] for status in JobStatus}
 
     @storage_errors()
     def claim(
@@ -218,7 +192,7 @@ class S3JobStore:
         now: float | None = None,
     ) -> JobRecord | None:
         """Without `job_id`, the queued markers in line order are tried one by one."""
-        at = _now(now)
+        at = now_or(now)
         if job_id is None:
             taken = (self.claim(worker, lease_seconds, key, at) for key in self._queued())
             return next((job for job in taken if job is not None), None)
@@ -240,7 +214,7 @@ class S3JobStore:
 
         Queued markers sort by insertion time, so only the older ones are read.
         """
-        before = _now(now) - older_than_seconds
+        before = now_or(now) - older_than_seconds
         younger = f"{int(before * 1e9):020d}"
         prefix = self._status_prefix(JobStatus.QUEUED)
         found: list[str] = []
@@ -262,51 +236,12 @@ class S3JobStore:
     def renew(
         self, job_id: str, worker: str | None, lease_seconds: float, now: float | None = None
     ) -> bool:
-        at = _now(now)
+        at = now_or(now)
         outcome = self._move(job_id, lambda r: renewed(r, worker, lease_seconds, at))
         if outcome is None or outcome.after is None:
             return False
         self._put_marker(self._marker(outcome.after))  # restore it if a racing move dropped it
         return True
-
-    @storage_errors()
-    def set_progress(
-        self, job_id: str, worker: str | None, progress: float, text_so_far: str | None = None
-    ) -> None:
-        self._move(job_id, lambda r: progressed(r, worker, progress, text_so_far))
-
-    @storage_errors()
-    def complete(
-        self, job_id: str, worker: str | None, result: str, now: float | None = None
-    ) -> bool:
-        """The result object is created once: if an earlier attempt of this job already left
-        one, that transcript stands and this one is dropped."""
-        entry = self._load(job_id)
-        if entry is None or not holds(entry.record, worker):
-            return False
-        self._put(self._result_key(job_id), result.encode(), create=True)
-        return self._applied(job_id, lambda r: completed(r, worker, _now(now)))
-
-    @storage_errors()
-    def fail(
-        self,
-        job_id: str,
-        worker: str | None,
-        error: str,
-        code: str | None,
-        now: float | None = None,
-    ) -> bool:
-        return self._applied(job_id, lambda r: failed(r, worker, error, code, _now(now)))
-
-    @storage_errors()
-    def requeue(
-        self, job_id: str, worker: str | None, error: str | None = None, *, uncount: bool = False
-    ) -> bool:
-        return self._applied(job_id, lambda r: requeued(r, worker, error, uncount=uncount))
-
-    @storage_errors()
-    def cancel(self, job_id: str, now: float | None = None) -> bool:
-        return self._applied(job_id, lambda r: cancelled(r, _now(now)))
 
     @storage_errors()
     def read_result(self, job_id: str) -> StoredResult | None:
@@ -315,19 +250,15 @@ class S3JobStore:
             return None
         if entry.status is not JobStatus.COMPLETED:
             return StoredResult(entry.record, None)
-        result = self._read_text(self._result_key(job_id))
-        if result is None:
-            if self._load(job_id) is None:  # removed while we read: no job, as for `get`
-                return None
-            raise StorageError(f"The result of job '{job_id}' is missing from storage.")
-        return StoredResult(entry.record, result)
+        result = self._result(job_id)
+        return None if result is None else StoredResult(entry.record, result)
 
     @storage_errors()
     def take_result(
         self, job_id: str, taker: str, hold_seconds: float, now: float | None = None
     ) -> StoredResult | None:
         """The hold is a compare-and-swap on the record, so of two replicas one takes it."""
-        at = _now(now)
+        at = now_or(now)
         outcome = self._move(job_id, lambda r: taken(r, taker, hold_seconds, at))
         if outcome is None:
             return None
@@ -335,20 +266,19 @@ class S3JobStore:
             record = outcome.before.record
             return None if record.status is JobStatus.COMPLETED else StoredResult(record, None)
         try:
-            result = self._read_text(self._result_key(job_id))
+            result = self._result(job_id)
         except BaseException:
             self.give_back_result(job_id, taker)
             raise
-        if result is None:
-            if self._load(job_id) is None:  # removed while we read: no job, as for `get`
-                return None
-            self.give_back_result(job_id, taker)
-            raise StorageError(f"The result of job '{job_id}' is missing from storage.")
-        return StoredResult(outcome.after.record, result)
+        return None if result is None else StoredResult(outcome.after.record, result)
 
-    @storage_errors()
-    def give_back_result(self, job_id: str, taker: str) -> bool:
-        return self._applied(job_id, lambda r: given_back(r, taker))
+    def _result(self, job_id: str) -> str | None:
+        """The completed job's transcript; None when the job was removed while we read (no
+        job, as for `get`)."""
+        result = self._read_text(self._result_key(job_id))
+        if result is None and self._load(job_id) is not None:
+            raise StorageError(f"The result of job '{job_id}' is missing from storage.")
+        return result
 
     @storage_errors()
     def lapsed(self, now: float | None = None) -> list[JobRecord]:
@@ -357,7 +287,7 @@ class S3JobStore:
         Any replica or worker may ask, any number of times; markers left behind by finished or
         removed jobs are deleted on the way.
         """
-        at = _now(now)
+        at = now_or(now)
         found: list[JobRecord] = []
         prefix = self._status_prefix(JobStatus.PROCESSING)
         for key in list(list_keys(self._client, self._bucket, prefix)):
@@ -377,19 +307,13 @@ class S3JobStore:
     def expired(self, before: float) -> list[str]:
         """Jobs last changed before `before` (finished, or created if never finished) that are
         not processing and owe no webhook (reads every record)."""
-        found: list[str] = []
-        for key in list(list_keys(self._client, self._bucket, f"{self._prefix}jobs/")):
-            if not key.endswith("/record.json"):
-                continue
-            entry = self._scanned(key.rsplit("/", 2)[-2])
-            if (
-                isinstance(entry, _Entry)
-                and _last_change(entry.record) < before
-                and entry.status is not JobStatus.PROCESSING
-                and not _owes_webhook(entry)
-            ):
-                found.append(entry.record.id)
-        return found
+        return [
+            entry.record.id
+            for entry in self._every_entry()
+            if _last_change(entry.record) < before
+            and entry.status is not JobStatus.PROCESSING
+            and not _owes_webhook(entry)
+        ]
 
     @storage_errors()
     def delete(self, job_id: str) -> bool:
@@ -406,14 +330,15 @@ class S3JobStore:
     @storage_errors()
     def jobs_of(self, owner: str) -> list[str]:
         """Reads every record (there is no index by owner): an erasure is rare."""
-        found: list[str] = []
+        return [e.record.id for e in self._every_entry() if e.record.spec.owner == owner]
+
+    def _every_entry(self) -> Iterator[_Entry]:
+        """Every readable job (a GET per record)."""
         for key in list(list_keys(self._client, self._bucket, f"{self._prefix}jobs/")):
-            if not key.endswith("/record.json"):
-                continue
-            entry = self._scanned(key.rsplit("/", 2)[-2])
-            if isinstance(entry, _Entry) and entry.record.spec.owner == owner:
-                found.append(entry.record.id)
-        return found
+            if key.endswith("/record.json"):
+                entry = self._scanned(key.rsplit("/", 2)[-2])
+                if isinstance(entry, _Entry):
+                    yield entry
 
     # -- webhooks -------------------------------------------------------------------------------
 
@@ -421,19 +346,20 @@ class S3JobStore:
     def claim_due_webhooks(
         self, token: str, lease_seconds: float, now: float | None = None, limit: int = 16
     ) -> list[tuple[str, WebhookState]]:
-        """Each claim is its own compare-and-swap (another replica may win some)."""
-        claimed_hooks: list[tuple[str, WebhookState]] = []
-        for job_id in self._due_webhooks(now)[:limit]:
-            state = self._claim_webhook(job_id, token, lease_seconds, now)
-            if state is not None:
-                claimed_hooks.append((job_id, state))
-        return claimed_hooks
+        """Each claim is its own compare-and-swap (another replica may win some); one that is
+        no longer due when it is read again is left."""
+        at = now_or(now)
 
-    def _due_webhooks(self, now: float | None = None) -> list[str]:
+        def take(hook: WebhookState) -> WebhookState | None:
+            return hook.claimed(token, at + lease_seconds) if hook.due(at) else None
+
+        due = list(self._due(at))[:limit]  # the whole scan: it cleans up on the way
+        claims = [(job_id, self._webhook_transition(job_id, take)) for job_id in due]
+        return [(job_id, state) for job_id, state in claims if state is not None]
+
+    def _due(self, at: float) -> Iterator[str]:
         """Jobs whose webhook attempt is due (one LIST, a GET per pending webhook); markers of
         settled webhooks are deleted on the way, with the tombstones they kept."""
-        at = _now(now)
-        found: list[str] = []
         prefix = f"{self._prefix}webhooks/"
         for key in list(list_keys(self._client, self._bucket, prefix)):
             job_id = key.removeprefix(prefix)
@@ -443,20 +369,7 @@ class S3JobStore:
                 continue
             hook = stored.entry.record.webhook
             if hook is not None and hook.due(at):  # None: the job's ending is still being written
-                found.append(job_id)
-        return found
-
-    def _claim_webhook(
-        self, job_id: str, token: str, lease_seconds: float, now: float | None = None
-    ) -> WebhookState | None:
-        """Own the job's next webhook attempt for `lease_seconds`; None if it is not due (or
-        another party claimed it first)."""
-        at = _now(now)
-
-        def take(hook: WebhookState) -> WebhookState | None:
-            return hook.claimed(token, at + lease_seconds) if hook.due(at) else None
-
-        return self._webhook_transition(job_id, take)
+                yield job_id
 
     @storage_errors()
     def settle_webhook(self, job_id: str, token: str, state: WebhookState) -> bool:
@@ -496,61 +409,18 @@ class S3JobStore:
     # -- compare-and-swap ---------------------------------------------------------------------
 
     @storage_errors()
-    def add_voice(self, voice: SavedVoice, limit: int) -> bool:
-        """The limit is checked by a LIST before the write: replicas racing to enrol the
-        same key's last free place may pass it by the number of racers."""
-        if len(self._voice_keys(voice.owner)) >= limit:
-            return False
-        key = self._voice_key(voice.owner, voice.id)
-        if not self._put(key, dump_voice(voice).encode(), create=True):
-            raise Conflict(f"Voice '{voice.id}' already exists.")
-        return True
-
-    @storage_errors()
-    def get_voice(self, owner: str, voice_id: str) -> SavedVoice | None:
-        if not is_voice_id(voice_id):
-            return None  # never a key outside the owner's folder
-        text = self._read_text(self._voice_key(owner, voice_id))
-        voice = None if text is None else load_voice(text)
-        return voice if voice is not None and voice.owner == owner else None
-
-    @storage_errors()
-    def list_voices(self, owner: str) -> list[SavedVoice]:
-        voices = []
-        for key in self._voice_keys(owner):
-            text = self._read_text(key)
-            if text is not None:  # deleted since the listing
-                voices.append(load_voice(text))
-        return sorted(voices, key=lambda v: (v.created_at, v.id))
-
-    @storage_errors()
-    def delete_voice(self, owner: str, voice_id: str) -> bool:
-        if self.get_voice(owner, voice_id) is None:
-            return False
-        delete_keys(self._client, self._bucket, [self._voice_key(owner, voice_id)])
-        return True
-
-    @storage_errors()
-    def delete_voices(self, owner: str) -> list[str]:
-        keys = self._voice_keys(owner)
-        delete_keys(self._client, self._bucket, keys)
-        return [key.rsplit("/", 1)[-1].removesuffix(".json") for key in keys]
-
-    def _voice_keys(self, owner: str) -> list[str]:
-        return list(list_keys(self._client, self._bucket, self._voice_folder(owner)))
-
-    def _voice_folder(self, owner: str) -> str:
-        digest = hashlib.sha256(owner.encode()).hexdigest()[:32]
-        return f"{self._prefix}voices/{digest}/"
-
-    def _voice_key(self, owner: str, voice_id: str) -> str:
-        return f"{self._voice_folder(owner)}{voice_id}.json"
-
-    def _applied(self, job_id: str, move: _Move) -> bool:
+    def _applied(self, job_id: str, move: Move, result: str | None = None) -> bool:
+        """A `result` is stored first, once the move is seen to be legal, and created once: if
+        an earlier attempt of this job already left one, that transcript stands."""
+        if result is not None:
+            entry = self._load(job_id)
+            if entry is None or entry.moved(move) is None:
+                return False
+            self._put(self._result_key(job_id), result.encode())
         outcome = self._move(job_id, move)
         return outcome is not None and outcome.after is not None
 
-    def _move(self, job_id: str, move: _Move, **changes: Any) -> _Outcome | None:
+    def _move(self, job_id: str, move: Move, **changes: Any) -> _Outcome | None:
         """`_transition` of a pure transition of the record (plus the entry's `changes`)."""
         return self._transition(job_id, lambda entry: entry.moved(move, **changes))
 
@@ -624,12 +494,9 @@ class S3JobStore:
     # -- objects ------------------------------------------------------------------------------
 
     def _fetch(self, job_id: str) -> _Found | None:
-        try:
-            answer = self._client.get_object(Bucket=self._bucket, Key=self._record_key(job_id))
-        except ClientError as exc:
-            if is_missing(exc):
-                return None
-            raise
+        answer = get_object(self._client, self._bucket, self._record_key(job_id))
+        if answer is None:
+            return None
         raw = answer["Body"].read()
         try:
             entry = _load(raw)
@@ -652,35 +519,12 @@ class S3JobStore:
             log.warning("%s", exc.message)
             return _UNREADABLE
 
-    def _put(
-        self, key: str, body: bytes, *, if_match: str | None = None, create: bool = False
-    ) -> bool:
-        """A conditional PUT; False when the condition failed (or the key vanished)."""
-        try:
-            if create:
-                self._client.put_object(
-                    Bucket=self._bucket, Key=key, Body=body, IfNoneMatch="*", **_JSON
-                )
-            elif if_match is not None:
-                self._client.put_object(
-                    Bucket=self._bucket, Key=key, Body=body, IfMatch=if_match, **_JSON
-                )
-            else:
-                raise ValueError("a job-store write must be conditional")
-        except ClientError as exc:
-            if is_conflict(exc) or is_missing(exc):
-                return False
-            raise
-        return True
+    def _put(self, key: str, body: bytes, if_match: str | None = None) -> bool:
+        """Create-only, unless `if_match`; False when the condition failed."""
+        return put_if(self._client, self._bucket, key, body, if_match)
 
     def _read_text(self, key: str) -> str | None:
-        try:
-            answer = self._client.get_object(Bucket=self._bucket, Key=key)
-        except ClientError as exc:
-            if is_missing(exc):
-                return None
-            raise
-        return answer["Body"].read().decode()
+        return read_text(self._client, self._bucket, key)
 
     def _put_marker(self, key: str) -> None:
         self._client.put_object(Bucket=self._bucket, Key=key, Body=b"")
@@ -719,13 +563,6 @@ class S3JobStore:
         if len(parts) != 2 or parts[0] not in _STATUS_NAMES or "-" not in parts[1]:
             return None
         return JobStatus(parts[0]), parts[1].split("-", 1)[1]
-
-
-_JSON: dict[str, Any] = {"ContentType": "application/json"}
-
-
-def _now(now: float | None) -> float:
-    return time.time() if now is None else now
 
 
 def _last_change(record: JobRecord) -> float:

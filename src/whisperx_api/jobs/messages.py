@@ -19,7 +19,6 @@ from whisperx_api.domain.transcript import (
     WarningCode,
     Word,
 )
-from whisperx_api.domain.voices import SavedVoice
 
 SCHEMA_VERSION = 1
 
@@ -89,18 +88,6 @@ def _segment(data: dict[str, Any]) -> Segment:
     fields["words"] = tuple(Word(**w) for w in data["words"])
     fields["tokens"] = tuple(data["tokens"])
     return Segment(**fields)
-
-
-def dump_voice(voice: SavedVoice) -> str:
-    """JSON for a saved voice (its embedding, never audio)."""
-    return json.dumps({"v": SCHEMA_VERSION, **asdict(voice)}, ensure_ascii=False)
-
-
-def load_voice(text: str) -> SavedVoice:
-    """Inverse of `dump_voice`."""
-    data = _versioned(text)
-    data["embedding"] = tuple(float(x) for x in data["embedding"])
-    return SavedVoice(**data)
 
 
 def _versioned(text: str) -> dict[str, Any]:

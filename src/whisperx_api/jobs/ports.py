@@ -13,7 +13,6 @@ from typing import BinaryIO, Protocol, runtime_checkable
 
 from whisperx_api.domain.job import JobRecord, JobSpec, JobStatus
 from whisperx_api.domain.options import TranscriptionOptions
-from whisperx_api.domain.voices import SavedVoice
 from whisperx_api.domain.webhook import WebhookState
 
 
@@ -121,21 +120,6 @@ class JobStore(Protocol):
     def settle_webhook(self, job_id: str, token: str, state: WebhookState) -> bool:
         """Record an attempt's outcome if `token` still owns it."""
 
-    def add_voice(self, voice: SavedVoice, limit: int) -> bool:
-        """Save a voice unless its owner already has `limit` (False then; nothing written)."""
-
-    def get_voice(self, owner: str, voice_id: str) -> SavedVoice | None:
-        """The owner's voice; another owner's id reads as none."""
-
-    def list_voices(self, owner: str) -> list[SavedVoice]:
-        """The owner's voices, oldest first."""
-
-    def delete_voice(self, owner: str, voice_id: str) -> bool:
-        """Remove the owner's voice; False when the owner has no such voice."""
-
-    def delete_voices(self, owner: str) -> list[str]:
-        """Remove all of the owner's voices; the ids removed."""
-
 
 class AudioIntake(Protocol):
     """Where uploads go: staged on local disk to be checked, then committed for the workers."""
@@ -159,16 +143,6 @@ class Admission(Protocol):
     def check(self, options: TranscriptionOptions) -> TranscriptionOptions: ...
 
     def probe(self, audio_path: Path, options: TranscriptionOptions | None = None) -> None: ...
-
-
-class VoiceEmbedder(Protocol):
-    """Turns a clip of one voice into the diarizer's speaker embedding (blocking: decoding and
-    a speaker model; callers run it off the event loop)."""
-
-    def embed_clip(self, source: BinaryIO) -> tuple[tuple[float, ...], float]:
-        """The embedding of the clip and its length in seconds; InvalidRequest for a clip that
-        is not audio or not 2-30 s long."""
-        ...
 
 
 class Dispatcher(Protocol):

@@ -49,8 +49,6 @@ class WorkerPool:
         signals: JobSignals,
         size: int,
         max_attempts: int,
-        backoff_base: float = 0.5,
-        backoff_cap: float = 30.0,
     ) -> None:
         self._store = store
         self._blobs = blobs
@@ -61,12 +59,9 @@ class WorkerPool:
         self._stopping = False
         self._abort = threading.Event()
         self._pipeline = pipeline_pool(size)  # pipeline calls only: store calls use `run_io`
-        self._backoff = (backoff_base, backoff_cap)
         self._stop_event = asyncio.Event()
-        policy = AttemptPolicy(max_attempts, backoff_base=backoff_base, backoff_cap=backoff_cap)
-        self._attempts = AttemptRunner(
-            store, blobs, f"embedded-{os.getpid()}", policy, Silent(), self._stop_event
-        )
+        name, policy = f"embedded-{os.getpid()}", AttemptPolicy(max_attempts)
+        self._attempts = AttemptRunner(store, blobs, name, policy, Silent(), self._stop_event)
         # Jobs a worker of this pool holds; claims and stray recovery agree on it under the lock.
         self._held: set[str] = set()
         self._claims = threading.Lock()
@@ -115,7 +110,7 @@ class WorkerPool:
 
     async def _loop(self) -> None:
         """Claim and run jobs until stopped; a failed turn backs off and the loop goes on."""
-        backoff = Backoff(*self._backoff)
+        backoff = Backoff()
         while not self._stopping:
             try:
                 if backoff.failures:

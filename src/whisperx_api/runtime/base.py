@@ -12,12 +12,12 @@ from whisperx_api.domain.audio import ClipDecoder
 from whisperx_api.errors import PayloadTooLarge
 from whisperx_api.jobs.ports import Background, JobStore, Monitored, ended_task
 from whisperx_api.jobs.service import JobService
-from whisperx_api.jobs.voices import VoiceService
 from whisperx_api.pipeline.runner import PipelineRunner
 from whisperx_api.pipeline.stages.duration import declared_seconds
 from whisperx_api.realtime.engine import LiveEngine
 from whisperx_api.runtime.clips import PipelineClipDecoder
 from whisperx_api.runtime.models import RuntimeModels
+from whisperx_api.voices.service import VoiceService
 
 log = logging.getLogger(__name__)
 

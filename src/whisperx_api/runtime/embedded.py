@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 from whisperx_api.config import Settings
-from whisperx_api.jobs.ports import Background, JobStore
+from whisperx_api.jobs.ports import Background
 from whisperx_api.jobs.service import JobService
 from whisperx_api.jobs.signals import JobSignals
 from whisperx_api.jobs.store import SqliteJobStore
-from whisperx_api.jobs.voices import VoiceService
 from whisperx_api.jobs.webhooks import DeliveryPolicy, WebhookDeliverer, WebhookOutbox
 from whisperx_api.jobs.worker import WorkerPool
 from whisperx_api.memory import available_memory_bytes
@@ -32,6 +31,11 @@ from whisperx_api.runtime.base import Runtime
 from whisperx_api.runtime.models import ModelAccess, RuntimeModels
 from whisperx_api.runtime.voices import DiarizerEmbedder
 from whisperx_api.storage.local import LocalBlobStore
+from whisperx_api.voices.ports import VoiceStore
+from whisperx_api.voices.service import VoiceService
+from whisperx_api.voices.sqlite import SqliteVoiceStore
+
+_DATABASE = "jobs.sqlite3"  # jobs and saved voices, each store with its own tables
 
 
 def build_runner(settings: Settings, registry: BackendRegistry) -> PipelineRunner:
@@ -84,7 +88,7 @@ def build_embedded(settings: Settings, registry: BackendRegistry | None = None) 
     registry = registry or default_registry()
     runner = build_runner(settings, registry)
     data_dir = settings.jobs.data_dir
-    store = SqliteJobStore(data_dir / "jobs.sqlite3")
+    store = SqliteJobStore(data_dir / _DATABASE)
     blobs = LocalBlobStore(data_dir)
     signals = JobSignals()
     workers = settings.worker_count
@@ -111,14 +115,16 @@ def build_embedded(settings: Settings, registry: BackendRegistry | None = None) 
         cleanup_interval_seconds=settings.jobs.cleanup_interval_hours * 3600,
         shutdown_grace_seconds=settings.jobs.shutdown_grace_seconds,
         webhooks=build_webhooks(settings, store),
-        live=build_live(settings, runner.transcriber, live_diarizer(settings, registry)),
+        live=build_live(settings, runner.transcriber, own_diarizer(settings, registry)),
         models=build_models(settings, runner),
-        voices=build_voices(settings, store, service, runner.diarizer),
+        voices=build_voices(
+            settings, SqliteVoiceStore(data_dir / _DATABASE), service, runner.diarizer
+        ),
     )
 
 
 def build_voices(
-    settings: Settings, store: JobStore, jobs: JobService, diarizer: DiarizationBackend | None
+    settings: Settings, store: VoiceStore, jobs: JobService, diarizer: DiarizationBackend | None
 ) -> VoiceService:
     """The saved-voice registry in `store`, embedding clips with `diarizer`'s speaker model."""
     embedder = DiarizerEmbedder(
@@ -145,9 +151,10 @@ def build_live(
     )
 
 
-def live_diarizer(settings: Settings, registry: BackendRegistry) -> DiarizationBackend:
-    """The configured diarization backend, a copy of the live sessions' own: its speaker model
-    loads at the first labelled turn, and a file job's diarization never holds it."""
+def own_diarizer(settings: Settings, registry: BackendRegistry) -> DiarizationBackend:
+    """A copy of the configured diarization backend apart from the pipeline's: its speaker
+    model loads at first use (the live sessions' first labelled turn; an API replica's first
+    voice enrolment), and a file job's diarization never holds it."""
     return registry.diarization_backends.factory(settings.backends.diarization)(settings)
 
 

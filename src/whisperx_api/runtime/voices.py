@@ -21,7 +21,7 @@ _COPY_CHUNK = 1 << 16
 
 
 class DiarizerEmbedder:
-    """`jobs.ports.VoiceEmbedder` over a diarization backend's speaker model."""
+    """`voices.ports.VoiceEmbedder` over a diarization backend's speaker model."""
 
     def __init__(
         self,

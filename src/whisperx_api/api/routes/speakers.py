@@ -17,8 +17,8 @@ from whisperx_api.api.speaker_schemas import (
     SpeakerView,
 )
 from whisperx_api.errors import UnsupportedParameter
-from whisperx_api.jobs.voices import VoiceService
 from whisperx_api.runtime.base import Runtime
+from whisperx_api.voices.service import VoiceService
 
 router = APIRouter(tags=["speakers"])
 

@@ -24,8 +24,7 @@ from whisperx_api.domain.voices import (
 )
 from whisperx_api.errors import InvalidRequest, NotFound, TooManySpeakers
 from whisperx_api.executors import run_in, run_io
-from whisperx_api.jobs.ports import JobStore, VoiceEmbedder
-from whisperx_api.jobs.service import JobService
+from whisperx_api.voices.ports import JobResults, VoiceEmbedder, VoiceStore
 
 MAX_VOICE_NAME = 64
 _IDS = "known_speaker_ids"
@@ -35,7 +34,7 @@ class VoiceService:
     """The speaker registry the `/v1/speakers` routes and the transcription routes use."""
 
     def __init__(
-        self, store: JobStore, embedder: VoiceEmbedder, jobs: JobService, max_per_key: int
+        self, store: VoiceStore, embedder: VoiceEmbedder, jobs: JobResults, max_per_key: int
     ) -> None:
         self._store = store
         self._embedder = embedder
@@ -46,8 +45,9 @@ class VoiceService:
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="voices")
 
     def close(self) -> None:
-        """Stop the enrolment thread (after the enrolment it runs, if any)."""
+        """Stop the enrolment thread (after the enrolment it runs, if any), close the store."""
         self._pool.shutdown(wait=False, cancel_futures=True)
+        self._store.close()
 
     async def enrol_clip(self, owner: str | None, name: str, source: BinaryIO) -> SavedVoice:
         """Embed the clip (off the event loop) and save the voice; the audio is not kept."""
