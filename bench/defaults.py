@@ -8,8 +8,9 @@ this process, faster-whisper called directly on the same model. Prints:
 2. `--requests` requests of `--seconds` sent at once: audio-seconds per wall-second and the
    first answer, against the server's own rate on one long file (`--minutes`);
 3. that long file through the server, and through faster-whisper directly, `--long-runs`
-   times each, alternating (and alternating which goes first), every run printed with the
-   load average, then the ratio of the best runs and of the medians;
+   times each, alternating (and alternating which goes first), every run printed with its
+   process's CPU seconds and the load average, then the ratio of the best runs and of the
+   medians, and the ratio of their median CPU seconds;
 4. the server's peak RSS (kernel VmHWM, reset before each) for the long file, each of
    `--rss-minutes`, and `--burst` requests of `--seconds` at once.
 
@@ -116,7 +117,7 @@ def main() -> None:
             burst_rate = burst.report()
             long = long_file_runs(
                 args.long_runs,
-                lambda: peak_of(pid, lambda: through_server(url, long_audio)),
+                (pid, lambda: peak_of(pid, lambda: through_server(url, long_audio))),
                 lambda: direct(pipeline, long_audio, DIRECT_BATCH_SIZE),
                 long_seconds,
             )
@@ -164,6 +165,8 @@ class LongRuns:
     server: list[float] = field(default_factory=list)
     direct: list[float] = field(default_factory=list)
     peaks: list[float] = field(default_factory=list)
+    server_cpu: list[float] = field(default_factory=list)
+    direct_cpu: list[float] = field(default_factory=list)
 
     @property
     def peak(self) -> float:
@@ -171,29 +174,44 @@ class LongRuns:
         return float("nan") if any(map(math.isnan, self.peaks)) else max(self.peaks)
 
 
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU seconds that process `pid` has used, all its threads (/proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def long_file_runs(
     runs: int,
-    server: Callable[[], tuple[float, float]],
+    server: tuple[int, Callable[[], tuple[float, float]]],
     direct_run: Callable[[], float],
     seconds: float,
 ) -> LongRuns:
-    """`runs` of the long file through the server and through faster-whisper, alternating and
-    swapping which side goes first each round, so that load from other work that comes and
-    goes hits both sides alike; each run is printed as it ends."""
+    """`runs` of the long file through the server (its pid, and a run giving its peak RSS and
+    wall seconds) and through faster-whisper in this process, alternating and swapping which
+    side goes first each round, so that load from other work that comes and goes hits both
+    sides alike; each run is printed as it ends, with the CPU seconds its process used (the
+    work done, which load changes far less than the wall time)."""
     made = LongRuns()
+    pid, server_run = server
     for number in range(1, runs + 1):
         order = ("server", "direct") if number % 2 else ("direct", "server")
         for side in order:
             if side == "server":
-                peak, wall = server()
+                before = cpu_seconds(pid)
+                peak, wall = server_run()
+                used = cpu_seconds(pid) - before
                 made.server.append(wall)
                 made.peaks.append(peak)
+                made.server_cpu.append(used)
             else:
+                before = cpu_seconds(os.getpid())
                 wall = direct_run()
+                used = cpu_seconds(os.getpid()) - before
                 made.direct.append(wall)
+                made.direct_cpu.append(used)
             say(
                 f"long file run {number}, {side:<6} {wall:6.1f} s wall, "
-                f"{seconds / wall:5.1f} audio-s/wall-s  ({load()})"
+                f"{seconds / wall:5.1f} audio-s/wall-s, {used:5.1f} CPU-s  ({load()})"
             )
     for side, walls in (("server", made.server), ("direct", made.direct)):
         rates = sorted(seconds / wall for wall in walls)
@@ -201,6 +219,8 @@ def long_file_runs(
             f"{side}, {seconds:.0f}-s file: best {rates[-1]:.1f}, median "
             f"{statistics.median(rates):.1f} audio-s/wall-s"
         )
+    cpu = statistics.median(made.server_cpu) / statistics.median(made.direct_cpu)
+    say(f"CPU seconds per long-file run, server / direct (medians): {cpu:.3f}")
     return made
 
 
