@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import inspect
 import threading
-from collections.abc import Generator, Hashable, Sequence
+from collections.abc import Callable, Generator, Hashable, Sequence
 from dataclasses import dataclass, field
 from math import ceil
 from typing import Any
@@ -577,15 +577,27 @@ def transcribe_job(
 
     # The file's language from its first chunk's probe, so that chunk decodes in a full batch
     # with the next ones instead of alone (a batch of one costs nearly as much as a full one).
+    # The next chunks' features are made while the probe runs, so their batch is ready at once.
     first: ChunkWork | None = None
+    ready: dict[int, npt.NDArray[np.float32]] = {}
     if outcome.language is None and len(chunks) > 1:
-        first = _probe_language(scheduler, job, features(chunks[0]), chunks[0], outcome, ctx)
+
+        def prepare() -> None:
+            ready.update(
+                (i, features(chunks[i])) for i in range(1, min(request.ahead, len(chunks)))
+            )
+
+        first = _probe_language(
+            scheduler, job, features(chunks[0]), chunks[0], outcome, ctx, meanwhile=prepare
+        )
 
     def work(index: int) -> ChunkWork:
         if index == 0 and first is not None:
             return first
         chunk = chunks[index]
-        return ChunkWork(job, features(chunk), chunk, language, outcome.language)
+        made = ready.pop(index, None)
+        made = features(chunk) if made is None else made
+        return ChunkWork(job, made, chunk, language, outcome.language)
 
     lane: Lane[ChunkWork, ChunkResult]
     with scheduler.open_lane() as lane:
@@ -629,13 +641,15 @@ def _probe_language(
     chunk: Chunk,
     outcome: JobOutcome,
     ctx: StageContext,
+    meanwhile: Callable[[], None],
 ) -> ChunkWork:
     """The first chunk as it is to be decoded, once a probe detected its language: that
     language decided (the file's from now on) and its encoder output kept. When the detection
     is unsure, the language stays unknown and the chunk is decoded alone, as any unsure chunk
-    is, before the file's language is settled."""
+    is, before the file's language is settled. `meanwhile` runs while the model probes."""
     with scheduler.open_lane() as lane:
         lane.submit(ChunkWork(job, features, chunk, None, probe=True), job.key)
+        meanwhile()
         got = None
         while got is None:
             ctx.check_cancelled()
