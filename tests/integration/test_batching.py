@@ -4,8 +4,9 @@ chunks gives exactly the text (and word times) it gives when its job runs alone.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -286,3 +287,55 @@ def test_a_turn_s_first_words_draft_reads_a_10_s_window_and_the_full_window_s_wo
             live._run_batch = real  # type: ignore[method-assign]
     assert len(errors) == 7
     assert sum(errors) / len(errors) <= 0.25, errors
+
+
+@contextmanager
+def recorded_batches(backend: FasterWhisperBackend) -> Iterator[tuple[list[Any], list[int]]]:
+    """Every batch the file scheduler runs (as each item's `probe` flag) and the batch size of
+    every encoder call, while the context lasts."""
+    backend.load_model("base")
+    batches: list[list[bool]] = []
+    encoded: list[int] = []
+    with backend._cache.acquire("base") as loaded:
+        scheduler, model = loaded.scheduler, loaded.model
+        run_batch, encode = scheduler._run_batch, model.encode
+
+        def recording(batch: Any) -> Any:
+            batches.append([work.probe for work in batch])
+            return run_batch(batch)
+
+        def counting(features: Any, *args: Any, **kwargs: Any) -> Any:
+            encoded.append(len(features))
+            return encode(features, *args, **kwargs)
+
+        scheduler._run_batch = recording  # type: ignore[method-assign]
+        model.encode = counting
+        try:
+            yield batches, encoded
+        finally:
+            scheduler._run_batch = run_batch  # type: ignore[method-assign]
+            model.encode = encode
+
+
+def test_the_first_chunk_decodes_in_a_full_batch_once_a_probe_found_the_language(
+    backend: FasterWhisperBackend,
+) -> None:
+    """While a file's language is unknown, only a probe of its first chunk (encoder and
+    language detection) runs alone; that chunk then decodes in a full batch with the next
+    ones, reusing the probe's encoder output. A 26-s recording cut into chunks of at most 3 s
+    runs the same decode batches and encoder calls as with its language given, and reads the
+    same."""
+    with recorded_batches(backend) as (batches, encoded):
+        detected = summary(run(backend, "en_recorded.flac", chunk_size=3))
+        probed, probed_encoded = list(batches), list(encoded)
+        batches.clear()
+        encoded.clear()
+        given = summary(run(backend, "en_recorded.flac", chunk_size=3, language="en"))
+    assert detected == given
+    assert detected[0] == "en"
+    assert probed[0] == [True]
+    assert [len(batch) for batch in probed[1:]] == [len(batch) for batch in batches]
+    assert len(batches) > 2, batches
+    assert len(batches[0]) == 4, batches  # the CPU's default batch
+    assert not any(any(batch) for batch in (*probed[1:], *batches))
+    assert probed_encoded == encoded == [1] * sum(map(len, batches))

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import inspect
 import threading
-from collections.abc import Generator, Hashable, Sequence
+from collections.abc import Callable, Generator, Hashable, Sequence
 from dataclasses import dataclass, field
 from math import ceil
 from typing import Any
@@ -107,24 +107,36 @@ class JobDecoding:
 @dataclass(eq=False, slots=True)
 class ChunkWork:
     """One chunk queued for the model; `language` None asks for detection, which prefers
-    `reference` (the file's language, once known) unless the chunk is confidently another."""
+    `reference` (the file's language, once known) unless the chunk is confidently another.
+
+    A `probe` is only encoded and detected, not decoded: its result says the chunk's language
+    (and, on a CPU, carries its encoder output), so the same chunk can then be queued with
+    that language `decided` and its encoder output `encoded`, to decode in a full batch."""
 
     job: JobDecoding
     features: npt.NDArray[np.float32]
     chunk: Chunk
     language: str | None
     reference: str | None = None
+    probe: bool = False
+    decided: LanguageChoice | None = None
+    encoded: npt.NDArray[np.float32] | None = None
 
 
 @dataclass(slots=True)
 class ChunkResult:
     """faster-whisper segments on the speech-only timeline, each with the language it was
-    decoded in (`languages`, parallel to `segments`); `language` is the chunk's main one."""
+    decoded in (`languages`, parallel to `segments`); `language` is the chunk's main one.
+
+    For a probe: no segments; `sure` says whether the language holds for the whole chunk (else
+    its pieces need detecting one by one), and `encoded` is its encoder output on a CPU."""
 
     language: str
     language_probability: float
     segments: list[Any] = field(default_factory=list)
     languages: list[LanguageChoice] = field(default_factory=list)
+    sure: bool = True
+    encoded: npt.NDArray[np.float32] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,10 +186,11 @@ class WhisperBatchRunner:
 
     def __call__(self, batch: Sequence[ChunkWork]) -> list[ChunkResult]:
         features = np.stack([work.features for work in batch])
-        encoder_output = self._encode(features)
+        encoder_output = self._encode(features, [work.encoded for work in batch])
         choices = self._languages(batch, encoder_output)
-        sure = [i for i, (_, is_sure) in enumerate(choices) if is_sure]
-        unsure = [i for i, (_, is_sure) in enumerate(choices) if not is_sure]
+        decoding = [i for i, work in enumerate(batch) if not work.probe]
+        sure = [i for i in decoding if choices[i][1]]
+        unsure = [i for i in decoding if not choices[i][1]]
         decoded: dict[int, list[tuple[Any, LanguageChoice]]] = {}
         if sure:
             units = [_Unit(batch[i], batch[i].chunk, choices[i][0]) for i in sure]
@@ -189,7 +202,22 @@ class WhisperBatchRunner:
             works = [batch[i] for i in unsure]
             fallbacks = [choices[i][0] for i in unsure]
             decoded.update(self._decode_pieces(works, fallbacks, unsure))
-        return [_result(decoded[i], choices[i][0]) for i in range(len(batch))]
+        return [
+            self._probed(encoder_output, i, *choices[i])
+            if work.probe
+            else _result(decoded[i], choices[i][0])
+            for i, work in enumerate(batch)
+        ]
+
+    def _probed(
+        self, encoder_output: Any, index: int, choice: LanguageChoice, sure: bool
+    ) -> ChunkResult:
+        """A probe's result: its language, and on a CPU a copy of its encoder output (a GPU's
+        stays on the GPU: encoding the chunk again in its batch costs less than a copy)."""
+        encoded: npt.NDArray[np.float32] | None = None
+        if not self.encode_per_batch and encoder_output.device == "cpu":
+            encoded = np.array(np.asarray(encoder_output)[index : index + 1])
+        return ChunkResult(choice.language, choice.probability, sure=sure, encoded=encoded)
 
     def _decode(
         self, units: Sequence[_Unit], encoder_output: Any, features: npt.NDArray[np.float32]
@@ -248,7 +276,7 @@ class WhisperBatchRunner:
                 units.append(_Unit(work, group, fallback))
                 owners.append(index)
         features = np.stack(parts)
-        encoder_output = self._encode(features)
+        encoder_output = self._encode(features, [None] * len(parts))
         detected = self._detect(encoder_output)
         units = [
             _Unit(u.work, u.chunk, choose_piece_language(d, u.work.job.candidates, u.choice))
@@ -273,18 +301,27 @@ class WhisperBatchRunner:
         made: npt.NDArray[np.float32] = pad_or_trim(work.features[:, start:end], length=frames)
         return made
 
-    def _encode(self, features: npt.NDArray[np.float32]) -> Any:
+    def _encode(
+        self,
+        features: npt.NDArray[np.float32],
+        encoded: Sequence[npt.NDArray[np.float32] | None],
+    ) -> Any:
         """The batch's encoder output. On CPU each chunk is encoded by itself and the outputs
         stacked: a CPU runs the encoder no faster in a batch (its attention maps outgrow the
         caches), and a chunk's encoding then cannot depend on its batch-mates. The decoder,
-        where batching does pay on CPU, still runs the whole batch in one call. On a GPU (and
-        with `encode_per_batch` on a CPU) the whole batch is encoded in one call."""
+        where batching does pay on CPU, still runs the whole batch in one call. `encoded`
+        holds, per chunk, its encoder output when a probe already made it (None: encode it).
+        On a GPU (and with `encode_per_batch` on a CPU) the whole batch is encoded in one
+        call."""
         model = self._model
-        if self.encode_per_batch or len(features) == 1:
+        if self.encode_per_batch or (len(features) == 1 and encoded[0] is None):
             return model.encode(features)
         import ctranslate2
 
-        rows = [np.asarray(model.encode(features[i : i + 1])) for i in range(len(features))]
+        rows = [
+            np.asarray(model.encode(features[i : i + 1])) if made is None else made
+            for i, made in enumerate(encoded)
+        ]
         return ctranslate2.StorageView.from_array(np.concatenate(rows))
 
     def _languages(
@@ -293,13 +330,16 @@ class WhisperBatchRunner:
         """Each chunk's language, and whether it holds for the whole chunk: its job's, or
         detected from the batch's encoder output. Where the detection is unsure, the language
         given is the one its pieces fall back to: the file's when known, else the chunk's."""
-        if all(w.language is not None for w in batch):
-            return [(LanguageChoice(w.language or "", 1.0), True) for w in batch]
+        if all(w.language is not None or w.decided is not None for w in batch):
+            return [(w.decided or LanguageChoice(w.language or "", 1.0), True) for w in batch]
         if not self._model.model.is_multilingual:
             return [(LanguageChoice(w.language or "en", 1.0), True) for w in batch]
         detected = self._detect(encoder_output)
         choices: list[tuple[LanguageChoice, bool]] = []
         for work, detection in zip(batch, detected, strict=True):
+            if work.decided is not None:  # a probe of this chunk detected it
+                choices.append((work.decided, True))
+                continue
             if work.language is not None:
                 choices.append((LanguageChoice(work.language, 1.0), True))
                 continue
@@ -496,10 +536,11 @@ def transcribe_job(
 ) -> Generator[tuple[Any, LanguageChoice], None, None]:
     """faster-whisper segments of `samples` in order, each with the language it was decoded in.
 
-    Queues `request.ahead` chunks at a time, at most two such groups (one chunk while the
-    language is unknown: the first chunk's detection becomes the file's language, which later
-    chunks keep unless they are confidently in another), and drops what is still queued when
-    the job stops early: cancelled, failed, or its reader gone.
+    Queues `request.ahead` chunks at a time, at most two such groups, and drops what is still
+    queued when the job stops early: cancelled, failed, or its reader gone. While the language
+    is unknown, the first chunk's detection (a probe, before anything is decoded) becomes the
+    file's language, which later chunks keep unless they are confidently in another; only when
+    that detection is unsure is the first chunk decoded alone, and its result settles it.
     """
     from faster_whisper.audio import pad_or_trim
     from faster_whisper.transcribe import restore_speech_timestamps
@@ -534,6 +575,30 @@ def transcribe_job(
         made: npt.NDArray[np.float32] = pad_or_trim(mel, length=frames)
         return made
 
+    # The file's language from its first chunk's probe, so that chunk decodes in a full batch
+    # with the next ones instead of alone (a batch of one costs nearly as much as a full one).
+    # The next chunks' features are made while the probe runs, so their batch is ready at once.
+    first: ChunkWork | None = None
+    ready: dict[int, npt.NDArray[np.float32]] = {}
+    if outcome.language is None and len(chunks) > 1:
+
+        def prepare() -> None:
+            ready.update(
+                (i, features(chunks[i])) for i in range(1, min(request.ahead, len(chunks)))
+            )
+
+        first = _probe_language(
+            scheduler, job, features(chunks[0]), chunks[0], outcome, ctx, meanwhile=prepare
+        )
+
+    def work(index: int) -> ChunkWork:
+        if index == 0 and first is not None:
+            return first
+        chunk = chunks[index]
+        made = ready.pop(index, None)
+        made = features(chunk) if made is None else made
+        return ChunkWork(job, made, chunk, language, outcome.language)
+
     lane: Lane[ChunkWork, ChunkResult]
     with scheduler.open_lane() as lane:
         submitted = received = 0
@@ -549,10 +614,7 @@ def transcribe_job(
                     count = min(group, len(chunks) - submitted)
                     if submitted - received + count > limit:
                         break
-                    works = [
-                        ChunkWork(job, features(chunk), chunk, language, outcome.language)
-                        for chunk in chunks[submitted : submitted + count]
-                    ]
+                    works = [work(i) for i in range(submitted, submitted + count)]
                     lane.submit_many(works, job.key)
                     submitted += count
                 ctx.check_cancelled()
@@ -570,6 +632,37 @@ def transcribe_job(
             finished = done.pop(emitted)
             restored = restore_speech_timestamps(finished.segments, speech, SAMPLE_RATE)
             yield from zip(restored, finished.languages, strict=True)
+
+
+def _probe_language(
+    scheduler: BatchScheduler[ChunkWork, ChunkResult],
+    job: JobDecoding,
+    features: npt.NDArray[np.float32],
+    chunk: Chunk,
+    outcome: JobOutcome,
+    ctx: StageContext,
+    meanwhile: Callable[[], None],
+) -> ChunkWork:
+    """The first chunk as it is to be decoded, once a probe detected its language: that
+    language decided (the file's from now on) and its encoder output kept. When the detection
+    is unsure, the language stays unknown and the chunk is decoded alone, as any unsure chunk
+    is, before the file's language is settled. `meanwhile` runs while the model probes."""
+    with scheduler.open_lane() as lane:
+        lane.submit(ChunkWork(job, features, chunk, None, probe=True), job.key)
+        meanwhile()
+        got = None
+        while got is None:
+            ctx.check_cancelled()
+            got = lane.next_result(_POLL_SECONDS)
+    result = got[1]
+    if isinstance(result, BaseException):
+        raise result
+    if not result.sure:
+        return ChunkWork(job, features, chunk, None, encoded=result.encoded)
+    outcome.language = result.language
+    outcome.language_probability = result.language_probability
+    decided = LanguageChoice(result.language, result.language_probability)
+    return ChunkWork(job, features, chunk, None, decided=decided, encoded=result.encoded)
 
 
 ONSET_GAP_SECONDS = 5.0
