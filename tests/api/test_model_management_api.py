@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -40,19 +41,27 @@ def shared_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("model-cache")
 
 
+@pytest.fixture(scope="module")
+def anyio_backend() -> str:
+    """One event loop for the module, so that the module-scoped app below serves every test."""
+    return "asyncio"
+
+
+def settings_in(root: Path, cache: Path, **groups: Any) -> Settings:
+    whisper = {
+        "model": "tiny.en",
+        "inference_device": "cpu",
+        "download": False,
+        "cache_dir": cache,
+        **groups.pop("whisper", {}),
+    }
+    return Settings(jobs={"data_dir": root / "data"}, whisper=whisper, **groups)
+
+
 @pytest.fixture
-def real_settings(
-    make_settings: Callable[..., Settings], shared_cache: Path
-) -> Callable[..., Settings]:
+def real_settings(tmp_path: Path, shared_cache: Path) -> Callable[..., Settings]:
     def build(**groups: Any) -> Settings:
-        whisper = {
-            "model": "tiny.en",
-            "inference_device": "cpu",
-            "download": False,
-            "cache_dir": shared_cache,
-            **groups.pop("whisper", {}),
-        }
-        return make_settings(whisper=whisper, **groups)
+        return settings_in(tmp_path, shared_cache, **groups)
 
     return build
 
@@ -62,6 +71,25 @@ async def real_app(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
     app = create_app(settings, build_embedded(settings, default_registry()))
     async with running(app) as client:
         yield client
+
+
+@dataclass(frozen=True)
+class Refusing:
+    """One app with the default settings for the module's refusals: none of them may load a
+    model or queue a job, so each test's "nothing loaded" holds for all the tests before it
+    too. (Starting and closing an app costs about a CPU-second: its close collects garbage.)"""
+
+    client: httpx.AsyncClient
+    settings: Settings
+
+
+@pytest.fixture(scope="module")
+async def refusing(
+    tmp_path_factory: pytest.TempPathFactory, shared_cache: Path
+) -> AsyncIterator[Refusing]:
+    settings = settings_in(tmp_path_factory.mktemp("refusing"), shared_cache)
+    async with real_app(settings) as client:
+        yield Refusing(client, settings)
 
 
 def error_of(response: httpx.Response) -> tuple[int, str, str | None, str | None]:
@@ -119,23 +147,22 @@ async def test_a_keys_file_entry_marked_admin_may_load_and_a_plain_one_may_not(
     ],
 )
 async def test_a_name_outside_the_catalog_is_refused_everywhere_and_nothing_loads(
-    real_settings: Callable[..., Settings], shared_cache: Path, tmp_path: Path, name: str
+    refusing: Refusing, shared_cache: Path, tmp_path: Path, name: str
 ) -> None:
-    settings = real_settings()
+    client, settings = refusing.client, refusing.settings
     model_dir = Path(ModelCatalog("tiny.en", shared_cache).resolve("tiny.en").source)
     name = name.format(
         model_dir=model_dir, model_dir_parent=model_dir.parent, model_dir_name=model_dir.name
     )
     audio = tone_bytes(tmp_path, 1.0)
-    async with real_app(settings) as client:
-        load = await client.post("/models/load", data={"model": name})
-        openai = await client.post(
-            "/v1/audio/transcriptions", files={"file": ("a.wav", audio)}, data={"model": name}
-        )
-        job = await client.post(
-            "/transcription", files={"file": ("a.wav", audio)}, data={"model": name}
-        )
-        listed = (await client.get("/models/list")).json()
+    load = await client.post("/models/load", data={"model": name})
+    openai = await client.post(
+        "/v1/audio/transcriptions", files={"file": ("a.wav", audio)}, data={"model": name}
+    )
+    job = await client.post(
+        "/transcription", files={"file": ("a.wav", audio)}, data={"model": name}
+    )
+    listed = (await client.get("/models/list")).json()
     for response in (load, openai, job):
         assert error_of(response) == (400, "invalid_request_error", "model_not_found", "model")
     assert listed["models"] == []
@@ -159,50 +186,43 @@ async def test_spellings_of_one_model_share_one_copy(
 
 @pytest.mark.parametrize("language", ["../../tmp", "/tmp", "en/..", "english", "e n"])
 async def test_an_alignment_language_must_be_a_known_code(
-    real_settings: Callable[..., Settings], language: str
+    refusing: Refusing, language: str
 ) -> None:
-    async with real_app(real_settings()) as client:
-        load = await client.post("/align_models/load", data={"language": language})
-        unload = await client.post("/align_models/unload", data={"language": language})
-        listed = (await client.get("/align_models/list")).json()
+    client = refusing.client
+    load = await client.post("/align_models/load", data={"language": language})
+    unload = await client.post("/align_models/unload", data={"language": language})
+    listed = (await client.get("/align_models/list")).json()
     assert error_of(load) == (400, "invalid_request_error", "model_not_found", "language")
     assert error_of(unload) == (400, "invalid_request_error", "model_not_found", "language")
     assert listed == {"models": []}
 
 
 @pytest.mark.parametrize("name", ["pyannote/speaker-diarization-3.1", "../senko", "/tmp/x"])
-async def test_no_request_names_a_diarization_pipeline(
-    real_settings: Callable[..., Settings], name: str
-) -> None:
-    async with real_app(real_settings()) as client:
-        load = await client.post("/diarize_models/load", data={"model": name})
-        listed = (await client.get("/diarize_models/list")).json()
+async def test_no_request_names_a_diarization_pipeline(refusing: Refusing, name: str) -> None:
+    load = await refusing.client.post("/diarize_models/load", data={"model": name})
+    listed = (await refusing.client.get("/diarize_models/list")).json()
     assert error_of(load) == (400, "invalid_request_error", "model_not_found", "model")
     assert listed == {"models": []}
 
 
 async def test_a_device_that_does_not_exist_is_refused_at_submit(
-    real_settings: Callable[..., Settings], tmp_path: Path
+    refusing: Refusing, tmp_path: Path
 ) -> None:
-    settings = real_settings()
-    async with real_app(settings) as client:
-        job = await client.post(
-            "/transcription",
-            files={"file": ("a.wav", tone_bytes(tmp_path, 1.0))},
-            data={"device": "cuda", "device_index": "64"},
-        )
-        listed = (await client.get("/models/list")).json()
+    client, settings = refusing.client, refusing.settings
+    job = await client.post(
+        "/transcription",
+        files={"file": ("a.wav", tone_bytes(tmp_path, 1.0))},
+        data={"device": "cuda", "device_index": "64"},
+    )
+    listed = (await client.get("/models/list")).json()
     assert error_of(job) == (400, "invalid_request_error", None, "device")
     assert "CUDA device 64 is not available" in job.json()["error"]["message"]
     assert listed["models"] == []
     assert list((settings.jobs.data_dir / "jobs").glob("*")) == []
 
 
-async def test_the_schema_declares_403_on_model_management(
-    real_settings: Callable[..., Settings],
-) -> None:
-    async with real_app(real_settings()) as client:
-        paths = (await client.get("/openapi.json")).json()["paths"]
+async def test_the_schema_declares_403_on_model_management(refusing: Refusing) -> None:
+    paths = (await refusing.client.get("/openapi.json")).json()["paths"]
     for route, _ in LOAD_ROUTES:
         assert "403" in paths[route]["post"]["responses"], route
     assert "403" not in paths["/models/list"]["get"]["responses"]

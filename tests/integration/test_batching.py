@@ -56,9 +56,30 @@ def run(
     )
 
 
-def summary(transcript: Transcript) -> tuple[str, list[str], list[tuple[str, float, float]]]:
+Summary = tuple[str, list[str], list[tuple[str, float, float]]]
+
+
+def summary(transcript: Transcript) -> Summary:
     words = [(w.text, w.start, w.end) for w in transcript.words]
     return transcript.language, [s.text for s in transcript.segments], words
+
+
+@pytest.fixture(scope="module")
+def alone_summaries() -> dict[tuple[str, bool], Summary]:
+    """Each fixture's summary when its job ran by itself, by (name, word_timestamps): computed
+    once for the module, by the test that counts its batches or by the first that needs it."""
+    return {}
+
+
+def alone(
+    backend: FasterWhisperBackend,
+    known: dict[tuple[str, bool], Summary],
+    name: str,
+    word_timestamps: bool = True,
+) -> Summary:
+    if (name, word_timestamps) not in known:
+        known[name, word_timestamps] = summary(run(backend, name, word_timestamps=word_timestamps))
+    return known[name, word_timestamps]
 
 
 def batches_run(backend: FasterWhisperBackend) -> int:
@@ -73,12 +94,17 @@ def concurrently(work: Callable[[str], Any], names: list[str]) -> list[Any]:
 
 @pytest.mark.parametrize("word_timestamps", [False, True])
 def test_batched_jobs_give_the_same_transcripts_as_alone(
-    backend: FasterWhisperBackend, word_timestamps: bool
+    backend: FasterWhisperBackend,
+    alone_summaries: dict[tuple[str, bool], Summary],
+    word_timestamps: bool,
 ) -> None:
     backend.load_model("base")
     before = batches_run(backend)
     alone = [summary(run(backend, n, word_timestamps=word_timestamps)) for n in FIXTURES]
     alone_batches = batches_run(backend) - before
+    alone_summaries.update(
+        ((n, word_timestamps), result) for n, result in zip(FIXTURES, alone, strict=True)
+    )
 
     before = batches_run(backend)
     together = concurrently(
@@ -92,7 +118,9 @@ def test_batched_jobs_give_the_same_transcripts_as_alone(
     assert together_batches < alone_batches, (together_batches, alone_batches)
 
 
-def test_streamed_text_and_progress_stay_per_job(backend: FasterWhisperBackend) -> None:
+def test_streamed_text_and_progress_stay_per_job(
+    backend: FasterWhisperBackend, alone_summaries: dict[tuple[str, bool], Summary]
+) -> None:
     texts: dict[str, list[str]] = {n: [] for n in FIXTURES}
     progress: dict[str, list[float]] = {n: [] for n in FIXTURES}
 
@@ -106,10 +134,14 @@ def test_streamed_text_and_progress_stay_per_job(backend: FasterWhisperBackend) 
         assert texts[name][-1].strip() == transcript.text.strip()
         assert progress[name] == sorted(progress[name])
         assert progress[name][-1] == 1.0
+        # Streaming to its own listener changed nothing in the job's result.
+        assert summary(transcript) == alone(backend, alone_summaries, name)
 
 
-def test_a_cancelled_job_stops_while_the_others_finish(backend: FasterWhisperBackend) -> None:
-    alone = summary(run(backend, "en_espeak.flac"))
+def test_a_cancelled_job_stops_while_the_others_finish(
+    backend: FasterWhisperBackend, alone_summaries: dict[tuple[str, bool], Summary]
+) -> None:
+    by_itself = alone(backend, alone_summaries, "en_espeak.flac")
     cancel = threading.Event()
 
     def cancelled_job(_: str) -> Transcript:
@@ -128,7 +160,7 @@ def test_a_cancelled_job_stops_while_the_others_finish(backend: FasterWhisperBac
         other = pool.submit(other_job, "")
         with pytest.raises(JobCancelled):
             victim.result(REQUEST_SECONDS)
-        assert summary(other.result(REQUEST_SECONDS)) == alone
+        assert summary(other.result(REQUEST_SECONDS)) == by_itself
 
 
 def test_concurrent_server_requests_match_their_alone_results(
@@ -173,9 +205,11 @@ def shared_batches(samples: Samples) -> float:
     )
 
 
-def test_a_live_decode_does_not_wait_for_a_file_jobs_batch(backend: FasterWhisperBackend) -> None:
+def test_a_live_decode_does_not_wait_for_a_file_jobs_batch(
+    backend: FasterWhisperBackend, alone_summaries: dict[tuple[str, bool], Summary]
+) -> None:
     backend.load_model("base")
-    alone = summary(run(backend, "good_short.mp3"))
+    by_itself = alone(backend, alone_summaries, "good_short.mp3")
     entered, release = threading.Event(), threading.Event()
     with backend._cache.acquire("base") as loaded:
         files = loaded.scheduler
@@ -199,7 +233,7 @@ def test_a_live_decode_does_not_wait_for_a_file_jobs_batch(backend: FasterWhispe
         finally:
             release.set()
             files._run_batch = real  # type: ignore[method-assign]
-    assert live == alone
+    assert live == by_itself
 
 
 def test_a_draft_reads_a_shorter_window_and_gives_the_full_window_s_text(

@@ -49,6 +49,16 @@ def diarized(server: ServerProcess, name: str, **data: str) -> dict[str, Any]:
     return body
 
 
+@pytest.fixture(scope="module")
+def fast2_bodies(server: ServerProcess) -> dict[str, dict[str, Any]]:
+    """fast2 through `diarized_json`, each way asked once for the module: speakers found
+    (`found`) and told min=max=2 (`told`); two tests read each."""
+    return {
+        "found": diarized(server, "fast2.flac"),
+        "told": diarized(server, "fast2.flac", min_speakers="2", max_speakers="2"),
+    }
+
+
 def spans(body: dict[str, Any]) -> list[tuple[float, float, str | None]]:
     return [(s["start"], s["end"], s["speaker"]) for s in body["segments"]]
 
@@ -89,9 +99,10 @@ def text_of(segment: dict[str, Any]) -> str:
     return str(segment["text"]).strip().lower()
 
 
-def test_fast_turns_with_short_replies_and_overlap_keep_der_low(server: ServerProcess) -> None:
-    found = diarized(server, "fast2.flac")
-    told = diarized(server, "fast2.flac", min_speakers="2", max_speakers="2")
+def test_fast_turns_with_short_replies_and_overlap_keep_der_low(
+    fast2_bodies: dict[str, dict[str, Any]],
+) -> None:
+    found, told = fast2_bodies["found"], fast2_bodies["told"]
     error, error_two = der(found, "fast2"), der(told, "fast2")
     speakers = {s["speaker"] for s in found["segments"]}
     print(
@@ -113,7 +124,9 @@ def spoken_in(start: float, end: float, turns: list[tuple[float, float, str]]) -
     return spoken
 
 
-def test_no_segment_holds_two_reference_speakers_speech(server: ServerProcess) -> None:
+def test_no_segment_holds_two_reference_speakers_speech(
+    fast2_bodies: dict[str, dict[str, Any]],
+) -> None:
     """fast2's turns come 0.1-0.2 s apart, with one-word replies and a short overlap: each
     diarized_json segment still holds one reference speaker's speech, give or take the edge of
     a neighbouring turn (the labels' own errors are what DER measures)."""
@@ -121,7 +134,7 @@ def test_no_segment_holds_two_reference_speakers_speech(server: ServerProcess) -
         (float(f[3]), float(f[3]) + float(f[4]), f[7])
         for f in (line.split() for line in (DATA / "fast2.rttm").read_text().splitlines())
     ]
-    segments = diarized(server, "fast2.flac")["segments"]
+    segments = fast2_bodies["found"]["segments"]
     others = {}
     for segment in segments:
         speech = spoken_in(segment["start"], segment["end"], turns)
@@ -132,9 +145,11 @@ def test_no_segment_holds_two_reference_speakers_speech(server: ServerProcess) -
     assert len(segments) >= 15
 
 
-def test_a_one_word_reply_between_two_sentences_is_its_own_segment(server: ServerProcess) -> None:
+def test_a_one_word_reply_between_two_sentences_is_its_own_segment(
+    fast2_bodies: dict[str, dict[str, Any]],
+) -> None:
     # maya: "...did not arrive on Friday." sam: "Okay." maya: "And the driver says..."
-    segments = diarized(server, "fast2.flac", min_speakers="2", max_speakers="2")["segments"]
+    segments = fast2_bodies["told"]["segments"]
     index = next(i for i, s in enumerate(segments) if text_of(s).startswith("okay"))
     before, reply, after = segments[index - 1], segments[index], segments[index + 1]
     assert text_of(reply) == "okay."

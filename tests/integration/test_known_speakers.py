@@ -45,36 +45,55 @@ def voices_of(name: str, pick: int = 0) -> tuple[list[KnownSpeaker], list[Turn]]
     return speakers, list(refs.values())
 
 
-def diarize_named(backend: SenkoBackend, name: str, speakers: list[KnownSpeaker]) -> Diarization:
-    request = DiarizationRequest(want_embeddings=True)
-    diarization = backend.diarize(audio(name), request, StageContext())
-    return name_known_speakers(diarization, backend, speakers)
+@pytest.fixture(scope="module")
+def diarized() -> dict[str, Diarization]:
+    """Each recording diarized once (with embeddings, no speaker bounds) for the whole module:
+    the turns do not depend on the references, only the naming does."""
+    return {}
+
+
+def diarize_named(
+    backend: SenkoBackend,
+    diarized: dict[str, Diarization],
+    name: str,
+    speakers: list[KnownSpeaker],
+) -> Diarization:
+    if name not in diarized:
+        request = DiarizationRequest(want_embeddings=True)
+        diarized[name] = backend.diarize(audio(name), request, StageContext())
+    return name_known_speakers(diarized[name], backend, speakers)
 
 
 @pytest.mark.parametrize("name", ["conv2", "conv4"])
 @pytest.mark.parametrize("pick", [0, 1])
-def test_references_name_their_voices(backend: SenkoBackend, name: str, pick: int) -> None:
+def test_references_name_their_voices(
+    backend: SenkoBackend, diarized: dict[str, Diarization], name: str, pick: int
+) -> None:
     speakers, used = voices_of(name, pick)
-    named = diarize_named(backend, name, speakers)
+    named = diarize_named(backend, diarized, name, speakers)
     share = correctly_named(named, truth(name), excluded=used)
     print(f"{name} pick {pick}: {share:.1%} of the other speech time named correctly")
     assert share >= MIN_CORRECT
     assert set(named.speakers) == {s.name for s in speakers}
 
 
-def test_voices_not_in_the_recording_name_nobody(backend: SenkoBackend) -> None:
+def test_voices_not_in_the_recording_name_nobody(
+    backend: SenkoBackend, diarized: dict[str, Diarization]
+) -> None:
     conv4_voices, _ = voices_of("conv4")
     strangers = [s for s in conv4_voices if s.name in ("bob", "carol", "dave")]
-    named = diarize_named(backend, "conv2", strangers)
+    named = diarize_named(backend, diarized, "conv2", strangers)
     assert all(named_time(named, s.name) == 0.0 for s in strangers)
     assert set(named.speakers) == {"SPEAKER_00", "SPEAKER_01"}
 
 
-def test_a_stranger_among_known_voices_names_nobody(backend: SenkoBackend) -> None:
+def test_a_stranger_among_known_voices_names_nobody(
+    backend: SenkoBackend, diarized: dict[str, Diarization]
+) -> None:
     conv2_voices, _ = voices_of("conv2")
     erin = next(s for s in conv2_voices if s.name == "erin")
     conv4_voices, _ = voices_of("conv4")
-    named = diarize_named(backend, "conv4", [*conv4_voices[:2], erin])
+    named = diarize_named(backend, diarized, "conv4", [*conv4_voices[:2], erin])
     assert named_time(named, "erin") == 0.0
     known = {s.name for s in conv4_voices[:2]}
     assert known <= set(named.speakers)

@@ -65,14 +65,18 @@ def party_at(start: float, end: float) -> str | None:
     return best
 
 
-def test_each_word_lands_on_its_partys_channel(server: ServerProcess) -> None:
-    body = post(
-        server,
-        STEREO,
-        multichannel="true",
-        response_format="verbose_json",
-        **{"timestamp_granularities[]": "word"},
-    ).json()
+WORD_FIELDS = {"response_format": "verbose_json", "timestamp_granularities[]": "word"}
+
+
+@pytest.fixture(scope="module")
+def stereo_words(server: ServerProcess) -> dict[str, Any]:
+    """The call's multichannel verbose_json with words, transcribed once for the module."""
+    body: dict[str, Any] = post(server, STEREO, multichannel="true", **WORD_FIELDS).json()
+    return body
+
+
+def test_each_word_lands_on_its_partys_channel(stereo_words: dict[str, Any]) -> None:
+    body = stereo_words
     words = body["words"]
     right = sum(PARTIES[w["channel"]] == party_at(w["start"], w["end"]) for w in words)
     share = right / len(words)
@@ -88,7 +92,7 @@ def test_each_word_lands_on_its_partys_channel(server: ServerProcess) -> None:
 
 
 def test_crosstalk_at_minus_20_db_stays_on_its_own_channel(
-    server: ServerProcess, tmp_path: Path
+    server: ServerProcess, stereo_words: dict[str, Any], tmp_path: Path
 ) -> None:
     """Each party also heard 20 dB down on the other's channel (two microphones in one room),
     over a -50 dBFS noise floor: the leaked speech is not transcribed twice."""
@@ -98,9 +102,8 @@ def test_crosstalk_at_minus_20_db_stays_on_its_own_channel(
     left = alice + leak * erin + floor * rng.standard_normal(len(alice)).astype(np.float32)
     right = erin + leak * alice + floor * rng.standard_normal(len(erin)).astype(np.float32)
     path = write_channels(tmp_path / "crosstalk.flac", [left, right])
-    fields = {"response_format": "verbose_json", "timestamp_granularities[]": "word"}
-    words = post(server, path, multichannel="true", **fields).json()["words"]
-    clean = post(server, STEREO, multichannel="true", **fields).json()["words"]
+    words = post(server, path, multichannel="true", **WORD_FIELDS).json()["words"]
+    clean = stereo_words["words"]
     right_ones = sum(PARTIES[w["channel"]] == party_at(w["start"], w["end"]) for w in words)
     share = right_ones / len(words)
     print(f"\ncrosstalk -20 dB: {right_ones}/{len(words)} words on the right channel ({share:.1%})")
@@ -154,7 +157,6 @@ def test_a_copied_or_silent_channel_is_skipped_with_a_warning(
 
 def test_mono_with_multichannel_is_answered_as_today(server: ServerProcess) -> None:
     mono = DATA / "conv2.flac"
-    fields = {"response_format": "verbose_json", "timestamp_granularities[]": "word"}
-    today = post(server, mono, **fields).json()
-    multi = post(server, mono, multichannel="true", **fields).json()
+    today = post(server, mono, **WORD_FIELDS).json()
+    multi = post(server, mono, multichannel="true", **WORD_FIELDS).json()
     assert multi == today
