@@ -131,6 +131,12 @@ class BatchScheduler(Generic[W, R]):
                 lane._results.put((-1, BackendError("The transcription model was closed.")))
 
     @property
+    def open_lanes(self) -> int:
+        """How many jobs have a lane open now."""
+        with self._cond:
+            return len(self._lanes)
+
+    @property
     def running(self) -> bool:
         """Whether the thread is alive (it ends whenever no lane is open)."""
         with self._cond:

@@ -580,7 +580,9 @@ def transcribe_job(
     # The next chunks' features are made while the probe runs, so their batch is ready at once.
     first: ChunkWork | None = None
     ready: dict[int, npt.NDArray[np.float32]] = {}
-    if outcome.language is None and len(chunks) > 1:
+    # Only for a job that starts alone: beside other jobs its first chunk shares their batch
+    # anyway, and a round of probes would put every job's first answer behind all of them.
+    if outcome.language is None and len(chunks) > 1 and scheduler.open_lanes == 0:
 
         def prepare() -> None:
             ready.update(
