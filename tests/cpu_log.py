@@ -1,7 +1,9 @@
 """Where the suite's CPU goes: with `SUITE_CPU_LOG=<file>` set, every test appends one line
 (node id, xdist worker, start time, wall seconds, CPU seconds of the worker and of the processes
 it reaped during the test) to that file. A module's servers are reaped in its last test's
-teardown, so summing by module gives each module's CPU, servers and models included.
+teardown, so summing by module gives each module's CPU, servers and models included; a process
+left unreaped is counted where it is reaped at last (Python reaps such zombies in its next
+`subprocess` call), so a few lines can carry another module's CPU.
 
     SUITE_CPU_LOG=/tmp/cpu.tsv make test
     .venv/bin/python tests/cpu_log.py /tmp/cpu.tsv   # CPU by module, highest first
