@@ -373,3 +373,21 @@ def test_the_first_chunk_decodes_in_a_full_batch_once_a_probe_found_the_language
     assert len(batches[0]) == 4, batches  # the CPU's default batch
     assert not any(any(batch) for batch in (*probed[1:], *batches))
     assert probed_encoded == encoded == [1] * sum(map(len, batches))
+
+
+def test_a_job_that_starts_beside_another_skips_the_probe_and_reads_the_same(
+    backend: FasterWhisperBackend,
+) -> None:
+    """Beside another job, a first chunk shares that job's batches anyway, so no probe runs:
+    a round of probes in a burst would put every job's first answer behind all of them. The
+    first chunk is then decoded (one chunk while the language is unknown), and the file reads
+    as when it ran alone with a probe."""
+    with recorded_batches(backend) as (batches, _):
+        alone = summary(run(backend, "en_recorded.flac", chunk_size=3))
+        assert batches[0] == [True]
+        batches.clear()
+        with backend._cache.acquire("base") as loaded, loaded.scheduler.open_lane():
+            beside = summary(run(backend, "en_recorded.flac", chunk_size=3))
+    assert beside == alone
+    assert batches[0] == [False]  # the first chunk, decoded at once
+    assert not any(any(batch) for batch in batches)
