@@ -30,7 +30,7 @@ sys.path.insert(0, str(ROOT))
 from tests.audio import DATA  # noqa: E402
 from tests.realtime_sdk import Streamed, stream_file  # noqa: E402
 from tests.saved_voices import enrol, voice_clip  # noqa: E402
-from tests.server import serving  # noqa: E402
+from tests.server import live_env, serving  # noqa: E402
 from tests.speaker_turns import score  # noqa: E402
 
 KEY = "sk-bench"
@@ -46,14 +46,7 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        env = {
-            "API_KEY": KEY,
-            "WHISPER_TMP_FILES": str(root / "data"),
-            "WHISPER__CACHE_DIR": str(root / "cache"),
-            "WHISPER__MODEL": "base",
-            "WHISPER__COMPUTE_TYPE": "int8",
-            "BACKENDS__PRELOAD": "transcription",
-        }
+        env = live_env(root, KEY, WHISPER__COMPUTE_TYPE="int8")
         with serving(env, root / "server.log") as server:
             fields: dict[str, Any] = {"diarize": True}
             if args.known:

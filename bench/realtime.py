@@ -42,7 +42,7 @@ from openai import OpenAI  # noqa: E402
 from tests.audio import DATA  # noqa: E402
 from tests.long_turn import long_turn_audio, write_wav  # noqa: E402
 from tests.realtime_sdk import Streamed, Turn, stream_file  # noqa: E402
-from tests.server import serving  # noqa: E402
+from tests.server import live_env, serving  # noqa: E402
 from tests.wer import normalized_wer  # noqa: E402
 
 KEY = "sk-bench"
@@ -65,15 +65,8 @@ def main() -> None:
         root = Path(tmp)
         if args.long_turns:
             args.file = write_wav(root / "long_turns.wav", long_turn_audio())
-        env = {
-            "API_KEY": KEY,
-            "WHISPER_TMP_FILES": str(root / "data"),
-            "WHISPER__CACHE_DIR": str(root / "cache"),
-            "WHISPER__MODEL": "base",
-            "WHISPER__COMPUTE_TYPE": "int8",
-            "BACKENDS__PRELOAD": "transcription",
-            **({"LOG_LEVEL": "debug"} if args.timings else {}),
-        }
+        extra = {"LOG_LEVEL": "debug"} if args.timings else {}
+        env = live_env(root, KEY, WHISPER__COMPUTE_TYPE="int8", **extra)
         with serving(env, root / "server.log") as server:
             client = OpenAI(api_key=KEY, base_url=f"{server.base_url}/v1", timeout=600)
             batch = transcribe(client, args.file, args.language)  # also warms the model up

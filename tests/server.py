@@ -37,6 +37,19 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def live_env(root: Path, key: str, **extra: str) -> dict[str, str]:
+    """A server for live sessions: `key`, the base model loaded at start (so a session's first
+    turn does not wait for it), its files under `root`; `extra` adds or overrides settings."""
+    return {
+        "API_KEY": key,
+        "WHISPER_TMP_FILES": str(root / "data"),
+        "WHISPER__CACHE_DIR": str(root / "cache"),
+        "WHISPER__MODEL": "base",
+        "BACKENDS__PRELOAD": "transcription",
+        **extra,
+    }
+
+
 def start_server(env: Mapping[str, str], log_path: Path, port: int | None = None) -> ServerProcess:
     """Start `whisperx-api serve` and wait until /health answers."""
     port = port or free_port()

@@ -33,7 +33,7 @@ from tests.browser.test_web_page_browser import (
     screenshot,
 )
 from tests.realtime_client import pcm16
-from tests.server import ServerProcess, serving
+from tests.server import ServerProcess, live_env, serving
 from tests.wer import normalized_wer
 
 pytestmark = pytest.mark.slow
@@ -55,14 +55,7 @@ new MutationObserver(() => {
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     root = tmp_path_factory.mktemp("live-browser")
-    env = {
-        "API_KEY": KEY,
-        "WHISPER_TMP_FILES": str(root / "data"),
-        "WHISPER__CACHE_DIR": str(root / "cache"),
-        "WHISPER__MODEL": "base",
-        "BACKENDS__PRELOAD": "transcription",
-    }
-    with serving(env, root / "server.log") as running:
+    with serving(live_env(root, KEY), root / "server.log") as running:
         yield running
 
 

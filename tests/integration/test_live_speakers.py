@@ -13,7 +13,7 @@ import pytest
 from tests.audio import DATA
 from tests.realtime_sdk import stream_file
 from tests.saved_voices import enrol, voice_clip
-from tests.server import ServerProcess, serving
+from tests.server import ServerProcess, live_env, serving
 from tests.speaker_turns import score
 
 pytestmark = pytest.mark.slow
@@ -27,14 +27,7 @@ SPEED = 1.5
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     root = tmp_path_factory.mktemp("live-speakers-server")
-    env = {
-        "API_KEY": KEY,
-        "WHISPER_TMP_FILES": str(root / "data"),
-        "WHISPER__CACHE_DIR": str(root / "cache"),
-        "WHISPER__MODEL": "base",
-        "BACKENDS__PRELOAD": "transcription",
-    }
-    with serving(env, root / "server.log") as running:
+    with serving(live_env(root, KEY), root / "server.log") as running:
         yield running
 
 

@@ -19,7 +19,7 @@ from websockets.exceptions import InvalidStatus
 from tests.audio import DATA
 from tests.long_turn import long_turn_audio, write_wav
 from tests.realtime_sdk import Streamed, stream_file
-from tests.server import ServerProcess, serving
+from tests.server import ServerProcess, live_env, serving
 from tests.wer import normalized_wer
 
 pytestmark = pytest.mark.slow
@@ -36,14 +36,7 @@ COMPLETED_TURN = re.compile(
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     root = tmp_path_factory.mktemp("realtime-server")
-    env = {
-        "API_KEY": KEY,
-        "WHISPER_TMP_FILES": str(root / "data"),
-        "WHISPER__CACHE_DIR": str(root / "cache"),
-        "WHISPER__MODEL": "base",
-        "BACKENDS__PRELOAD": "transcription",
-    }
-    with serving(env, root / "server.log") as running:
+    with serving(live_env(root, KEY), root / "server.log") as running:
         yield running
 
 
