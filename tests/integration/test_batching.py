@@ -250,33 +250,20 @@ def test_a_draft_reads_a_shorter_window_and_gives_the_full_window_s_text(
     call = decode_audio(str(DATA / "conv2.flac"))
     turns = [line.split()[3:5] for line in (DATA / "conv2.rttm").read_text().splitlines()]
     options = TranscriptionOptions(model="base", language="en", word_timestamps=False)
-    backend.load_model("base")
-    windows: list[int] = []
     errors: list[float] = []
-    with backend._cache.acquire("base") as loaded:
-        live = loaded.live_scheduler
-        real = live._run_batch
-
-        def recorded(batch: Any) -> Any:
-            windows.extend(work.features.shape[-1] for work in batch)
-            return real(batch)
-
-        live._run_batch = recorded  # type: ignore[method-assign]
-        try:
-            for start, duration in turns:
-                begin = max(0.0, float(start) - 0.3)
-                end = float(start) + float(duration) + 0.5
-                turn = DecodedAudio(call[int(begin * 16_000) : int(end * 16_000)])
-                windows.clear()
-                full = backend.transcribe(turn, options, StageContext(live=True)).text
-                assert windows == [3000]
-                windows.clear()
-                draft = backend.transcribe(turn, options, StageContext(live=True, draft=True))
-                assert windows == [1500]
-                assert full.strip(), start
-                errors.append(normalized_wer(full, draft.text))
-        finally:
-            live._run_batch = real  # type: ignore[method-assign]
+    with live_windows(backend) as windows:
+        for start, duration in turns:
+            begin = max(0.0, float(start) - 0.3)
+            end = float(start) + float(duration) + 0.5
+            turn = DecodedAudio(call[int(begin * 16_000) : int(end * 16_000)])
+            windows.clear()
+            full = backend.transcribe(turn, options, StageContext(live=True)).text
+            assert windows == [3000]
+            windows.clear()
+            draft = backend.transcribe(turn, options, StageContext(live=True, draft=True))
+            assert windows == [1500]
+            assert full.strip(), start
+            errors.append(normalized_wer(full, draft.text))
     assert len(errors) == 7
     assert sum(errors) / len(errors) <= 0.1, errors
 
@@ -295,9 +282,26 @@ def test_a_turn_s_first_words_draft_reads_a_10_s_window_and_the_full_window_s_wo
     call = decode_audio(str(DATA / "conv2.flac"))
     turns = [line.split()[3] for line in (DATA / "conv2.rttm").read_text().splitlines()]
     options = TranscriptionOptions(model="base", language="en", word_timestamps=False)
+    errors: list[float] = []
+    with live_windows(backend) as windows:
+        for start in turns:
+            begin = max(0.0, float(start) - 0.3)
+            turn = DecodedAudio(call[int(begin * 16_000) : int((begin + 1.6) * 16_000)])
+            full = backend.transcribe(turn, options, StageContext(live=True)).text
+            windows.clear()
+            draft = backend.transcribe(turn, options, StageContext(live=True, draft=True))
+            assert windows == [1000]
+            assert full.strip(), start
+            errors.append(normalized_wer(full, draft.text))
+    assert len(errors) == 7
+    assert sum(errors) / len(errors) <= 0.25, errors
+
+
+@contextmanager
+def live_windows(backend: FasterWhisperBackend) -> Iterator[list[int]]:
+    """The mel window (frames) of every chunk the live scheduler decodes, while it lasts."""
     backend.load_model("base")
     windows: list[int] = []
-    errors: list[float] = []
     with backend._cache.acquire("base") as loaded:
         live = loaded.live_scheduler
         real = live._run_batch
@@ -308,19 +312,9 @@ def test_a_turn_s_first_words_draft_reads_a_10_s_window_and_the_full_window_s_wo
 
         live._run_batch = recorded  # type: ignore[method-assign]
         try:
-            for start in turns:
-                begin = max(0.0, float(start) - 0.3)
-                turn = DecodedAudio(call[int(begin * 16_000) : int((begin + 1.6) * 16_000)])
-                full = backend.transcribe(turn, options, StageContext(live=True)).text
-                windows.clear()
-                draft = backend.transcribe(turn, options, StageContext(live=True, draft=True))
-                assert windows == [1000]
-                assert full.strip(), start
-                errors.append(normalized_wer(full, draft.text))
+            yield windows
         finally:
             live._run_batch = real  # type: ignore[method-assign]
-    assert len(errors) == 7
-    assert sum(errors) / len(errors) <= 0.25, errors
 
 
 @contextmanager
